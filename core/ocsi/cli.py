@@ -1,0 +1,222 @@
+"""Command line: ``ocsi [-c FILE] [options]``, ``ocsi serve DIR``, ``ocsi extensions``.
+
+Exit codes follow Ocsigen's classes (spec §1.5): 2 usage, 9 system error (bind…), 10 wrong
+TLS key password, 50 configuration error, 51 XML syntax error, 52 extension load failure,
+53 extension not installed, 100 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from xml.sax.saxutils import quoteattr
+
+from . import __version__
+from .config.errors import ConfigError
+from .extensions.loader import Catalog, new_plugin_manager
+from .runtime import build_configuration
+
+DEFAULT_CONFIG = os.environ.get("OCSI_CONFIG", "/etc/ocsi/ocsi.conf")
+EXIT_USAGE, EXIT_SYSTEM, EXIT_OTHER = 2, 9, 100
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ocsi",
+        description="A web server configured like Ocsigen Server.",
+        epilog="Other commands: 'ocsi serve DIR' serves a directory without configuration; "
+               "'ocsi extensions' lists installed extensions.",
+    )
+    p.add_argument("-c", "--config", metavar="FILE",
+                   help=f"configuration file (default {DEFAULT_CONFIG}, or $OCSI_CONFIG)")
+    p.add_argument("-s", "--silent", action="store_true", help="nothing on stdout/stderr")
+    p.add_argument("-p", "--pidfile", metavar="FILE", help="write the process id there")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-v warnings, -vv info, -vvv debug (extensions included)")
+    p.add_argument("-vv", "--veryverbose", action="store_const", const=2, dest="verbose_level")
+    p.add_argument("-vvv", "--debug", action="store_const", const=3, dest="verbose_level")
+    p.add_argument("-d", "--daemon", action="store_true", help="detach (implies --silent)")
+    p.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    p.add_argument("--version", action="version", version=f"ocsi {__version__}")
+    # Ocsigen's one-command serve mode: `ocsi DIR` / `ocsi --serve DIR --port N`.
+    p.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--serve", metavar="DIR", help="serve DIR without configuration")
+    p.add_argument("-P", "--port", type=int, help="port for serve mode (default 8080)")
+    p.add_argument("--directory-listing", action="store_true", help="serve mode: list directories")
+    return p
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ocsi serve",
+                                description="Serve DIR over HTTP: no configuration, logs on the terminal.")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("-P", "--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--bind", metavar="ADDR", default=None,
+                   help="address to listen on (default: every IPv4 and IPv6 interface)")
+    p.add_argument("--listing", "--directory-listing", action="store_true", dest="listing",
+                   help="list directories that have no index file")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def serve_config(directory: str, port: int, listing: bool, bind: str | None = None) -> str:
+    """The configuration serve mode runs: one host, staticmod, optional listings."""
+    if bind is None:
+        listen = str(port)
+    elif ":" in bind:
+        listen = f"[{bind}]:{port}"
+    else:
+        listen = f"{bind}:{port}"
+    listing_xml = ('<extension findlib-package="ocsi-ext-extendconfiguration"/>' if listing else "")
+    inner = '<listdirs value="true"/>' if listing else ""
+    return f"""<ocsigen><server>
+  <port>{listen}</port>
+  <extension findlib-package="ocsi-ext-staticmod"/>
+  {listing_xml}
+  <host hostfilter="*">{inner}<static dir={quoteattr(directory)}/></host>
+</server></ocsigen>"""
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"ocsi: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        return _serve(_serve_parser().parse_args(argv[1:]))
+    if argv and argv[0] == "extensions":
+        return _extensions()
+    try:
+        args = _main_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    verbosity = args.verbose_level or args.verbose
+    serve_dir = args.serve or args.dir
+    if serve_dir is not None:
+        if args.serve and args.dir and os.path.abspath(args.serve) != os.path.abspath(args.dir):
+            return _fail("only one directory to serve can be given", EXIT_USAGE)
+        if args.config:
+            return _fail("-c/--config cannot be combined with serve mode", EXIT_USAGE)
+        ns = argparse.Namespace(dir=serve_dir, port=args.port or 8080, bind=None,
+                                listing=args.directory_listing, verbose=verbosity)
+        return _serve(ns)
+    if args.port is not None or args.directory_listing:
+        return _fail("--port and --directory-listing require a directory to serve", EXIT_USAGE)
+    path = args.config or DEFAULT_CONFIG
+    if not os.path.exists(path):
+        hint = "" if args.config else " (give one with -c FILE, or serve a directory with 'ocsi serve DIR')"
+        return _fail(f"configuration file {path} not found{hint}", 50)
+    if args.check:
+        return _check(path)
+    if args.daemon:
+        code = _check(path, quiet=True)
+        if code:
+            return code
+        pid = os.fork()
+        if pid:
+            print(f"Process {pid} detached")
+            if args.pidfile:
+                _write_pid(args.pidfile, pid)
+            return 0
+        os.setsid()
+        args.silent = True
+    elif args.pidfile:
+        _write_pid(args.pidfile, os.getpid())
+    return _run(path, None, silent=args.silent, verbosity=verbosity)
+
+
+def _write_pid(path: str, pid: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{pid}\n")
+
+
+def _check(path: str, quiet: bool = False) -> int:
+    try:
+        config = build_configuration(new_plugin_manager(), path)
+    except ConfigError as exc:
+        print(f"ocsi: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if not quiet:
+        exts = ", ".join(config.extensions) or "none"
+        print(f"{path}: configuration OK ({len(config.hosts)} host(s); extensions: {exts})")
+    return 0
+
+
+def _serve(ns: argparse.Namespace) -> int:
+    directory = os.path.abspath(ns.dir)
+    if not os.path.exists(directory):
+        return _fail(f"no such directory: {directory}", EXIT_USAGE)
+    if not os.path.isdir(directory):
+        return _fail(f"{directory} is not a directory", EXIT_USAGE)
+    xml = serve_config(directory, ns.port, ns.listing, ns.bind)
+    pipe = os.path.join(tempfile.gettempdir(), f"ocsi-{os.getpid()}.cmd")
+    return _run("<serve>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
+                pipe=pipe)
+
+
+def _run(path: str, data: bytes | None, *, silent: bool, verbosity: int, console: bool = False,
+         pipe: str | None = None) -> int:
+    from .server import Server, StartupError
+
+    server = Server(path, config_data=data, silent=silent, verbosity=verbosity,
+                    force_console_logs=console, pipe_path=pipe)
+    try:
+        run_loop(server.serve())
+    except ConfigError as exc:
+        print(f"ocsi: Fatal - {exc}", file=sys.stderr)
+        return exc.exit_code
+    except StartupError as exc:
+        print(f"ocsi: Fatal - {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if pipe and server.pipe is not None and server.pipe.created:
+            try:
+                os.unlink(pipe)
+            except OSError:
+                pass
+    return 0
+
+
+def run_loop(coro) -> None:  # type: ignore[no-untyped-def]
+    """Run ``coro`` on the event loop ocsi prefers (see :mod:`ocsi.eventloop`)."""
+    from . import eventloop
+
+    eventloop.run(coro)
+
+
+def _extensions() -> int:
+    pm = new_plugin_manager()
+    catalog = Catalog()
+    infos = catalog.extensions()
+    if not infos:
+        print("no ocsi extension is installed")
+        return 0
+    for info in infos:
+        elements = ""
+        try:
+            plugin = info.entry_point.load()
+            fn = getattr(plugin, "ocsi_elements", None)
+            if fn is not None:
+                elements = ", ".join(f"<{t}>" for t in sorted(fn() or {}))
+            pm.is_registered(plugin)
+        except Exception as exc:  # noqa: BLE001
+            elements = f"(cannot load: {type(exc).__name__}: {exc})"
+        deps = ", ".join(info.dependencies) or "-"
+        print(f"{info.name} {info.version}")
+        if info.summary:
+            print(f"    {info.summary}")
+        print(f"    elements: {elements or '-'}")
+        print(f"    depends on: {deps}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The command pipe (spec §5): a FIFO read line by line, one command per line.
+
+Built-in commands: ``reload [FILE]``, ``shutdown [SECONDS|notimeout]``, ``gc``, ``clearcache``,
+``reopen_logs``, ``logs:LOGGER [LEVEL]``. ``PREFIX:NAME args`` goes to the extension whose
+short name (``revproxy`` for ``ocsi-ext-revproxy``) or full name is ``PREFIX``. Unknown
+commands are logged and ignored; a failing command is logged and the pipe keeps being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import logging
+import os
+import stat
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .server import Server
+
+log = logging.getLogger("ocsi.main")
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
+          "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
+
+
+def short_name(plugin_name: str) -> str:
+    return plugin_name[len("ocsi-ext-"):] if plugin_name.startswith("ocsi-ext-") else plugin_name
+
+
+class Commands:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.processed = 0
+
+    async def run(self, line: str) -> None:
+        words = line.split()
+        if not words:
+            return
+        log.warning("Command received: %s", line.strip())
+        try:
+            await self._dispatch(words)
+        except Exception:  # noqa: BLE001 - the pipe must keep working
+            log.exception("Uncaught exception after command %r", line.strip())
+        finally:
+            self.processed += 1
+
+    async def _dispatch(self, words: list[str]) -> None:
+        head, args = words[0], words[1:]
+        if ":" in head:
+            prefix, name = head.split(":", 1)
+            if prefix == "logs":
+                self._logs(name, args)
+                return
+            await self._extension(prefix, name, args)
+            return
+        srv = self.server
+        if head == "reload":
+            await srv.reload(args[0] if args else None)
+        elif head == "shutdown":
+            timeout: float | None = srv.settings.shutdowntimeout
+            if args:
+                if args[0] == "notimeout":
+                    timeout = None
+                else:
+                    try:
+                        timeout = float(args[0])
+                    except ValueError:
+                        log.error("shutdown: %r is not a number of seconds or notimeout", args[0])
+                        return
+            srv.request_shutdown(timeout)
+        elif head == "gc":
+            collected = gc.collect()
+            log.warning("Heap compaction requested by user (%d objects collected)", collected)
+        elif head == "clearcache":
+            srv.pm.hook.ocsi_clear_caches()
+            log.warning("Caches cleared")
+        elif head == "reopen_logs":
+            srv.reopen_logs()
+        else:
+            log.warning("Unknown command: %s", " ".join(words))
+
+    def _logs(self, section: str, args: list[str]) -> None:
+        name = section.replace(":", ".")
+        if name.startswith("ocsigen"):
+            name = "ocsi" + name[len("ocsigen"):]
+        level = LEVELS.get(args[0].lower(), logging.WARNING) if args else logging.WARNING
+        logging.getLogger(name).setLevel(level)
+        log.warning("Log level of %s set to %s", name, logging.getLevelName(level))
+
+    async def _extension(self, prefix: str, name: str, args: list[str]) -> None:
+        enabled = set(self.server.runtime.config.extensions)
+        for impl in self.server.pm.hook.ocsi_commands.get_hookimpls():
+            plugin = impl.plugin_name
+            if plugin not in enabled or prefix not in (plugin, short_name(plugin)):
+                continue
+            handler = (impl.function() or {}).get(name)
+            if handler is None:
+                continue
+            result: Any = handler(args)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                log.warning("%s:%s: %s", prefix, name, result)
+            return
+        log.warning("Unknown command: %s:%s", prefix, name)
+
+
+class CommandPipe:
+    """Reads the FIFO without blocking the loop; commands run one after the other, in order."""
+
+    def __init__(self, path: str, commands: Commands) -> None:
+        self.path = path
+        self.commands = commands
+        self.fd: int | None = None
+        self._buffer = b""
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.created = False
+
+    def open(self) -> None:
+        if not os.path.exists(self.path):
+            old = os.umask(0)
+            try:
+                os.mkfifo(self.path, 0o660)
+                self.created = True
+            finally:
+                os.umask(old)
+            log.warning("Command pipe created: %s", self.path)
+        elif not stat.S_ISFIFO(os.stat(self.path).st_mode):
+            log.warning("%s exists and is not a FIFO; using it as it is", self.path)
+        # Read-write so that the pipe never reports end of file when writers come and go.
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.fd, self._readable)
+        self._task = loop.create_task(self._consume())
+
+    def _readable(self) -> None:
+        assert self.fd is not None
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            self._queue.put_nowait(line.decode("utf-8", "replace"))
+
+    async def _consume(self) -> None:
+        while True:
+            line = await self._queue.get()
+            await self.commands.run(line)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self.fd)
+            except RuntimeError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None

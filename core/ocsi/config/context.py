@@ -1,0 +1,53 @@
+"""What element parsers and option parsers are given while a configuration is built."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..pipeline.scope import SiteConfig
+from .settings import ServerSettings
+
+if TYPE_CHECKING:
+    from ..pipeline.engine import HostPattern
+    from ..pipeline.step import Step
+    from .xml import Element
+
+
+@dataclass(slots=True)
+class LoadContext:
+    """Given to ``ocsi_extension_options``: the settings so far and where the options are."""
+
+    settings: ServerSettings
+    where: str
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("ocsi.config"))
+
+
+@dataclass(slots=True)
+class ParseContext:
+    """Given to every element parser.
+
+    ``config`` is the scope configuration of the enclosing host (or site) as written in the
+    file; ``site_path`` the decoded segments of the enclosing sites; ``userconf`` the directory
+    a user configuration file is confined to (``None`` for the main configuration), so a parser
+    can refuse options a user must not set.
+    """
+
+    settings: ServerSettings
+    config: SiteConfig
+    site_path: tuple[str, ...]
+    host_patterns: tuple[HostPattern, ...]
+    _parse_steps: Callable[[Sequence[Element], ParseContext], list[Step]]
+    _options: Mapping[str, Any]
+    userconf: str | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("ocsi.config"))
+
+    def parse_steps(self, elements: Sequence[Element]) -> list[Step]:
+        """Parse nested elements (the body of a container such as ``<then>``) into steps."""
+        return self._parse_steps(elements, self)
+
+    def options(self, extension: str) -> Any:
+        """What ``ocsi_extension_options`` returned for ``extension`` (``None`` if nothing)."""
+        return self._options.get(extension)

@@ -1,0 +1,89 @@
+"""Global settings from ``<server>`` directives (spec §2.3), with their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..http.limits import Limits
+
+
+@dataclass(slots=True, frozen=True)
+class PortSpec:
+    """One ``<port>``: ``address`` is ``None`` for "all interfaces" (IPv4 and IPv6)."""
+
+    address: str | None
+    port: int
+    https: bool = False
+    where: str = "?"
+
+    def describe(self) -> str:
+        addr = self.address or "*"
+        if addr and ":" in addr:
+            addr = f"[{addr}]"
+        return f"{'https' if self.https else 'http'}://{addr}:{self.port}"
+
+
+@dataclass(slots=True, frozen=True)
+class SSLSettings:
+    certificate: str | None = None
+    privatekey: str | None = None
+    ciphers: str | None = None
+    dhfile: str | None = None
+    curve: str | None = None
+    where: str = "?"
+
+
+@dataclass(slots=True)
+class ServerSettings:
+    """Values of the global directives, in force at the end of the configuration.
+
+    Directives that affect hosts (``<charset>``, ``<mimefile>``, ``<uploaddir>``…) apply to the
+    ``<host>`` elements written after them, as in Ocsigen; those values are copied into each
+    host's scope configuration when the host is parsed.
+    """
+
+    ports: list[PortSpec] = field(default_factory=list)
+    ssl: SSLSettings | None = None
+    logdir: str | None = None
+    syslog: str | None = None
+    datadir: str | None = None
+    user: str | None = None
+    group: str | None = None
+    commandpipe: str | None = None
+    charset: str | None = "utf-8"
+    uploaddir: str | None = None
+    maxuploadfilesize: int | None = 2_000_000
+    maxrequestbodysize: int | None = 8_000_000
+    mimefile: str | None = None
+    debugmode: bool = False
+    usedefaulthostname: bool = False
+    disablepartialrequests: bool = False
+    respectpipeline: bool = False
+    maxconnected: int = 350
+    timeout: float = 30.0
+    servertimeout: float = 30.0
+    keepalivetimeout: float = 30.0
+    shutdowntimeout: float | None = 10.0
+    netbuffersize: int = 8192
+    filebuffersize: int = 8192
+    minthreads: int = 10
+    maxthreads: int = 30
+    maxdetachedcomputationsqueued: int | None = None
+    maxretries: int = 10
+    maxrequestline: int = 8 * 1024
+    maxheadersize: int = 32 * 1024
+    maxheaders: int = 100
+    accesslogformat: str = "ocsigen"
+    findlib_paths: list[str] = field(default_factory=list)
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_request_line=self.maxrequestline,
+            max_header_bytes=self.maxheadersize,
+            max_headers=self.maxheaders,
+            max_body=self.maxrequestbodysize,
+            header_timeout=self.timeout,
+            read_timeout=self.timeout,
+            keepalive_timeout=self.keepalivetimeout,
+            max_connections=self.maxconnected,
+        )

@@ -1,0 +1,219 @@
+"""Finding extensions by distribution name and loading them into a plugin manager.
+
+The analogue of Ocsigen's ``findlib-package``: a configuration names an installed
+distribution; its entry point in the group ``ocsi.extensions`` gives the module to register.
+Distributions it requires that are themselves extensions load first, each once, in dependency
+order. Ocsigen's names (``ocsigenserver.ext.staticmod``, ``name="staticmod"``,
+``module="staticmod.cmxs"``) map to ``ocsi-ext-staticmod`` so that existing configurations load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+try:  # the backport follows the newest metadata behaviour on every Python
+    import importlib_metadata as metadata
+except ImportError:  # pragma: no cover
+    from importlib import metadata  # type: ignore[no-redef]
+
+from .. import hookspecs
+from ..config.errors import ExtensionLoadError, ExtensionNotFound
+
+GROUP = "ocsi.extensions"
+OCSIGEN_PREFIX = "ocsigenserver.ext."
+log = logging.getLogger("ocsi.extensions")
+
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalisation: case and ``-_.`` runs do not matter."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def distribution_name(package: str | None = None, name: str | None = None,
+                      module: str | None = None) -> str:
+    """Map the three ways Ocsigen names an extension to a distribution name."""
+    if package is not None:
+        if package.startswith(OCSIGEN_PREFIX):
+            return "ocsi-ext-" + normalize(package[len(OCSIGEN_PREFIX):])
+        return normalize(package)
+    if name is not None:
+        return "ocsi-ext-" + normalize(name)
+    if module is not None:
+        base = module.rsplit("/", 1)[-1]
+        for suffix in (".cmxs", ".cma", ".cmo"):
+            if base.endswith(suffix):
+                return "ocsi-ext-" + normalize(base[: -len(suffix)])
+    raise ValueError("no extension name given")
+
+
+@dataclass(slots=True)
+class ExtensionInfo:
+    """What ``ocsi extensions`` shows and what loading needs."""
+
+    name: str
+    version: str
+    entry_point: Any
+    dependencies: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+class Catalog:
+    """The installed extension distributions, seen from ``sys.path`` plus extra directories."""
+
+    def __init__(self, extra_paths: Sequence[str] = ()) -> None:
+        self.extra_paths = list(extra_paths)
+        self._dists: dict[str, Any] | None = None
+
+    def _all(self) -> dict[str, Any]:
+        if self._dists is None:
+            found: dict[str, Any] = {}
+            for dist in metadata.distributions(path=self.extra_paths + sys.path):
+                dname = dist.metadata["Name"]
+                if dname and normalize(dname) not in found:
+                    found[normalize(dname)] = dist
+            self._dists = found
+        return self._dists
+
+    def info(self, name: str) -> ExtensionInfo | None:
+        dist = self._all().get(normalize(name))
+        if dist is None:
+            return None
+        eps = [ep for ep in dist.entry_points if ep.group == GROUP]
+        if not eps:
+            return None
+        deps = []
+        for req in dist.requires or ():
+            if "extra ==" in req or "extra==" in req:
+                continue
+            m = _REQ_NAME.match(req)
+            # A requirement is an extension when it is installed as one, or when it is named
+            # like one (so that a missing extension dependency is reported, not skipped).
+            if m and (self.is_extension(m.group(1)) or normalize(m.group(1)).startswith("ocsi-ext-")):
+                deps.append(normalize(m.group(1)))
+        return ExtensionInfo(normalize(name), dist.version, eps[0], deps,
+                             dist.metadata.get("Summary", "") or "")
+
+    def is_extension(self, name: str) -> bool:
+        dist = self._all().get(normalize(name))
+        return dist is not None and any(ep.group == GROUP for ep in dist.entry_points)
+
+    def exists(self, name: str) -> bool:
+        return normalize(name) in self._all()
+
+    def extensions(self) -> list[ExtensionInfo]:
+        out = []
+        for name in sorted(self._all()):
+            info = self.info(name)
+            if info is not None:
+                out.append(info)
+        return out
+
+    def load_order(self, name: str) -> list[ExtensionInfo]:
+        """``name`` and the extensions it depends on, dependencies first, each once.
+
+        A missing distribution or a dependency cycle raises, naming the distributions involved.
+        """
+        order: list[ExtensionInfo] = []
+        done: set[str] = set()
+
+        def visit(n: str, chain: tuple[str, ...]) -> None:
+            if n in done:
+                return
+            if n in chain:
+                cycle = " -> ".join(chain[chain.index(n):] + (n,))
+                raise ExtensionLoadError(f"extension dependency cycle: {cycle}")
+            info = self.info(n)
+            if info is None:
+                needed = f" (required by {chain[-1]})" if chain else ""
+                what = ("is installed but is not an ocsi extension (no 'ocsi.extensions' entry point)"
+                        if self.exists(n) else "is not installed")
+                raise ExtensionNotFound(
+                    f"extension distribution '{n}'{needed} {what}",
+                    hint=f"pip install {n}, or add <findlib path=\"DIR\"/> pointing where it is",
+                )
+            for dep in info.dependencies:
+                visit(dep, chain + (n,))
+            done.add(n)
+            order.append(info)
+
+        visit(normalize(name), ())
+        return order
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A fresh manager with ocsi's hook specifications (one per server, never global)."""
+    pm = pluggy.PluginManager("ocsi")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
+    """Register ``plugin`` and reject hook implementations that match no specification."""
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        raise ExtensionLoadError(f"extension '{name}' cannot be registered: {exc}") from None
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        raise ExtensionLoadError(
+            f"extension '{name}' implements an unknown hook: {exc}",
+            hint="hook names start with 'ocsi_' and are listed in ocsi.hookspecs",
+        ) from None
+
+
+def load_extension(pm: pluggy.PluginManager, catalog: Catalog, dist_name: str) -> list[str]:
+    """Load ``dist_name`` and its extension dependencies; return their names, dependencies first.
+
+    Already-registered extensions are not loaded again (Ocsigen's "each file once").
+    """
+    names = []
+    for info in catalog.load_order(dist_name):
+        names.append(info.name)
+        if pm.get_plugin(info.name) is not None:
+            continue
+        try:
+            plugin = info.entry_point.load()
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported by name
+            raise ExtensionLoadError(
+                f"extension '{info.name}' failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+        register(pm, plugin, info.name)
+        log.info("extension %s %s loaded", info.name, info.version)
+    return names
+
+
+def import_fresh(module_name: str) -> ModuleType:
+    """Import ``module_name`` anew: it and its submodules are dropped from ``sys.modules`` first.
+
+    This is how ``<library>`` site code picks up changes on every reload.
+    """
+    prefix = module_name + "."
+    for key in [k for k in sys.modules if k == module_name or k.startswith(prefix)]:
+        del sys.modules[key]
+    importlib.invalidate_caches()
+    return importlib.import_module(module_name)
+
+
+def library_modules(catalog: Catalog, package: str) -> list[str]:
+    """Module names behind a library distribution's ``ocsi.extensions`` entry points."""
+    info = catalog.info(package)
+    if info is None:
+        raise ExtensionNotFound(f"library distribution '{package}' is not installed")
+    return [info.entry_point.module]
+
+
+def names_of(items: Iterable[ExtensionInfo]) -> list[str]:
+    return [i.name for i in items]

@@ -1,0 +1,104 @@
+"""Response bodies: in-memory bytes, a region of an open file, or an async stream.
+
+The connection layer looks at the concrete type: a :class:`FileBody` on a plain socket goes out
+with ``sendfile`` (the kernel copies, Python never sees the bytes); anything else is iterated in
+chunks. Filters that need the bytes (compression) iterate any body with :meth:`Body.chunks`, which
+for a file reads bounded chunks, so nothing ever holds a whole file or upstream response.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+
+#: Read size for files that cannot be sent with ``sendfile`` (TLS, filters).
+FILE_CHUNK = 256 * 1024
+
+
+class Body:
+    """Base class: ``length`` is the exact byte count, or ``None`` when unknown (chunked)."""
+
+    length: int | None = None
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release what the body holds (file descriptors, upstream connections). Idempotent."""
+
+
+class BytesBody(Body):
+    __slots__ = ("data", "length")
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+        self.length = len(data)
+
+    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        if self.data:
+            yield self.data
+
+
+EMPTY = BytesBody(b"")
+
+
+class FileBody(Body):
+    """``length`` bytes of an open file descriptor starting at ``offset``.
+
+    The body owns the descriptor and closes it in :meth:`aclose`. It may be sent several times
+    only if the caller re-creates it: reading does not move a shared file position (``pread``).
+    """
+
+    __slots__ = ("fd", "offset", "length", "_closed")
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.length = length
+        self._closed = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        pos, end = self.offset, self.offset + (self.length or 0)
+        while pos < end:
+            data = os.pread(self.fd, min(FILE_CHUNK, end - pos), pos)
+            if not data:  # the file shrank under us: stop rather than loop
+                raise OSError(f"file truncated while sending at offset {pos}")
+            pos += len(data)
+            yield data
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self.fd)
+
+
+class StreamBody(Body):
+    """Bytes from an async iterable; ``close`` is awaited once when the body is done or dropped."""
+
+    __slots__ = ("source", "length", "_close", "_closed")
+
+    def __init__(
+        self,
+        source: AsyncIterable[bytes],
+        length: int | None = None,
+        close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.source = source
+        self.length = length
+        self._close = close
+        self._closed = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+        async for chunk in self.source:
+            if chunk:
+                yield chunk
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        aclose = getattr(self.source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        if self._close is not None:
+            await self._close()

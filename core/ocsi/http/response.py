@@ -1,0 +1,65 @@
+"""The response a pipeline step produces, and the standard error responses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from .body import EMPTY, Body, BytesBody
+from .headers import Headers
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class Response:
+    """Status, headers and a streamed body.
+
+    ``Server``, ``Date`` and the framing headers (``Content-Length`` / ``Transfer-Encoding``) are
+    added by the connection layer from the body, so a step never has to keep them consistent:
+    a filter that replaces the body simply replaces :attr:`body`.
+    """
+
+    __slots__ = ("status", "headers", "body", "reason")
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: Headers | list[tuple[str, str]] | None = None,
+        body: Body | bytes | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.status = status
+        if headers is None:
+            headers = Headers()
+        elif not isinstance(headers, Headers):
+            headers = Headers(headers)
+        self.headers = headers
+        if body is None:
+            body = EMPTY
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            body = BytesBody(bytes(body))
+        self.body: Body = body
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.headers.get('content-type')!r}>"
+
+
+def error_response(status: int, detail: str | None = None) -> Response:
+    """The final error page (spec §3.4): ``Error: <reason>`` as plain text.
+
+    ``detail`` (exception text) is only passed under ``<debugmode/>``; it never reaches a client
+    otherwise, so file-system paths and internals do not leak.
+    """
+    text = f"Error: {reason_phrase(status) or status}"
+    if detail:
+        text += "\n\n" + detail
+    return Response(
+        status,
+        Headers([("content-type", "text/plain; charset=utf-8")]),
+        BytesBody(text.encode("utf-8", "replace")),
+    )

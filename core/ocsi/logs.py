@@ -1,0 +1,215 @@
+"""Logs: access, warnings and errors, in files under ``<logdir>`` or on the terminal (spec §6).
+
+File mode writes ``access.log``, ``warnings.log`` (WARNING) and ``errors.log`` (ERROR and
+above), created 0640 and opened for appending; unless silent, warnings and errors are echoed on
+stderr and the rest on stdout, as Ocsigen does. Without a ``<logdir>`` (and in serve mode) the
+same lines go to stdout/stderr only and no file is written.
+
+Application messages go through :mod:`logging` (so extensions' loggers follow ``-v`` levels);
+access lines do not: one per response is too hot for the logging machinery, so they are
+formatted here and written to a buffered file that is flushed every second and at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .http.access import AccessRecord
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _stamp(t: float) -> str:
+    lt = time.localtime(t)
+    return f"{_MONTHS[lt.tm_mon - 1]} {lt.tm_mday:2d} {lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d}"
+
+
+class OcsigenFormatter(logging.Formatter):
+    """``Jun 26 12:00:01: ocsigen:config: [WARNING] message`` (Ocsigen's layout)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        source = record.name.replace(".", ":") if record.name != "root" else "application"
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return f"{_stamp(record.created)}: {source}: [{record.levelname}] {text}"
+
+
+class _MaxLevel(logging.Filter):
+    def __init__(self, below: int) -> None:
+        super().__init__()
+        self.below = below
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < self.below
+
+
+class _ExactLevel(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno == self.level
+
+
+def _open_log(path: str) -> IO[str]:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    return os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="replace")
+
+
+class _ReopenableFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(_open_log(path))
+
+    def reopen(self) -> None:
+        self.acquire()
+        try:
+            old = self.stream
+            self.stream = _open_log(self.path)
+            old.close()
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            self.stream.close()
+        finally:
+            self.release()
+        super().close()
+
+
+class AccessLog:
+    """Formats one line per response and writes it to ``access.log`` and/or stdout."""
+
+    def __init__(self, path: str | None, console: bool, fmt: str = "ocsigen") -> None:
+        self.path = path
+        self.console = console
+        self.fmt = fmt
+        self.file: IO[str] | None = None
+        if path is not None:
+            self.file = open(path, "a", buffering=64 * 1024, encoding="utf-8", errors="replace")  # noqa: SIM115
+            os.chmod(path, 0o640)
+
+    def write(self, rec: AccessRecord) -> None:
+        line = self.format(rec)
+        if self.file is not None:
+            self.file.write(line)
+        if self.console:
+            sys.stdout.write(line)
+
+    def format(self, rec: AccessRecord) -> str:
+        if self.fmt == "combined":
+            return combined_line(rec)
+        return ocsigen_line(rec)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+        if self.console:
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                pass
+
+    def reopen(self) -> None:
+        if self.path is not None:
+            old = self.file
+            self.file = open(self.path, "a", buffering=64 * 1024, encoding="utf-8", errors="replace")  # noqa: SIM115
+            if old is not None:
+                old.close()
+
+    def close(self) -> None:
+        self.flush()
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _clean(text: str | None) -> str:
+    """Neutralise control characters so a header cannot forge log lines."""
+    if not text:
+        return ""
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii") if any(
+        ord(c) < 32 or ord(c) == 127 for c in text) else text
+
+
+def ocsigen_line(rec: AccessRecord) -> str:
+    host = _clean(rec.host) or "<host not specified in the request>"
+    xff = f" X-Forwarded-For: {_clean(rec.forwarded_for)}" if rec.forwarded_for else ""
+    path = _clean(rec.target.split("?", 1)[0]) if rec.target else "-"
+    return (f"{_stamp(rec.time)}: ocsigen:access: connection for {host} from {rec.client} "
+            f"({_clean(rec.user_agent)}){xff}: {path} {rec.status} {rec.sent}\n")
+
+
+def combined_line(rec: AccessRecord) -> str:
+    t = time.localtime(rec.time)
+    tz = time.strftime("%z", t)
+    when = f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {tz}"
+    req = f"{rec.method} {_clean(rec.target)} HTTP/{rec.version}" if rec.method else "-"
+    host = _clean(rec.host) or "-"
+    return (f'{host} {rec.client} - - [{when}] "{req}" {rec.status} {rec.sent} '
+            f'"{_clean(rec.referer) or "-"}" "{_clean(rec.user_agent) or "-"}"\n')
+
+
+class Logs:
+    """The process's log destinations; ``reopen()`` serves ``reopen_logs`` and SIGUSR1."""
+
+    def __init__(self, logdir: str | None, silent: bool, verbosity: int,
+                 access_format: str = "ocsigen") -> None:
+        self.logdir = logdir
+        self.silent = silent
+        self._handlers: list[logging.Handler] = []
+        root = logging.getLogger()
+        for h in list(root.handlers):
+            if getattr(h, "_ocsi", False):
+                root.removeHandler(h)
+        level = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}.get(verbosity, logging.DEBUG)
+        root.setLevel(level)
+        logging.getLogger("ocsi").setLevel(level)
+        fmt = OcsigenFormatter()
+        if logdir is not None:
+            if not os.path.isdir(logdir):
+                raise OSError(f"log directory {logdir} does not exist")
+            warn = _ReopenableFileHandler(os.path.join(logdir, "warnings.log"))
+            warn.addFilter(_ExactLevel(logging.WARNING))
+            err = _ReopenableFileHandler(os.path.join(logdir, "errors.log"))
+            err.setLevel(logging.ERROR)
+            self._handlers += [warn, err]
+        if not silent:
+            out = logging.StreamHandler(sys.stdout)
+            out.addFilter(_MaxLevel(logging.WARNING))
+            errh = logging.StreamHandler(sys.stderr)
+            errh.setLevel(logging.WARNING)
+            self._handlers += [out, errh]
+        for h in self._handlers:
+            h.setFormatter(fmt)
+            h._ocsi = True  # type: ignore[attr-defined]
+            root.addHandler(h)
+        access_path = os.path.join(logdir, "access.log") if logdir is not None else None
+        self.access = AccessLog(access_path, console=not silent, fmt=access_format)
+
+    def reopen(self) -> None:
+        for h in self._handlers:
+            if isinstance(h, _ReopenableFileHandler):
+                h.reopen()
+        self.access.reopen()
+        logging.getLogger("ocsi.main").warning("Log files reopened")
+
+    def set_access_format(self, fmt: str) -> None:
+        self.access.fmt = fmt
+
+    def close(self) -> None:
+        self.access.close()
+        root = logging.getLogger()
+        for h in self._handlers:
+            root.removeHandler(h)
+            h.close()
+        self._handlers = []

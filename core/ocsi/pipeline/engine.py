@@ -1,0 +1,329 @@
+"""Running hosts, sites and steps in configuration order (Ocsigen's model, spec §3).
+
+:func:`run_chain` walks one list of steps and returns what happened; :class:`Pipeline` picks
+hosts, handles fall-through between hosts, retries and errors, and always returns a response.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..http.body import BytesBody
+from ..http.errors import HTTPError
+from ..http.request import BodyTooLarge, Request
+from ..http.response import Response, error_response
+from .answers import (
+    DO_NOTHING,
+    ContinueWith,
+    Found,
+    Next,
+    NotFound,
+    RetryWith,
+    Serve,
+    ServeNow,
+    State,
+    StopAll,
+    StopHost,
+    StopSite,
+    SubChain,
+)
+from .scope import SiteConfig
+from .step import Step
+from .urls import slash_redirect
+
+log = logging.getLogger("ocsi.pipeline")
+
+
+class Control(enum.Enum):
+    """Why a chain ended early."""
+
+    STOP_SITE = 1
+    STOP_HOST = 2
+    STOP_ALL = 3
+    SERVE_NOW = 4
+    RETRY = 5
+
+
+class Site(Step):
+    """``<site path="a/b">``: runs its steps on requests under ``/a/b/``.
+
+    ``/a/b`` itself gets a 301 to ``/a/b/`` before any step of the site runs. After the site,
+    the steps that follow see the request as it was before it (sub-path and scope restored).
+    """
+
+    def __init__(self, path: tuple[str, ...], steps: Sequence[Step], charset: str | None = None,
+                 where: str = "?") -> None:
+        self.path = path
+        self.steps = list(steps)
+        self.charset = charset
+        self.where = where
+
+    def children(self) -> list[Step]:
+        return self.steps
+
+    def enter(self, request: Request) -> Request | Response | None:
+        """The request for the site's steps, a redirect, or ``None`` when the site is not concerned."""
+        n = len(self.path)
+        d = request.depth
+        segs = request.segments
+        if n == 0:
+            return request.replace(site_path=request.site_path, config=self._config(request.config))
+        if tuple(segs[d : d + n]) != self.path:
+            return None
+        if len(segs) == d + n:
+            return slash_redirect(request, request.raw_segments)
+        return request.replace(
+            depth=d + n,
+            site_path=request.site_path + self.path,
+            config=self._config(request.config),
+        )
+
+    def _config(self, config: SiteConfig) -> SiteConfig:
+        if self.charset is None:
+            return config
+        return config.with_(charset=self.charset or None)
+
+
+async def _close_found(state: State) -> None:
+    if isinstance(state, Found):
+        await state.response.body.aclose()
+
+
+def _status_of(state: State) -> int:
+    return state.status if isinstance(state, NotFound) else state.response.status
+
+
+async def run_chain(
+    steps: Sequence[Step], request: Request, state: State
+) -> tuple[State, Request, Control | None, Any]:
+    """Run ``steps`` in order; return ``(state, request, control, payload)``.
+
+    ``control`` is ``None`` when the chain ran to its end; otherwise ``payload`` is the status
+    (stop answers), the response (``SERVE_NOW``) or the new request (``RETRY``).
+    """
+    for step in steps:
+        if type(step) is Site:
+            if isinstance(state, Found):
+                continue  # a found page skips every later site, filters included
+            inner = step.enter(request)
+            if inner is None:
+                continue
+            if isinstance(inner, Response):
+                return state, request, Control.SERVE_NOW, inner
+            state, _, ctl, payload = await run_chain(step.steps, inner, state)
+            if ctl is Control.STOP_SITE:
+                state = NotFound(payload)
+            elif ctl is not None:
+                return state, request, ctl, payload
+            continue
+        try:
+            ans = await step.handle(request, state)
+        except BaseException as exc:
+            if not hasattr(exc, "ocsi_where"):
+                try:
+                    exc.ocsi_where = step.where  # type: ignore[attr-defined]
+                except AttributeError:
+                    pass
+            raise
+        if ans is DO_NOTHING:
+            continue
+        kind = type(ans)
+        if kind is Serve:
+            state = Found(ans.response)
+            if ans.request is not None:
+                request = ans.request
+        elif kind is Next:
+            await _close_found(state)
+            state = NotFound(ans.status)
+        elif kind is SubChain:
+            state, request, ctl, payload = await run_chain(ans.steps, ans.request or request, state)
+            if ctl is not None:
+                return state, request, ctl, payload
+        elif kind is ContinueWith:
+            status = ans.status if ans.status is not None else _status_of(state)
+            await _close_found(state)
+            state = NotFound(status)
+            request = ans.request
+        elif kind is ServeNow:
+            return state, request, Control.SERVE_NOW, ans.response
+        elif kind is StopSite:
+            await _close_found(state)
+            return NotFound(ans.status), request, Control.STOP_SITE, ans.status
+        elif kind is StopHost:
+            await _close_found(state)
+            return NotFound(ans.status), request, Control.STOP_HOST, ans.status
+        elif kind is StopAll:
+            await _close_found(state)
+            return NotFound(ans.status), request, Control.STOP_ALL, ans.status
+        elif kind is RetryWith:
+            await _close_found(state)
+            return NOT_FOUND_STATE, request, Control.RETRY, ans.request
+        else:
+            raise TypeError(f"step {step.where} answered {ans!r}, which is not an answer")
+    return state, request, None, None
+
+
+NOT_FOUND_STATE = NotFound(404)
+
+
+_WILDCARD = re.compile(r"\*+")
+
+
+@dataclass(slots=True, frozen=True)
+class HostPattern:
+    """One ``hostfilter`` entry: a case-insensitive name pattern and an optional port."""
+
+    text: str
+    regex: re.Pattern[str] | None  # None matches any name
+    port: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> HostPattern:
+        name, port = text, None
+        if text.startswith("["):  # [v6]:port
+            end = text.find("]")
+            name, rest = text[: end + 1], text[end + 1 :]
+            if rest.startswith(":") and rest[1:] != "*":
+                port = int(rest[1:])
+        elif ":" in text:
+            name, p = text.rsplit(":", 1)
+            if p != "*":
+                port = int(p)
+        if name in ("", "*"):
+            return cls(text, None, port)
+        parts = _WILDCARD.split(name)
+        regex = re.compile(".*".join(re.escape(p) for p in parts), re.IGNORECASE)
+        return cls(text, regex, port)
+
+    def matches(self, host: str | None, port: int) -> bool:
+        if self.port is not None and self.port != port:
+            return False
+        return host is None or self.regex is None or self.regex.fullmatch(host) is not None
+
+
+class Host:
+    """``<host>``: its name patterns, its scope configuration and its steps."""
+
+    def __init__(self, patterns: Sequence[HostPattern], steps: Sequence[Step], config: SiteConfig,
+                 where: str = "?", name: str = "*") -> None:
+        self.patterns = tuple(patterns)
+        self.steps = list(steps)
+        self.config = config
+        self.where = where
+        self.name = name
+        self._any = not self.patterns or any(
+            p.regex is None and p.port is None for p in self.patterns
+        )
+
+    def matches(self, host: str | None, port: int) -> bool:
+        return self._any or any(p.matches(host, port) for p in self.patterns)
+
+
+class Pipeline:
+    """Answers a request from a list of hosts; never raises.
+
+    ``max_retries`` bounds :class:`RetryWith` loops (Ocsigen's ``<maxretries>``: the first pass
+    plus ``max_retries - 1`` retries). ``debug`` (``<debugmode/>``) puts exception text in 500
+    bodies; otherwise it only goes to the error log.
+    """
+
+    def __init__(self, hosts: Sequence[Host], max_retries: int = 10, debug: bool = False,
+                 exception_hook: Any = None) -> None:
+        self.hosts = list(hosts)
+        self.max_retries = max_retries
+        self.debug = debug
+        #: ``callable(exc, request) -> Response | None`` (the ``ocsi_exception_response`` hook).
+        self.exception_hook = exception_hook
+
+    def steps(self) -> list[Step]:
+        """Every step of every host, nested ones included (for lifecycles)."""
+        out: list[Step] = []
+
+        def walk(steps: Sequence[Step]) -> None:
+            for s in steps:
+                out.append(s)
+                walk(s.children())
+
+        for h in self.hosts:
+            walk(h.steps)
+        return out
+
+    async def respond(self, request: Request) -> Response:
+        try:
+            return await self._respond(request)
+        except BaseException as exc:  # noqa: BLE001 - a step must never take the server down
+            if not isinstance(exc, Exception):
+                raise
+            return self._exception_response(exc, request)
+
+    async def _respond(self, request: Request) -> Response:
+        state: State = NOT_FOUND_STATE
+        passes = 0
+        while True:
+            passes += 1
+            if passes > self.max_retries:
+                log.error("Request %s %s loops: more than %d passes (<maxretries>)",
+                          request.method, request.target, self.max_retries)
+                return error_response(500, "too many retries" if self.debug else None)
+            request.retries = passes - 1
+            retry = None
+            for host in self.hosts:
+                if not host.matches(request.host, request.port):
+                    continue
+                request.config = host.config
+                request.depth = 0
+                request.site_path = ()
+                state, _, ctl, payload = await run_chain(host.steps, request, state)
+                if ctl is None or ctl is Control.STOP_SITE or ctl is Control.STOP_HOST:
+                    if isinstance(state, Found):
+                        return state.response
+                    continue
+                if ctl is Control.SERVE_NOW:
+                    return payload
+                if ctl is Control.STOP_ALL:
+                    return error_response(payload)
+                retry = payload  # Control.RETRY
+                break
+            if retry is None:
+                return error_response(_status_of(state))
+            request = retry
+            state = NOT_FOUND_STATE
+
+    def _exception_response(self, exc: Exception, request: Request) -> Response:
+        if isinstance(exc, HTTPError):
+            resp = error_response(exc.status, str(exc) if self.debug else None)
+            for name, value in exc.headers:
+                resp.headers.add(name, value)
+            return resp
+        if isinstance(exc, BodyTooLarge):
+            return error_response(413)
+        if isinstance(exc, PermissionError):
+            return error_response(403)
+        if self.exception_hook is not None:
+            try:
+                mapped = self.exception_hook(exc, request)
+            except Exception:  # noqa: BLE001
+                log.exception("ocsi_exception_response hook failed")
+                mapped = None
+            if mapped is not None:
+                return mapped
+        where = getattr(exc, "ocsi_where", "?")
+        log.error("Error while handling request %s %s (step at %s)", request.method,
+                  request.target, where, exc_info=exc)
+        detail = None
+        if self.debug:
+            detail = "".join(traceback.format_exception(exc))
+        return error_response(500, detail)
+
+
+def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Response:
+    """A small helper for extensions and tests."""
+    from ..http.headers import Headers
+
+    return Response(status, Headers([("content-type", content_type)]), BytesBody(text.encode()))

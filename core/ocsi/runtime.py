@@ -1,0 +1,109 @@
+"""A Runtime: everything derived from one configuration, built completely before it goes live.
+
+Building parses the files, loads the extensions the configuration names, parses hosts into
+steps and provisions them. Any failure cleans up what was provisioned and raises, so the server
+keeps the runtime it had. A retired runtime is cleaned up once its in-flight requests are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pluggy
+
+from .config.document import Builder, Configuration
+from .http.request import Request
+from .http.response import Response
+from .pipeline.engine import Host, Pipeline
+from .pipeline.step import Step
+
+log = logging.getLogger("ocsi.main")
+
+
+class Runtime:
+    def __init__(self, config: Configuration, pm: pluggy.PluginManager) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.pm = pm
+        hook = pm.hook.ocsi_exception_response
+        enabled = set(config.extensions)
+        self._exception_impls = [i for i in hook.get_hookimpls() if i.plugin_name in enabled]
+        self.pipeline = Pipeline(
+            config.hosts,
+            max_retries=self.settings.maxretries,
+            debug=self.settings.debugmode,
+            exception_hook=self._map_exception if self._exception_impls else None,
+        )
+        self.in_flight = 0
+        self._idle: asyncio.Event | None = None
+        self._provisioned: list[Step] = []
+
+    @classmethod
+    def from_hosts(cls, hosts: Sequence[Host], pm: pluggy.PluginManager, **settings: Any) -> Runtime:
+        """A runtime from Python objects (embedding and tests): no XML involved."""
+        from .config.settings import ServerSettings
+
+        s = ServerSettings(**settings)
+        return cls(Configuration("<python>", s, list(hosts), [], {}, []), pm)
+
+    @property
+    def hosts(self) -> list[Host]:
+        return self.pipeline.hosts
+
+    def _map_exception(self, exc: Exception, request: Request) -> Response | None:
+        for impl in reversed(self._exception_impls):
+            result = impl.function(exc=exc, request=request)
+            if result is not None:
+                return result  # type: ignore[no-any-return]
+        return None
+
+    async def respond(self, request: Request) -> Response:
+        """Answer one request; counts it so a retired runtime is cleaned up only when idle."""
+        self.in_flight += 1
+        try:
+            return await self.pipeline.respond(request)
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def provision(self) -> None:
+        for step in self.pipeline.steps():
+            try:
+                await step.provision()
+            except BaseException:
+                log.error("provisioning the step at %s failed", step.where)
+                await self.cleanup()
+                raise
+            self._provisioned.append(step)
+
+    async def cleanup(self) -> None:
+        steps, self._provisioned = self._provisioned, []
+        for step in reversed(steps):
+            try:
+                await step.cleanup()
+            except Exception:  # noqa: BLE001 - cleanup must go on
+                log.exception("cleanup of the step at %s failed", step.where)
+
+    async def retire(self, grace: float = 60.0) -> None:
+        """Clean up once no request uses this runtime any more (at most ``grace`` seconds)."""
+        if self.in_flight:
+            self._idle = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace)
+            except asyncio.TimeoutError:
+                log.warning("retiring a configuration with %d requests still running", self.in_flight)
+        await self.cleanup()
+
+
+def build_configuration(pm: pluggy.PluginManager, path: str, data: bytes | None = None) -> Configuration:
+    return Builder(pm, path, data).build()
+
+
+async def build_runtime(pm: pluggy.PluginManager, path: str, data: bytes | None = None) -> Runtime:
+    runtime = Runtime(build_configuration(pm, path, data), pm)
+    await runtime.provision()
+    return runtime

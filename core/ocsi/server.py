@@ -1,0 +1,301 @@
+"""The Server: the one long-lived object (listeners, logs, command pipe, current runtime).
+
+A reload builds a complete new :class:`~ocsi.runtime.Runtime` and swaps one reference; requests
+in flight finish on the runtime they started with, which is cleaned up afterwards. Listeners
+belong to the server and survive reloads (ports are read at start, as Ocsigen does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+import pluggy
+
+from .commands import CommandPipe, Commands
+from .config.errors import ConfigError
+from .config.settings import PortSpec, ServerSettings
+from .extensions.loader import new_plugin_manager
+from .http.access import AccessRecord
+from .http.connection import ConnectionManager
+from .logs import Logs
+from .runtime import Runtime, build_runtime
+from .tls import server_context
+
+log = logging.getLogger("ocsi.main")
+
+
+class StartupError(Exception):
+    """The server could not start (bind failure…); ``exit_code`` follows Ocsigen (9: system error)."""
+
+    def __init__(self, message: str, exit_code: int = 9) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _bind(spec: PortSpec) -> list[socket.socket]:
+    """Listening sockets for one ``<port>``: a bare port listens on IPv4 and IPv6."""
+    if spec.address is None:
+        targets = [(socket.AF_INET, "0.0.0.0")]
+        if socket.has_ipv6:
+            targets.append((socket.AF_INET6, "::"))
+    else:
+        family = socket.AF_INET6 if ":" in spec.address else socket.AF_INET
+        targets = [(family, spec.address)]
+    socks = []
+    port = spec.port
+    for family, addr in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and spec.address is None:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind((addr, port))
+            except OSError as exc:
+                if family == socket.AF_INET6 and spec.address is None and exc.errno in (
+                        errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    sock.close()
+                    continue
+                raise
+            sock.listen(1024)
+            sock.setblocking(False)
+            port = sock.getsockname()[1]  # port 0: the IPv6 socket shares the IPv4 one's port
+        except BaseException:
+            sock.close()
+            for s in socks:
+                s.close()
+            raise
+        socks.append(sock)
+    return socks
+
+
+class Server:
+    def __init__(
+        self,
+        config_path: str,
+        *,
+        config_data: bytes | None = None,
+        silent: bool = False,
+        verbosity: int = 0,
+        pm: pluggy.PluginManager | None = None,
+        force_console_logs: bool = False,
+        pipe_path: str | None = None,
+        install_signals: bool = True,
+    ) -> None:
+        self.config_path = config_path
+        self.config_data = config_data
+        self.silent = silent
+        self.verbosity = verbosity
+        self.pm = pm or new_plugin_manager()
+        self.force_console_logs = force_console_logs
+        self.pipe_path_override = pipe_path
+        self.install_signals = install_signals
+        self.runtime: Runtime = None  # type: ignore[assignment]
+        self.logs: Logs | None = None
+        self.manager: ConnectionManager | None = None
+        self.listeners: list[asyncio.AbstractServer] = []
+        #: ``(PortSpec, actual port)`` of every open listening socket.
+        self.bound: list[tuple[PortSpec, int]] = []
+        self.pipe: CommandPipe | None = None
+        self.commands = Commands(self)
+        self.reloads = 0
+        self._stopped: asyncio.Event | None = None
+        self._shutdown_task: asyncio.Task[None] | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._reload_lock: asyncio.Lock | None = None
+        self._observers: list[Callable[..., None]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def settings(self) -> ServerSettings:
+        return self.runtime.settings
+
+    @property
+    def ports(self) -> list[int]:
+        return [p for _, p in self.bound]
+
+    # -- start ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Build the first runtime, open logs, listeners and the pipe. Raises on any failure."""
+        self.loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        runtime = await build_runtime(self.pm, self.config_path, self.config_data)
+        s = runtime.settings
+        logdir = None if self.force_console_logs else s.logdir
+        try:
+            self.logs = Logs(logdir, self.silent, self.verbosity, s.accesslogformat)
+        except OSError as exc:
+            await runtime.cleanup()
+            raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
+        self.runtime = runtime
+        self._set_observers()
+        self.manager = ConnectionManager(runtime.respond, s.limits(), self._access)
+        try:
+            await self._listen(s)
+        except BaseException:
+            await self._close_listeners()
+            await runtime.cleanup()
+            raise
+        pipe = self.pipe_path_override or s.commandpipe
+        if pipe:
+            self.pipe = CommandPipe(pipe, self.commands)
+            try:
+                self.pipe.open()
+            except OSError as exc:
+                log.warning("Cannot create the command pipe %s (%s). I will continue without.",
+                            pipe, exc.strerror)
+                self.pipe = None
+        if self.install_signals and threading.current_thread() is threading.main_thread():
+            self._signals()
+        self._schedule_flush()
+        log.info("ocsi listening on %s", ", ".join(
+            spec.describe().rsplit(":", 1)[0] + f":{port}" for spec, port in self.bound))
+        self.pm.hook.ocsi_server_started(server=self)
+
+    async def _listen(self, s: ServerSettings) -> None:
+        assert self.manager is not None and self.loop is not None
+        tls: ssl.SSLContext | None = None
+        https = [p for p in s.ports if p.https]
+        if https and s.ssl is not None:
+            tls = server_context(s.ssl, ", ".join(str(p.port) for p in https))
+        for spec in s.ports:
+            try:
+                socks = _bind(spec)
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {spec.describe()} ({spec.where}): "
+                                   f"{exc.strerror or exc}") from None
+            for sock in socks:
+                port = sock.getsockname()[1]
+                factory = self.manager.protocol_factory(port, spec.https)
+                srv = await self.loop.create_server(factory, sock=sock, backlog=1024,
+                                                    ssl=tls if spec.https else None)
+                self.listeners.append(srv)
+                self.bound.append((spec, port))
+
+    def _signals(self) -> None:
+        assert self.loop is not None
+        try:
+            self.loop.add_signal_handler(signal.SIGHUP, lambda: self.loop.create_task(self.reload()))  # type: ignore[union-attr]
+            self.loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
+            self.loop.add_signal_handler(signal.SIGINT, self.request_shutdown)
+            self.loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+            pass
+
+    def _schedule_flush(self) -> None:
+        assert self.loop is not None
+        if self.logs is not None:
+            self.logs.access.flush()
+        self._flush_handle = self.loop.call_later(1.0, self._schedule_flush)
+
+    def _set_observers(self) -> None:
+        enabled = set(self.runtime.config.extensions)
+        self._observers = [i.function for i in self.pm.hook.ocsi_request_finished.get_hookimpls()
+                           if i.plugin_name in enabled]
+
+    def _access(self, rec: AccessRecord) -> None:
+        if self.logs is not None:
+            self.logs.access.write(rec)
+        if self._observers and rec.request is not None:
+            for fn in self._observers:
+                try:
+                    fn(request=rec.request, status=rec.status, sent=rec.sent, duration=rec.duration)
+                except Exception:  # noqa: BLE001
+                    log.exception("ocsi_request_finished failed")
+
+    # -- reload ----------------------------------------------------------------------------------
+    async def reload(self, path: str | None = None) -> bool:
+        """Build a new runtime from ``path`` (default: the current file) and swap it in.
+
+        On any error the running configuration stays and the located error is logged.
+        """
+        assert self._reload_lock is not None
+        async with self._reload_lock:
+            log.warning("Reloading config file %s", path or self.config_path)
+            old = self.runtime
+            try:
+                data = None if path is not None else self.config_data
+                new = await build_runtime(self.pm, path or self.config_path, data)
+            except ConfigError as exc:
+                log.error("Reload failed, configuration unchanged: %s", exc)
+                self.pm.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+                return False
+            except Exception as exc:  # noqa: BLE001
+                log.exception("Reload failed, configuration unchanged")
+                self.pm.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+                return False
+            if path is not None:
+                self.config_path, self.config_data = path, None
+            if [(p.address, p.port, p.https) for p in new.settings.ports] != [
+                    (p.address, p.port, p.https) for p in old.settings.ports]:
+                log.warning("<port> changes take effect at the next restart, not on reload")
+            self.runtime = new
+            assert self.manager is not None
+            self.manager.app = new.respond
+            self.manager.limits = new.settings.limits()
+            if self.logs is not None:
+                self.logs.set_access_format(new.settings.accesslogformat)
+            self._set_observers()
+            self.reloads += 1
+            asyncio.get_running_loop().create_task(old.retire())
+            log.warning("Config file reloaded")
+            self.pm.hook.ocsi_reloaded(server=self, ok=True, error=None)
+            return True
+
+    def reopen_logs(self) -> None:
+        if self.logs is not None:
+            self.logs.reopen()
+
+    # -- shutdown --------------------------------------------------------------------------------
+    def request_shutdown(self, timeout: float | None | object = ...) -> None:
+        """Start a graceful shutdown (idempotent); ``timeout`` defaults to ``<shutdowntimeout>``."""
+        if self._shutdown_task is None and self.loop is not None:
+            t = self.settings.shutdowntimeout if timeout is ... else timeout
+            self._shutdown_task = self.loop.create_task(self.shutdown(t))  # type: ignore[arg-type]
+
+    async def _close_listeners(self) -> None:
+        for srv in self.listeners:
+            srv.close()
+        self.listeners = []
+
+    async def shutdown(self, timeout: float | None = 10.0) -> None:
+        """Stop accepting, let requests in flight finish (up to ``timeout``), then close all."""
+        started = time.monotonic()
+        log.warning("Shutting down%s", "" if timeout is None else f" (at most {timeout:g} s)")
+        await self._close_listeners()
+        try:
+            self.pm.hook.ocsi_server_stopping(server=self)
+        except Exception:  # noqa: BLE001
+            log.exception("ocsi_server_stopping failed")
+        if self.manager is not None:
+            await self.manager.shutdown(timeout)
+        if self.pipe is not None:
+            self.pipe.close()
+        if self.runtime is not None:
+            await self.runtime.cleanup()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        log.info("Stopped after %.2f s", time.monotonic() - started)
+        if self.logs is not None:
+            self.logs.close()
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        assert self._stopped is not None
+        await self._stopped.wait()
+
+    async def serve(self) -> None:
+        """Start and run until shut down."""
+        await self.start()
+        await self.wait_stopped()

@@ -1,0 +1,1 @@
+"""Part of a dependency cycle (never loaded)."""

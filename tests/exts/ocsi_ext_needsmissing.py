@@ -1,0 +1,1 @@
+"""Depends on an extension that is not installed (see its METADATA)."""
