@@ -141,12 +141,21 @@ def _clean(text: str | None) -> str:
         ord(c) < 32 or ord(c) == 127 for c in text) else text
 
 
+def _hostname(host: str | None) -> str | None:
+    """``Host`` without its port (``[v6]:port`` keeps the brackets)."""
+    if not host:
+        return host
+    if host.startswith("["):
+        return host[: host.find("]") + 1] or host
+    return host.rsplit(":", 1)[0]
+
+
 def ocsigen_line(rec: AccessRecord) -> str:
-    host = _clean(rec.host) or "<host not specified in the request>"
+    host = _clean(_hostname(rec.host)) or "<host not specified in the request>"
     xff = f" X-Forwarded-For: {_clean(rec.forwarded_for)}" if rec.forwarded_for else ""
     path = _clean(rec.target.split("?", 1)[0]) if rec.target else "-"
     return (f"{_stamp(rec.time)}: ocsigen:access: connection for {host} from {rec.client} "
-            f"({_clean(rec.user_agent)}){xff}: {path} {rec.status} {rec.sent}\n")
+            f"({_clean(rec.user_agent)}){xff}: {path} {rec.status} {rec.bytes_sent}\n")
 
 
 def combined_line(rec: AccessRecord) -> str:
@@ -155,7 +164,7 @@ def combined_line(rec: AccessRecord) -> str:
     when = f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {tz}"
     req = f"{rec.method} {_clean(rec.target)} HTTP/{rec.version}" if rec.method else "-"
     host = _clean(rec.host) or "-"
-    return (f'{host} {rec.client} - - [{when}] "{req}" {rec.status} {rec.sent} '
+    return (f'{host} {rec.client} - - [{when}] "{req}" {rec.status} {rec.bytes_sent} '
             f'"{_clean(rec.referer) or "-"}" "{_clean(rec.user_agent) or "-"}"\n')
 
 

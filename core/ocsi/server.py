@@ -129,7 +129,13 @@ class Server:
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._reload_lock = asyncio.Lock()
-        runtime = await build_runtime(self.pm, self.config_path, self.config_data)
+        # Terminal logging while the configuration (which names the log files) is built, so
+        # that extension loading is visible with -vv.
+        bootstrap = Logs(None, self.silent, self.verbosity)
+        try:
+            runtime = await build_runtime(self.pm, self.config_path, self.config_data)
+        finally:
+            bootstrap.close()
         s = runtime.settings
         logdir = None if self.force_console_logs else s.logdir
         try:
@@ -209,7 +215,7 @@ class Server:
         if self._observers and rec.request is not None:
             for fn in self._observers:
                 try:
-                    fn(request=rec.request, status=rec.status, sent=rec.sent, duration=rec.duration)
+                    fn(request=rec.request, status=rec.status, sent=rec.bytes_sent, duration=rec.duration)
                 except Exception:  # noqa: BLE001
                     log.exception("ocsi_request_finished failed")
 

@@ -175,6 +175,16 @@ class RunningServer(_Client):
         path = os.path.join(self.logdir, f"{name}.log")
         return Path(path).read_text() if os.path.exists(path) else ""
 
+    def wait_log(self, name: str = "access", contains: str = "", lines: int = 1,
+                 timeout: float = 5.0) -> str:
+        """The log's text once it has ``lines`` lines and contains ``contains`` (or timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log(name)
+            if (text.count("\n") >= lines and contains in text) or time.monotonic() > deadline:
+                return text
+            time.sleep(0.02)
+
     def stop(self, timeout: float = 5.0) -> None:
         if self.thread.is_alive():
             try:

@@ -1,0 +1,126 @@
+"""The ocsi command as a user runs it (subprocesses)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ocsi.testing import free_port
+
+
+def ocsi(*args, cwd=None, timeout=30, env=None):
+    return subprocess.run([sys.executable, "-m", "ocsi", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def test_version_and_help():
+    r = ocsi("--version")
+    assert r.returncode == 0 and r.stdout.startswith("ocsi ")
+    r = ocsi("--help")
+    assert r.returncode == 0 and "-c FILE" in r.stdout and "serve" in r.stdout
+
+
+def test_unknown_option_exit_2():
+    r = ocsi("--bogus")
+    assert r.returncode == 2 and "bogus" in r.stderr
+
+
+def test_missing_default_config(tmp_path):
+    r = ocsi(env={"OCSI_CONFIG": str(tmp_path / "none.conf")})
+    assert r.returncode == 50 and "not found" in r.stderr and "-c FILE" in r.stderr
+
+
+def test_check_ok_and_errors(tmp_path, exts_path):
+    good = tmp_path / "good.conf"
+    good.write_text(f"<ocsigen><server><findlib path='{exts_path}'/>"
+                    "<extension findlib-package='ocsi-ext-testbase'/><host><say text='x'/></host></server></ocsigen>")
+    r = ocsi("--check", "-c", str(good))
+    assert r.returncode == 0 and "configuration OK" in r.stdout and "ocsi-ext-testbase" in r.stdout
+    bad = tmp_path / "bad.conf"
+    bad.write_text("<ocsigen><server>\n  <statc/>\n</server></ocsigen>")
+    r = ocsi("--check", "-c", str(bad))
+    assert r.returncode == 50 and f"{bad}:2:3: unknown element <statc>" in r.stderr
+    xml = tmp_path / "xml.conf"
+    xml.write_text("<ocsigen><server>")
+    assert ocsi("--check", "-c", str(xml)).returncode == 51
+    missing = tmp_path / "ext.conf"
+    missing.write_text("<ocsigen><server><extension findlib-package='ocsi-ext-nope'/></server></ocsigen>")
+    r = ocsi("--check", "-c", str(missing))
+    assert r.returncode == 53 and "ocsi-ext-nope" in r.stderr
+
+
+def test_bind_failure_exit_9(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        conf = tmp_path / "c.conf"
+        conf.write_text(f"<ocsigen><server><port>127.0.0.1:{port}</port></server></ocsigen>")
+        r = ocsi("-c", str(conf))
+    assert r.returncode == 9 and "cannot listen" in r.stderr
+
+
+def test_serve_argument_errors(tmp_path):
+    assert ocsi("serve", str(tmp_path / "nope")).returncode == 2
+    f = tmp_path / "f"
+    f.write_text("x")
+    r = ocsi("serve", str(f))
+    assert r.returncode == 2 and "is not a directory" in r.stderr
+    r = ocsi("-c", "x.conf", str(tmp_path))
+    assert r.returncode == 2 and "cannot be combined" in r.stderr
+    r = ocsi("--port", "1")
+    assert r.returncode == 2 and "require a directory" in r.stderr
+
+
+def test_pidfile_sighup_sigterm(ocsi_process, exts_path, tmp_path):
+    xml = (f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+           "<host><say text='one'/></host>")
+    pid = tmp_path / "ocsi.pid"
+    proc = ocsi_process(xml, args=["-p", str(pid)])
+    assert pid.read_text() == f"{proc.proc.pid}\n"
+    assert proc.get("/").body == b"one"
+    text = Path(proc.config_path).read_text().replace("'one'", "'two'")
+    Path(proc.config_path).write_text(text)
+    proc.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while proc.get("/").body != b"two" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.get("/").body == b"two"
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+
+
+def test_pipe_shutdown_exits_zero(ocsi_process, exts_path):
+    proc = ocsi_process(f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                        "<host><say text='x'/></host>")
+    proc.command("shutdown")
+    assert proc.wait(15) == 0
+    assert "Command received: shutdown" in proc.log("warnings")
+
+
+def test_silent_writes_nothing_on_terminal(ocsi_process, exts_path):
+    proc = ocsi_process(f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                        "<host><say text='x'/></host>", args=["-s"])
+    proc.get("/")
+    proc.command("gc")
+    time.sleep(0.3)
+    proc.stop()
+    assert proc.stdout_path.read_text() == "" and proc.stderr_path.read_text() == ""
+    assert "Heap compaction" in proc.log("warnings")
+
+
+def test_verbose_reaches_extensions(ocsi_process, exts_path):
+    proc = ocsi_process(f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                        "<host><say text='x'/></host>", args=["-vv"])
+    proc.stop()
+    assert "extension ocsi-ext-testbase 1.0 loaded" in proc.stdout_path.read_text()
+
+
+def test_extensions_command(tmp_path):
+    r = ocsi("extensions")
+    assert r.returncode == 0

@@ -1,0 +1,133 @@
+"""Command pipe, reload, shutdown, logs and signals."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+BASE = '<findlib path="{exts}"/><extension findlib-package="ocsi-ext-testbase"/>'
+
+
+@pytest.fixture
+def serve(ocsi_server, exts_path):
+    def start(xml, **kw):
+        return ocsi_server(BASE.format(exts=exts_path) + xml, **kw)
+    return start
+
+
+def test_pipe_created_fifo(serve):
+    srv = serve("<host/>")
+    import stat
+    assert stat.S_ISFIFO(os.stat(srv.pipe).st_mode)
+    assert oct(os.stat(srv.pipe).st_mode & 0o777) == "0o660"
+
+
+def test_reload_adds_host(serve, exts_path):
+    srv = serve('<host hostfilter="a"><say text="a"/></host>')
+    assert srv.get("/", headers={"Host": "b"}).status == 404
+    srv.reload(BASE.format(exts=exts_path) +
+               '<host hostfilter="a"><say text="a"/></host><host hostfilter="b"><say text="b"/></host>')
+    assert srv.get("/", headers={"Host": "b"}).body == b"b"
+    assert "Config file reloaded" in srv.log("warnings")
+
+
+def test_failed_reload_keeps_running_config(serve):
+    srv = serve('<host><say text="old"/></host>')
+    srv.reload('<host><nosuch/></host>')
+    assert srv.get("/").body == b"old"
+    errors = srv.log("errors")
+    assert "Reload failed" in errors and "unknown element <nosuch>" in errors and "ocsi.conf:" in errors
+
+
+def test_reload_other_file(serve, tmp_path, exts_path):
+    srv = serve('<host><say text="old"/></host>')
+    other = tmp_path / "other.conf"
+    other.write_text(f"<ocsigen><server>{BASE.format(exts=exts_path)}<host><say text='other'/></host>"
+                     "</server></ocsigen>")
+    srv.command(f"reload {other}")
+    assert srv.get("/").body == b"other"
+
+
+def test_inflight_request_finishes_on_old_config(serve, exts_path):
+    srv = serve('<host><echo/></host>')
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    # A request whose body is still arriving while the reload happens.
+    s.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab")
+    time.sleep(0.2)
+    srv.reload(BASE.format(exts=exts_path) + '<host><say text="new"/></host>')
+    s.sendall(b"cd")
+    data = s.recv(65536)
+    s.close()
+    assert b"POST /x" in data and data.endswith(b"abcd")
+    assert srv.get("/").body == b"new"
+
+
+def test_shutdown_drains_inflight(serve):
+    srv = serve('<host><echo/></host>')
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(b"POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab")
+    time.sleep(0.2)
+    srv.write_pipe("shutdown 5")
+    time.sleep(0.3)
+    # The listener is closed: new connections are refused.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+    s.sendall(b"cd")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    assert b"200" in data and data.endswith(b"abcd") and b"connection: close" in data.lower()
+    srv.thread.join(10)
+    assert not srv.thread.is_alive()
+
+
+def test_shutdown_timeout_aborts(serve):
+    srv = serve('<host><echo/></host>')
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(b"POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab")
+    time.sleep(0.2)
+    start = time.monotonic()
+    srv.write_pipe("shutdown 0.5")
+    srv.thread.join(10)
+    assert not srv.thread.is_alive() and time.monotonic() - start < 5
+    s.close()
+
+
+def test_reopen_logs(serve):
+    srv = serve('<host><say text="x"/></host>')
+    srv.get("/one")
+    srv.wait_log("access", "/one")
+    os.rename(os.path.join(srv.logdir, "access.log"), os.path.join(srv.logdir, "access.log.1"))
+    srv.command("reopen_logs")
+    srv.get("/two")
+    assert "/two" in srv.wait_log("access", "/two") and "/one" not in srv.log("access")
+    assert "Log files reopened" in srv.log("warnings")
+
+
+def test_gc_clearcache_unknown_and_extension_commands(serve):
+    import ocsi_ext_testbase
+    srv = serve('<host><say text="x"/></host>')
+    srv.command("gc")
+    srv.command("clearcache")
+    srv.command("frobnicate")
+    srv.command("testbase:ping a b")
+    srv.command("ocsi-ext-testbase:ping c")
+    srv.command("nosuchext:ping")
+    warnings = srv.log("warnings")
+    assert "Heap compaction requested by user" in warnings
+    assert "Unknown command: frobnicate" in warnings
+    assert "Unknown command: nosuchext:ping" in warnings
+    assert "testbase:ping: pong" in warnings
+    assert "base:ping a b" in ocsi_ext_testbase.EVENTS and "base:ping c" in ocsi_ext_testbase.EVENTS
+    assert srv.get("/").status == 200  # still serving
+
+
+def test_logs_level_command(serve):
+    import logging
+    srv = serve('<host/>')
+    srv.command("logs:ocsigen:ext:foo debug")
+    assert logging.getLogger("ocsi.ext.foo").level == logging.DEBUG
