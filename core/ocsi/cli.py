@@ -40,6 +40,8 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("-vvv", "--debug", action="store_const", const=3, dest="verbose_level")
     p.add_argument("-d", "--daemon", action="store_true", help="detach (implies --silent)")
     p.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="reload when a configuration file, <extconf> file or <library> changes")
     p.add_argument("--version", action="version", version=f"ocsi {__version__}")
     # Ocsigen's one-command serve mode: `ocsi DIR` / `ocsi --serve DIR --port N`.
     p.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         args.silent = True
     elif args.pidfile:
         _write_pid(args.pidfile, os.getpid())
-    return _run(path, None, silent=args.silent, verbosity=verbosity)
+    return _run(path, None, silent=args.silent, verbosity=verbosity, watch=args.watch)
 
 
 def _write_pid(path: str, pid: int) -> None:
@@ -161,11 +163,11 @@ def _serve(ns: argparse.Namespace) -> int:
 
 
 def _run(path: str, data: bytes | None, *, silent: bool, verbosity: int, console: bool = False,
-         pipe: str | None = None) -> int:
+         pipe: str | None = None, watch: bool = False) -> int:
     from .server import Server, StartupError
 
     server = Server(path, config_data=data, silent=silent, verbosity=verbosity,
-                    force_console_logs=console, pipe_path=pipe)
+                    force_console_logs=console, pipe_path=pipe, watch=watch)
     try:
         run_loop(server.serve())
     except ConfigError as exc:

@@ -29,6 +29,7 @@ from .http.connection import ConnectionManager
 from .logs import Logs
 from .runtime import Runtime, build_runtime
 from .tls import server_context
+from .watch import ConfigWatcher
 
 log = logging.getLogger("ocsi.main")
 
@@ -90,6 +91,7 @@ class Server:
         force_console_logs: bool = False,
         pipe_path: str | None = None,
         install_signals: bool = True,
+        watch: bool = False,
     ) -> None:
         self.config_path = config_path
         self.config_data = config_data
@@ -99,6 +101,8 @@ class Server:
         self.force_console_logs = force_console_logs
         self.pipe_path_override = pipe_path
         self.install_signals = install_signals
+        self.watch = watch
+        self.watcher: ConfigWatcher | None = None
         self.runtime: Runtime = None  # type: ignore[assignment]
         self.logs: Logs | None = None
         self.manager: ConnectionManager | None = None
@@ -164,6 +168,9 @@ class Server:
         if self.install_signals and threading.current_thread() is threading.main_thread():
             self._signals()
         self._schedule_flush()
+        if self.watch:
+            self.watcher = ConfigWatcher(self)
+            self.watcher.start()
         log.info("ocsi listening on %s", ", ".join(
             spec.describe().rsplit(":", 1)[0] + f":{port}" for spec, port in self.bound))
         self.pm.hook.ocsi_server_started(server=self)
@@ -279,6 +286,8 @@ class Server:
         started = time.monotonic()
         log.warning("Shutting down%s", "" if timeout is None else f" (at most {timeout:g} s)")
         await self._close_listeners()
+        if self.watcher is not None:
+            self.watcher.stop()
         try:
             self.pm.hook.ocsi_server_stopping(server=self)
         except Exception:  # noqa: BLE001

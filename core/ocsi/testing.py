@@ -114,7 +114,8 @@ def _document(xml: str, tmp: Path, port: int | str, full: bool) -> str:
 class RunningServer(_Client):
     """A :class:`ocsi.server.Server` running on its own event loop in a daemon thread."""
 
-    def __init__(self, xml: str, tmp: Path, full: bool = False, verbosity: int = 0) -> None:
+    def __init__(self, xml: str, tmp: Path, full: bool = False, verbosity: int = 0,
+                 watch: bool = False) -> None:
         from .server import Server
 
         self.tmp = tmp
@@ -125,7 +126,7 @@ class RunningServer(_Client):
         Path(self.config_path).write_text(_document(xml, tmp, port, full))
         self.full = full
         self.server = Server(self.config_path, silent=True, verbosity=verbosity,
-                             install_signals=False)
+                             install_signals=False, watch=watch)
         self.loop = asyncio.new_event_loop()
         self._error: BaseException | None = None
         started = threading.Event()
@@ -254,10 +255,10 @@ class ServerProcess(_Client):
 def ocsi_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     started: list[RunningServer] = []
 
-    def start(xml: str, full: bool = False, verbosity: int = 0) -> RunningServer:
+    def start(xml: str, full: bool = False, verbosity: int = 0, watch: bool = False) -> RunningServer:
         d = tmp_path / f"srv{len(started)}"
         d.mkdir()
-        srv = RunningServer(xml, d, full=full, verbosity=verbosity)
+        srv = RunningServer(xml, d, full=full, verbosity=verbosity, watch=watch)
         started.append(srv)
         return srv
 

@@ -131,3 +131,32 @@ def test_logs_level_command(serve):
     srv = serve('<host/>')
     srv.command("logs:ocsigen:ext:foo debug")
     assert logging.getLogger("ocsi.ext.foo").level == logging.DEBUG
+
+
+def _wait_body(srv, path, expected, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if srv.get(path).body == expected:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_watch_reloads_on_change(serve, exts_path, tmp_path):
+    d = tmp_path / "sites"
+    d.mkdir()
+    srv = serve(f'<extconf dir="{d}"/><host><say text="main"/></host>', watch=True)
+    assert srv.get("/").body == b"main"
+    # a new extconf file with a host placed before the main one
+    (d / "a.conf").write_text('<ocsigen><server><host hostfilter="*"><say text="extconf"/></host>'
+                              '</server></ocsigen>')
+    assert _wait_body(srv, "/", b"extconf")
+    # editing the main file
+    from pathlib import Path
+    p = Path(srv.config_path)
+    p.write_text(p.read_text().replace(f'<extconf dir="{d}"/>', "").replace('"main"', '"edited"'))
+    assert _wait_body(srv, "/", b"edited")
+    # a broken edit keeps the running configuration
+    p.write_text(p.read_text().replace("<host>", "<host><broken/>"))
+    time.sleep(1.0)
+    assert srv.get("/").body == b"edited"
