@@ -14,6 +14,7 @@ from .config.xml import Element
 from .http import Body, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody, error_response
 from .pipeline.answers import (
     DO_NOTHING,
+    Answer,
     ContinueWith,
     Found,
     Next,
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("ocsi")
 
 __all__ = [
-    "DO_NOTHING", "Body", "BytesBody", "ConfigError", "ContinueWith", "Element", "FileBody",
+    "DO_NOTHING", "Answer", "Body", "BytesBody", "ConfigError", "ContinueWith", "Element", "FileBody",
     "Found", "FunctionStep", "HTTPError", "Headers", "LoadContext", "Next", "NotFound",
     "ParseContext", "Request", "Response", "RetryWith", "Serve", "ServeNow", "SiteConfig", "State",
     "Step", "StopAll", "StopHost", "StopSite", "StreamBody", "SubChain", "error_response",

@@ -263,12 +263,16 @@ class HTTPProtocol(asyncio.Protocol):
                 raise HeadError(431, "request head too large")
             req, length, expect, keep = parse_head(ev, limits, self._port, self._secure,
                                                    self._client)
-        except HeadError as exc:
+        except Exception as exc:
+            if not isinstance(exc, HeadError):
+                log.exception("error parsing a request head from %s", self._client)
+                exc = HeadError(400, "unparsable request head")
             exc.method, exc.target, exc.version = _event_line(ev)  # type: ignore[attr-defined]
             self._head = exc
             self._phase = _STOP
             self._wake()
             return
+        self._first = b""
         self._keep = keep
         self._expect = expect
         self._continue_sent = False
@@ -352,7 +356,7 @@ class HTTPProtocol(asyncio.Protocol):
         """Called by the request body on each read: 100-continue, resume after back-pressure."""
         if self._expect and not self._continue_sent:
             self._continue_sent = True
-            if not self._lost and self._phase == _BODY:
+            if self._phase == _BODY and not self._lost and not self._transport.is_closing():
                 self._transport.write(_CONTINUE)
                 self._deadline = self._loop.time() + self._limits.read_timeout
                 self._dkind = _D_BODY
@@ -514,8 +518,8 @@ class HTTPProtocol(asyncio.Protocol):
             if response is not None:
                 await _aclose(response)
             m._in_flight -= 1
-            if m.access_log is not None:
-                self._record(req, status or (response.status if response else 0), sent)
+            if m.access_log is not None and response is not None:
+                self._record(req, status or response.status, sent)
         return keep and not m._closing and not self._lost
 
     def _can_keep(self) -> bool:
@@ -549,7 +553,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     async def _close(self, linger: bool) -> None:
         tr = self._transport
-        if self._lost:
+        if self._lost or tr.is_closing():
             return
         if linger and not self._eof and tr.can_write_eof():
             self._phase = _LINGER
@@ -563,6 +567,8 @@ class HTTPProtocol(asyncio.Protocol):
                     await fut
                 finally:
                     self._waiter = None
+        if self._lost or tr.is_closing():
+            return
         if tr.get_write_buffer_size():
             # close() waits for the buffer to flush: bound that wait.
             self._loop.call_later(self._limits.read_timeout, tr.abort)
@@ -585,9 +591,9 @@ class HTTPProtocol(asyncio.Protocol):
             body = response.body
             head, framing, length, keep = build_head(500, None, response.headers, body.length,
                                                      is_head, http10, False, m._server_line)
-        if self._lost:
-            raise ClientDisconnected("client closed the connection")
         tr = self._transport
+        if self._lost or tr.is_closing():
+            raise ClientDisconnected("client closed the connection")
         if framing == NONE or length == 0:
             tr.write(head)
             sent = 0
@@ -615,7 +621,7 @@ class HTTPProtocol(asyncio.Protocol):
                     log.error("response body of %r: %s", response, exc)
                 else:
                     log.exception("error while sending the body of %r", response)
-                if not self._wrote and not self._lost:  # nothing sent yet: a clean 500
+                if not self._wrote and not self._lost and not tr.is_closing():  # a clean 500
                     err = error_response(500)
                     head, _, _, _ = build_head(500, None, err.headers, err.body.length, is_head,
                                                http10, False, m._server_line)
@@ -652,7 +658,7 @@ class HTTPProtocol(asyncio.Protocol):
                 n = len(chunk)
                 if not n:
                     continue
-                if self._lost:
+                if self._lost or tr.is_closing():
                     raise ClientDisconnected("client closed the connection")
                 if framing == CHUNKED:
                     tr.write(b"%x\r\n%b\r\n" % (n, chunk))
@@ -668,7 +674,10 @@ class HTTPProtocol(asyncio.Protocol):
         except _Truncated:
             raise
         except Exception as exc:
-            exc.sent = sent  # type: ignore[attr-defined]
+            try:
+                exc.sent = sent  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
             raise
         finally:
             aclose = getattr(chunks, "aclose", None)
@@ -767,7 +776,7 @@ class HTTPProtocol(asyncio.Protocol):
         response = error_response(status)
         sent = 0
         try:
-            if not self._lost:
+            if not self._lost and not self._transport.is_closing():
                 head, _, _, _ = build_head(status, None, response.headers, response.body.length,
                                            False, False, False, m._server_line)
                 data = response.body.data  # type: ignore[attr-defined]

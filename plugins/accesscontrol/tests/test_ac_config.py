@@ -1,0 +1,120 @@
+"""Configuration errors are located (file:line) and say what was expected; Python API shapes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from ocsi import ConfigError, FunctionStep, Response, Serve
+from ocsi.pipeline.engine import Host, HostPattern, Pipeline, Site
+from ocsi.pipeline.scope import SiteConfig
+from ocsi.testing import build_pipeline, make_request
+
+from ocsi_ext_accesscontrol import (
+    allow_forward_for,
+    forbidden,
+    header,
+    if_,
+    iffound,
+    ifnotfound,
+    ip,
+    method,
+    nextsite,
+    not_,
+    stop,
+)
+
+PRE = '<extension findlib-package="ocsi-ext-accesscontrol"/>\n'
+
+
+def error_of(body: str) -> str:
+    with pytest.raises(ConfigError) as e:
+        build_pipeline(PRE + f'<host hostfilter="*">\n{body}\n</host>')
+    return str(e.value)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("<if/>", "bad condition in <if>: it is empty"),
+    ("<if><then/></if>", "<then> found where the condition was expected"),
+    ("<if><ssl/></if>", "expected <then> after the condition, found nothing"),
+    ("<if><ssl/><else/></if>", "expected <then> after the condition, found <else>"),
+    ("<if><ssl/><then/><ssl/></if>", "found a second condition"),
+    ("<if><ssl/><then/><else/><else/></if>", "<else> must be last"),
+    ("<if><bogus/><then/></if>", "<bogus> is not a condition"),
+    ('<if x="1"><ssl/><then/></if>', "unknown attribute 'x' in <if>"),
+    ('<if><ssl/><then a="b"/></if>', "unknown attribute 'a' in <then>"),
+    ("<if><ssl/><then><nosuch/></then></if>", "unknown element <nosuch>"),
+    ('<if><ip value="1.2.3"/><then/></if>', "Bad ip/netmask [1.2.3] in <ip> condition"),
+    ('<forbidden code="1"/>', "unknown attribute 'code' in <forbidden>"),
+    ("<notfound><ssl/></notfound>", "unknown element <ssl>"),
+    ("<stop>now</stop>", "takes no text"),
+    ('<ifnotfound code="4(("/>', "bad regular expression [4((]"),
+    ('<iffound code="1"/>', "unknown attribute 'code' in <iffound>"),
+    ('<allow-forward-for check-equal-ip="maybe"/>', "check-equal-ip"),
+    ('<allow-forward-for proxies="nope"/>', "bad trusted proxy list"),
+    ('<allow-forward-proto foo="1"/>', "unknown attribute 'foo'"),
+])
+def test_errors_are_located(body: str, message: str) -> None:
+    text = error_of(body)
+    assert message in text
+    assert text.startswith("<test>:3"), text
+
+
+def test_hint_lists_conditions() -> None:
+    assert "hint: conditions: <ip>, <port>" in error_of("<if><bogus/><then/></if>")
+
+
+def test_children_reach_lifecycles() -> None:
+    p = build_pipeline(PRE + '<host hostfilter="*"><if><ssl/><then><forbidden/></then>'
+                       '<else><iffound><stop/></iffound></else></if>'
+                       '<ifnotfound><nextsite/></ifnotfound></host>')
+    names = [type(s).__name__ for s in p.steps()]
+    assert names == ["If", "Forbidden", "IfFound", "Stop", "IfNotFound", "NextSite"]
+
+
+def text_step(text: str):  # type: ignore[no-untyped-def]
+    async def fn(request, state):  # type: ignore[no-untyped-def]
+        from ocsi import DO_NOTHING, Found
+        if isinstance(state, Found):
+            return DO_NOTHING
+        return Serve(Response(200, [("content-type", "text/plain")], text.encode()))
+    return FunctionStep(fn)
+
+
+def run(pipeline: Pipeline, **kw) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    async def go() -> tuple[int, bytes]:
+        r = await pipeline.respond(make_request(kw.pop("method", "GET"), kw.pop("target", "/"), **kw))
+        body = b"".join([c async for c in r.body.chunks()])
+        await r.body.aclose()
+        return r.status, body
+    return asyncio.run(go())
+
+
+def test_python_embedding() -> None:
+    any_host = [HostPattern.parse("*")]
+    h1 = Host(any_host, [
+        allow_forward_for(proxies="127.0.0.1"),
+        if_(not_(ip("10.0.0.0/8")), then=[forbidden()]),
+        Site(("api",), [if_(method("POST"), then=text_step("posted"), else_=[nextsite()])]),
+        if_(header("x-fallthrough", "yes"), then=stop()),
+        text_step("h1"),
+    ], SiteConfig())
+    h2 = Host(any_host, [ifnotfound(text_step("h2"), code="404"), iffound(forbidden())],
+              SiteConfig())
+    p = Pipeline([h1, h2])
+    xff = {"X-Forwarded-For": "10.1.1.1"}
+    assert run(p) == (403, b"Error: Forbidden")
+    assert run(p, headers=xff) == (200, b"h1")
+    assert run(p, target="/api/x", method="POST", headers=xff) == (200, b"posted")
+    assert run(p, target="/api/x", headers=xff) == (200, b"h1")
+    assert run(p, headers={**xff, "x-fallthrough": "yes"})[0] == 404
+    assert run(p, client="10.0.0.1") == (200, b"h1")
+
+
+def test_python_constructor_type_errors() -> None:
+    with pytest.raises(TypeError):
+        if_("not a condition", then=[])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        iffound(["not a step"])  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        ifnotfound([], code="(")

@@ -1,0 +1,64 @@
+"""Trusted proxies and X-Forwarded-For / X-Forwarded-Proto, as pure functions and options."""
+
+from __future__ import annotations
+
+import pytest
+from ocsi import ConfigError
+from ocsi.config.xml import parse_bytes
+
+from ocsi_ext_accesscontrol.addresses import parse_networks
+from ocsi_ext_accesscontrol.forwarding import AccessControlOptions, forwarded_client, parse_options
+
+T = parse_networks("10.0.0.0/8 ::1")
+
+
+@pytest.mark.parametrize("xff, peer, trusted, check, expected", [
+    # nothing configured: the peer is believed, for one hop (the right-most entry)
+    (["1.2.3.4"], "127.0.0.1", None, False, ("1.2.3.4", ())),          # Ocsigen: 500
+    (["6.6.6.6, 1.2.3.4"], "127.0.0.1", None, False, ("1.2.3.4", ())), # spoofed left part ignored
+    (["6.6.6.6", "1.2.3.4"], "127.0.0.1", None, False, ("1.2.3.4", ())),  # two header lines
+    (["unknown"], "127.0.0.1", None, False, None),                     # Ocsigen: 500
+    ([" "], "127.0.0.1", None, False, None),
+    (["[2001:db8::1]:5555"], "127.0.0.1", None, False, ("2001:db8::1", ())),
+    (["1.2.3.4:5678"], "127.0.0.1", None, False, ("1.2.3.4", ())),
+    # trusted proxies: the peer must be one; trusted hops are skipped from the right
+    (["1.2.3.4"], "127.0.0.1", T, False, None),
+    (["1.2.3.4"], "10.0.0.5", T, False, ("1.2.3.4", ())),
+    (["1.2.3.4, 10.0.0.9"], "10.0.0.5", T, False, ("1.2.3.4", ("10.0.0.9",))),
+    (["6.6.6.6, 1.2.3.4, 10.0.0.9, 10.1.1.1"], "::1", T, False,
+     ("1.2.3.4", ("10.0.0.9", "10.1.1.1"))),
+    (["10.0.0.7, 10.0.0.9"], "10.0.0.5", T, False, ("10.0.0.7", ("10.0.0.9",))),  # all trusted
+    (["1.2.3.4"], "::ffff:10.0.0.5", T, False, ("1.2.3.4", ())),     # mapped peer
+    # check-equal-ip: the right-most entry must be the peer itself
+    (["1.2.3.4, 127.0.0.1"], "127.0.0.1", None, True, ("1.2.3.4", ())),
+    (["1.2.3.4, 127.0.0.2"], "127.0.0.1", None, True, None),
+    (["1.2.3.4"], "127.0.0.1", None, True, None),                       # Ocsigen: 500
+    (["127.0.0.1"], "127.0.0.1", None, True, None),
+])
+def test_forwarded_client(xff, peer, trusted, check, expected) -> None:  # type: ignore[no-untyped-def]
+    items = [p.strip() for line in xff for p in line.split(",")]
+    assert forwarded_client(items, peer, trusted, check) == expected
+
+
+def opts(xml: str) -> AccessControlOptions:
+    root = parse_bytes(f"<extension>{xml}</extension>".encode(), "o.conf")
+    return parse_options(root.children)
+
+
+def test_options() -> None:
+    assert opts("").trusted_proxies is None
+    o = opts('<trustedproxy value="10.0.0.0/8"/><trustedproxy value="::1, 192.168.0.1"/>')
+    assert [n.text for n in o.trusted_proxies or ()] == ["10.0.0.0/8", "::1", "192.168.0.1"]
+
+
+@pytest.mark.parametrize("xml, message", [
+    ('<trusted value="1.2.3.4"/>', "unknown option <trusted>"),
+    ("<trustedproxy/>", "missing attribute 'value'"),
+    ('<trustedproxy value="10.0.0.0/40"/>', "bad trusted proxy list"),
+    ('<trustedproxy value=""/>', "no address given"),
+    ('<trustedproxy value="1.2.3.4" x="1"/>', "unknown attribute 'x'"),
+])
+def test_option_errors(xml: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        opts(xml)
+    assert message in str(e.value) and str(e.value).startswith("o.conf:1")

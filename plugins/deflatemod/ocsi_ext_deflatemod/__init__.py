@@ -1,0 +1,37 @@
+"""ocsi-ext-deflatemod: streaming response compression (Ocsigen's deflatemod) for ocsi.
+
+Configuration: ``<deflate compress="only|allbut">`` with ``<type>`` and ``<extension>`` rules,
+placed after the content generators it filters; options ``<compress level>``, ``<buffer size>``,
+``<minsize size>`` and ``<encodings value>`` inside its ``<extension>`` element. See README.md.
+
+From Python::
+
+    from ocsi_ext_deflatemod import deflate
+    steps = [static(dir="/srv/www"), deflate("only", types=["text/*", "application/json"])]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ocsi
+
+from .codecs import AVAILABLE
+from .negotiation import negotiate, parse_accept_encoding
+from .options import DeflateOptions, parse_options
+from .rules import Selection
+from .step import Deflate, add_vary, deflate, parse_deflate, weak_etag
+
+
+@ocsi.hookimpl
+def ocsi_elements() -> dict[str, Any]:
+    return {"deflate": parse_deflate}
+
+
+@ocsi.hookimpl
+def ocsi_extension_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> DeflateOptions:
+    return parse_options(options, ctx)
+
+
+__all__ = ["AVAILABLE", "Deflate", "DeflateOptions", "Selection", "add_vary", "deflate",
+           "negotiate", "parse_accept_encoding", "parse_options", "weak_etag"]

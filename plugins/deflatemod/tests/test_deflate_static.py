@@ -1,0 +1,105 @@
+"""With staticmod as the producer, over real sockets: files (no sendfile then), listings,
+ranges and conditional requests."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from deflate_content import payload
+
+pytest.importorskip("ocsi_ext_staticmod")
+pytest.importorskip("ocsi.server")
+
+GZ = {"Accept-Encoding": "gzip"}
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def site(ocsi_server, tmp_path):  # type: ignore[no-untyped-def]
+    www = tmp_path / "www"
+    (www / "dir").mkdir(parents=True)
+    (www / "index.html").write_bytes(payload(20000))
+    (www / "big.css").write_bytes(payload(600_000, seed=5))
+    (www / "img.png").write_bytes(payload(5000, seed=6))
+    (www / "tiny.txt").write_bytes(b"hi\n")
+    for i in range(50):
+        (www / "dir" / f"file-{i:03}.txt").write_text("x")
+    LISTDIRS_EXT = LISTDIRS = ""
+    if _has("ocsi_ext_extendconfiguration"):
+        LISTDIRS_EXT = '<extension findlib-package="ocsi-ext-extendconfiguration"/>'
+        LISTDIRS = '<listdirs value="true"/>'
+    return ocsi_server(f"""
+        <extension findlib-package="ocsi-ext-staticmod"/>
+        <extension findlib-package="ocsi-ext-deflatemod"/>
+        {LISTDIRS_EXT}
+        <host hostfilter="*">
+          {LISTDIRS}
+          <static dir="{www}"/>
+          <deflate compress="allbut"><type>image/*</type></deflate>
+        </host>""")
+
+
+def test_file_compressed_and_identical(site) -> None:  # type: ignore[no-untyped-def]
+    for name, data in (("index.html", payload(20000)), ("big.css", payload(600_000, seed=5))):
+        r = site.get("/" + name, GZ)
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.headers["transfer-encoding"] == "chunked"
+        assert r.headers["content-length"] is None
+        assert r.headers["vary"] == "Accept-Encoding"
+        assert gzip.decompress(r.body) == data
+        plain = site.get("/" + name)
+        assert plain.body == data and plain.headers["content-length"] == str(len(data))
+
+
+def test_excluded_and_tiny_files(site) -> None:  # type: ignore[no-untyped-def]
+    assert site.get("/img.png", GZ).headers["content-encoding"] is None
+    r = site.get("/tiny.txt", GZ)
+    assert r.headers["content-encoding"] is None and r.body == b"hi\n"
+
+
+def test_range_request_untouched(site) -> None:  # type: ignore[no-untyped-def]
+    r = site.get("/index.html", {"Accept-Encoding": "gzip", "Range": "bytes=0-99"})
+    assert r.status == 206 and r.headers["content-encoding"] is None
+    assert r.body == payload(20000)[:100]
+
+
+def test_conditional_get_with_weakened_etag(site) -> None:  # type: ignore[no-untyped-def]
+    r = site.get("/index.html", GZ)
+    etag = r.headers["etag"]
+    assert etag.startswith('W/"')
+    again = site.get("/index.html", {"Accept-Encoding": "gzip", "If-None-Match": etag})
+    assert again.status == 304 and again.body == b""
+
+
+def test_head_matches_get(site) -> None:  # type: ignore[no-untyped-def]
+    g, h = site.get("/index.html", GZ), site.head("/index.html", GZ)
+    assert h.status == 200 and h.body == b""
+    for name in ("content-encoding", "etag", "vary", "content-length"):
+        assert h.headers[name] == g.headers[name], name
+
+
+def test_not_found_not_compressed(site) -> None:  # type: ignore[no-untyped-def]
+    r = site.get("/missing.html", GZ)
+    assert r.status == 404 and r.headers["content-encoding"] is None
+
+
+def test_negotiation_406_with_static(site) -> None:  # type: ignore[no-untyped-def]
+    assert site.get("/index.html", {"Accept-Encoding": "identity;q=0"}).status == 406
+    assert site.get("/img.png", {"Accept-Encoding": "identity;q=0"}).status == 200
+
+
+@pytest.mark.skipif(not _has("ocsi_ext_extendconfiguration"), reason="needs <listdirs>")
+def test_listing_compressed(site) -> None:  # type: ignore[no-untyped-def]
+    plain = site.get("/dir/")
+    r = site.get("/dir/", GZ)
+    assert plain.status == r.status == 200 and b"file-049.txt" in plain.body
+    assert r.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(r.body) == plain.body
