@@ -124,3 +124,89 @@ def test_verbose_reaches_extensions(ocsi_process, exts_path):
 def test_extensions_command(tmp_path):
     r = ocsi("extensions")
     assert r.returncode == 0
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sample_configuration_checks():
+    r = ocsi("--check", "-c", "conf.d/ocsi.conf", cwd=REPO)
+    assert r.returncode == 0, r.stderr
+
+
+def test_sample_configuration_serves(tmp_path):
+    port = free_port()
+    text = (REPO / "conf.d" / "ocsi.conf").read_text()
+    text = text.replace("<port>8080</port>", f"<port>127.0.0.1:{port}</port>")
+    text = text.replace("/tmp/ocsi.cmd", str(tmp_path / "ocsi.cmd"))
+    conf = tmp_path / "ocsi.conf"
+    conf.write_text(text)
+    proc = subprocess.Popen([sys.executable, "-m", "ocsi", "-c", str(conf)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        import http.client
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/", headers={"Accept-Encoding": "gzip"})
+                r = conn.getresponse()
+                body = r.read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert r.status == 200 and r.getheader("Content-Encoding") == "gzip"
+        import gzip
+        assert b"ocsi is running" in gzip.decompress(body)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+
+
+def test_serve_mode_subprocess(tmp_path):
+    www = tmp_path / "www"
+    (www / "sub").mkdir(parents=True)
+    (www / "index.html").write_text("<html>hello</html>")
+    (www / "a b.txt").write_text("spaced")
+    port = free_port()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "ocsi", "serve", str(www), "--port", str(port),
+                             "--bind", "127.0.0.1", "--listing"], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        import http.client
+        deadline = time.monotonic() + 20
+        def get(path):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return r.status, r.read()
+        while True:
+            try:
+                status, body = get("/index.html")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert (status, body) == (200, b"<html>hello</html>")
+        assert get("/nope.html")[0] == 404
+        assert get("/a%20b.txt") == (200, b"spaced")
+        status, listing = get("/sub/")
+        assert status == 200 and b"Directory listing" in listing
+        pipe = Path(tempfile_dir()) / f"ocsi-{proc.pid}.cmd"
+        assert pipe.exists()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert list(cwd.iterdir()) == []  # serve mode writes nothing in the current directory
+    assert b"/index.html" in out  # access lines on the terminal
+    assert not pipe.exists()
+
+
+def tempfile_dir():
+    import tempfile
+    return tempfile.gettempdir()
