@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         os.setsid()
         args.silent = True
+        # Detach from the terminal (and from any pipe the caller reads to its end).
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
     elif args.pidfile:
         _write_pid(args.pidfile, os.getpid())
     return _run(path, None, silent=args.silent, verbosity=verbosity, watch=args.watch)

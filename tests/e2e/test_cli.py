@@ -210,3 +210,45 @@ def test_serve_mode_subprocess(tmp_path):
 def tempfile_dir():
     import tempfile
     return tempfile.gettempdir()
+
+
+def test_daemon_detaches(tmp_path, exts_path):
+    port = free_port()
+    conf = tmp_path / "d.conf"
+    (tmp_path / "log").mkdir()
+    conf.write_text(f"<ocsigen><server><port>127.0.0.1:{port}</port><logdir>{tmp_path}/log</logdir>"
+                    f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                    "<host><say text='daemon'/></host></server></ocsigen>")
+    pidfile = tmp_path / "d.pid"
+    r = ocsi("-d", "-c", str(conf), "-p", str(pidfile))
+    assert r.returncode == 0 and r.stdout.startswith("Process ") and r.stdout.endswith(" detached\n")
+    pid = int(pidfile.read_text())
+    assert r.stdout == f"Process {pid} detached\n"
+    try:
+        import http.client
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/")
+                assert conn.getresponse().read() == b"daemon"
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+
+def test_extensions_lists_builtins():
+    r = ocsi("extensions")
+    assert "ocsi-ext-staticmod" in r.stdout and "<static>" in r.stdout
+    assert "ocsi-ext-deflatemod" in r.stdout and "<deflate>" in r.stdout

@@ -165,21 +165,29 @@ def test_503_over_max_connections(serve, http):
     assert statuses == [200, 200, 200, 503]
 
 
-def test_pipelined_flood_pauses_reading(serve, http):
+def test_pipelined_flood_pauses_reading(serve, http, monkeypatch):
     import asyncio
+    import threading
+
+    from ocsi.http.connection import HTTPProtocol
+
+    pauses = []
+    real_pause = HTTPProtocol._pause
+
+    def spy(self):
+        pauses.append(self._phase)
+        real_pause(self)
+
+    monkeypatch.setattr(HTTPProtocol, "_pause", spy)
 
     async def slow(req):
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.002)
         return Response(200, body=b"k")
 
     srv = serve(slow)
-    n = 2000
-    req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    s = srv.connect(timeout=10)
-    with s:
-        s.setblocking(True)
-        import threading
-
+    n = 600
+    req = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 400 + b"\r\n\r\n"
+    with srv.connect(timeout=10) as s:
         def send():
             try:
                 s.sendall(req * n)
@@ -192,3 +200,4 @@ def test_pipelined_flood_pauses_reading(serve, http):
         for _ in range(n):
             assert r.response().body == b"k"
         t.join(5)
+    assert pauses, "reading never paused while ~260 KB of pipelined requests waited"
