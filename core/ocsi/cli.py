@@ -12,7 +12,6 @@ import asyncio
 import os
 import sys
 import tempfile
-from xml.sax.saxutils import quoteattr
 
 from . import __version__
 from .config.errors import ConfigError
@@ -65,21 +64,12 @@ def _serve_parser() -> argparse.ArgumentParser:
 
 
 def serve_config(directory: str, port: int, listing: bool, bind: str | None = None) -> str:
-    """The configuration serve mode runs: one host, staticmod, optional listings."""
-    if bind is None:
-        listen = str(port)
-    elif ":" in bind:
-        listen = f"[{bind}]:{port}"
-    else:
-        listen = f"{bind}:{port}"
-    listing_xml = ('<extension findlib-package="ocsi-ext-extendconfiguration"/>' if listing else "")
-    inner = '<listdirs value="true"/>' if listing else ""
-    return f"""<ocsigen><server>
-  <port>{listen}</port>
-  <extension findlib-package="ocsi-ext-staticmod"/>
-  {listing_xml}
-  <host hostfilter="*">{inner}<static dir={quoteattr(directory)}/></host>
-</server></ocsigen>"""
+    """The configuration serve mode runs, as staticmod writes it (one host, optional listings)."""
+    try:
+        from ocsi_ext_staticmod import serve_config as static_serve_config
+    except ImportError:
+        raise SystemExit("ocsi: serve mode needs the staticmod extension: pip install ocsi-ext-staticmod") from None
+    return static_serve_config(directory, port, listing, bind)
 
 
 def _fail(message: str, code: int) -> int:

@@ -19,6 +19,13 @@ class Headers:
         self._items: list[tuple[str, str]] = [(n.lower(), v) for n, v in items]
 
     @classmethod
+    def from_lower(cls, items: list[tuple[str, str]]) -> Headers:
+        """Wrap ``items`` whose names are already lower-case (no copy, no re-lowering)."""
+        h = cls.__new__(cls)
+        h._items = items
+        return h
+
+    @classmethod
     def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
         """Build from h11's ``(lower-cased name, value)`` byte pairs without re-lowering."""
         h = cls.__new__(cls)

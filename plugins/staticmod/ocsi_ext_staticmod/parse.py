@@ -1,0 +1,182 @@
+"""``<static>`` attributes → :class:`StaticSpec`, and the extension's ``<extension>`` options.
+
+Forms (spec §4.1; anything else is ``Wrong attributes for <static>``):
+
+=============================================  ==============================================
+``dir="D"``                                    directory mode
+``regexp="R" dest="T"`` (+ ``code``, ``root``) regexp mode
+``code="C" dest="T"``                          error page for statuses matching ``C``
+=============================================  ==============================================
+
+Common optional attributes: ``cache``, and ocsi's ``precompressed``, ``etag``, ``maxranges``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from ocsi import ConfigError, Element, LoadContext, ParseContext
+from ocsi.config.values import ValueFormatError, parse_duration, parse_int
+
+from .cache import DEFAULT_ENTRIES, DEFAULT_TTL, FileCache
+from .dest import Template
+from .encoding import SUFFIXES
+
+ATTRIBUTES = ["dir", "regexp", "dest", "code", "root", "cache", "precompressed", "etag",
+              "maxranges"]
+ETAG_MODES = ("strong", "weak", "off")
+DEFAULT_MAX_RANGES = 16
+_ANYTHING = re.compile(r".*", re.DOTALL)
+
+
+@dataclass(slots=True, frozen=True)
+class StaticSpec:
+    """One ``<static>`` element, checked and compiled."""
+
+    #: Directory mode: the root, absolute, without trailing ``/`` (``""`` for ``/``).
+    directory: str | None = None
+    #: Regexp and code modes: anchored pattern on the decoded sub-path.
+    regexp: re.Pattern[str] | None = None
+    dest: Template | None = None
+    #: Symlink checks start below this directory (regexp mode); ``None``: from ``/``.
+    root: Template | None = None
+    #: Only when the current status matches (anchored, e.g. ``40.``).
+    code: re.Pattern[str] | None = None
+    #: ``None``: no caching headers; 0: ``no-cache``; N: ``max-age=N``.
+    cache: int | None = None
+    #: Codings whose sibling files may be served (``br``, ``zstd``, ``gzip``), by preference.
+    precompressed: tuple[str, ...] = ()
+    etag: str = "strong"
+    max_ranges: int = DEFAULT_MAX_RANGES
+    #: Directory a user configuration file is confined to (userconf), else ``None``.
+    userconf: str | None = None
+    #: Working directory at configuration time (relative ``dest`` paths are resolved from it).
+    cwd: str = "/"
+
+
+def parse_cache(text: str) -> int:
+    """``cache=``: seconds, or ``no`` (= 0)."""
+    t = text.strip()
+    if t == "no":
+        return 0
+    value = parse_int(t)
+    if value < 0:
+        raise ValueFormatError(f"{text!r} is negative (give seconds, 0 or no)")
+    return value
+
+
+def parse_precompressed(text: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for token in text.replace(",", " ").split():
+        name = token.lower()
+        if name == "x-gzip":
+            name = "gzip"
+        if name not in SUFFIXES:
+            raise ValueFormatError(f"{token!r} is not a supported precompressed coding "
+                                   f"(known: gzip, br, zstd)")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _dir_path(directory: str, cwd: str, userconf: str | None) -> str:
+    if userconf is not None:
+        if ".." in directory.split("/"):
+            raise ValueError(f"'..' is not allowed in dir={directory!r} of a user configuration")
+        directory = userconf.rstrip("/") + "/" + directory
+    path = os.path.normpath(os.path.join(cwd, directory))
+    return "" if path == "/" else path.rstrip("/")
+
+
+def make_spec(
+    dir: str | None = None,
+    regexp: str | None = None,
+    dest: str | None = None,
+    code: str | None = None,
+    root: str | None = None,
+    cache: int | None = None,
+    precompressed: tuple[str, ...] = (),
+    etag: str = "strong",
+    max_ranges: int = DEFAULT_MAX_RANGES,
+    userconf: str | None = None,
+    cwd: str | None = None,
+) -> StaticSpec:
+    """Check a combination of attributes (already converted); raises ``ValueError``."""
+    cwd = cwd or os.getcwd()
+    if dir is None and regexp is None and code is None:
+        raise ValueError("Missing attribute dir, regexp, or code for <static>")
+    if dir is not None:
+        ok = regexp is None and code is None and dest is None and root is None
+    elif regexp is not None:
+        ok = dest is not None
+    else:
+        ok = dest is not None and root is None
+    if not ok:
+        raise ValueError("Wrong attributes for <static>")
+    if root is not None and userconf is not None:
+        raise ValueError("root= is not allowed in a user configuration")
+    if etag not in ETAG_MODES:
+        raise ValueError(f"etag={etag!r}: expected one of {', '.join(ETAG_MODES)}")
+    if cache is not None and cache < 0:
+        raise ValueError("cache= must be 0 or more seconds")
+    if max_ranges < 0:
+        raise ValueError("maxranges= must be 0 or more")
+    common = dict(cache=cache, precompressed=tuple(precompressed), etag=etag,
+                  max_ranges=max_ranges, userconf=userconf, cwd=cwd)
+    if dir is not None:
+        return StaticSpec(directory=_dir_path(dir, cwd, userconf), **common)  # type: ignore[arg-type]
+    try:
+        rx = re.compile(regexp, re.DOTALL) if regexp is not None else _ANYTHING
+    except re.error as exc:
+        raise ValueError(f"regexp={regexp!r} is not a valid regular expression: {exc}") from None
+    try:
+        code_rx = re.compile(code) if code is not None else None
+    except re.error as exc:
+        raise ValueError(f"code={code!r} is not a valid regular expression: {exc}") from None
+    assert dest is not None
+    dest_t = Template.parse(dest, rx.groups)
+    root_t = Template.parse(root, rx.groups) if root is not None else None
+    return StaticSpec(regexp=rx, dest=dest_t, root=root_t, code=code_rx, **common)  # type: ignore[arg-type]
+
+
+def parse_static(el: Element, ctx: ParseContext) -> StaticSpec:
+    """Read a ``<static>`` element into a spec (located errors)."""
+    el.check(attributes=ATTRIBUTES)
+    cache = el.attr_value("cache", parse_cache, None)
+    pre = el.attr_value("precompressed", parse_precompressed, ())
+    max_ranges = el.attr_value("maxranges", parse_int, DEFAULT_MAX_RANGES)
+    try:
+        return make_spec(
+            dir=el.get("dir"), regexp=el.get("regexp"), dest=el.get("dest"), code=el.get("code"),
+            root=el.get("root"), cache=cache, precompressed=pre, etag=el.get("etag", "strong") or "",
+            max_ranges=max_ranges, userconf=ctx.userconf,
+        )
+    except ValueError as exc:
+        msg = str(exc)
+        hint = None
+        if msg.startswith("Wrong attributes"):
+            hint = ('use dir="D", or regexp="R" dest="T" [code root], or code="C" dest="T"')
+        elif msg.startswith("Missing attribute"):
+            hint = 'e.g. <static dir="/var/www"/>'
+        raise el.error(msg, hint) from None
+
+
+# -- <extension findlib-package="ocsi-ext-staticmod"> options ---------------------------------------
+def parse_options(options: list[Element], ctx: LoadContext) -> FileCache:
+    """``<filecache ttl="1" entries="4096"/>`` (``ttl="0"`` disables the cache)."""
+    ttl, entries = DEFAULT_TTL, DEFAULT_ENTRIES
+    for el in options:
+        if el.tag != "filecache":
+            raise el.error(f"unknown option <{el.tag}> for ocsi-ext-staticmod",
+                           hint='known: <filecache ttl="1s" entries="4096"/>')
+        el.check(attributes=["ttl", "entries"])
+        ttl = el.attr_value("ttl", parse_duration, ttl)  # type: ignore[arg-type]
+        entries = el.attr_value("entries", parse_int, entries)
+        if entries < 1:
+            raise el.error("entries= must be at least 1")
+    return FileCache(ttl, entries)
+
+
+__all__ = ["ATTRIBUTES", "ConfigError", "StaticSpec", "make_spec", "parse_options", "parse_static"]
