@@ -8,14 +8,7 @@ import pytest
 
 from ocsi.testing import ServerProcess
 
-BASE = '<findlib path="{exts}"/><extension findlib-package="ocsi-ext-testbase"/>'
-
-
-@pytest.fixture
-def serve(ocsi_server, exts_path):
-    def start(xml, **kw):
-        return ocsi_server(BASE.format(exts=exts_path) + xml, **kw)
-    return start
+from .conftest import BASE
 
 
 def test_basic_response_headers(serve):

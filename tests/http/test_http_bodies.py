@@ -41,7 +41,8 @@ def test_sized_and_chunked_bodies_arrive_intact(serve, http, loop):
     expect = f"{len(data)} {hashlib.sha256(data).hexdigest()}".encode()
     with srv.connect() as s:
         r = http.Reader(s)
-        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data)
+                  + data)
         assert r.response().body == expect
         s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                   + _chunked(data, 100_000))
@@ -71,7 +72,8 @@ def test_slow_reader_gets_the_whole_body(serve, http):
 def test_expect_100_continue_sent_when_the_app_reads(serve, http):
     srv = serve(digest_app)
     with srv.connect() as s:
-        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
         r = http.Reader(s)
         interim = r.interim()
         assert interim.status == 100
@@ -89,7 +91,8 @@ def test_expect_100_continue_not_sent_when_the_app_answers_without_reading(serve
 
     srv = serve(app)
     with srv.connect() as s:
-        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
         r = http.Reader(s)
         resp = r.response()
         assert resp.status == 403

@@ -47,9 +47,11 @@ def test_431_head_too_large_and_too_many_fields(serve, http):
     srv = serve(app, Limits(max_header_bytes=1024, max_headers=5))
     big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 2000 + b"\r\n\r\n"
     _error(http.exchange(srv, big)[0], 431)
-    many = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(5)) + b"\r\n"
+    many = (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(5))
+            + b"\r\n")
     _error(http.exchange(srv, many)[0], 431)
-    five = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(4)) + b"\r\n"
+    five = (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(4))
+            + b"\r\n")
     assert http.exchange(srv, five)[0].status == 200
     assert [r.status for r in srv.wait_records(3)] == [431, 431, 200]
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import importlib.util
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 
@@ -111,21 +110,36 @@ def test_new_connection_during_shutdown_gets_503(serve, http):
 
 # -- TLS -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not available")
+def tls_context(tmp_path_factory):
+    """A server SSLContext with a fresh self-signed certificate for localhost."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
     d = tmp_path_factory.mktemp("tls")
-    key, crt = d / "key.pem", d / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(crt), "-days", "2", "-subj", "/CN=localhost"],
-                   check=True, capture_output=True, timeout=30)
-    return str(crt), str(key)
+    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(d / "cert.pem"), str(d / "key.pem"))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_tls_keep_alive_bodies_and_files(serve, http, cert, loop, tmp_path, monkeypatch):
-    from ocsi.http.tls import server_context
-
+def test_tls_keep_alive_bodies_and_files(serve, http, tls_context, loop, tmp_path, monkeypatch):
     def no_sendfile(*a):
         raise AssertionError("sendfile on TLS")
 
@@ -143,12 +157,14 @@ def test_tls_keep_alive_bodies_and_files(serve, http, cert, loop, tmp_path, monk
         body = await req.body.read()
         return Response(200, body=b"got %d" % len(body))
 
-    srv = serve(app, Limits(), loop=loop, ssl=server_context(*cert))
-    ctx = ssl.create_default_context(cafile=cert[0])
+    srv = serve(app, Limits(), loop=loop, ssl=tls_context)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            assert s.selected_alpn_protocol() in (None, "http/1.1")
+            assert s.selected_alpn_protocol() == "http/1.1"
             r = http.Reader(s)
             s.sendall(b"GET /file HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert r.response().body == data

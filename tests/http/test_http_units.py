@@ -145,3 +145,4 @@ def test_peer_address():
     assert peer_address(_FakeTransport(("fe80::1", 5, 0, 2), socket.AF_INET6)) == "fe80::1"
     assert peer_address(_FakeTransport(("::ffff:10.0.0.1", 5, 0, 0), socket.AF_INET6)) == "10.0.0.1"
     assert peer_address(_FakeTransport("", socket.AF_UNIX)) == "unix:"
+

@@ -12,7 +12,7 @@ import pytest
 from ocsi.http.headers import Headers
 from ocsi_ext_staticmod import conditional, listing
 from ocsi_ext_staticmod.dest import Template, expand_users
-from ocsi_ext_staticmod.encoding import choose, parse_accept_encoding
+from ocsi_ext_staticmod.encoding import choose
 from ocsi_ext_staticmod.ranges import UNSATISFIABLE, Multipart, parse_range
 from ocsi_ext_staticmod.resolve import bad_segment, inside, normalise, path_of_segments
 
@@ -215,11 +215,6 @@ def test_choose(accept, available, expected):
     assert choose(accept, available) == expected
 
 
-def test_parse_accept_encoding():
-    assert parse_accept_encoding("gzip;q=0.5, br") == {"gzip": 0.5, "br": 1.0}
-
-
-# -- listing ---------------------------------------------------------------------------------------
 def test_listing_shape():
     html = asyncio.run(listing.render_bytes("/empty/", [])).decode()
     assert html == ('<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml"><head><title>'

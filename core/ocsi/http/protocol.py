@@ -1,0 +1,664 @@
+"""One HTTP/1.1 connection: an asyncio Protocol feeding h11, and one task answering requests.
+
+Reading. ``data_received`` feeds the socket's bytes to h11 and pumps its events right there:
+a complete head becomes a :class:`Request` handed to the connection's task, body data goes into
+the request's :class:`RequestBody` (reading pauses while more than its ``high_water`` waits
+unread), bytes of pipelined requests stay buffered in h11 until the task gets to them.
+
+Answering. The task takes one request at a time, awaits the application (the pipeline) and
+writes the response (:mod:`.sending`). Response heads are serialised by :mod:`.wire`, not by h11:
+h11 is the request parser, and a fresh ``h11.Connection`` is made for each request on a
+connection (fed whatever the previous one had buffered). That skips h11's server-side state
+machine, which costs as much as parsing the request, and lets HTTP/1.0 clients keep their
+connection alive (h11 refuses keep-alive for 1.0).
+
+Timeouts. No timer per request: the manager sweeps its connections periodically; each keeps at
+most one read deadline (idle keep-alive, head, body, drain, linger) and one write deadline
+(client not reading).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+import h11
+
+from .access import AccessRecord
+from .incoming import HeadError, error_status, head_size, parse_head, peer_address
+from .limits import Limits
+from .request import ClientDisconnected, Request, RequestBody
+from .response import Response, error_response
+from .sending import ResponseWriter, aclose_body
+from .wire import build_head
+
+if TYPE_CHECKING:
+    from .connection import ConnectionManager
+
+__all__ = ["HTTPProtocol", "BadRequestBody", "RequestTimeout"]
+
+log = logging.getLogger("ocsi.http")
+
+#: After a response, at most this much of an unread request body is read and discarded to keep
+#: the connection; beyond it (or after ``DRAIN_TIME`` seconds) the connection is closed.
+DRAIN_MAX = 1024 * 1024
+DRAIN_TIME = 5.0
+#: When closing with request bytes possibly in flight, wait this long for the client's FIN
+#: (discarding what it sends) so that the kernel does not answer with RST and lose the response.
+LINGER_TIME = 2.0
+#: Bytes of pipelined requests buffered while a response is being produced before reading pauses.
+PIPELINE_MAX = 64 * 1024
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Where the reading side is.
+_HEAD = 0  # waiting for (or receiving) a request head
+_BODY = 1  # receiving the request body
+_REST = 2  # request complete; bytes of the next request(s) are buffered
+_STOP = 3  # reading is over for this connection (error, refused body): discard input
+_LINGER = 4  # response sent, half-closed, discarding input until the client's FIN
+# Read deadline kinds.
+_D_IDLE, _D_HEAD, _D_BODY, _D_DRAIN, _D_LINGER = 1, 2, 3, 4, 5
+
+_QUIET = object()  # "close without answering" in place of a request
+
+
+class BadRequestBody(ClientDisconnected):
+    """The request body is malformed (bad chunk framing); answered with 400 and closed."""
+
+
+class RequestTimeout(ClientDisconnected):
+    """No byte of the request body arrived for ``read_timeout`` seconds (408)."""
+
+
+def _set_nodelay(transport: Any) -> None:
+    """Disable Nagle's algorithm. asyncio only does it for sockets whose ``proto`` is
+    ``IPPROTO_TCP``, which excludes those accepted from a listening socket made with
+    ``socket.socket()`` (proto 0); a head and a body written separately then wait for the
+    client's delayed ACK: 40 ms per response."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
+class HTTPProtocol(ResponseWriter, asyncio.Protocol):
+    """One client connection. Created by :meth:`ConnectionManager.protocol_factory`."""
+
+    __slots__ = (
+        "_m", "_port", "_secure", "_loop", "_transport", "_task", "_h11", "_limits", "_client",
+        "_phase", "_head", "_waiter", "_wwaiter", "_deadline", "_dkind", "_wdeadline",
+        "_seen", "_first", "_body", "_body_status", "_expect", "_continue_sent", "_stalled",
+        "_discard", "_keep", "_wrote", "_sent", "_read_paused", "_write_paused", "_lost", "_eof",
+        "_t0", "_m0",
+    )
+
+    def __init__(self, manager: ConnectionManager, port: int, secure: bool) -> None:
+        self._m = manager
+        self._port = port
+        self._secure = secure
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._transport: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._h11: h11.Connection = None  # type: ignore[assignment]
+        self._limits = manager.limits
+        self._client = "-"
+        self._phase = _HEAD
+        self._head: Any = None  # Request | HeadError | _QUIET, waiting for the task
+        self._waiter: asyncio.Future[None] | None = None  # the task waiting on the read side
+        self._wwaiter: asyncio.Future[None] | None = None  # the task waiting to write
+        self._deadline: float | None = None
+        self._dkind = 0
+        self._wdeadline: float | None = None
+        self._seen = 0  # bytes of the current head (or of pipelined data while answering)
+        self._first = b""  # first bytes of the current head, to tell 414/505 from 400
+        self._body: RequestBody | None = None
+        self._body_status = 0  # status owed because of the body (413, 400, 408), 0 if none
+        self._expect = False
+        self._continue_sent = False
+        self._stalled = False  # reading paused because the body buffer is full
+        self._discard = -1  # >= 0 while draining an unread body: bytes still allowed
+        self._keep = False  # the request allows keep-alive
+        self._wrote = False  # the head of the current response was written
+        self._sent = 0  # body bytes of the current response handed to the transport
+        self._read_paused = False
+        self._write_paused = False
+        self._lost = False
+        self._eof = False
+        self._t0 = 0.0
+        self._m0 = 0.0
+
+    # -- asyncio callbacks -------------------------------------------------------------------------
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        self._transport = transport
+        self._loop = loop = asyncio.get_running_loop()
+        self._client = peer_address(transport)
+        _set_nodelay(transport)
+        m = self._m
+        limits = self._limits = m.limits
+        if m._closing or len(m._conns) >= limits.max_connections:
+            self._refuse()
+            return
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        m._register(self)
+        self._deadline = loop.time() + limits.keepalive_timeout
+        self._dkind = _D_IDLE
+        self._task = loop.create_task(self._run())
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            ph = self._phase
+            if ph == _HEAD:
+                if not self._seen:
+                    self._first = data
+                    self._deadline = self._loop.time() + self._limits.header_timeout
+                    self._dkind = _D_HEAD
+                elif (len(self._first) <= self._limits.max_request_line
+                      and b"\n" not in self._first):
+                    self._first += data
+                self._seen += len(data)
+                self._h11.receive_data(data)
+                if self._waiter is not None:
+                    self._pump_head()
+            elif ph == _BODY:
+                self._h11.receive_data(data)
+                if self._deadline is not None and self._dkind == _D_BODY:
+                    self._deadline = self._loop.time() + self._limits.read_timeout
+                self._pump_body()
+            elif ph == _REST:
+                self._h11.receive_data(data)
+                self._seen += len(data)
+                if self._seen > PIPELINE_MAX:
+                    self._pause()
+            # _STOP, _LINGER: discard
+        except Exception:
+            self._crash("reading a request")
+
+    def eof_received(self) -> bool | None:
+        try:
+            self._eof = True
+            ph = self._phase
+            if ph == _HEAD:
+                self._h11.receive_data(b"")
+                if self._waiter is not None:
+                    self._pump_head()
+            elif ph == _BODY:
+                self._h11.receive_data(b"")
+                self._pump_body()
+            elif ph == _REST:
+                self._h11.receive_data(b"")
+            elif ph == _LINGER:
+                self._wake()
+                return None  # asyncio closes the transport
+            # Keep our half open to finish the response (TLS cannot half-close: it closes anyway).
+            return None if self._secure else True
+        except Exception:
+            self._crash("reading a request")
+            return None
+
+    def _crash(self, what: str) -> None:
+        """A bug in a protocol callback: log it, drop the connection, keep the server."""
+        log.exception("error %s from %s", what, self._client)
+        self._abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._deadline = self._wdeadline = None
+        body = self._body
+        if body is not None and self._phase == _BODY:
+            body.fail(ClientDisconnected("client closed the connection"))
+        if self._head is None:
+            self._head = _QUIET
+        self._wake()
+        w = self._wwaiter
+        if w is not None and not w.done():
+            w.set_exception(ClientDisconnected("client closed the connection"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        w = self._wwaiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _pause(self) -> None:
+        if not self._read_paused and not self._lost:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self._read_paused:
+            self._read_paused = False
+            if not self._lost:
+                self._transport.resume_reading()
+
+    def _pump_head(self) -> None:
+        try:
+            ev = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            self._head = _head_error(exc, self._first, self._limits)
+            self._phase = _STOP
+            self._deadline = None
+            self._wake()
+            return
+        if type(ev) is h11.Request:
+            self._start_request(ev)
+        elif ev is not h11.NEED_DATA:  # ConnectionClosed before any byte of a head
+            self._head = _QUIET
+            self._phase = _STOP
+            self._wake()
+
+    def _start_request(self, ev: h11.Request) -> None:
+        self._deadline = None
+        self._t0 = time.time()
+        self._m0 = self._loop.time()
+        limits = self._limits
+        try:
+            # h11 bounds only heads that arrive in pieces; one that came whole is measured here
+            if self._seen > limits.max_header_bytes and head_size(ev) > limits.max_header_bytes:
+                raise HeadError(431, "request head too large")
+            req, length, expect, keep = parse_head(ev, limits, self._port, self._secure,
+                                                   self._client)
+        except Exception as exc:
+            if not isinstance(exc, HeadError):
+                log.exception("error parsing a request head from %s", self._client)
+                exc = HeadError(400, "unparsable request head")
+            exc.method, exc.target, exc.version = _event_line(ev)  # type: ignore[attr-defined]
+            self._head = exc
+            self._phase = _STOP
+            self._wake()
+            return
+        self._first = b""
+        self._keep = keep
+        self._expect = expect
+        self._continue_sent = False
+        self._body_status = 0
+        self._head = req
+        if length == 0:
+            self._phase = _REST
+            self._seen = 0
+            self._body = None
+        elif length is not None and limits.max_body is not None and length > limits.max_body:
+            self._body_status = 413
+            self._phase = _STOP
+            self._body = None
+        else:
+            body = req.body = self._body = RequestBody(length, limits.max_body, self._on_body_read)
+            self._phase = _BODY
+            self._stalled = False
+            self._discard = -1
+            if not expect:
+                self._deadline = self._m0 + limits.read_timeout
+                self._dkind = _D_BODY
+            self._wake()
+            if body is not None:
+                self._pump_body()
+            return
+        self._wake()
+
+    def _pump_body(self) -> None:
+        body = self._body
+        assert body is not None
+        conn = self._h11
+        while True:
+            discard = self._discard
+            if discard < 0 and not body.wants_more():
+                self._stalled = True
+                self._deadline = None
+                self._pause()
+                return
+            try:
+                ev = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if self._eof or self._lost:
+                    self._body_failed(ClientDisconnected("client closed the connection"), 0)
+                else:
+                    self._body_failed(BadRequestBody(f"malformed request body: {exc}"), 400)
+                return
+            t = type(ev)
+            if t is h11.Data:
+                if discard >= 0:
+                    self._discard = discard - len(ev.data)
+                    if self._discard < 0:
+                        self._body_failed(None, 0)
+                        return
+                    continue
+                body.feed(bytes(ev.data))
+                if body.limit is not None and body.received > body.limit:
+                    self._body_failed(None, 413)  # feed() already failed the body: BodyTooLarge
+                    return
+            elif t is h11.EndOfMessage:
+                if discard < 0:
+                    body.end()
+                self._phase = _REST
+                self._seen = 0
+                self._deadline = None
+                self._wake()
+                return
+            else:  # NEED_DATA
+                return
+
+    def _body_failed(self, exc: BaseException | None, status: int) -> None:
+        if exc is not None and self._body is not None:
+            self._body.fail(exc)
+        if status and not self._body_status:
+            self._body_status = status
+        self._phase = _STOP
+        self._deadline = None
+        self._pause()
+        self._wake()
+
+    def _on_body_read(self) -> None:
+        """Called by the request body on each read: 100-continue, resume after back-pressure."""
+        if self._expect and not self._continue_sent:
+            self._continue_sent = True
+            if self._phase == _BODY and not self._lost and not self._transport.is_closing():
+                self._transport.write(_CONTINUE)
+                self._deadline = self._loop.time() + self._limits.read_timeout
+                self._dkind = _D_BODY
+        if self._stalled and self._phase == _BODY and self._body is not None \
+                and self._body.wants_more():
+            self._stalled = False
+            self._loop.call_soon(self._unstall)
+
+    def _unstall(self) -> None:
+        if self._phase == _BODY and not self._lost:
+            if not self._expect or self._continue_sent:
+                self._deadline = self._loop.time() + self._limits.read_timeout
+                self._dkind = _D_BODY
+            self._resume()
+            self._pump_body()
+
+    # -- deadlines (called by the manager's sweep) -----------------------------------------------
+    def _check(self, now: float) -> None:
+        d = self._deadline
+        if d is not None and now >= d:
+            self._deadline = None
+            kind = self._dkind
+            if kind == _D_IDLE or kind == _D_HEAD:
+                if self._phase == _HEAD and self._head is None:
+                    if kind == _D_IDLE or not self._seen:
+                        self._head = _QUIET
+                    else:
+                        self._head = HeadError(408, "request head not received in time")
+                    self._phase = _STOP
+                    self._wake()
+            elif kind == _D_BODY:
+                if self._phase == _BODY:
+                    self._body_failed(RequestTimeout("request body timed out"), 408)
+            elif kind == _D_DRAIN:
+                if self._phase == _BODY:
+                    self._body_failed(None, 0)
+            else:  # _D_LINGER
+                self._wake()
+        d = self._wdeadline
+        if d is not None and now >= d:
+            self._wdeadline = None
+            w = self._wwaiter
+            if w is not None and not w.done():
+                w.set_exception(ClientDisconnected("client not reading: write timed out"))
+            self._transport.abort()
+
+    def _shutdown(self) -> None:
+        """Server shutdown: close now if idle, else the current response ends the connection."""
+        if self._phase == _HEAD and self._head is None:
+            self._head = _QUIET
+            self._phase = _STOP
+            self._wake()
+        elif self._discard >= 0:
+            self._body_failed(None, 0)  # stop draining
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- the connection's task ---------------------------------------------------------------------
+    async def _run(self) -> None:
+        m = self._m
+        linger = False
+        try:
+            while True:
+                item = self._head
+                if item is None:
+                    if self._phase == _HEAD and (self._seen or self._eof):
+                        self._pump_head()
+                    item = self._head
+                    if item is None:
+                        if m._closing:
+                            break
+                        if not self._seen and self._deadline is None:
+                            self._deadline = self._loop.time() + self._limits.keepalive_timeout
+                            self._dkind = _D_IDLE
+                        fut = self._waiter = self._loop.create_future()
+                        try:
+                            await fut
+                        finally:
+                            self._waiter = None
+                        item = self._head
+                self._head = None
+                if item is _QUIET or item is None:
+                    break
+                if type(item) is not Request:
+                    await self._answer_error(item)
+                    linger = True
+                    break
+                if not await self._exchange(item):
+                    linger = self._phase != _REST
+                    break
+                self._next_cycle()
+            await self._close(linger)
+        except asyncio.CancelledError:
+            self._transport.abort()
+        except Exception:
+            log.exception("error on the connection from %s", self._client)
+            self._transport.abort()
+        finally:
+            m._unregister(self)
+
+    def _next_cycle(self) -> None:
+        data, closed = self._h11.trailing_data
+        limits = self._limits = self._m.limits
+        conn = self._h11 = h11.Connection(h11.SERVER,
+                                          max_incomplete_event_size=limits.max_header_bytes)
+        self._phase = _HEAD
+        self._body = None
+        self._seen = 0
+        self._t0 = 0.0
+        if data:
+            conn.receive_data(data)
+            self._seen = len(data)
+            self._first = data
+            self._deadline = self._loop.time() + limits.header_timeout
+            self._dkind = _D_HEAD
+        if closed:
+            conn.receive_data(b"")
+        self._resume()
+
+    async def _exchange(self, req: Request) -> bool:
+        """Answer one request; return whether the connection can take the next one."""
+        m = self._m
+        m._in_flight += 1
+        response: Response | None = None
+        status = 0
+        self._sent = 0
+        keep = False
+        try:
+            if self._phase == _STOP and self._body_status in (400, 413) and (
+                    self._body is None or self._body_status == 400):
+                # refused before the application: 413 by Content-Length, or a body already
+                # known to be malformed (a request-smuggling shape, nothing to hand over)
+                response = error_response(self._body_status)
+            else:
+                try:
+                    response = await m.app(req)
+                    if not isinstance(response, Response):
+                        raise TypeError(f"the application returned {response!r}, not a Response")
+                except Exception:
+                    log.exception("error answering %s %s", req.method, req.target)
+                    if response is not None and isinstance(response, Response):
+                        await aclose_body(response)
+                    response = error_response(500)
+                if self._body_status and response.status >= 500:
+                    await aclose_body(response)
+                    response = error_response(self._body_status)
+            keep = self._keep and not m._closing and self._can_keep()
+            status, keep = await self._send(response, req.method == "HEAD",
+                                            req.version == "1.0", keep)
+            if keep and self._phase != _REST:
+                keep = await self._drain()
+        except ClientDisconnected:
+            keep = False
+        finally:
+            if response is not None:
+                await aclose_body(response)
+            m._in_flight -= 1
+            if m.access_log is not None and response is not None:
+                self._record(req, status or response.status, self._sent)
+        return keep and not m._closing and not self._lost
+
+    def _can_keep(self) -> bool:
+        """Whether the rest of an unread request body can be drained after the response."""
+        ph = self._phase
+        if ph == _REST:
+            return True
+        if ph != _BODY or (self._expect and not self._continue_sent):
+            return False
+        body = self._body
+        return body is not None and (body.length is None
+                                     or body.length - body.received <= DRAIN_MAX)
+
+    async def _drain(self) -> bool:
+        """Read and discard what is left of the request body (bounded); True if it all came."""
+        if self._phase != _BODY:
+            return self._phase == _REST
+        self._discard = DRAIN_MAX
+        self._stalled = False
+        self._deadline = self._loop.time() + min(DRAIN_TIME, self._limits.read_timeout)
+        self._dkind = _D_DRAIN
+        self._resume()
+        self._pump_body()
+        if self._phase == _BODY:
+            fut = self._waiter = self._loop.create_future()
+            try:
+                await fut
+            finally:
+                self._waiter = None
+        self._discard = -1
+        return self._phase == _REST
+
+    async def _close(self, linger: bool) -> None:
+        tr = self._transport
+        if self._lost or tr.is_closing():
+            return
+        if linger and not self._eof and tr.can_write_eof():
+            self._phase = _LINGER
+            self._resume()
+            tr.write_eof()
+            self._deadline = self._loop.time() + LINGER_TIME
+            self._dkind = _D_LINGER
+            if not self._lost:
+                fut = self._waiter = self._loop.create_future()
+                try:
+                    await fut
+                finally:
+                    self._waiter = None
+        if self._lost or tr.is_closing():
+            return
+        if tr.get_write_buffer_size():
+            # close() waits for the buffer to flush: bound that wait.
+            self._loop.call_later(self._limits.read_timeout, tr.abort)
+        tr.close()
+
+    # -- connection-level answers ----------------------------------------------------------------
+    async def _answer_error(self, err: HeadError) -> None:
+        m = self._m
+        m._in_flight += 1
+        status = err.status
+        response = error_response(status)
+        sent = 0
+        try:
+            if not self._lost and not self._transport.is_closing():
+                head, _, _, _ = build_head(status, None, response.headers, response.body.length,
+                                           False, False, False, m._server_line)
+                data = response.body.data  # type: ignore[attr-defined]
+                self._transport.write(head + data)
+                sent = len(data)
+        finally:
+            m._in_flight -= 1
+            if m.access_log is not None:
+                if not self._t0:
+                    self._t0 = time.time()
+                    self._m0 = self._loop.time()
+                method = getattr(err, "method", None)
+                target = getattr(err, "target", None)
+                version = getattr(err, "version", None)
+                self._emit(AccessRecord(
+                    self._t0, self._client, method, target, version, None, None, None, None,
+                    status, sent, self._loop.time() - self._m0, None, self._port, self._secure))
+
+    def _refuse(self) -> None:
+        """Over ``max_connections`` (or shutting down): 503, then close."""
+        self._phase = _LINGER
+        tr = self._transport
+        m = self._m
+        response = error_response(503)
+        head, _, _, _ = build_head(503, None, response.headers, response.body.length, False,
+                                   False, False, m._server_line)
+        data = response.body.data  # type: ignore[attr-defined]
+        tr.write(head + data)
+        if m.access_log is not None:
+            self._emit(AccessRecord(time.time(), self._client, None, None, None, None, None,
+                                    None, None, 503, len(data), 0.0, None, self._port,
+                                    self._secure))
+        if tr.can_write_eof():
+            tr.write_eof()
+            self._loop.call_later(LINGER_TIME / 2, tr.close)
+        else:
+            tr.close()
+
+    def _record(self, req: Request, status: int, sent: int) -> None:
+        h = req.headers
+        self._emit(AccessRecord(
+            self._t0, self._client, req.method, req.target, req.version, req.host_header,
+            h.get("user-agent"), h.get("referer"), h.get("x-forwarded-for"), status, sent,
+            self._loop.time() - self._m0, req, self._port, self._secure))
+
+    def _emit(self, record: AccessRecord) -> None:
+        cb = self._m.access_log
+        if cb is None:
+            return
+        try:
+            cb(record)
+        except Exception:
+            log.exception("access log callback failed")
+
+
+def _head_error(exc: h11.RemoteProtocolError, first: bytes, limits: Limits) -> HeadError:
+    err = HeadError(error_status(exc, first, limits), str(exc))
+    line = first.split(b"\n", 1)[0].rstrip(b"\r")[:8192]
+    parts = line.split(b" ")
+    if len(parts) == 3:  # for the access log only
+        method, target, version = (p.decode("latin-1") for p in parts)
+        err.method, err.target = method, target  # type: ignore[attr-defined]
+        err.version = version[5:] if version.startswith("HTTP/") else None  # type: ignore
+    return err
+
+
+def _event_line(ev: h11.Request) -> tuple[str, str, str]:
+    return (ev.method.decode("latin-1"), ev.target.decode("latin-1"),
+            ev.http_version.decode("latin-1"))
