@@ -1,7 +1,9 @@
 """Which event loop ocsi runs on.
 
-``OCSI_LOOP=asyncio`` or ``OCSI_LOOP=uvloop`` forces a choice; by default the standard asyncio
-loop is used, because its socket transports support ``loop.sendfile`` (zero-copy static files).
+``OCSI_LOOP=asyncio`` or ``OCSI_LOOP=uvloop`` forces a choice; by default uvloop is used when
+it is installed (the ``fast`` extra): about 10 % less CPU per request (``bench/http_layer.py``).
+Static files stay zero-copy on both loops, since ``ocsi/http/sending.py`` calls ``os.sendfile``
+itself.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 
 
 def choice() -> str:
-    wanted = os.environ.get("OCSI_LOOP", "asyncio").lower()
-    if wanted == "uvloop":
+    wanted = os.environ.get("OCSI_LOOP", "auto").lower()
+    if wanted in ("uvloop", "auto"):
         try:
             import uvloop  # noqa: F401
         except ImportError:

@@ -67,6 +67,9 @@ def decode_path(raw_path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """
     if raw_path == "*":
         return (), ()
+    if "%" not in raw_path and "/." not in raw_path and "//" not in raw_path:
+        plain = tuple(raw_path[1:].split("/"))  # the common case: nothing to decode or resolve
+        return plain, plain
     parts = raw_path[1:].split("/")
     raw_out: list[str] = []
     dec_out: list[str] = []
