@@ -24,9 +24,19 @@ if TYPE_CHECKING:
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+_stamp_cache: tuple[int, str] = (-1, "")
+
+
 def _stamp(t: float) -> str:
-    lt = time.localtime(t)
-    return f"{_MONTHS[lt.tm_mon - 1]} {lt.tm_mday:2d} {lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d}"
+    """``Nov 22 10:30:18`` in local time, computed once per second (it is on the hot path)."""
+    global _stamp_cache
+    sec = int(t)
+    if _stamp_cache[0] == sec:
+        return _stamp_cache[1]
+    lt = time.localtime(sec)
+    text = f"{_MONTHS[lt.tm_mon - 1]} {lt.tm_mday:2d} {lt.tm_hour:02d}:{lt.tm_min:02d}:{lt.tm_sec:02d}"
+    _stamp_cache = (sec, text)
+    return text
 
 
 class OcsigenFormatter(logging.Formatter):
@@ -137,8 +147,10 @@ def _clean(text: str | None) -> str:
     """Neutralise control characters so a header cannot forge log lines."""
     if not text:
         return ""
-    return text.encode("unicode_escape", "backslashreplace").decode("ascii") if any(
-        ord(c) < 32 or ord(c) == 127 for c in text) else text
+    if text.isprintable():  # the common case, checked in C
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 def _hostname(host: str | None) -> str | None:
