@@ -91,6 +91,11 @@ def test_pidfile_sighup_sigterm(ocsi_process, exts_path, tmp_path):
     while proc.get("/").body != b"two" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.get("/").body == b"two"
+    proc.proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while "Log files reopened" not in proc.log("warnings") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "Log files reopened" in proc.log("warnings")
     proc.proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
 
