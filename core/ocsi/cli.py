@@ -8,7 +8,6 @@ TLS key password, 50 configuration error, 51 XML syntax error, 52 extension load
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile

@@ -11,7 +11,6 @@ import asyncio
 import errno
 import gc
 import logging
-import os
 import signal
 import socket
 import ssl

@@ -1,9 +1,7 @@
 """Command pipe, reload, shutdown, logs and signals."""
 
 import os
-import signal
 import socket
-import threading
 import time
 
 import pytest

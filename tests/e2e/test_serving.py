@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from ocsi.testing import ServerProcess
 
 from .conftest import BASE
 

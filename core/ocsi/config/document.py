@@ -30,7 +30,7 @@ from ..pipeline.step import Step
 from .context import LoadContext, ParseContext
 from .errors import ConfigError, XMLSyntaxError
 from .settings import PortSpec, ServerSettings, SSLSettings
-from .values import parse_bool, parse_duration, parse_int, parse_size
+from .values import parse_duration, parse_int, parse_size
 from .xml import Element, parse_bytes, parse_file, unknown_element
 
 log = logging.getLogger("ocsi.config")
