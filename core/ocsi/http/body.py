@@ -67,6 +67,10 @@ class FileBody(Body):
             yield data
 
     async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the descriptor now (idempotent); closing never blocks, so no await needed."""
         if not self._closed:
             self._closed = True
             os.close(self.fd)

@@ -107,13 +107,12 @@ class ConnectionManager:
             self._schedule()
 
     def _unregister(self, conn: HTTPProtocol) -> None:
+        # The sweep timer is left running: it stops by itself at its next tick when no
+        # connection is left. Cancelling it here and re-arming it on the next accept cost a
+        # timer per connection when each request comes on a new one (Connection: close).
         self._conns.discard(conn)
-        if not self._conns:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self._empty is not None and not self._empty.done():
-                self._empty.set_result(None)
+        if not self._conns and self._empty is not None and not self._empty.done():
+            self._empty.set_result(None)
 
     def _schedule(self) -> None:
         lim = self._limits

@@ -67,6 +67,29 @@ def host_name(authority: str) -> str | None:
     return authority.partition(":")[0].lower() or None
 
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+
+#: ``Host`` value → ``(value, host name)``: a client sends the same one on every request.
+_HOSTS: dict[bytes, tuple[str, str | None]] = {}
+_MAX_HOSTS = 1024
+
+
+def _host_field(raw: bytes) -> tuple[str, str | None]:
+    """The ``Host`` value as text and its lower-cased host name; :class:`HeadError` when
+    invalid. Valid values are remembered (bounded), so the check runs once per value."""
+    known = _HOSTS.get(raw)
+    if known is not None:
+        return known
+    text = raw.decode("latin-1")
+    if not _HOST.fullmatch(text):
+        raise HeadError(400, "invalid Host header")
+    known = (text, host_name(text))
+    if len(_HOSTS) >= _MAX_HOSTS:
+        _HOSTS.clear()
+    _HOSTS[raw] = known
+    return known
+
+
 def parse_head(
     ev: Any, limits: Limits, port: int, secure: bool, client: str
 ) -> tuple[Request, int | None, bool, bool]:
@@ -133,10 +156,7 @@ def parse_head(
     host_header = None
     host = None
     if host_raw is not None:
-        host_header = host_raw.decode("latin-1")
-        if not _HOST.fullmatch(host_header):
-            raise HeadError(400, "invalid Host header")
-        host = host_name(host_header)
+        host_header, host = _host_field(host_raw)
     if authority is not None:
         authority = authority.rpartition("@")[2]
         if not authority or not _HOST.fullmatch(authority):
@@ -144,12 +164,12 @@ def parse_head(
         host = host_name(authority)
 
     request = Request(
-        method.decode("ascii"),
+        _METHODS.get(method) or method.decode("ascii"),
         target_s,
         raw_path,
         query,
         "1.0" if http10 else "1.1",
-        Headers.from_raw([(n, v) for _, n, v in items]),
+        Headers.from_lower([(n.decode("latin-1"), v.decode("latin-1")) for _, n, v in items]),
         host,
         port,
         secure,

@@ -7,10 +7,10 @@ unread), bytes of pipelined requests stay buffered in h11 until the task gets to
 
 Answering. The task takes one request at a time, awaits the application (the pipeline) and
 writes the response (:mod:`.sending`). Response heads are serialised by :mod:`.wire`, not by h11:
-h11 is the request parser, and a fresh ``h11.Connection`` is made for each request on a
-connection (fed whatever the previous one had buffered). That skips h11's server-side state
-machine, which costs as much as parsing the request, and lets HTTP/1.0 clients keep their
-connection alive (h11 refuses keep-alive for 1.0).
+h11 is the request parser, driven by a :class:`~.reader.RequestReader` (one receive buffer
+per connection, h11's readers called directly). That skips ``h11.Connection``'s state machine,
+which costs as much as parsing the request, and lets HTTP/1.0 clients keep their connection
+alive (h11 refuses keep-alive for 1.0).
 
 Timeouts. No timer per request: the manager sweeps its connections periodically; each keeps at
 most one read deadline (idle keep-alive, head, body, drain, linger) and one write deadline
@@ -30,9 +30,10 @@ import h11
 from .access import AccessRecord
 from .incoming import HeadError, error_status, head_size, parse_head, peer_address
 from .limits import Limits
+from .reader import RequestReader
 from .request import ClientDisconnected, Request, RequestBody
 from .response import Response, error_response
-from .sending import ResponseWriter, aclose_body
+from .sending import ResponseWriter, aclose_body, close_plain_body
 from .wire import build_head
 
 if TYPE_CHECKING:
@@ -78,7 +79,10 @@ def _set_nodelay(transport: Any) -> None:
     """Disable Nagle's algorithm. asyncio only does it for sockets whose ``proto`` is
     ``IPPROTO_TCP``, which excludes those accepted from a listening socket made with
     ``socket.socket()`` (proto 0); a head and a body written separately then wait for the
-    client's delayed ACK: 40 ms per response."""
+    client's delayed ACK: 40 ms per response. uvloop sets it on every TCP transport itself,
+    and asking it for the socket object costs a few microseconds per connection: skipped."""
+    if type(transport).__module__ == "uvloop.loop":
+        return
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         try:
@@ -105,7 +109,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._transport: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._h11: h11.Connection = None  # type: ignore[assignment]
+        self._h11: RequestReader = None  # type: ignore[assignment]
         self._limits = manager.limits
         self._client = "-"
         self._phase = _HEAD
@@ -144,7 +148,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         if m._closing or len(m._conns) >= limits.max_connections:
             self._refuse()
             return
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        self._h11 = RequestReader(limits.max_header_bytes)
         m._register(self)
         self._deadline = loop.time() + limits.keepalive_timeout
         self._dkind = _D_IDLE
@@ -297,6 +301,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             self._body = None
         else:
             body = req.body = self._body = RequestBody(length, limits.max_body, self._on_body_read)
+            self._h11.start_body(length)
             self._phase = _BODY
             self._stalled = False
             self._discard = -1
@@ -471,22 +476,19 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             m._unregister(self)
 
     def _next_cycle(self) -> None:
-        data, closed = self._h11.trailing_data
         limits = self._limits = self._m.limits
-        conn = self._h11 = h11.Connection(h11.SERVER,
-                                          max_incomplete_event_size=limits.max_header_bytes)
+        reader = self._h11
+        reader.start_next_cycle(limits.max_header_bytes)
         self._phase = _HEAD
         self._body = None
         self._seen = 0
         self._t0 = 0.0
-        if data:
-            conn.receive_data(data)
-            self._seen = len(data)
-            self._first = data
+        pending = reader.buffered
+        if pending:  # pipelined bytes: the next head has started
+            self._seen = pending
+            self._first = reader.peek(max(limits.max_request_line, 8192) + 2)
             self._deadline = self._loop.time() + limits.header_timeout
             self._dkind = _D_HEAD
-        if closed:
-            conn.receive_data(b"")
         self._resume()
 
     async def _exchange(self, req: Request) -> bool:
@@ -524,7 +526,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         except ClientDisconnected:
             keep = False
         finally:
-            if response is not None:
+            if response is not None and not close_plain_body(response):
                 await aclose_body(response)
             m._in_flight -= 1
             if m.access_log is not None and response is not None:

@@ -7,12 +7,13 @@ from http import HTTPStatus
 from .body import EMPTY, Body, BytesBody
 from .headers import Headers
 
+_PHRASES: dict[int, str] = {s.value: s.phrase for s in HTTPStatus}
+
 
 def reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    """The standard reason phrase of ``status``, ``""`` for an unregistered code (a dict
+    lookup: ``HTTPStatus(status)`` goes through the enum machinery on every error page)."""
+    return _PHRASES.get(status, "")
 
 
 class Response:
@@ -55,11 +56,24 @@ def error_response(status: int, detail: str | None = None) -> Response:
     ``detail`` (exception text) is only passed under ``<debugmode/>``; it never reaches a client
     otherwise, so file-system paths and internals do not leak.
     """
-    text = f"Error: {reason_phrase(status) or status}"
     if detail:
-        text += "\n\n" + detail
-    return Response(
-        status,
-        Headers([("content-type", "text/plain; charset=utf-8")]),
-        BytesBody(text.encode("utf-8", "replace")),
-    )
+        text = f"Error: {reason_phrase(status) or status}\n\n{detail}"
+        data = text.encode("utf-8", "replace")
+    else:
+        data = _error_page(status)
+    # fresh headers and body each time: steps and filters may change them
+    return Response(status, Headers.from_lower([_ERROR_TYPE]), BytesBody(data))
+
+
+_ERROR_TYPE = ("content-type", "text/plain; charset=utf-8")
+_ERROR_PAGES: dict[int, bytes] = {}
+
+
+def _error_page(status: int) -> bytes:
+    """``Error: <reason>`` encoded once per status (404s are a hot path: scanners, typos)."""
+    data = _ERROR_PAGES.get(status)
+    if data is None:
+        data = f"Error: {reason_phrase(status) or status}".encode("utf-8", "replace")
+        if len(_ERROR_PAGES) < 1000:  # statuses are ints a step chooses: bound it anyway
+            _ERROR_PAGES[status] = data
+    return data

@@ -50,6 +50,23 @@ async def aclose_body(response: Response) -> None:
         log.exception("error closing the body of %r", response)
 
 
+def close_plain_body(response: Response) -> bool:
+    """Close the body if it is plain bytes or a file, without a coroutine; False otherwise.
+
+    Every response is closed after it is sent; for the common bodies that needs no await, and
+    skipping two coroutines per request is measurable. Exact types only: a subclass may have
+    its own ``aclose``.
+    """
+    body = response.body
+    t = type(body)
+    if t is BytesBody:
+        return True
+    if t is FileBody:
+        body.close()  # type: ignore[attr-defined]
+        return True
+    return False
+
+
 class ResponseWriter:
     """Mixin: sends one response. ``self._sent`` counts the body bytes handed to the transport,
     also when sending stops with :class:`ClientDisconnected`."""
