@@ -7,7 +7,7 @@
 # this again is cheap and does not need the network.
 #
 # Usage: bash bench/install.sh            (as root, or with sudo available)
-#        PYTHON=/work/venv/bin/python bash bench/install.sh
+#        PYTHON=.venv/bin/python bash bench/install.sh
 set -euo pipefail
 
 # wrk: load generator.  nginx-light: C reference.  ocsigenserver: OCaml

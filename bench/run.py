@@ -19,7 +19,7 @@ Why this shape:
 * ocsi is still being written: if it cannot start (missing binary, unknown
   config element, ...) the pair is reported as skipped, never as a crash.
 
-Stdlib only; run with ``/work/venv/bin/python bench/run.py --help``.
+Stdlib only; run with the Python that has ocsi installed: ``.venv/bin/python bench/run.py --help``.
 """
 
 from __future__ import annotations
@@ -761,7 +761,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="whole seconds of unmeasured load first (0: none)")
     p.add_argument("--json", metavar="PATH", help="also write all results as JSON here")
     p.add_argument("--baseline", default="ocsi", help="server the ratios are computed against")
-    p.add_argument("--ocsi-cmd", default="/work/venv/bin/ocsi -c {config}",
+    p.add_argument("--ocsi-cmd", default=f"{shlex.quote(sys.executable)} -m ocsi -c {{config}}",
                    help="ocsi command line; {config} is replaced by the generated config path")
     p.add_argument("--ocsi-tiny-path", default="/", help="URL path ocsi's <tiny/> answers on")
     p.add_argument("--ocsigen-bin", default="", help="path of ocsigenserver(.opt); default: autodetect")
