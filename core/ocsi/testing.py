@@ -251,17 +251,25 @@ class ServerProcess(_Client):
         return self.proc.returncode
 
 
+def _starter(tmp_path: Path, prefix: str, factory: Callable[..., Any]
+             ) -> tuple[Callable[..., Any], list[Any]]:
+    """A ``start(xml, **options)`` function giving each server its own directory."""
+    started: list[Any] = []
+
+    def start(xml: str, **options: Any) -> Any:
+        d = tmp_path / f"{prefix}{len(started)}"
+        d.mkdir()
+        server = factory(xml, d, **options)
+        started.append(server)
+        return server
+
+    return start, started
+
+
 @pytest.fixture
 def ocsi_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    started: list[RunningServer] = []
-
-    def start(xml: str, full: bool = False, verbosity: int = 0, watch: bool = False) -> RunningServer:
-        d = tmp_path / f"srv{len(started)}"
-        d.mkdir()
-        srv = RunningServer(xml, d, full=full, verbosity=verbosity, watch=watch)
-        started.append(srv)
-        return srv
-
+    """``ocsi_server(xml, full=False, verbosity=0, watch=False)`` -> :class:`RunningServer`."""
+    start, started = _starter(tmp_path, "srv", RunningServer)
     yield start
     for srv in started:
         srv.stop()
@@ -269,16 +277,8 @@ def ocsi_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
 
 @pytest.fixture
 def ocsi_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def start(xml: str, full: bool = False, args: list[str] | None = None,
-              env: Mapping[str, str] | None = None) -> ServerProcess:
-        d = tmp_path / f"proc{len(started)}"
-        d.mkdir()
-        proc = ServerProcess(xml, d, full=full, args=args, env=env)
-        started.append(proc)
-        return proc
-
+    """``ocsi_process(xml, full=False, args=None, env=None)`` -> :class:`ServerProcess`."""
+    start, started = _starter(tmp_path, "proc", ServerProcess)
     yield start
     for proc in started:
         proc.stop()

@@ -108,21 +108,15 @@ class Forbidden(_Constant):
     answer = _STOP_403
 
 
-class _SendOr(Step):
+class _SendOr(_Constant):
     """Send a found page at once; on NotFound give ``answer``."""
 
     answer: Answer = _STOP_404
-
-    def __init__(self, where: str = "?") -> None:
-        self.where = where
 
     async def handle(self, request: Request, state: State) -> Answer:
         if type(state) is Found:
             return ServeNow(state.response)
         return self.answer
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}>"
 
 
 class NextSite(_SendOr):
