@@ -1,0 +1,113 @@
+"""The ``<server>`` directives: which exist, their value formats, and the structured ones.
+
+Process-level directives (:data:`FIRST_PASS`) are read once at start; scalar directives
+(:data:`SCALARS`, :data:`FLAGS`) set a :class:`~ocsi.config.settings.ServerSettings` field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .settings import PortSpec, SSLSettings
+from .values import ValueFormatError, parse_duration, parse_int, parse_size
+from .xml import Element
+
+# -- directive tables --------------------------------------------------------------------------
+FIRST_PASS = {"port", "ssl", "logdir", "syslog", "commandpipe", "user", "group", "minthreads",
+              "maxthreads"}
+
+
+def _seconds(text: str) -> float:
+    return parse_duration(text)  # type: ignore[return-value]
+
+
+def _seconds_or_none(text: str) -> float | None:
+    return parse_duration(text, allow_none=True)
+
+
+def _access_format(text: str) -> str:
+    value = text.strip()
+    if value not in ("ocsigen", "combined"):
+        raise ValueFormatError(f"{value!r} is not an access log format (ocsigen or combined)")
+    return value
+
+
+#: tag -> (settings attribute, converter of the text)
+SCALARS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "logdir": ("logdir", str.strip),
+    "datadir": ("datadir", str.strip),
+    "user": ("user", str.strip),
+    "group": ("group", str.strip),
+    "commandpipe": ("commandpipe", str.strip),
+    "uploaddir": ("uploaddir", str.strip),
+    "mimefile": ("mimefile", str.strip),
+    "maxuploadfilesize": ("maxuploadfilesize", parse_size),
+    "maxrequestbodysize": ("maxrequestbodysize", parse_size),
+    "maxconnected": ("maxconnected", parse_int),
+    "timeout": ("timeout", _seconds),
+    "clienttimeout": ("timeout", _seconds),
+    "servertimeout": ("servertimeout", _seconds),
+    "keepalivetimeout": ("keepalivetimeout", _seconds),
+    "shutdowntimeout": ("shutdowntimeout", _seconds_or_none),
+    "netbuffersize": ("netbuffersize", parse_int),
+    "filebuffersize": ("filebuffersize", parse_int),
+    "minthreads": ("minthreads", parse_int),
+    "maxthreads": ("maxthreads", parse_int),
+    "maxdetachedcomputationsqueued": ("maxdetachedcomputationsqueued", parse_int),
+    "maxretries": ("maxretries", parse_int),
+    "maxrequestline": ("maxrequestline", parse_size),
+    "maxheadersize": ("maxheadersize", parse_size),
+    "maxheaders": ("maxheaders", parse_int),
+    "accesslogformat": ("accesslogformat", _access_format),
+}
+FLAGS = {"debugmode", "usedefaulthostname", "disablepartialrequests", "respectpipeline"}
+SYSLOG_FACILITIES = {
+    "auth", "authpriv", "console", "cron", "daemon", "ftp", "kernel", "lpr", "local0", "local1",
+    "local2", "local3", "local4", "local5", "local6", "local7", "mail", "ntp", "news", "security",
+    "syslog", "uucp", "user",
+}
+STRUCTURAL = {"extension", "require", "library", "findlib", "host", "extconf", "charset", "ssl",
+              "port", "syslog"}
+SERVER_ELEMENTS = sorted(set(SCALARS) | FLAGS | STRUCTURAL)
+
+HOSTNAME = re.compile(r"^[a-zA-Z0-9]+([.-][a-zA-Z0-9]+)*$")
+_V6 = re.compile(r"^\[([0-9A-Fa-f:.]+)\]:(\d+)$")
+_V4 = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$")
+
+
+def parse_port(el: Element) -> PortSpec:
+    """``<port>``: ``N``, ``*:N``, ``[::]:N``, ``[v6]:N`` or ``a.b.c.d:N``; ``protocol`` HTTP(S)."""
+    el.check(attributes=["protocol"], text=True)
+    proto = (el.get("protocol") or "HTTP").upper()
+    if proto not in ("HTTP", "HTTPS"):
+        raise el.error(f"protocol=\"{el.get('protocol')}\" is not HTTP or HTTPS")
+    text = el.text.strip()
+    address: str | None
+    if text.isdigit():
+        address, port = None, int(text)
+    elif text.startswith("*:") and text[2:].isdigit():
+        address, port = "0.0.0.0", int(text[2:])
+    elif m := _V6.match(text):
+        address, port = m.group(1), int(m.group(2))
+    elif m := _V4.match(text):
+        address, port = m.group(1), int(m.group(2))
+    else:
+        raise el.error(f"<port>{text}</port> is not a valid value",
+                       hint="write N, *:N, a.b.c.d:N, [::]:N or [v6addr]:N (no host names)")
+    if not 0 <= port <= 65535:
+        raise el.error(f"port {port} is out of range")
+    return PortSpec(address, port, proto == "HTTPS", el.where)
+
+
+def parse_ssl(el: Element) -> SSLSettings:
+    parts = ("certificate", "privatekey", "ciphers", "dhfile", "curve")
+    el.check(children=parts)
+    values: dict[str, str] = {}
+    for child in el.children:
+        child.check(text=True)
+        if child.tag in values:
+            raise child.error(f"<{child.tag}> given twice in <ssl>")
+        values[child.tag] = child.text.strip()
+    return SSLSettings(where=el.where, **values)
