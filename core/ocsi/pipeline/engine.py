@@ -255,45 +255,41 @@ class Pipeline:
         return out
 
     async def respond(self, request: Request) -> Response:
+        """Run the hosts for ``request``; a step's exception becomes an error response."""
         try:
-            return await self._respond(request)
-        except BaseException as exc:  # noqa: BLE001 - a step must never take the server down
-            if not isinstance(exc, Exception):
-                raise
+            state: State = NOT_FOUND_STATE
+            passes = 0
+            while True:
+                passes += 1
+                if passes > self.max_retries:
+                    log.error("Request %s %s loops: more than %d passes (<maxretries>)",
+                              request.method, request.target, self.max_retries)
+                    return error_response(500, "too many retries" if self.debug else None)
+                request.retries = passes - 1
+                retry = None
+                for host in self.hosts:
+                    if not host.matches(request.host, request.port):
+                        continue
+                    request.config = host.config
+                    request.depth = 0
+                    request.site_path = ()
+                    state, _, ctl, payload = await run_chain(host.steps, request, state)
+                    if ctl is None or ctl is Control.STOP_SITE or ctl is Control.STOP_HOST:
+                        if isinstance(state, Found):
+                            return state.response
+                        continue
+                    if ctl is Control.SERVE_NOW:
+                        return payload
+                    if ctl is Control.STOP_ALL:
+                        return error_response(payload)
+                    retry = payload  # Control.RETRY
+                    break
+                if retry is None:
+                    return error_response(_status_of(state))
+                request = retry
+                state = NOT_FOUND_STATE
+        except Exception as exc:  # noqa: BLE001 - a step must never take the server down
             return self._exception_response(exc, request)
-
-    async def _respond(self, request: Request) -> Response:
-        state: State = NOT_FOUND_STATE
-        passes = 0
-        while True:
-            passes += 1
-            if passes > self.max_retries:
-                log.error("Request %s %s loops: more than %d passes (<maxretries>)",
-                          request.method, request.target, self.max_retries)
-                return error_response(500, "too many retries" if self.debug else None)
-            request.retries = passes - 1
-            retry = None
-            for host in self.hosts:
-                if not host.matches(request.host, request.port):
-                    continue
-                request.config = host.config
-                request.depth = 0
-                request.site_path = ()
-                state, _, ctl, payload = await run_chain(host.steps, request, state)
-                if ctl is None or ctl is Control.STOP_SITE or ctl is Control.STOP_HOST:
-                    if isinstance(state, Found):
-                        return state.response
-                    continue
-                if ctl is Control.SERVE_NOW:
-                    return payload
-                if ctl is Control.STOP_ALL:
-                    return error_response(payload)
-                retry = payload  # Control.RETRY
-                break
-            if retry is None:
-                return error_response(_status_of(state))
-            request = retry
-            state = NOT_FOUND_STATE
 
     def _exception_response(self, exc: Exception, request: Request) -> Response:
         if isinstance(exc, HTTPError):
