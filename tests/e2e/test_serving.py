@@ -142,3 +142,34 @@ def test_https(ocsi_server, exts_path, tmp_path):
     r = conn.getresponse()
     assert r.status == 200 and b"GET /x" in r.read()
     conn.close()
+
+
+def test_mutated_requests_through_the_whole_server(ocsi_server, tmp_path, caplog):
+    """Mutated requests reach host selection, staticmod and deflatemod: never an internal error."""
+    import importlib.util
+    import logging
+    import random
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "http_fuzz", Path(__file__).parents[1] / "http" / "test_http_fuzz.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    www = tmp_path / "www"
+    (www / "d").mkdir(parents=True)
+    (www / "index.html").write_text("<p>" + "hello " * 100 + "</p>")
+    (www / "a b.txt").write_text("spaced")
+    srv = ocsi_server(f"""<extension findlib-package="ocsigenserver.ext.staticmod"/>
+        <extension findlib-package="ocsigenserver.ext.deflatemod"/>
+        <host hostfilter="a b"><site path="x"><static dir="{www}"/></site><static dir="{www}"/>
+        <deflate compress="allbut"><type>image/*</type></deflate></host>""")
+    caplog.set_level(logging.ERROR)
+    rng = random.Random(7)
+    valid = fuzz.VALID + [b"GET /a%20b.txt HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n",
+                          b"GET /x/d/ HTTP/1.1\r\nHost: a\r\nRange: bytes=0-3\r\n\r\n"]
+    for _ in range(150):
+        out = fuzz.exchange(srv.port, fuzz.mutate(rng, rng.choice(valid)))
+        if out:
+            assert fuzz.STATUS_LINE.match(out), out[:200]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert srv.get("/", headers={"Host": "a"}).status == 200

@@ -31,8 +31,8 @@ from .access import AccessRecord
 from .incoming import HeadError, error_status, head_size, parse_head, peer_address
 from .limits import Limits
 from .reader import RequestReader
-from .request import ClientDisconnected, Request, RequestBody
-from .response import Response, error_response
+from .request import BadRequestBody, BodyTooLarge, ClientDisconnected, Request, RequestBody, RequestTimeout
+from .response import Response, body_error_status, error_response
 from .sending import ResponseWriter, aclose_body, close_plain_body
 from .wire import build_head
 
@@ -65,14 +65,6 @@ _LINGER = 4  # response sent, half-closed, discarding input until the client's F
 _D_IDLE, _D_HEAD, _D_BODY, _D_DRAIN, _D_LINGER = 1, 2, 3, 4, 5
 
 _QUIET = object()  # "close without answering" in place of a request
-
-
-class BadRequestBody(ClientDisconnected):
-    """The request body is malformed (bad chunk framing); answered with 400 and closed."""
-
-
-class RequestTimeout(ClientDisconnected):
-    """No byte of the request body arrived for ``read_timeout`` seconds (408)."""
 
 
 def _set_nodelay(transport: Any) -> None:
@@ -510,6 +502,9 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                     response = await m.app(req)
                     if not isinstance(response, Response):
                         raise TypeError(f"the application returned {response!r}, not a Response")
+                except (ClientDisconnected, BodyTooLarge) as exc:  # the client's doing
+                    log.info("request body from %s not received: %r", self._client, exc)
+                    response = error_response(self._body_status or body_error_status(exc))
                 except Exception:
                     log.exception("error answering %s %s", req.method, req.target)
                     if response is not None and isinstance(response, Response):

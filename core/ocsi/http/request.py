@@ -21,6 +21,14 @@ class ClientDisconnected(Exception):
     """The client went away before sending the whole body."""
 
 
+class BadRequestBody(ClientDisconnected):
+    """The request body is malformed (bad chunk framing); answered with 400 and closed."""
+
+
+class RequestTimeout(ClientDisconnected):
+    """No byte of the request body arrived for ``read_timeout`` seconds (408)."""
+
+
 class RequestBody:
     """The request body, fed by the connection as it arrives and read by at most one consumer.
 

@@ -77,3 +77,12 @@ def _error_page(status: int) -> bytes:
         if len(_ERROR_PAGES) < 1000:  # statuses are ints a step chooses: bound it anyway
             _ERROR_PAGES[status] = data
     return data
+
+
+def body_error_status(exc: BaseException) -> int:
+    """The status for a request body that could not be read: 413, 408 or 400."""
+    from .request import BodyTooLarge, RequestTimeout
+
+    if isinstance(exc, BodyTooLarge):
+        return 413
+    return 408 if isinstance(exc, RequestTimeout) else 400

@@ -16,8 +16,8 @@ from typing import Any
 
 from ..http.body import BytesBody
 from ..http.errors import HTTPError
-from ..http.request import BodyTooLarge, Request
-from ..http.response import Response, error_response
+from ..http.request import BodyTooLarge, ClientDisconnected, Request
+from ..http.response import Response, body_error_status, error_response
 from .answers import (
     DO_NOTHING,
     ContinueWith,
@@ -297,8 +297,9 @@ class Pipeline:
             for name, value in exc.headers:
                 resp.headers.add(name, value)
             return resp
-        if isinstance(exc, BodyTooLarge):
-            return error_response(413)
+        if isinstance(exc, (BodyTooLarge, ClientDisconnected)):  # the client's doing
+            log.info("request %s %s: body not received: %r", request.method, request.target, exc)
+            return error_response(body_error_status(exc))
         if isinstance(exc, PermissionError):
             return error_response(403)
         if self.exception_hook is not None:
