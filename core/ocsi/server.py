@@ -67,7 +67,9 @@ def _bind(spec: PortSpec) -> list[socket.socket]:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and spec.address is None:
+            if family == socket.AF_INET6:
+                # IPv6 sockets never take IPv4 too, so that `*:80` and `[::]:80` can both be
+                # listed (and a bare port opens one socket per family).
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
                 sock.bind((addr, port))
