@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import os
 import logging
 import signal
 import socket
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 import pluggy
 
+from . import privileges
 from .commands import CommandPipe, Commands
 from .config.errors import ConfigError
 from .config.settings import PortSpec, ServerSettings
@@ -177,6 +179,10 @@ class Server:
                 log.warning("Cannot create the command pipe %s (%s). I will continue without.",
                             pipe, exc.strerror)
                 self.pipe = None
+        owned = [p for p in (self.pipe.path if self.pipe else None,) if p]
+        if s.logdir and self.logs is not None and self.logs.logdir:
+            owned += [os.path.join(s.logdir, f) for f in ("access.log", "warnings.log", "errors.log")]
+        privileges.drop(s.user, s.group, owned)
         if self.install_signals and threading.current_thread() is threading.main_thread():
             self._signals()
         self._schedule_flush()

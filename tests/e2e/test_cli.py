@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 
 from ocsi.testing import free_port
 
@@ -256,3 +258,26 @@ def test_extensions_lists_builtins():
     r = ocsi("extensions")
     assert "ocsi-ext-staticmod" in r.stdout and "<static>" in r.stdout
     assert "ocsi-ext-deflatemod" in r.stdout and "<deflate>" in r.stdout
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="dropping privileges needs root")
+def test_user_group_drop_privileges(ocsi_process, exts_path):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    proc = ocsi_process(f"<user>nobody</user><findlib path='{exts_path}'/>"
+                        "<extension findlib-package='ocsi-ext-testbase'/><host><say text='x'/></host>")
+    assert proc.get("/").body == b"x"
+    status = Path(f"/proc/{proc.proc.pid}/status").read_text()
+    uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4
+    assert os.stat(os.path.join(proc.logdir, "access.log")).st_uid == nobody.pw_uid
+    proc.command("reopen_logs")
+    time.sleep(0.3)
+    assert proc.get("/").status == 200
+
+
+def test_unknown_user_is_a_config_error(tmp_path):
+    conf = tmp_path / "u.conf"
+    conf.write_text("<ocsigen><server><user>no-such-user-here</user></server></ocsigen>")
+    r = ocsi("--check", "-c", str(conf))
+    assert r.returncode == 50 and "unknown user no-such-user-here" in r.stderr

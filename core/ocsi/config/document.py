@@ -168,6 +168,14 @@ class Builder:
 
     def _finish(self) -> None:
         s = self.settings
+        if s.user or s.group:
+            from ..privileges import resolve
+
+            try:
+                resolve(s.user, s.group)
+            except ConfigError as exc:
+                exc.where = self.path
+                raise
         if s.minthreads > s.maxthreads:
             raise ConfigError("maxthreads should be greater than minthreads", where=self.path)
         if s.maxretries < 1:
