@@ -100,6 +100,8 @@ class AccessLog:
     """Formats one line per response and writes it to ``access.log`` and/or stdout."""
 
     def __init__(self, path: str | None, console: bool, fmt: str = "ocsigen") -> None:
+        #: With ``<syslog>``: access lines also go there (at INFO).
+        self.syslog: logging.Handler | None = None
         self.path = path
         self.console = console
         self.fmt = fmt
@@ -114,6 +116,11 @@ class AccessLog:
             self.file.write(line)
         if self.console:
             sys.stdout.write(line)
+        if self.syslog is not None:  # syslog stamps lines itself
+            msg = ocsigen_message(rec) if self.fmt == "ocsigen" else line.rstrip("\n")
+            self.syslog.handle(logging.makeLogRecord(
+                {"name": "ocsigen:access", "msg": msg, "levelno": logging.INFO,
+                 "levelname": "INFO"}))
 
     def format(self, rec: AccessRecord) -> str:
         if self.fmt == "combined":
@@ -162,12 +169,17 @@ def _hostname(host: str | None) -> str | None:
     return host.rsplit(":", 1)[0]
 
 
-def ocsigen_line(rec: AccessRecord) -> str:
+def ocsigen_message(rec: AccessRecord) -> str:
+    """Ocsigen's access message, then the status and body bytes: ``connection for H from C (UA): /p 200 12``."""
     host = _clean(_hostname(rec.host)) or "<host not specified in the request>"
     xff = f" X-Forwarded-For: {_clean(rec.forwarded_for)}" if rec.forwarded_for else ""
     path = _clean(rec.target.split("?", 1)[0]) if rec.target else "-"
-    return (f"{_stamp(rec.time)}: ocsigen:access: connection for {host} from {rec.client} "
-            f"({_clean(rec.user_agent)}){xff}: {path} {rec.status} {rec.bytes_sent}\n")
+    return (f"connection for {host} from {rec.client} ({_clean(rec.user_agent)}){xff}: {path} "
+            f"{rec.status} {rec.bytes_sent}")
+
+
+def ocsigen_line(rec: AccessRecord) -> str:
+    return f"{_stamp(rec.time)}: ocsigen:access: {ocsigen_message(rec)}\n"
 
 
 def combined_line(rec: AccessRecord) -> str:
@@ -180,11 +192,33 @@ def combined_line(rec: AccessRecord) -> str:
             f'"{_clean(rec.referer) or "-"}" "{_clean(rec.user_agent) or "-"}"\n')
 
 
+#: Where ``<syslog>`` sends messages: the local syslog socket (``OCSI_SYSLOG_SOCKET`` overrides it).
+SYSLOG_SOCKET = "/dev/log"
+_FACILITY_ALIASES = {"kernel": "kern"}
+
+
+def _syslog_handler(facility: str) -> logging.Handler | None:
+    from logging.handlers import SysLogHandler
+
+    name = _FACILITY_ALIASES.get(facility, facility)
+    address = os.environ.get("OCSI_SYSLOG_SOCKET", SYSLOG_SOCKET)
+    try:
+        handler = SysLogHandler(address=address, facility=SysLogHandler.facility_names[name])
+    except OSError as exc:
+        sys.stderr.write(f"ocsi: cannot reach syslog at {address} ({exc}); logging to the terminal\n")
+        return None
+    handler.ident = "ocsi: "
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    return handler
+
+
 class Logs:
     """The process's log destinations; ``reopen()`` serves ``reopen_logs`` and SIGUSR1."""
 
     def __init__(self, logdir: str | None, silent: bool, verbosity: int,
-                 access_format: str = "ocsigen") -> None:
+                 access_format: str = "ocsigen", syslog: str | None = None) -> None:
+        if syslog is not None:
+            logdir = None  # as in Ocsigen, <syslog> replaces the log files
         self.logdir = logdir
         self.silent = silent
         self._handlers: list[logging.Handler] = []
@@ -212,10 +246,15 @@ class Logs:
             self._handlers += [out, errh]
         for h in self._handlers:
             h.setFormatter(fmt)
+        sys_handler = _syslog_handler(syslog) if syslog is not None else None
+        if sys_handler is not None:
+            self._handlers.append(sys_handler)
+        for h in self._handlers:
             h._ocsi = True  # type: ignore[attr-defined]
             root.addHandler(h)
         access_path = os.path.join(logdir, "access.log") if logdir is not None else None
         self.access = AccessLog(access_path, console=not silent, fmt=access_format)
+        self.access.syslog = sys_handler
 
     def reopen(self) -> None:
         for h in self._handlers:

@@ -157,7 +157,8 @@ class Server:
         s = runtime.settings
         logdir = None if self.force_console_logs else s.logdir
         try:
-            self.logs = Logs(logdir, self.silent, self.verbosity, s.accesslogformat)
+            self.logs = Logs(logdir, self.silent, self.verbosity, s.accesslogformat,
+                             None if self.force_console_logs else s.syslog)
         except OSError as exc:
             await runtime.cleanup()
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None

@@ -151,3 +151,33 @@ def test_watch_reloads_on_change(serve, exts_path, tmp_path):
     p.write_text(p.read_text().replace("<host>", "<host><broken/>"))
     time.sleep(1.0)
     assert srv.get("/").body == b"edited"
+
+
+def test_syslog(ocsi_server, exts_path, tmp_path, monkeypatch):
+    """<syslog> sends messages and access lines to the syslog socket, with the facility."""
+    path = str(tmp_path / "log.sock")
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind(path)
+    sink.settimeout(5)
+    monkeypatch.setenv("OCSI_SYSLOG_SOCKET", path)
+    try:
+        srv = ocsi_server(f"""<ocsigen><server><port>127.0.0.1:{{port}}</port><syslog>local3</syslog>
+          <commandpipe>{tmp_path}/s.cmd</commandpipe>{BASE.format(exts=exts_path)}
+          <host><say text='x'/></host></server></ocsigen>""", full=True)
+        srv.get("/hello")
+        srv.command("gc")
+        seen = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (
+                any(b"/hello" in m for m in seen) and any(b"Heap compaction" in m for m in seen)):
+            try:
+                seen.append(sink.recv(65536))
+            except socket.timeout:
+                break
+        access = next(m for m in seen if b"/hello" in m)
+        assert access.startswith(b"<%d>" % (19 * 8 + 6))  # local3, info
+        assert b"ocsi: ocsigen:access: connection for" in access
+        assert any(m.startswith(b"<%d>" % (19 * 8 + 4)) and b"Heap compaction" in m for m in seen)
+        srv.stop()
+    finally:
+        sink.close()
