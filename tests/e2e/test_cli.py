@@ -281,3 +281,50 @@ def test_unknown_user_is_a_config_error(tmp_path):
     conf.write_text("<ocsigen><server><user>no-such-user-here</user></server></ocsigen>")
     r = ocsi("--check", "-c", str(conf))
     assert r.returncode == 50 and "unknown user no-such-user-here" in r.stderr
+
+
+def _encrypted_pair(tmp_path, password: bytes):
+    from cryptography.hazmat.primitives import serialization
+
+    from ocsi.tls import self_signed
+    cert, key = self_signed()
+    k = serialization.load_pem_private_key(key, password=None)
+    enc = k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.BestAvailableEncryption(password))
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(enc)
+    return cert
+
+
+def test_encrypted_key_asks_for_its_password(tmp_path):
+    import ssl
+    import http.client
+    cert = _encrypted_pair(tmp_path, b"s3cret")
+    port = free_port()
+    conf = tmp_path / "tls.conf"
+    conf.write_text(f"""<ocsigen><server><port protocol="HTTPS">127.0.0.1:{port}</port>
+      <ssl><certificate>{tmp_path}/c.pem</certificate><privatekey>{tmp_path}/k.pem</privatekey></ssl>
+      </server></ocsigen>""")
+    wrong = subprocess.run([sys.executable, "-m", "ocsi", "-c", str(conf)], input="nope\n",
+                           capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 10 and "wrong password" in wrong.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "ocsi", "-c", str(conf)], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"s3cret\n")
+        proc.stdin.flush()
+        ctx = ssl.create_default_context(cadata=cert.decode())
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=5)
+                conn.request("GET", "/")
+                assert conn.getresponse().status == 404
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
