@@ -106,6 +106,7 @@ class Server:
         pipe_path: str | None = None,
         install_signals: bool = True,
         watch: bool = False,
+        runtime: Runtime | None = None,
     ) -> None:
         self.config_path = config_path
         self.config_data = config_data
@@ -117,6 +118,8 @@ class Server:
         self.install_signals = install_signals
         self.watch = watch
         self.watcher: ConfigWatcher | None = None
+        #: A runtime built in Python (:mod:`ocsi.embed`) instead of from a configuration file.
+        self._given_runtime = runtime
         self.runtime: Runtime = None  # type: ignore[assignment]
         self.logs: Logs | None = None
         self.manager: ConnectionManager | None = None
@@ -151,7 +154,11 @@ class Server:
         # that extension loading is visible with -vv.
         bootstrap = Logs(None, self.silent, self.verbosity)
         try:
-            runtime = await build_runtime(self.pm, self.config_path, self.config_data)
+            if self._given_runtime is not None:
+                runtime = self._given_runtime
+                await runtime.provision()
+            else:
+                runtime = await build_runtime(self.pm, self.config_path, self.config_data)
         finally:
             bootstrap.close()
         s = runtime.settings
@@ -253,6 +260,9 @@ class Server:
         On any error the running configuration stays and the located error is logged.
         """
         assert self._reload_lock is not None
+        if self._given_runtime is not None and path is None:
+            log.warning("reload: this server was built in Python, there is no file to re-read")
+            return False
         async with self._reload_lock:
             log.warning("Reloading config file %s", path or self.config_path)
             old = self.runtime
