@@ -173,3 +173,18 @@ def test_mutated_requests_through_the_whole_server(ocsi_server, tmp_path, caplog
             assert fuzz.STATUS_LINE.match(out), out[:200]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert srv.get("/", headers={"Host": "a"}).status == 200
+
+
+def test_info_trace_with_vv(serve):
+    srv = serve('<host hostfilter="*"><site path="s"><say text="x"/></site></host>', verbosity=2)
+    import logging
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("ocsi.pipeline").addHandler(handler)
+    try:
+        assert srv.get("/s/f").body == b"x"
+    finally:
+        logging.getLogger("ocsi.pipeline").removeHandler(handler)
+    text = "\n".join(r.getMessage() for r in records)
+    assert "host found! 127.0.0.1:" in text and "site found: url /s/f matches s" in text

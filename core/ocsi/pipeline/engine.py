@@ -114,6 +114,9 @@ async def run_chain(
             inner = step.enter(request)
             if inner is None:
                 continue
+            if log.isEnabledFor(logging.INFO):
+                log.info("site found: url %s matches %s (%s)", request.path,
+                         "/".join(step.path) or "<root>", step.where)
             if isinstance(inner, Response):
                 return state, request, Control.SERVE_NOW, inner
             state, _, ctl, payload = await run_chain(step.steps, inner, state)
@@ -273,6 +276,9 @@ class Pipeline:
                     request.config = host.config
                     request.depth = 0
                     request.site_path = ()
+                    if log.isEnabledFor(logging.INFO):  # -vv: Ocsigen's decision trace
+                        log.info("host found! %s:%d matches %s (%s)", request.host,
+                                 request.port, host.name, host.where)
                     state, _, ctl, payload = await run_chain(host.steps, request, state)
                     if ctl is None or ctl is Control.STOP_SITE or ctl is Control.STOP_HOST:
                         if isinstance(state, Found):
