@@ -11,11 +11,15 @@ import argparse
 import os
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config.errors import ConfigError
 from .extensions.loader import Catalog, new_plugin_manager
 from .runtime import build_configuration
+
+if TYPE_CHECKING:
+    from .server import Listening
 
 DEFAULT_CONFIG = os.environ.get("OCSI_CONFIG", "/etc/ocsi/ocsi.conf")
 EXIT_USAGE, EXIT_SYSTEM, EXIT_OTHER = 2, 9, 100
@@ -40,6 +44,8 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="validate the configuration and exit")
     p.add_argument("-w", "--watch", action="store_true",
                    help="reload when a configuration file, <extconf> file or <library> changes")
+    p.add_argument("--workers", metavar="N", type=_workers_arg,
+                   help="worker processes (overrides <workers>; auto: one per CPU)")
     p.add_argument("--version", action="version", version=f"ocsi {__version__}")
     # Ocsigen's one-command serve mode: `ocsi DIR` / `ocsi --serve DIR --port N`.
     p.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
@@ -47,6 +53,16 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("-P", "--port", type=int, help="port for serve mode (default 8080)")
     p.add_argument("--directory-listing", action="store_true", help="serve mode: list directories")
     return p
+
+
+def _workers_arg(text: str) -> int:
+    from .config.directives import parse_workers
+    from .config.values import ValueFormatError
+
+    try:
+        return parse_workers(text)
+    except ValueFormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -123,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         os.close(devnull)
     elif args.pidfile:
         _write_pid(args.pidfile, os.getpid())
+    from .workers import configured_workers, run_master
+
+    workers = args.workers or configured_workers(path)
+    if workers > 1:
+        if args.watch and not args.silent:
+            print("ocsi: --watch is ignored with worker processes; use the command pipe's reload",
+                  file=sys.stderr)
+        return run_master(path, workers, silent=args.silent, verbosity=verbosity)
     return _run(path, None, silent=args.silent, verbosity=verbosity, watch=args.watch)
 
 
@@ -157,11 +181,12 @@ def _serve(ns: argparse.Namespace) -> int:
 
 
 def _run(path: str, data: bytes | None, *, silent: bool, verbosity: int, console: bool = False,
-         pipe: str | None = None, watch: bool = False) -> int:
+         pipe: str | None = None, watch: bool = False, listening: Listening | None = None) -> int:
+    """Run one Server until it stops (also what each worker process runs, with ``listening``)."""
     from .server import Server, StartupError
 
     server = Server(path, config_data=data, silent=silent, verbosity=verbosity,
-                    force_console_logs=console, pipe_path=pipe, watch=watch)
+                    force_console_logs=console, pipe_path=pipe, watch=watch, listening=listening)
     try:
         run_loop(server.serve())
     except ConfigError as exc:

@@ -106,6 +106,30 @@ class Commands:
         log.warning("Unknown command: %s:%s", prefix, name)
 
 
+def open_fifo(path: str) -> tuple[int, bool]:
+    """Create the FIFO at ``path`` (0660) unless it exists; return a non-blocking fd and whether
+    it was created. Shared by the server's pipe and the worker master's."""
+    created = False
+    if not os.path.exists(path):
+        old = os.umask(0)
+        try:
+            os.mkfifo(path, 0o660)
+            created = True
+        finally:
+            os.umask(old)
+        log.warning("Command pipe created: %s", path)
+    elif not stat.S_ISFIFO(os.stat(path).st_mode):
+        log.warning("%s exists and is not a FIFO; using it as it is", path)
+    # Read-write so that the pipe never reports end of file when writers come and go.
+    return os.open(path, os.O_RDWR | os.O_NONBLOCK), created
+
+
+def split_lines(buffer: bytes, data: bytes) -> tuple[list[str], bytes]:
+    """Complete command lines in ``buffer + data``, and the incomplete rest."""
+    *lines, rest = (buffer + data).split(b"\n")
+    return [line.decode("utf-8", "replace") for line in lines], rest
+
+
 class CommandPipe:
     """Reads the FIFO without blocking the loop; commands run one after the other, in order."""
 
@@ -119,18 +143,7 @@ class CommandPipe:
         self.created = False
 
     def open(self) -> None:
-        if not os.path.exists(self.path):
-            old = os.umask(0)
-            try:
-                os.mkfifo(self.path, 0o660)
-                self.created = True
-            finally:
-                os.umask(old)
-            log.warning("Command pipe created: %s", self.path)
-        elif not stat.S_ISFIFO(os.stat(self.path).st_mode):
-            log.warning("%s exists and is not a FIFO; using it as it is", self.path)
-        # Read-write so that the pipe never reports end of file when writers come and go.
-        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        self.fd, self.created = open_fifo(self.path)
         loop = asyncio.get_running_loop()
         loop.add_reader(self.fd, self._readable)
         self._task = loop.create_task(self._consume())
@@ -141,10 +154,9 @@ class CommandPipe:
             data = os.read(self.fd, 65536)
         except BlockingIOError:
             return
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
+        lines, self._buffer = split_lines(self._buffer, data)
         for line in lines:
-            self._queue.put_nowait(line.decode("utf-8", "replace"))
+            self._queue.put_nowait(line)
 
     async def _consume(self) -> None:
         while True:

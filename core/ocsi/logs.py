@@ -7,7 +7,8 @@ same lines go to stdout/stderr only and no file is written.
 
 Application messages go through :mod:`logging` (so extensions' loggers follow ``-v`` levels);
 access lines do not: one per response is too hot for the logging machinery, so they are
-formatted here and written to a buffered file that is flushed every second and at exit.
+formatted here, kept as whole lines and written every second and at exit (one ``os.write``
+per flush, so the lines of several worker processes never interleave).
 """
 
 from __future__ import annotations
@@ -96,8 +97,30 @@ class _ReopenableFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().close()
 
 
+def _open_append(path: str) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    os.chmod(path, 0o640)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data``; a short write (disk nearly full) is completed, never dropped."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class AccessLog:
-    """Formats one line per response and writes it to ``access.log`` and/or stdout."""
+    """Formats one line per response and writes it to ``access.log`` and/or stdout.
+
+    Lines are kept as whole lines and written with one ``os.write`` per flush on an
+    ``O_APPEND`` descriptor: with worker processes several writers share ``access.log``, and
+    Linux makes each such write atomic for regular files, so lines never interleave (a buffered
+    file object could cut a line at its buffer boundary).
+    """
+
+    #: Buffered characters beyond which lines are written before the per-second flush.
+    FLUSH_AT = 64 * 1024
 
     def __init__(self, path: str | None, console: bool, fmt: str = "ocsigen") -> None:
         #: With ``<syslog>``: access lines also go there (at INFO).
@@ -105,15 +128,17 @@ class AccessLog:
         self.path = path
         self.console = console
         self.fmt = fmt
-        self.file: IO[str] | None = None
-        if path is not None:
-            self.file = open(path, "a", buffering=64 * 1024, encoding="utf-8", errors="replace")  # noqa: SIM115
-            os.chmod(path, 0o640)
+        self.fd: int | None = _open_append(path) if path is not None else None
+        self._lines: list[str] = []
+        self._size = 0
 
     def write(self, rec: AccessRecord) -> None:
         line = self.format(rec)
-        if self.file is not None:
-            self.file.write(line)
+        if self.fd is not None:
+            self._lines.append(line)
+            self._size += len(line)
+            if self._size >= self.FLUSH_AT:
+                self._write_lines()
         if self.console:
             sys.stdout.write(line)
         if self.syslog is not None:  # syslog stamps lines itself
@@ -127,9 +152,16 @@ class AccessLog:
             return combined_line(rec)
         return ocsigen_line(rec)
 
+    def _write_lines(self) -> None:
+        if not self._lines or self.fd is None:
+            return
+        data = "".join(self._lines).encode("utf-8", "replace")
+        self._lines.clear()
+        self._size = 0
+        _write_all(self.fd, data)
+
     def flush(self) -> None:
-        if self.file is not None:
-            self.file.flush()
+        self._write_lines()
         if self.console:
             try:
                 sys.stdout.flush()
@@ -138,16 +170,17 @@ class AccessLog:
 
     def reopen(self) -> None:
         if self.path is not None:
-            old = self.file
-            self.file = open(self.path, "a", buffering=64 * 1024, encoding="utf-8", errors="replace")  # noqa: SIM115
+            self._write_lines()  # into the old file, which logrotate has just moved
+            old = self.fd
+            self.fd = _open_append(self.path)
             if old is not None:
-                old.close()
+                os.close(old)
 
     def close(self) -> None:
         self.flush()
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _clean(text: str | None) -> str:

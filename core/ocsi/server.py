@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pluggy
 
@@ -93,6 +94,39 @@ def _bind(spec: PortSpec) -> list[socket.socket]:
     return socks
 
 
+@dataclass
+class Listening:
+    """Bound listening sockets, each with its ``<port>``, and the TLS context of the HTTPS ones.
+
+    Built by :func:`open_listeners`; the worker master builds one and hands it to every worker's
+    Server, which then serves on those sockets instead of binding its own.
+    """
+
+    sockets: list[tuple[PortSpec, socket.socket]]
+    tls: ssl.SSLContext | None = None
+
+    def close(self) -> None:
+        for _, sock in self.sockets:
+            sock.close()
+
+
+def open_listeners(s: ServerSettings) -> Listening:
+    """The TLS context (wrong password: exit 10) and every ``<port>``'s sockets (else exit 9)."""
+    tls: ssl.SSLContext | None = None
+    https = [p for p in s.ports if p.https]
+    if https and s.ssl is not None:
+        tls = server_context(s.ssl, ", ".join(str(p.port) for p in https))
+    listening = Listening([], tls)
+    for spec in s.ports:
+        try:
+            listening.sockets += [(spec, sock) for sock in _bind(spec)]
+        except OSError as exc:
+            listening.close()
+            raise StartupError(f"cannot listen on {spec.describe()} ({spec.where}): "
+                               f"{exc.strerror or exc}") from None
+    return listening
+
+
 class Server:
     def __init__(
         self,
@@ -107,6 +141,7 @@ class Server:
         install_signals: bool = True,
         watch: bool = False,
         runtime: Runtime | None = None,
+        listening: Listening | None = None,
     ) -> None:
         self.config_path = config_path
         self.config_data = config_data
@@ -120,6 +155,8 @@ class Server:
         self.watcher: ConfigWatcher | None = None
         #: A runtime built in Python (:mod:`ocsi.embed`) instead of from a configuration file.
         self._given_runtime = runtime
+        #: Sockets bound by someone else (the worker master): served instead of binding ``<port>``.
+        self._given_listening = listening
         self.runtime: Runtime = None  # type: ignore[assignment]
         self.logs: Logs | None = None
         self.manager: ConnectionManager | None = None
@@ -204,23 +241,18 @@ class Server:
 
     async def _listen(self, s: ServerSettings) -> None:
         assert self.manager is not None and self.loop is not None
-        tls: ssl.SSLContext | None = None
-        https = [p for p in s.ports if p.https]
-        if https and s.ssl is not None:
-            tls = server_context(s.ssl, ", ".join(str(p.port) for p in https))
-        for spec in s.ports:
-            try:
-                socks = _bind(spec)
-            except OSError as exc:
-                raise StartupError(f"cannot listen on {spec.describe()} ({spec.where}): "
-                                   f"{exc.strerror or exc}") from None
-            for sock in socks:
+        listening = self._given_listening or open_listeners(s)
+        try:
+            for spec, sock in listening.sockets:
                 port = sock.getsockname()[1]
                 factory = self.manager.protocol_factory(port, spec.https)
                 srv = await self.loop.create_server(factory, sock=sock, backlog=1024,
-                                                    ssl=tls if spec.https else None)
+                                                    ssl=listening.tls if spec.https else None)
                 self.listeners.append(srv)
                 self.bound.append((spec, port))
+        except BaseException:
+            listening.close()  # those not handed to the loop yet
+            raise
 
     def _signals(self) -> None:
         assert self.loop is not None

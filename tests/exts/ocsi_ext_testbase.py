@@ -3,11 +3,13 @@
 ``<say text="…" [status="200"] [path="regexp"]/>`` serves ``text`` (when the sub-path matches);
 ``<answer kind="next|stopsite|stophost|stopall|servenow|retry|continue" [status] [url]/>``
 returns that answer; ``<boom/>`` raises; ``<header name value/>`` adds a header to a found
-page (an output filter); ``<echo/>`` serves the request's details and body.
+page (an output filter); ``<echo/>`` serves the request's details and body; ``<pid/>`` serves
+the id of the process that answered (worker tests).
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import ocsi
@@ -84,6 +86,18 @@ class Echo(ocsi.Step):
         return Serve(Response(200, [("content-type", "text/plain")], text + body))
 
 
+class Pid(ocsi.Step):
+    async def handle(self, request, state):
+        if isinstance(state, Found):
+            return DO_NOTHING
+        return Serve(Response(200, [("content-type", "text/plain")], str(os.getpid()).encode()))
+
+
+def _pid(el, ctx):
+    el.check()
+    return Pid()
+
+
 def _say(el, ctx):
     el.check(attributes=["text", "status", "path"])
     return Say(el.require("text"), el.attr_value("status", ocsi.config.values.parse_int, 200),
@@ -115,7 +129,8 @@ def _echo(el, ctx):
 
 @ocsi.hookimpl
 def ocsi_elements():
-    return {"say": _say, "answer": _answer, "boom": _boom, "header": _header, "echo": _echo}
+    return {"say": _say, "answer": _answer, "boom": _boom, "header": _header, "echo": _echo,
+            "pid": _pid}
 
 
 @ocsi.hookimpl

@@ -6,6 +6,7 @@ Process-level directives (:data:`FIRST_PASS`) are read once at start; scalar dir
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from .xml import Element
 
 # -- directive tables --------------------------------------------------------------------------
 FIRST_PASS = {"port", "ssl", "logdir", "syslog", "commandpipe", "user", "group", "minthreads",
-              "maxthreads"}
+              "maxthreads", "workers"}
 
 
 def _seconds(text: str) -> float:
@@ -25,6 +26,17 @@ def _seconds(text: str) -> float:
 
 def _seconds_or_none(text: str) -> float | None:
     return parse_duration(text, allow_none=True)
+
+
+def parse_workers(text: str) -> int:
+    """``<workers>`` and ``--workers``: an integer >= 1, or ``auto`` (one per CPU)."""
+    value = text.strip()
+    if value == "auto":
+        return os.cpu_count() or 1
+    count = parse_int(value)
+    if count < 1:
+        raise ValueFormatError(f"{value!r} is not a number of workers (an integer >= 1, or auto)")
+    return count
 
 
 def _access_format(text: str) -> str:
@@ -61,6 +73,7 @@ SCALARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "maxheadersize": ("maxheadersize", parse_size),
     "maxheaders": ("maxheaders", parse_int),
     "accesslogformat": ("accesslogformat", _access_format),
+    "workers": ("workers", parse_workers),
 }
 FLAGS = {"debugmode", "usedefaulthostname", "disablepartialrequests", "respectpipeline"}
 SYSLOG_FACILITIES = {

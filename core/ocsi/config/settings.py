@@ -74,6 +74,8 @@ class ServerSettings:
     maxheadersize: int = 32 * 1024
     maxheaders: int = 100
     accesslogformat: str = "ocsigen"
+    #: Processes serving requests (``<workers>``, ``--workers``); 1 means no fork at all.
+    workers: int = 1
     findlib_paths: list[str] = field(default_factory=list)
 
     def limits(self) -> Limits:

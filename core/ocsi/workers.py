@@ -1,0 +1,444 @@
+"""Worker processes: one master and N forked workers sharing the listening sockets.
+
+With ``<workers>N</workers>`` (or ``--workers N``) above 1, ``ocsi`` starts as a master. It
+does everything a single server could fail at, so errors exit with the same codes: it builds
+the configuration, opens the log files, binds every ``<port>`` (and loads the TLS key, so a
+password is asked once) and creates the command pipe. Then it forks N workers; each is an
+ordinary :class:`~ocsi.server.Server` serving the inherited sockets (the kernel gives each new
+connection to one of them), building its own runtime and writing its own lines to the same
+log files. Workers have no watcher and no public command pipe.
+
+The master is synchronous (``select`` on the command pipe and a signal wake-up pipe) because
+forking from inside a running event loop would hand the loop's state to the children.
+
+Commands and signals:
+
+- ``reload`` / SIGHUP: the master builds the new configuration itself (as ``ocsi --check``);
+  on error it logs the located message and nothing else happens; otherwise it sends SIGHUP to
+  every worker. ``reload FILE`` goes to the workers' private FIFOs (a signal carries no name).
+- ``shutdown [N|notimeout]`` is written to every worker's private FIFO (so the timeout is
+  theirs); SIGTERM / SIGINT become SIGTERM. Workers still running ``KILL_GRACE`` seconds after
+  the timeout are killed; the master exits 0 once none is left.
+- ``reopen_logs`` / SIGUSR1: the master reopens its logs and sends SIGUSR1 to every worker.
+- Any other line (``clearcache``, ``gc``, ``logs:…``, extension commands) is written to every
+  worker's private FIFO, in a temporary directory the master owns and removes at exit.
+
+A worker that dies is restarted, at most ``RESTARTS_PER_MINUTE`` times a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+
+from . import privileges
+from .commands import open_fifo, split_lines
+from .config.directives import parse_workers
+from .config.errors import ConfigError
+from .config.settings import ServerSettings
+from .config.values import ValueFormatError
+from .config.xml import parse_file
+from .extensions.loader import new_plugin_manager
+from .logs import Logs
+from .runtime import build_configuration
+from .server import Listening, StartupError, open_listeners
+
+log = logging.getLogger("ocsi.master")
+
+RESTARTS_PER_MINUTE = 5
+#: Seconds after the shutdown timeout before workers that are still running get SIGKILL.
+KILL_GRACE = 5.0
+_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD)
+
+
+def configured_workers(path: str) -> int:
+    """``<workers>`` of the main file, read without building the configuration.
+
+    Deciding whether to fork must not change the single-process start, so anything unreadable
+    here gives 1: the normal start then reports the located error.
+    """
+    try:
+        root = parse_file(path)
+        for server in (c for c in root.children if c.tag == "server"):
+            for el in server.children:
+                if el.tag == "workers":
+                    return parse_workers(el.text)
+    except (ConfigError, ValueFormatError, OSError):
+        pass
+    return 1
+
+
+@dataclass
+class Worker:
+    index: int
+    #: The worker's private command FIFO, and the master's descriptor on it (opened read-write
+    #: and non-blocking, so a write never fails for want of a reader: lines wait for the worker).
+    fifo: str
+    fd: int
+    pid: int = 0
+
+
+def _noop(signum: int, frame: object) -> None:
+    """Signals only need to wake ``select`` up; ``set_wakeup_fd`` says which one came."""
+
+
+def _die_with(master: int) -> None:
+    """Have Linux send SIGTERM to this worker when the master dies, even by SIGKILL, so that no
+    orphan keeps serving the port unsupervised."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != master:  # the master died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _describe(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+class Master:
+    def __init__(self, config_path: str, count: int, *, silent: bool, verbosity: int) -> None:
+        self.config_path = config_path
+        self.count = count
+        self.silent = silent
+        self.verbosity = verbosity
+        self.settings = ServerSettings()
+        self.logs: Logs | None = None
+        self.listening: Listening | None = None
+        self.pipe_fd: int | None = None
+        self._pipe_buffer = b""
+        self.fifo_dir: str | None = None
+        self.workers: list[Worker] = []
+        self._wake: tuple[int, int] | None = None
+        self._restarts: deque[float] = deque()
+        self._dead: list[Worker] = []
+        self._throttled = False
+        self._stopping = False
+        self._deadline: float | None = None
+
+    def run(self) -> int:
+        """Start, fork the workers, supervise them until shut down; the process exit code."""
+        try:
+            self._start()
+        except (ConfigError, StartupError) as exc:
+            print(f"ocsi: Fatal - {exc}", file=sys.stderr)
+            self._close()
+            return exc.exit_code
+        except BaseException:
+            self._close()
+            raise
+        try:
+            for worker in self.workers:
+                self._spawn(worker)
+            self._loop()
+        except BaseException:
+            self._signal_workers(signal.SIGTERM)  # never leave orphans behind
+            raise
+        finally:
+            self._close()
+        return 0
+
+    # -- start -----------------------------------------------------------------------------------
+    def _start(self) -> None:
+        bootstrap = Logs(None, self.silent, self.verbosity)
+        try:
+            config = build_configuration(new_plugin_manager(), self.config_path)
+        finally:
+            bootstrap.close()
+        s = self.settings = config.settings
+        try:
+            self.logs = Logs(s.logdir, self.silent, self.verbosity, s.accesslogformat, s.syslog)
+        except OSError as exc:
+            raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
+        self.listening = open_listeners(s)
+        if s.commandpipe:
+            try:
+                self.pipe_fd, _ = open_fifo(s.commandpipe)
+            except OSError as exc:
+                log.warning("Cannot create the command pipe %s (%s). I will continue without.",
+                            s.commandpipe, exc.strerror)
+        self.fifo_dir = tempfile.mkdtemp(prefix="ocsi-workers-")
+        self.workers = [self._new_worker(i) for i in range(self.count)]
+        privileges.drop(s.user, s.group, self._owned())
+        self._install_signals()
+        log.info("Master process %d: %d workers", os.getpid(), self.count)
+
+    def _new_worker(self, index: int) -> Worker:
+        assert self.fifo_dir is not None
+        path = os.path.join(self.fifo_dir, f"worker-{index}.cmd")
+        os.mkfifo(path, 0o600)
+        return Worker(index, path, os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
+
+    def _owned(self) -> list[str]:
+        """Files handed to ``<user>``/``<group>``, so workers and reopen_logs can use them."""
+        s = self.settings
+        owned = [w.fifo for w in self.workers] + [self.fifo_dir or ""]
+        if self.pipe_fd is not None and s.commandpipe:
+            owned.append(s.commandpipe)
+        if self.logs is not None and self.logs.logdir:
+            owned += [os.path.join(self.logs.logdir, f)
+                      for f in ("access.log", "warnings.log", "errors.log")]
+        return [p for p in owned if p]
+
+    def _install_signals(self) -> None:
+        self._wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        for sig in _SIGNALS:
+            signal.signal(sig, _noop)
+        signal.set_wakeup_fd(self._wake[1], warn_on_full_buffer=False)
+
+    # -- workers ---------------------------------------------------------------------------------
+    def _spawn(self, worker: Worker) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # or the child would write the master's pending output again
+        master = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            code = 100
+            try:
+                code = self._work(worker, master)
+            except BaseException:  # noqa: BLE001 - the child must never return into the master
+                traceback.print_exc()
+            finally:
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except (OSError, ValueError):
+                        pass
+                os._exit(code)
+        worker.pid = pid
+        log.info("Worker %d started (pid %d)", worker.index, pid)
+
+    def _work(self, worker: Worker, master: int) -> int:
+        """In the child: drop what belongs to the master, then run an ordinary Server."""
+        signal.set_wakeup_fd(-1)
+        for sig in _SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # Until the Server installs its handlers: a reload or reopen_logs sent now must not kill
+        # the worker, and it is moot anyway (the worker is reading the files right now).
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        _die_with(master)
+        for fd in (*(self._wake or ()), self.pipe_fd, *(w.fd for w in self.workers)):
+            if fd is not None:
+                os.close(fd)
+        if self.logs is not None:
+            self.logs.close()
+        from .cli import _run
+
+        return _run(self.config_path, None, silent=self.silent, verbosity=self.verbosity,
+                    pipe=worker.fifo, listening=self.listening)
+
+    def _signal_workers(self, sig: int) -> None:
+        for worker in self.workers:
+            if worker.pid:
+                try:
+                    os.kill(worker.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def _forward(self, line: str) -> None:
+        """Write a command line to every worker's private FIFO."""
+        data = line.encode() + b"\n"
+        for worker in self.workers:
+            try:
+                os.write(worker.fd, data)
+            except BlockingIOError:
+                log.error("Worker %d does not read its commands; %r not delivered",
+                          worker.index, line)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = next((w for w in self.workers if w.pid == pid), None)
+            if worker is None:
+                continue
+            worker.pid = 0
+            if self._stopping:
+                log.info("Worker %d (pid %d) %s", worker.index, pid, _describe(status))
+            else:
+                log.error("Worker %d (pid %d) %s; restarting it", worker.index, pid,
+                          _describe(status))
+                self._dead.append(worker)
+
+    def _restart_dead(self) -> None:
+        """Restart dead workers, at most ``RESTARTS_PER_MINUTE`` a minute (a crash loop must
+        not become a fork loop); the others wait for the minute to pass."""
+        now = time.monotonic()
+        while self._restarts and now - self._restarts[0] > 60:
+            self._restarts.popleft()
+        while self._dead and len(self._restarts) < RESTARTS_PER_MINUTE:
+            worker = self._dead.pop(0)
+            self._restarts.append(now)
+            self._throttled = False
+            log.warning("Restarting worker %d", worker.index)
+            self._spawn(worker)
+        if self._dead and not self._throttled:
+            self._throttled = True
+            log.error("Workers die too often: %d waiting, next restart in %.0f s",
+                      len(self._dead), 60 - (now - self._restarts[0]))
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        assert self._wake is not None
+        wake = self._wake[0]
+        while not self._stopping or any(w.pid for w in self.workers):
+            fds = [wake] if self.pipe_fd is None or self._stopping else [wake, self.pipe_fd]
+            readable, _, _ = select.select(fds, [], [], 1.0)
+            if wake in readable:
+                self._on_signals(wake)
+            if self.pipe_fd is not None and self.pipe_fd in readable:
+                self._read_pipe()
+            self._reap()
+            if not self._stopping:
+                self._restart_dead()
+            self._kill_if_late()
+
+    def _on_signals(self, fd: int) -> None:
+        try:
+            received = os.read(fd, 512)
+        except BlockingIOError:
+            return
+        for signum in received:
+            if signum == signal.SIGHUP:
+                self._reload(None)
+            elif signum in (signal.SIGTERM, signal.SIGINT):
+                self._stop(self.settings.shutdowntimeout, None)
+            elif signum == signal.SIGUSR1:
+                self._reopen_logs()
+            # SIGCHLD: the loop reaps after every wake-up
+
+    def _read_pipe(self) -> None:
+        assert self.pipe_fd is not None
+        try:
+            data = os.read(self.pipe_fd, 65536)
+        except BlockingIOError:
+            return
+        lines, self._pipe_buffer = split_lines(self._pipe_buffer, data)
+        for line in lines:
+            try:
+                self._command(line)
+            except Exception:  # noqa: BLE001 - the pipe must keep working
+                log.exception("Uncaught exception after command %r", line.strip())
+
+    # -- commands --------------------------------------------------------------------------------
+    def _command(self, line: str) -> None:
+        words = line.split()
+        if not words:
+            return
+        log.warning("Command received: %s", line.strip())
+        head, args = words[0], words[1:]
+        if head == "reload":
+            self._reload(args[0] if args else None)
+        elif head == "shutdown":
+            self._shutdown_command(args)
+        elif head == "reopen_logs":
+            self._reopen_logs()
+        else:
+            self._forward(" ".join(words))
+
+    def _reload(self, path: str | None) -> None:
+        """Validate the new configuration here first, so a broken one never reaches a worker."""
+        target = path or self.config_path
+        log.warning("Checking config file %s before reloading the workers", target)
+        try:
+            config = build_configuration(new_plugin_manager(), target)
+        except ConfigError as exc:
+            log.error("Reload failed, configuration unchanged: %s", exc)
+            return
+        except Exception:  # noqa: BLE001
+            log.exception("Reload failed, configuration unchanged")
+            return
+        self.settings = config.settings
+        if path is None:
+            self._signal_workers(signal.SIGHUP)
+        else:
+            self.config_path = path  # restarted workers start from it too
+            self._forward(f"reload {path}")
+
+    def _shutdown_command(self, args: list[str]) -> None:
+        timeout: float | None = self.settings.shutdowntimeout
+        if args:
+            if args[0] == "notimeout":
+                timeout = None
+            else:
+                try:
+                    timeout = float(args[0])
+                except ValueError:
+                    log.error("shutdown: %r is not a number of seconds or notimeout", args[0])
+                    return
+        self._stop(timeout, " ".join(["shutdown", *args[:1]]))
+
+    def _stop(self, timeout: float | None, line: str | None) -> None:
+        """Stop the workers: ``line`` through their FIFOs, else SIGTERM; kill them when late."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._dead.clear()
+        log.warning("Shutting down the workers%s",
+                    "" if timeout is None else f" (at most {timeout:g} s)")
+        if self.listening is not None:
+            self.listening.close()  # so that new connections are refused, not queued
+            self.listening = None
+        if line is None:
+            self._signal_workers(signal.SIGTERM)
+        else:
+            self._forward(line)
+        self._deadline = None if timeout is None else time.monotonic() + timeout + KILL_GRACE
+
+    def _kill_if_late(self) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            log.error("Workers still running after the shutdown timeout: killing them")
+            self._signal_workers(signal.SIGKILL)
+            self._deadline = None
+
+    def _reopen_logs(self) -> None:
+        if self.logs is not None:
+            self.logs.reopen()
+        self._signal_workers(signal.SIGUSR1)
+
+    # -- exit ------------------------------------------------------------------------------------
+    def _close(self) -> None:
+        if self.listening is not None:
+            self.listening.close()
+        for worker in self.workers:
+            os.close(worker.fd)
+        self.workers = []
+        if self.fifo_dir is not None:
+            shutil.rmtree(self.fifo_dir, ignore_errors=True)
+        if self.pipe_fd is not None:
+            os.close(self.pipe_fd)
+            self.pipe_fd = None
+        if self._wake is not None:
+            signal.set_wakeup_fd(-1)
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = None
+        if self.logs is not None:
+            log.info("Master stopped")
+            self.logs.close()
+            self.logs = None
+
+
+def run_master(config_path: str, count: int, *, silent: bool, verbosity: int) -> int:
+    return Master(config_path, count, silent=silent, verbosity=verbosity).run()
