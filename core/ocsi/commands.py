@@ -24,6 +24,26 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
 
 
+#: What :func:`shutdown_timeout` returns for an argument that is not a duration.
+INVALID = object()
+
+
+def shutdown_timeout(args: list[str], default: float | None) -> float | None | object:
+    """The drain timeout a ``shutdown [SECONDS|notimeout]`` asks for (``None``: no limit).
+
+    Logs and returns :data:`INVALID` for an argument that is neither.
+    """
+    if not args:
+        return default
+    if args[0] == "notimeout":
+        return None
+    try:
+        return float(args[0])
+    except ValueError:
+        log.error("shutdown: %r is not a number of seconds or notimeout", args[0])
+        return INVALID
+
+
 def short_name(plugin_name: str) -> str:
     return plugin_name[len("ocsi-ext-"):] if plugin_name.startswith("ocsi-ext-") else plugin_name
 
@@ -58,17 +78,9 @@ class Commands:
         if head == "reload":
             await srv.reload(args[0] if args else None)
         elif head == "shutdown":
-            timeout: float | None = srv.settings.shutdowntimeout
-            if args:
-                if args[0] == "notimeout":
-                    timeout = None
-                else:
-                    try:
-                        timeout = float(args[0])
-                    except ValueError:
-                        log.error("shutdown: %r is not a number of seconds or notimeout", args[0])
-                        return
-            srv.request_shutdown(timeout)
+            timeout = shutdown_timeout(args, srv.settings.shutdowntimeout)
+            if timeout is not INVALID:
+                srv.request_shutdown(timeout)
         elif head == "gc":
             collected = gc.collect()
             log.warning("Heap compaction requested by user (%d objects collected)", collected)

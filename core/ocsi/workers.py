@@ -41,7 +41,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from . import privileges
-from .commands import open_fifo, split_lines
+from .commands import INVALID, open_fifo, shutdown_timeout, split_lines
 from .config.directives import parse_workers
 from .config.errors import ConfigError
 from .config.settings import ServerSettings
@@ -377,17 +377,9 @@ class Master:
             self._forward(f"reload {path}")
 
     def _shutdown_command(self, args: list[str]) -> None:
-        timeout: float | None = self.settings.shutdowntimeout
-        if args:
-            if args[0] == "notimeout":
-                timeout = None
-            else:
-                try:
-                    timeout = float(args[0])
-                except ValueError:
-                    log.error("shutdown: %r is not a number of seconds or notimeout", args[0])
-                    return
-        self._stop(timeout, " ".join(["shutdown", *args[:1]]))
+        timeout = shutdown_timeout(args, self.settings.shutdowntimeout)
+        if timeout is not INVALID:
+            self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]
 
     def _stop(self, timeout: float | None, line: str | None) -> None:
         """Stop the workers: ``line`` through their FIFOs, else SIGTERM; kill them when late."""

@@ -181,3 +181,10 @@ def test_syslog(ocsi_server, exts_path, tmp_path, monkeypatch):
         srv.stop()
     finally:
         sink.close()
+
+
+def test_shutdown_with_a_bad_duration_is_refused(serve):
+    srv = serve('<host><say text="x"/></host>')
+    srv.command("shutdown soon")
+    assert srv.get("/").body == b"x"
+    assert "not a number of seconds or notimeout" in srv.log("errors")
