@@ -126,6 +126,15 @@ class Builder:
             s.syslog = facility
         else:
             self._scalar(el)
+            if el.tag in ("user", "group"):
+                from ..privileges import resolve
+
+                try:  # an unknown name is reported where it is written
+                    resolve(s.user if el.tag == "user" else None, s.group if el.tag == "group" else None)
+                except ConfigError as exc:
+                    exc.where = el.where
+                    exc.hint = "create it, or remove the element to keep the current identity"
+                    raise
 
     # -- second pass -------------------------------------------------------------------------------
     def _run_server(self, server: Element, in_extconf: bool) -> None:
@@ -168,14 +177,6 @@ class Builder:
 
     def _finish(self) -> None:
         s = self.settings
-        if s.user or s.group:
-            from ..privileges import resolve
-
-            try:
-                resolve(s.user, s.group)
-            except ConfigError as exc:
-                exc.where = self.path
-                raise
         if s.minthreads > s.maxthreads:
             raise ConfigError("maxthreads should be greater than minthreads", where=self.path)
         if s.maxretries < 1:
