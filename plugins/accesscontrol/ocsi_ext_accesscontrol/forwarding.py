@@ -122,6 +122,13 @@ def forwarded_client(items: Sequence[str], peer: str, trusted: tuple[Network, ..
     return client, tuple(entries[i + 1 :])
 
 
+def _go_on_with(state: State, new: Request) -> Answer:
+    """Continue with ``new``; a page already found is kept (Ocsigen's ContinueWith drops it)."""
+    if type(state) is Found:
+        return Serve(state.response, request=new)
+    return ContinueWith(new)
+
+
 class AllowForwardFor(Step):
     """``<allow-forward-for/>``: the client address becomes the one a trusted proxy announced."""
 
@@ -140,9 +147,7 @@ class AllowForwardFor(Step):
             return DO_NOTHING
         client, proxies = found
         new = request.replace(client=client, forwarded_for=proxies)
-        if type(state) is Found:
-            return Serve(state.response, request=new)
-        return ContinueWith(new)
+        return _go_on_with(state, new)
 
 
 class AllowForwardProto(Step):
@@ -170,9 +175,7 @@ class AllowForwardProto(Step):
         if bool(request.secure) == secure:
             return DO_NOTHING
         new = request.replace(secure=secure)
-        if type(state) is Found:
-            return Serve(state.response, request=new)
-        return ContinueWith(new)
+        return _go_on_with(state, new)
 
 
 # -- Python constructors ---------------------------------------------------------------------------
