@@ -1,7 +1,25 @@
 """ocsi: a web server modelled on Ocsigen Server.
 
-The names an extension author needs are re-exported here: the hook marker, the step protocol,
-states and answers, the request and response types.
+This module is the API for extensions: every name an extension needs is importable from
+``ocsi`` itself, and the built-in extensions import nothing else (a test checks it). The
+other public modules are :mod:`ocsi.hookspecs` (the hooks, documented), :mod:`ocsi.testing`
+(the test kit) and :mod:`ocsi.embed` (serving from Python without XML). Everything else is
+the server's own and may change without notice.
+
+- Steps and what they answer: :class:`Step`, :class:`FunctionStep`, the states
+  :class:`NotFound`/:class:`Found`, the answers :data:`DO_NOTHING`, :class:`Serve`,
+  :class:`Next`, :class:`ContinueWith`, :class:`StopSite`…
+- HTTP objects: :class:`Request`, :class:`Response`, :class:`Headers`, the bodies
+  (:class:`BytesBody`, :class:`FileBody`, :class:`StreamBody`), :func:`error_response`,
+  :class:`HTTPError`, :class:`AccessRecord`.
+- Configuration: :class:`Element` (``check``, ``require``, ``get``, ``attr_value``,
+  ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
+  parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_bool`,
+  :func:`parse_regex` (raising :class:`ValueFormatError`).
+- Helpers: :func:`slash_redirect` and :func:`absolute_url` (redirects),
+  :func:`negotiate` / :func:`parse_accept_encoding` (content codings), :func:`has_token`,
+  :func:`format_http_date` / :func:`parse_http_date`, :func:`split_host_port` /
+  :func:`join_host_port`.
 """
 
 from __future__ import annotations
@@ -10,8 +28,15 @@ import pluggy
 
 from .config.context import LoadContext, ParseContext
 from .config.errors import ConfigError
+from .config.values import (ValueFormatError, parse_bool, parse_duration, parse_int, parse_regex,
+                            parse_size)
 from .config.xml import Element
 from .http import Body, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody, error_response
+from .http.access import AccessRecord
+from .http.dates import format_http_date, parse_http_date
+from .http.headers import has_token
+from .http.hostport import join_host_port, split_host_port
+from .http.negotiation import negotiate, parse_accept_encoding
 from .pipeline.answers import (
     DO_NOTHING,
     Answer,
@@ -28,8 +53,9 @@ from .pipeline.answers import (
     StopSite,
     SubChain,
 )
-from .pipeline.scope import SiteConfig
+from .pipeline.scope import NameRule, SiteConfig
 from .pipeline.step import FunctionStep, Step
+from .pipeline.urls import absolute_url, slash_redirect
 
 __version__ = "0.1.0"
 
@@ -37,9 +63,18 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("ocsi")
 
 __all__ = [
-    "DO_NOTHING", "Answer", "Body", "BytesBody", "ConfigError", "ContinueWith", "Element", "FileBody",
-    "Found", "FunctionStep", "HTTPError", "Headers", "LoadContext", "Next", "NotFound",
-    "ParseContext", "Request", "Response", "RetryWith", "Serve", "ServeNow", "SiteConfig", "State",
-    "Step", "StopAll", "StopHost", "StopSite", "StreamBody", "SubChain", "error_response",
+    # steps, states, answers
+    "Step", "FunctionStep", "State", "NotFound", "Found", "Answer", "DO_NOTHING", "Serve",
+    "ServeNow", "Next", "ContinueWith", "StopSite", "StopHost", "StopAll", "RetryWith", "SubChain",
+    # HTTP objects
+    "Request", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
+    "error_response", "HTTPError", "AccessRecord",
+    # configuration
+    "Element", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
+    "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_bool", "parse_regex",
+    # helpers
+    "slash_redirect", "absolute_url", "negotiate", "parse_accept_encoding", "has_token",
+    "format_http_date", "parse_http_date", "split_host_port", "join_host_port",
+    # extension machinery
     "hookimpl", "__version__",
 ]

@@ -163,7 +163,7 @@ def _check(path: str, quiet: bool = False) -> int:
         print(f"ocsi: {exc}", file=sys.stderr)
         return exc.exit_code
     if not quiet:
-        exts = ", ".join(config.extensions) or "none"
+        exts = ", ".join(config.extensions.names) or "none"
         print(f"{path}: configuration OK ({len(config.hosts)} host(s); extensions: {exts})")
     return 0
 

@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import stat
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class Commands:
             collected = gc.collect()
             log.warning("Heap compaction requested by user (%d objects collected)", collected)
         elif head == "clearcache":
-            srv.pm.hook.ocsi_clear_caches()
+            srv.runtime.extensions.hook.ocsi_clear_caches()
             log.warning("Caches cleared")
         elif head == "reopen_logs":
             srv.reopen_logs()
@@ -101,12 +102,13 @@ class Commands:
         log.warning("Log level of %s set to %s", name, logging.getLevelName(level))
 
     async def _extension(self, prefix: str, name: str, args: list[str]) -> None:
-        enabled = set(self.server.runtime.config.extensions)
-        for impl in self.server.pm.hook.ocsi_commands.get_hookimpls():
-            plugin = impl.plugin_name
-            if plugin not in enabled or prefix not in (plugin, short_name(plugin)):
+        enabled = self.server.runtime.extensions
+        for plugin in enabled.names:
+            if prefix not in (plugin, short_name(plugin)):
                 continue
-            handler = (impl.function() or {}).get(name)
+            commands = enabled.implementation("ocsi_commands", plugin)
+            handlers: Mapping[str, Any] = commands() if commands is not None else {}
+            handler = (handlers or {}).get(name)
             if handler is None:
                 continue
             result: Any = handler(args)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .config.document import split_site_path
+from .config.scopes import split_site_path
 from .config.settings import PortSpec
 from .extensions.loader import new_plugin_manager
 from .pipeline.engine import Host, HostPattern, Site

@@ -19,6 +19,8 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING
 
+from .http.hostport import split_host_port
+
 if TYPE_CHECKING:
     from .http.access import AccessRecord
 
@@ -197,9 +199,7 @@ def _hostname(host: str | None) -> str | None:
     """``Host`` without its port (``[v6]:port`` keeps the brackets)."""
     if not host:
         return host
-    if host.startswith("["):
-        return host[: host.find("]") + 1] or host
-    return host.rsplit(":", 1)[0]
+    return split_host_port(host)[0] or host
 
 
 def ocsigen_message(rec: AccessRecord) -> str:

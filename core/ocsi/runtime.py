@@ -28,36 +28,40 @@ class Runtime:
         self.config = config
         self.settings = config.settings
         self.pm = pm
-        hook = pm.hook.ocsi_exception_response
-        enabled = set(config.extensions)
-        self._exception_impls = [i for i in hook.get_hookimpls() if i.plugin_name in enabled]
+        #: The extensions this configuration enables: every hook call goes through it.
+        self.extensions = config.extensions
+        self._exception_mappers = self.extensions.functions("ocsi_exception_response")
         self.pipeline = Pipeline(
             config.hosts,
             max_retries=self.settings.maxretries,
             debug=self.settings.debugmode,
-            exception_hook=self._map_exception if self._exception_impls else None,
+            exception_hook=self._map_exception if self._exception_mappers else None,
         )
         self.in_flight = 0
         self._idle: asyncio.Event | None = None
         self._provisioned: list[Step] = []
+        #: ``(where, exception)`` of every step whose cleanup raised (logged, and kept so that
+        #: a test can fail on an unclean shutdown).
+        self.cleanup_errors: list[tuple[str, BaseException]] = []
 
     @classmethod
     def from_hosts(cls, hosts: Sequence[Host], pm: pluggy.PluginManager, **settings: Any) -> Runtime:
         """A runtime from Python objects (embedding and tests): no XML involved."""
         from .config.settings import ServerSettings
+        from .extensions.enabled import EnabledExtensions
 
         s = ServerSettings(**settings)
-        return cls(Configuration("<python>", s, list(hosts), [], {}, []), pm)
+        return cls(Configuration("<python>", s, list(hosts), EnabledExtensions(pm)), pm)
 
     @property
     def hosts(self) -> list[Host]:
         return self.pipeline.hosts
 
     def _map_exception(self, exc: Exception, request: Request) -> Response | None:
-        for impl in reversed(self._exception_impls):
-            result = impl.function(exc=exc, request=request)
-            if result is not None:
-                return result  # type: ignore[no-any-return]
+        for fn in self._exception_mappers:
+            result = fn(exc=exc, request=request)
+            if isinstance(result, Response):
+                return result
         return None
 
     async def respond(self, request: Request) -> Response:
@@ -85,8 +89,9 @@ class Runtime:
         for step in reversed(steps):
             try:
                 await step.cleanup()
-            except Exception:  # noqa: BLE001 - cleanup must go on
+            except Exception as exc:  # noqa: BLE001 - cleanup must go on
                 log.exception("cleanup of the step at %s failed", step.where)
+                self.cleanup_errors.append((step.where, exc))
 
     async def retire(self, grace: float = 60.0) -> None:
         """Clean up once no request uses this runtime any more (at most ``grace`` seconds)."""

@@ -170,7 +170,7 @@ class Server:
         self._shutdown_task: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self._reload_lock: asyncio.Lock | None = None
-        self._observers: list[Callable[..., None]] = []
+        self._observers: list[Callable[..., object]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -234,9 +234,8 @@ class Server:
         if self.watch:
             self.watcher = ConfigWatcher(self)
             self.watcher.start()
-        log.info("ocsi listening on %s", ", ".join(
-            spec.describe().rsplit(":", 1)[0] + f":{port}" for spec, port in self.bound))
-        self.pm.hook.ocsi_server_started(server=self)
+        log.info("ocsi listening on %s", ", ".join(spec.describe(port) for spec, port in self.bound))
+        self.runtime.extensions.hook.ocsi_server_started(server=self)
         _settle_gc()
 
     async def _listen(self, s: ServerSettings) -> None:
@@ -271,9 +270,7 @@ class Server:
         self._flush_handle = self.loop.call_later(1.0, self._schedule_flush)
 
     def _set_observers(self) -> None:
-        enabled = set(self.runtime.config.extensions)
-        self._observers = [i.function for i in self.pm.hook.ocsi_request_finished.get_hookimpls()
-                           if i.plugin_name in enabled]
+        self._observers = self.runtime.extensions.functions("ocsi_request_finished")
 
     def _access(self, rec: AccessRecord) -> None:
         if self.logs is not None:
@@ -303,11 +300,11 @@ class Server:
                 new = await build_runtime(self.pm, path or self.config_path, data)
             except ConfigError as exc:
                 log.error("Reload failed, configuration unchanged: %s", exc)
-                self.pm.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+                old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
                 return False
             except Exception as exc:  # noqa: BLE001
                 log.exception("Reload failed, configuration unchanged")
-                self.pm.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+                old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
                 return False
             if path is not None:
                 self.config_path, self.config_data = path, None
@@ -324,7 +321,7 @@ class Server:
             self.reloads += 1
             asyncio.get_running_loop().create_task(old.retire())
             log.warning("Config file reloaded")
-            self.pm.hook.ocsi_reloaded(server=self, ok=True, error=None)
+            new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
             return True
 
     def reopen_logs(self) -> None:
@@ -351,7 +348,8 @@ class Server:
         if self.watcher is not None:
             self.watcher.stop()
         try:
-            self.pm.hook.ocsi_server_stopping(server=self)
+            if self.runtime is not None:
+                self.runtime.extensions.hook.ocsi_server_stopping(server=self)
         except Exception:  # noqa: BLE001
             log.exception("ocsi_server_stopping failed")
         if self.manager is not None:

@@ -118,7 +118,7 @@ def test_accepted_sockets_have_nodelay(serve, http, loop):
 
         def nodelay() -> list[int]:
             return [c._transport.get_extra_info("socket").getsockopt(
-                socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in srv.manager._conns]
+                socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in srv.manager.connections]
 
         assert all(srv.run(nodelay))
         assert srv.run(nodelay)

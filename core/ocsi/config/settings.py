@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..http.hostport import join_host_port
 from ..http.limits import Limits
 
 
@@ -16,11 +17,10 @@ class PortSpec:
     https: bool = False
     where: str = "?"
 
-    def describe(self) -> str:
-        addr = self.address or "*"
-        if addr and ":" in addr:
-            addr = f"[{addr}]"
-        return f"{'https' if self.https else 'http'}://{addr}:{self.port}"
+    def describe(self, port: int | None = None) -> str:
+        """``http://[::1]:8080``; ``port`` is the bound port when the configuration said 0."""
+        where = join_host_port(self.address or "*", self.port if port is None else port)
+        return f"{'https' if self.https else 'http'}://{where}"
 
 
 @dataclass(slots=True, frozen=True)

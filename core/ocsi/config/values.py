@@ -66,3 +66,16 @@ def parse_bool(text: str) -> bool:
     if t in ("false", "no", "off", "0"):
         return False
     raise ValueFormatError(f"{text!r} is not a boolean (true or false)")
+
+
+def parse_regex(text: str, flags: int = 0) -> re.Pattern[str]:
+    """A regular expression written in the configuration, compiled once at load time.
+
+    The error names what is wrong in the pattern, so it can be reported at the element.
+    Patterns are written by the administrator here; those that users supply (per-user
+    configuration files) go through a bounded matcher instead.
+    """
+    try:
+        return re.compile(text, flags)
+    except re.error as exc:
+        raise ValueFormatError(f"bad regular expression {text!r}: {exc}") from None

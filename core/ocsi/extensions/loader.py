@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from types import ModuleType
 from typing import Any
 
 import pluggy
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 try:  # the backport follows the newest metadata behaviour on every Python
     import importlib_metadata as metadata
@@ -32,12 +33,11 @@ GROUP = "ocsi.extensions"
 OCSIGEN_PREFIX = "ocsigenserver.ext."
 log = logging.getLogger("ocsi.extensions")
 
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def normalize(name: str) -> str:
     """PEP 503 normalisation: case and ``-_.`` runs do not matter."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return str(canonicalize_name(name))
 
 
 def distribution_name(package: str | None = None, name: str | None = None,
@@ -66,6 +66,8 @@ class ExtensionInfo:
     entry_point: Any
     dependencies: list[str] = field(default_factory=list)
     summary: str = ""
+    #: The extras each dependency is required with (``ocsi-ext-x[y]``).
+    dependency_extras: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 class Catalog:
@@ -85,28 +87,53 @@ class Catalog:
             self._dists = found
         return self._dists
 
-    def info(self, name: str) -> ExtensionInfo | None:
+    def info(self, name: str, extras: Iterable[str] = ()) -> ExtensionInfo | None:
+        """What loading ``name`` needs; ``None`` when it is not an installed extension.
+
+        Its dependencies are the requirements, read with ``packaging``, that apply here
+        (environment markers evaluated, those of an extra only when the extra is asked for)
+        and that are extensions: installed as one, or named like one (so that a missing
+        extension dependency is reported, not skipped). A distribution with two entry points
+        in ``ocsi.extensions`` is an error: which module to load would be a guess.
+        """
         dist = self._all().get(normalize(name))
         if dist is None:
             return None
-        eps = [ep for ep in dist.entry_points if ep.group == GROUP]
+        eps = self._entry_points(dist)
         if not eps:
             return None
-        deps = []
-        for req in dist.requires or ():
-            if "extra ==" in req or "extra==" in req:
+        if len(eps) > 1:
+            raise ExtensionLoadError(
+                f"distribution '{normalize(name)}' has {len(eps)} entry points in the group "
+                f"'{GROUP}' ({', '.join(sorted(ep.name for ep in eps))})",
+                hint="an extension distribution declares exactly one")
+        wanted = {""} | {normalize(e) for e in extras}
+        deps: list[tuple[str, frozenset[str]]] = []
+        for text in dist.requires or ():
+            try:
+                req = Requirement(text)
+            except InvalidRequirement as exc:
+                log.warning("%s: ignoring the unreadable requirement %r: %s", name, text, exc)
                 continue
-            m = _REQ_NAME.match(req)
-            # A requirement is an extension when it is installed as one, or when it is named
-            # like one (so that a missing extension dependency is reported, not skipped).
-            if m and (self.is_extension(m.group(1)) or normalize(m.group(1)).startswith("ocsi-ext-")):
-                deps.append(normalize(m.group(1)))
-        return ExtensionInfo(normalize(name), dist.version, eps[0], deps,
-                             dist.metadata.get("Summary", "") or "")
+            if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in wanted):
+                continue
+            dep = normalize(req.name)
+            if self.is_extension(dep) or dep.startswith("ocsi-ext-"):
+                deps.append((dep, frozenset(req.extras)))
+        return ExtensionInfo(normalize(name), dist.version, eps[0], [d for d, _ in deps],
+                             dist.metadata.get("Summary", "") or "", dict(deps))
+
+    @staticmethod
+    def _entry_points(dist: Any) -> list[Any]:
+        return [ep for ep in dist.entry_points if ep.group == GROUP]
+
+    def distribution(self, name: str) -> Any:
+        """The installed distribution called ``name`` (``None`` if there is none)."""
+        return self._all().get(normalize(name))
 
     def is_extension(self, name: str) -> bool:
         dist = self._all().get(normalize(name))
-        return dist is not None and any(ep.group == GROUP for ep in dist.entry_points)
+        return dist is not None and bool(self._entry_points(dist))
 
     def exists(self, name: str) -> bool:
         return normalize(name) in self._all()
@@ -114,7 +141,11 @@ class Catalog:
     def extensions(self) -> list[ExtensionInfo]:
         out = []
         for name in sorted(self._all()):
-            info = self.info(name)
+            try:
+                info = self.info(name)
+            except ExtensionLoadError as exc:
+                log.warning("%s", exc)
+                continue
             if info is not None:
                 out.append(info)
         return out
@@ -127,13 +158,13 @@ class Catalog:
         order: list[ExtensionInfo] = []
         done: set[str] = set()
 
-        def visit(n: str, chain: tuple[str, ...]) -> None:
+        def visit(n: str, chain: tuple[str, ...], extras: frozenset[str]) -> None:
             if n in done:
                 return
             if n in chain:
                 cycle = " -> ".join(chain[chain.index(n):] + (n,))
                 raise ExtensionLoadError(f"extension dependency cycle: {cycle}")
-            info = self.info(n)
+            info = self.info(n, extras)
             if info is None:
                 needed = f" (required by {chain[-1]})" if chain else ""
                 what = ("is installed but is not an ocsi extension (no 'ocsi.extensions' entry point)"
@@ -143,11 +174,11 @@ class Catalog:
                     hint=f"pip install {n}, or add <findlib path=\"DIR\"/> pointing where it is",
                 )
             for dep in info.dependencies:
-                visit(dep, chain + (n,))
+                visit(dep, chain + (n,), info.dependency_extras.get(dep, frozenset()))
             done.add(n)
             order.append(info)
 
-        visit(normalize(name), ())
+        visit(normalize(name), (), frozenset())
         return order
 
 

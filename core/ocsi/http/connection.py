@@ -45,8 +45,10 @@ class ConnectionManager:
         #: Send large files with ``os.sendfile`` on plain (non-TLS) connections.
         self.use_sendfile = True
         self._conns: set[HTTPProtocol] = set()
-        self._in_flight = 0
-        self._closing = False
+        #: Requests being answered (the connections count them in and out).
+        self.in_flight = 0
+        #: Shutting down: no new request is started, connections close after their response.
+        self.closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._empty: asyncio.Future[None] | None = None
@@ -57,7 +59,8 @@ class ConnectionManager:
 
     @limits.setter
     def limits(self, limits: Limits) -> None:
-        self._server_line = server_line(limits.server_name)
+        #: The ``Server:`` header line every response head carries.
+        self.server_line = server_line(limits.server_name)
         self._limits = limits
 
     def protocol_factory(self, port: int, secure: bool) -> Callable[[], asyncio.Protocol]:
@@ -71,17 +74,21 @@ class ConnectionManager:
         return len(self._conns)
 
     @property
-    def in_flight(self) -> int:
-        """Requests being answered."""
-        return self._in_flight
+    def connections(self) -> frozenset[HTTPProtocol]:
+        """The open connections."""
+        return frozenset(self._conns)
+
+    def has_room(self) -> bool:
+        """Whether one more connection may be served (below ``max_connections``, not closing)."""
+        return not self.closing and len(self._conns) < self._limits.max_connections
 
     async def shutdown(self, timeout: float | None) -> None:
         """Close idle connections now, let requests in flight finish (their connection closes
         after the response) for up to ``timeout`` seconds (``None``: no limit), then abort what
         is left. Call it after the listeners are closed; returns when no connection remains."""
-        self._closing = True
+        self.closing = True
         for c in list(self._conns):
-            c._shutdown()
+            c.shutdown()
         if self._conns:
             try:
                 await asyncio.wait_for(asyncio.shield(self._empty_future()), timeout)
@@ -89,10 +96,14 @@ class ConnectionManager:
                 pass
         while self._conns:
             for c in list(self._conns):
-                c._abort()
+                c.abort()
             await asyncio.wait([self._empty_future()], timeout=1.0)
 
-    # -- bookkeeping -------------------------------------------------------------------------------
+    async def wait_idle(self) -> None:
+        """Return once no connection is open (tests drive connections in memory with it)."""
+        await asyncio.shield(self._empty_future())
+
+    # -- what connections call -----------------------------------------------------------------
     def _empty_future(self) -> asyncio.Future[None]:
         if self._empty is None or self._empty.done():
             self._empty = asyncio.get_running_loop().create_future()
@@ -100,13 +111,15 @@ class ConnectionManager:
                 self._empty.set_result(None)
         return self._empty
 
-    def _register(self, conn: HTTPProtocol) -> None:
+    def register(self, conn: HTTPProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        """A connection starts being served; its deadlines are checked from now on."""
         self._conns.add(conn)
         if self._timer is None:
-            self._loop = conn._loop
+            self._loop = loop
             self._schedule()
 
-    def _unregister(self, conn: HTTPProtocol) -> None:
+    def unregister(self, conn: HTTPProtocol) -> None:
+        """A connection is over."""
         # The sweep timer is left running: it stops by itself at its next tick when no
         # connection is left. Cancelling it here and re-arming it on the next accept cost a
         # timer per connection when each request comes on a new one (Connection: close).
@@ -127,9 +140,9 @@ class ConnectionManager:
         now = self._loop.time()
         for c in list(self._conns):
             try:
-                c._check(now)
+                c.check_deadlines(now)
             except Exception:
                 log.exception("error in the timeout sweep")
-                c._abort()
+                c.abort()
         if self._conns:
             self._schedule()

@@ -20,6 +20,7 @@ import socket
 from typing import Any
 
 from .headers import Headers
+from .hostport import split_host_port
 from .limits import Limits
 from .request import Request, RequestBody
 from .urlpath import BadTarget, decode_path, split_target
@@ -62,9 +63,7 @@ def _items(h11_headers: Any) -> list[tuple[bytes, bytes, bytes]]:
 
 def host_name(authority: str) -> str | None:
     """Lower-cased host of ``host[:port]`` (IPv6 literals keep their brackets)."""
-    if authority.startswith("["):
-        return authority[: authority.find("]") + 1].lower()
-    return authority.partition(":")[0].lower() or None
+    return split_host_port(authority)[0].lower() or None
 
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}

@@ -137,11 +137,11 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         _set_nodelay(transport)
         m = self._m
         limits = self._limits = m.limits
-        if m._closing or len(m._conns) >= limits.max_connections:
+        if not m.has_room():
             self._refuse()
             return
         self._h11 = RequestReader(limits.max_header_bytes)
-        m._register(self)
+        m.register(self, loop)
         self._deadline = loop.time() + limits.keepalive_timeout
         self._dkind = _D_IDLE
         self._task = loop.create_task(self._run())
@@ -200,7 +200,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
     def _crash(self, what: str) -> None:
         """A bug in a protocol callback: log it, drop the connection, keep the server."""
         log.exception("error %s from %s", what, self._client)
-        self._abort()
+        self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -223,6 +223,12 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         w = self._wwaiter
         if w is not None and not w.done():
             w.set_result(None)
+
+    @property
+    def awaiting_request(self) -> bool:
+        """Idle between requests: waiting for a head with nothing of it received yet."""
+        return (self._phase == _HEAD and self._head is None and self._waiter is not None
+                and not self._seen)
 
     # -- reading -----------------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -380,7 +386,8 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             self._pump_body()
 
     # -- deadlines (called by the manager's sweep) -----------------------------------------------
-    def _check(self, now: float) -> None:
+    def check_deadlines(self, now: float) -> None:
+        """Called by the manager's sweep: act on a read or write deadline that has passed."""
         d = self._deadline
         if d is not None and now >= d:
             self._deadline = None
@@ -409,7 +416,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                 w.set_exception(ClientDisconnected("client not reading: write timed out"))
             self._transport.abort()
 
-    def _shutdown(self) -> None:
+    def shutdown(self) -> None:
         """Server shutdown: close now if idle, else the current response ends the connection."""
         if self._phase == _HEAD and self._head is None:
             self._head = _QUIET
@@ -418,7 +425,8 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         elif self._discard >= 0:
             self._body_failed(None, 0)  # stop draining
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Drop the connection now (and its task)."""
         if self._transport is not None:
             self._transport.abort()
         if self._task is not None:
@@ -436,7 +444,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                         self._pump_head()
                     item = self._head
                     if item is None:
-                        if m._closing:
+                        if m.closing:
                             break
                         if not self._seen and self._deadline is None:
                             self._deadline = self._loop.time() + self._limits.keepalive_timeout
@@ -465,7 +473,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             log.exception("error on the connection from %s", self._client)
             self._transport.abort()
         finally:
-            m._unregister(self)
+            m.unregister(self)
 
     def _next_cycle(self) -> None:
         limits = self._limits = self._m.limits
@@ -486,7 +494,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
     async def _exchange(self, req: Request) -> bool:
         """Answer one request; return whether the connection can take the next one."""
         m = self._m
-        m._in_flight += 1
+        m.in_flight += 1
         response: Response | None = None
         status = 0
         self._sent = 0
@@ -513,7 +521,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                 if self._body_status and response.status >= 500:
                     await aclose_body(response)
                     response = error_response(self._body_status)
-            keep = self._keep and not m._closing and self._can_keep()
+            keep = self._keep and not m.closing and self._can_keep()
             status, keep = await self._send(response, req.method == "HEAD",
                                             req.version == "1.0", keep)
             if keep and self._phase != _REST:
@@ -523,10 +531,10 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         finally:
             if response is not None and not close_plain_body(response):
                 await aclose_body(response)
-            m._in_flight -= 1
+            m.in_flight -= 1
             if m.access_log is not None and response is not None:
                 self._record(req, status or response.status, self._sent)
-        return keep and not m._closing and not self._lost
+        return keep and not m.closing and not self._lost
 
     def _can_keep(self) -> bool:
         """Whether the rest of an unread request body can be drained after the response."""
@@ -584,19 +592,19 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
     # -- connection-level answers ----------------------------------------------------------------
     async def _answer_error(self, err: HeadError) -> None:
         m = self._m
-        m._in_flight += 1
+        m.in_flight += 1
         status = err.status
         response = error_response(status)
         sent = 0
         try:
             if not self._lost and not self._transport.is_closing():
                 head, _, _, _ = build_head(status, None, response.headers, response.body.length,
-                                           False, False, False, m._server_line)
+                                           False, False, False, m.server_line)
                 data = response.body.data  # type: ignore[attr-defined]
                 self._transport.write(head + data)
                 sent = len(data)
         finally:
-            m._in_flight -= 1
+            m.in_flight -= 1
             if m.access_log is not None:
                 if not self._t0:
                     self._t0 = time.time()
@@ -615,7 +623,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         m = self._m
         response = error_response(503)
         head, _, _, _ = build_head(503, None, response.headers, response.body.length, False,
-                                   False, False, m._server_line)
+                                   False, False, m.server_line)
         data = response.body.data  # type: ignore[attr-defined]
         tr.write(head + data)
         if m.access_log is not None:

@@ -95,14 +95,14 @@ class ResponseWriter:
         try:
             head, framing, length, keep = build_head(
                 response.status, response.reason, response.headers, body.length, is_head,
-                http10, keep, m._server_line)
+                http10, keep, m.server_line)
         except (ValueError, TypeError) as exc:
             log.error("cannot send the response (%r): %s", response, exc)
             await aclose_body(response)
             response = error_response(500)
             body = response.body
             head, framing, length, keep = build_head(500, None, response.headers, body.length,
-                                                     is_head, http10, False, m._server_line)
+                                                     is_head, http10, False, m.server_line)
         tr = self._transport
         if self._lost or tr.is_closing():
             raise ClientDisconnected("client closed the connection")
@@ -135,7 +135,7 @@ class ResponseWriter:
                 if not self._wrote and not self._lost and not tr.is_closing():  # a clean 500
                     err = error_response(500)
                     head, _, _, _ = build_head(500, None, err.headers, err.body.length, is_head,
-                                               http10, False, m._server_line)
+                                               http10, False, m.server_line)
                     data = b"" if is_head else err.body.data  # type: ignore[attr-defined]
                     tr.write(head + data)
                     self._sent = len(data)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..http.body import BytesBody
 from ..http.errors import HTTPError
+from ..http.hostport import split_host_port
 from ..http.request import BodyTooLarge, ClientDisconnected, Request
 from ..http.response import Response, body_error_status, error_response
 from .answers import (
@@ -188,16 +189,8 @@ class HostPattern:
 
     @classmethod
     def parse(cls, text: str) -> HostPattern:
-        name, port = text, None
-        if text.startswith("["):  # [v6]:port
-            end = text.find("]")
-            name, rest = text[: end + 1], text[end + 1 :]
-            if rest.startswith(":") and rest[1:] != "*":
-                port = int(rest[1:])
-        elif ":" in text:
-            name, p = text.rsplit(":", 1)
-            if p != "*":
-                port = int(p)
+        name, written = split_host_port(text)
+        port = None if written in (None, "*") else int(written)
         if name in ("", "*"):
             return cls(text, None, port)
         parts = _WILDCARD.split(name)

@@ -1,10 +1,9 @@
-"""pytest fixtures for ocsi and for extension authors (registered as the ``ocsi`` pytest plugin).
+"""Servers on real sockets for tests: in a thread of the test process, or as a subprocess.
 
-``ocsi_server(xml)`` starts a real server on 127.0.0.1 (an ephemeral port) in a background
-thread of the test process; ``ocsi_process(xml)`` starts ``python -m ocsi`` as a subprocess.
-Both give the URL, the command pipe, the log directory and small HTTP helpers. ``xml`` is the
-content of ``<server>`` (the fixture adds ``<port>``, ``<logdir>`` and ``<commandpipe>``), or a
-whole document with ``full=True``, where ``{port}`` is replaced by a free port.
+``RunningServer(xml, tmp)`` runs :class:`ocsi.server.Server` on 127.0.0.1 in a background
+thread; ``ServerProcess(xml, tmp)`` runs ``python -m ocsi``. Both give the URL, the command
+pipe, the log directory and the HTTP helpers of :class:`Client`, which the in-memory
+:class:`~ocsi.testing.memory.MemoryServer` shares, so one test body runs either way.
 """
 
 from __future__ import annotations
@@ -18,15 +17,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-__all__ = ["Result", "RunningServer", "ServerProcess", "free_port", "ocsi_process", "ocsi_server"]
+__all__ = ["Client", "Result", "RunningServer", "ServerProcess", "document", "free_port"]
 
 
 def free_port() -> int:
@@ -37,18 +34,29 @@ def free_port() -> int:
 
 @dataclass
 class Result:
+    """One response, the same whichever client got it (socket or in-memory).
+
+    ``headers`` is an :class:`email.message.Message` (case-insensitive ``get``, ``in``,
+    ``get_all`` for repeated fields); ``chunked`` tells a body sent with chunked framing.
+    """
+
     status: int
     headers: Message
     body: bytes
     reason: str = ""
+    chunked: bool = False
 
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
 
 
-class _Client:
-    """HTTP helpers shared by the in-process and subprocess servers."""
+class Client:
+    """HTTP helpers shared by every test server: a request in, a :class:`Result` out.
+
+    ``host`` sets the ``Host`` header (default ``127.0.0.1:PORT``); like any HTTP client this
+    adds ``Accept-Encoding: identity`` unless the test gives its own.
+    """
 
     host = "127.0.0.1"
     port: int
@@ -59,13 +67,18 @@ class _Client:
         return f"http://{self.host}:{self.port}"
 
     def request(self, method: str, path: str, body: bytes | None = None,
-                headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Result:
+                headers: Mapping[str, str] | None = None, timeout: float = 10.0,
+                host: str | None = None) -> Result:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        h = dict(headers or {})
+        if host is not None:
+            h["Host"] = host
         try:
-            conn.request(method, path, body=body, headers=dict(headers or {}))
+            conn.request(method, path, body=body, headers=h)
             resp = conn.getresponse()
+            chunked = bool(resp.chunked)
             data = resp.read()
-            return Result(resp.status, resp.msg, data, resp.reason)
+            return Result(resp.status, resp.msg, data, resp.reason, chunked)
         finally:
             conn.close()
 
@@ -103,27 +116,35 @@ class _Client:
             os.close(fd)
 
 
-def _document(xml: str, tmp: Path, port: int | str, full: bool) -> str:
-    xml = xml.replace("{tmp}", str(tmp))
+def document(xml: str, tmp: Path, port: int | str, full: bool) -> str:
+    """The configuration a test server runs: ``xml`` is the content of ``<server>`` (a
+    ``<port>``, ``<logdir>`` and ``<commandpipe>`` in ``tmp`` are added) or, with ``full``, a
+    whole document. ``{tmp}`` and ``{port}`` are replaced in both."""
+    xml = xml.replace("{tmp}", str(tmp)).replace("{port}", str(port))
     if full:
-        return xml.replace("{port}", str(port))
+        return xml
     return (f"<ocsigen><server>\n<port>127.0.0.1:{port}</port>\n<logdir>{tmp}/log</logdir>\n"
             f"<commandpipe>{tmp}/ocsi.cmd</commandpipe>\n{xml}\n</server></ocsigen>\n")
 
 
-class RunningServer(_Client):
+class ShutdownError(AssertionError):
+    """A test server did not stop cleanly: the test that ran it fails."""
+
+
+class RunningServer(Client):
     """A :class:`ocsi.server.Server` running on its own event loop in a daemon thread."""
 
     def __init__(self, xml: str, tmp: Path, full: bool = False, verbosity: int = 0,
                  watch: bool = False) -> None:
-        from .server import Server
+        from ..server import Server
 
         self.tmp = tmp
         self.logdir = str(tmp / "log")
         os.makedirs(self.logdir, exist_ok=True)
         self.config_path = str(tmp / "ocsi.conf")
-        port: int | str = free_port() if full else 0
-        Path(self.config_path).write_text(_document(xml, tmp, port, full))
+        # port 0 (the kernel picks) unless the configuration must name its port itself
+        port: int | str = free_port() if full or "{port}" in xml else 0
+        Path(self.config_path).write_text(document(xml, tmp, port, full))
         self.full = full
         self.server = Server(self.config_path, silent=True, verbosity=verbosity,
                              install_signals=False, watch=watch)
@@ -167,7 +188,7 @@ class RunningServer(_Client):
 
     def reload(self, xml: str) -> None:
         Path(self.config_path).write_text(
-            _document(xml, self.tmp, self.port, self.full))
+            document(xml, self.tmp, self.port, self.full))
         self.command("reload")
 
     def log(self, name: str = "access") -> str:
@@ -187,17 +208,24 @@ class RunningServer(_Client):
             time.sleep(0.02)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Shut the server down; :class:`ShutdownError` when that fails or hangs."""
+        failure: BaseException | None = None
         if self.thread.is_alive():
             try:
                 self.call(lambda: self.server.shutdown(timeout), timeout + 10)
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - reported below, after the thread ends
+                failure = exc
             self.thread.join(timeout + 10)
-        if not self.loop.is_closed() and not self.thread.is_alive():
+        if self.thread.is_alive():
+            raise ShutdownError(f"the test server's thread is still running {timeout + 10:g} s "
+                                "after shutdown")
+        if not self.loop.is_closed():
             self.loop.close()
+        if failure is not None:
+            raise ShutdownError(f"the test server's shutdown failed: {failure!r}") from failure
 
 
-class ServerProcess(_Client):
+class ServerProcess(Client):
     """``python -m ocsi -c FILE`` as a subprocess."""
 
     def __init__(self, xml: str, tmp: Path, full: bool = False, args: list[str] | None = None,
@@ -207,8 +235,9 @@ class ServerProcess(_Client):
         os.makedirs(self.logdir, exist_ok=True)
         self.port = free_port()
         self.config_path = str(tmp / "ocsi.conf")
-        Path(self.config_path).write_text(_document(xml, tmp, self.port, full))
+        Path(self.config_path).write_text(document(xml, tmp, self.port, full))
         self.pipe = str(tmp / "ocsi.cmd")
+        self.observed = False
         self.stdout_path = tmp / "stdout.txt"
         self.stderr_path = tmp / "stderr.txt"
         self.proc = subprocess.Popen(
@@ -238,9 +267,13 @@ class ServerProcess(_Client):
         return Path(path).read_text() if os.path.exists(path) else ""
 
     def wait(self, timeout: float = 15.0) -> int:
-        return self.proc.wait(timeout)
+        """Wait for the process to exit by itself; its exit code (the test has seen it)."""
+        code = self.proc.wait(timeout)
+        self.observed = True
+        return code
 
     def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then the exit code (SIGKILL after ``timeout``: the code is then negative)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -248,74 +281,23 @@ class ServerProcess(_Client):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self.observed = True
         return self.proc.returncode
 
+    def finish(self) -> None:
+        """The fixture's end: a running server must stop with 0, and one that exited on its
+        own must have had its exit code looked at by the test (:meth:`wait`, :meth:`stop`)."""
+        running = self.proc.poll() is None
+        seen = self.observed
+        code = self.stop()
+        if running and code != 0:
+            raise ShutdownError(f"ocsi exited with {code} on SIGTERM: {self.stderr_tail()}")
+        if not running and not seen and code != 0:
+            raise ShutdownError(f"ocsi exited with {code} before the test ended, unnoticed: "
+                                f"{self.stderr_tail()}")
 
-def _starter(tmp_path: Path, prefix: str, factory: Callable[..., Any]
-             ) -> tuple[Callable[..., Any], list[Any]]:
-    """A ``start(xml, **options)`` function giving each server its own directory."""
-    started: list[Any] = []
-
-    def start(xml: str, **options: Any) -> Any:
-        d = tmp_path / f"{prefix}{len(started)}"
-        d.mkdir()
-        server = factory(xml, d, **options)
-        started.append(server)
-        return server
-
-    return start, started
-
-
-@pytest.fixture
-def ocsi_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    """``ocsi_server(xml, full=False, verbosity=0, watch=False)`` -> :class:`RunningServer`."""
-    start, started = _starter(tmp_path, "srv", RunningServer)
-    yield start
-    for srv in started:
-        srv.stop()
+    def stderr_tail(self, size: int = 2000) -> str:
+        text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        return text[-size:]
 
 
-@pytest.fixture
-def ocsi_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """``ocsi_process(xml, full=False, args=None, env=None)`` -> :class:`ServerProcess`."""
-    start, started = _starter(tmp_path, "proc", ServerProcess)
-    yield start
-    for proc in started:
-        proc.stop()
-
-
-def make_request(method: str = "GET", target: str = "/", *, host: str | None = "localhost",
-                 headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
-                 body: bytes = b"", port: int = 80, secure: bool = False,
-                 client: str = "127.0.0.1", version: str = "1.1") -> Any:
-    """A :class:`ocsi.Request` built in memory, for driving a pipeline without sockets."""
-    from .http.headers import Headers
-    from .http.request import Request, RequestBody
-    from .http.urlpath import decode_path, split_target
-
-    items = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
-    if host is not None and not any(n.lower() == "host" for n, _ in items):
-        items.insert(0, ("host", host))
-    raw_path, query, _, _ = split_target(target)
-    raw, segs = decode_path(raw_path)
-    rb = RequestBody(len(body), None)
-    if body:
-        rb.feed(body)
-    rb.end()
-    h = Headers(items)
-    host_header = h.get("host")
-    name = host_header.rsplit(":", 1)[0].lower() if host_header and not host_header.startswith("[") \
-        else (host_header.lower() if host_header else None)
-    return Request(method, target, raw_path, query, version, h, name, port, secure, client, rb,
-                   raw, segs, host_header=host_header)
-
-
-def build_pipeline(xml: str, findlib: list[str] | None = None) -> Any:
-    """Parse ``<server>`` children into a :class:`ocsi.pipeline.engine.Pipeline` (no sockets)."""
-    from .extensions.loader import new_plugin_manager
-    from .runtime import Runtime, build_configuration
-
-    paths = "".join(f'<findlib path="{p}"/>' for p in findlib or [])
-    data = f"<ocsigen><server><port>0</port>{paths}{xml}</server></ocsigen>".encode()
-    pm = new_plugin_manager()
-    return Runtime(build_configuration(pm, "<test>", data), pm).pipeline

@@ -1,0 +1,150 @@
+"""The extensions one configuration enables, and every hook call made on exactly those.
+
+A server has one plugin manager for its whole life: every extension any configuration ever
+named stays registered in it (a reload that drops an extension does not un-import it). What a
+configuration may call is the subset it names. :class:`EnabledExtensions` owns that subset (the
+names, dependencies first), the options each extension parsed from its ``<extension>``
+element and the ``tag → parser`` table, and hands out hook callers built on pluggy's
+``subset_hook_caller``, so nothing else in the server filters hook implementations by hand.
+
+The subset is computed when a hook is called, not when the object is built: a later build may
+register extensions this configuration never named, and they must stay out of its calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from ..config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config.context import ParseContext
+    from ..config.xml import Element
+    from ..pipeline.step import Step
+
+#: ``parser(element, ctx) -> Step`` for one element name.
+ElementParser = Callable[["Element", "ParseContext"], "Step"]
+
+#: Element names no extension may claim (the core parses them).
+CORE_ELEMENTS = frozenset({"site"})
+
+
+class _SubsetRelay:
+    """``enabled.hook.ocsi_X(...)``: like ``pm.hook`` but limited to the enabled extensions."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: EnabledExtensions) -> None:
+        self._owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        return self._owner.caller(name)
+
+
+class EnabledExtensions:
+    """Which extensions a configuration enables; hook calls, options and element parsers."""
+
+    def __init__(self, pm: pluggy.PluginManager, names: Iterable[str] = ()) -> None:
+        self.pm = pm
+        self._names: list[str] = []
+        self._set: set[str] = set()
+        #: What ``ocsi_extension_options`` returned, by extension name.
+        self.options: dict[str, Any] = {}
+        self._parsers: dict[str, tuple[str, ElementParser]] | None = None
+        self.hook = _SubsetRelay(self)
+        for name in names:
+            self.enable(name)
+
+    # -- the set ---------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Enabled extension names, in the order they were enabled (dependencies first)."""
+        return list(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._set
+
+    def __iter__(self) -> Any:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __eq__(self, other: object) -> bool:  # a list of names compares with the names
+        if isinstance(other, EnabledExtensions):
+            return self._names == other._names
+        if isinstance(other, list):
+            return self._names == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EnabledExtensions({self._names!r})"
+
+    def enable(self, name: str) -> bool:
+        """Add ``name`` (already registered in the manager); False when it was enabled before."""
+        if name in self._set:
+            return False
+        self._names.append(name)
+        self._set.add(name)
+        self._parsers = None
+        return True
+
+    def plugin_replaced(self) -> None:
+        """A module was registered anew (a ``<library>`` re-imported): parse with the new one."""
+        self._parsers = None
+
+    # -- hook calls --------------------------------------------------------------------------------
+    def caller(self, hook_name: str) -> Any:
+        """A hook caller for ``hook_name`` that calls the enabled extensions only."""
+        others = [plugin for name, plugin in self.pm.list_name_plugin()
+                  if name not in self._set]
+        return self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+    def functions(self, hook_name: str) -> list[Callable[..., Any]]:
+        """The enabled implementations of ``hook_name``, in pluggy's calling order.
+
+        For the hooks called per request, where looking the subset up on every call would
+        cost more than the call itself: take the list once per configuration.
+        """
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        return [i.function for i in reversed(impls) if i.plugin_name in self._set]
+
+    def implementation(self, hook_name: str, extension: str) -> Callable[..., Any] | None:
+        """``extension``'s own implementation of ``hook_name`` (``None`` if it has none).
+
+        For the hooks addressed to one extension: its options, its pipe commands.
+        """
+        if extension not in self._set:
+            return None
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name == extension:
+                return impl.function  # type: ignore[no-any-return]
+        return None
+
+    # -- elements ----------------------------------------------------------------------------------
+    def element_parsers(self, where: str = "?") -> Mapping[str, tuple[str, ElementParser]]:
+        """``{tag: (extension, parser)}`` over the enabled extensions.
+
+        A tag claimed twice (or one the core owns) is a configuration error naming both
+        claimants, located at ``where``.
+        """
+        if self._parsers is None:
+            table: dict[str, tuple[str, ElementParser]] = {}
+            for name in self._names:
+                fn = self.implementation("ocsi_elements", name)
+                if fn is None:
+                    continue
+                elements: Mapping[str, ElementParser] = fn() or {}
+                for tag, parser in elements.items():
+                    if tag in table or tag in CORE_ELEMENTS:
+                        other = table[tag][0] if tag in table else "the core"
+                        raise ConfigError(f"element <{tag}> is claimed by both {other} and {name}",
+                                          where=where, hint="load only one of these extensions")
+                    table[tag] = (name, parser)
+            self._parsers = table
+        return self._parsers

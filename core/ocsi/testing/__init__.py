@@ -1,0 +1,102 @@
+"""The test kit for ocsi and its extensions (registered as the ``ocsi`` pytest plugin).
+
+Fixtures, each a function ``start(xml, **options)`` that returns a running server; ``xml`` is
+the content of ``<server>`` (``<port>``, ``<logdir>`` and ``<commandpipe>`` are added) or a
+whole document with ``full=True``; ``{tmp}`` and ``{port}`` are replaced in both. Every server
+a test started is stopped when it ends, and one that does not stop cleanly fails the test.
+
+- ``ocsi_memory``: :class:`MemoryServer`, the real request path without sockets (any client
+  address, TLS or not, HTTP/1.0).
+- ``ocsi_server``: :class:`RunningServer`, a real server on 127.0.0.1 in a thread.
+- ``ocsi_process``: :class:`ServerProcess`, ``python -m ocsi`` as a subprocess.
+- ``ocsi_client``: parametrised, so the test runs twice: ``[memory]`` and ``[socket]``. The
+  servers share :class:`Client`'s calls (``get``, ``head``, ``request``, ``raw``) and
+  return the same :class:`Result`; ``srv.mode`` tells which one runs.
+
+For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; for
+registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .distributions import write_extension
+from .memory import MEMORY_PORT, MemoryServer
+from .requests import build_pipeline, make_request
+from .servers import Client, Result, RunningServer, ServerProcess, ShutdownError, document, free_port
+
+__all__ = [
+    "MEMORY_PORT", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
+    "ShutdownError", "build_pipeline", "document", "free_port", "make_request", "write_extension",
+    "ocsi_client", "ocsi_memory", "ocsi_process", "ocsi_server",
+]
+
+RunningServer.mode = "socket"  # type: ignore[attr-defined]
+ServerProcess.mode = "process"  # type: ignore[attr-defined]
+
+
+class _Servers:
+    """The servers one fixture started, each in its own directory, all stopped at the end."""
+
+    def __init__(self, tmp_path: Path, prefix: str, factory: Callable[..., Any],
+                 finish: Callable[[Any], None]) -> None:
+        self.tmp_path = tmp_path
+        self.prefix = prefix
+        self.factory = factory
+        self.finish = finish
+        self.started: list[Any] = []
+
+    def start(self, xml: str, **options: Any) -> Any:
+        d = self.tmp_path / f"{self.prefix}{len(self.started)}"
+        d.mkdir()
+        server = self.factory(xml, d, **options)
+        self.started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        errors = []
+        for server in self.started:
+            try:
+                self.finish(server)
+            except Exception as exc:  # noqa: BLE001 - stop the others, then fail
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def _servers(tmp_path: Path, prefix: str, factory: Callable[..., Any],
+             finish: Callable[[Any], None]) -> Iterator[Callable[..., Any]]:
+    servers = _Servers(tmp_path, prefix, factory, finish)
+    yield servers.start
+    servers.stop_all()
+
+
+@pytest.fixture
+def ocsi_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    """``ocsi_server(xml, full=False, verbosity=0, watch=False)`` -> :class:`RunningServer`."""
+    yield from _servers(tmp_path, "srv", RunningServer, RunningServer.stop)
+
+
+@pytest.fixture
+def ocsi_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """``ocsi_process(xml, full=False, args=None, env=None)`` -> :class:`ServerProcess`."""
+    yield from _servers(tmp_path, "proc", ServerProcess, ServerProcess.finish)
+
+
+@pytest.fixture
+def ocsi_memory(tmp_path: Path) -> Iterator[Callable[..., MemoryServer]]:
+    """``ocsi_memory(xml, full=False, port=8080, client="127.0.0.1")`` -> :class:`MemoryServer`."""
+    yield from _servers(tmp_path, "mem", MemoryServer, MemoryServer.stop)
+
+
+@pytest.fixture(params=["memory", "socket"])
+def ocsi_client(request: pytest.FixtureRequest) -> Callable[..., MemoryServer | RunningServer]:
+    """``ocsi_client(xml, full=False)``: the test runs once in memory and once over sockets."""
+    name = "ocsi_memory" if request.param == "memory" else "ocsi_server"
+    start: Callable[..., MemoryServer | RunningServer] = request.getfixturevalue(name)
+    return start
