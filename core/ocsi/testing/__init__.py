@@ -28,11 +28,12 @@ import pytest
 from .distributions import write_extension
 from .memory import MEMORY_PORT, MemoryServer
 from .requests import build_pipeline, make_request
-from .servers import Client, Result, RunningServer, ServerProcess, ShutdownError, document, free_port
+from .servers import (Client, Result, RunningServer, ServerProcess, ShutdownError, decode_content, document,
+                      free_port)
 
 __all__ = [
     "MEMORY_PORT", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
-    "ShutdownError", "build_pipeline", "document", "free_port", "make_request", "write_extension",
+    "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "make_request", "write_extension",
     "ocsi_client", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
 
@@ -50,9 +51,11 @@ class _Servers:
         self.factory = factory
         self.finish = finish
         self.started: list[Any] = []
+        self._count = 0
 
     def start(self, xml: str, **options: Any) -> Any:
-        d = self.tmp_path / f"{self.prefix}{len(self.started)}"
+        d = self.tmp_path / f"{self.prefix}{self._count}"
+        self._count += 1  # also when the server fails to start: the next one gets a new directory
         d.mkdir()
         server = self.factory(xml, d, **options)
         self.started.append(server)

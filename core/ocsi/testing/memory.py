@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import h11
 
 from .servers import Client, Result, ShutdownError, document
+
+if TYPE_CHECKING:
+    from ..pipeline.engine import Host
 
 __all__ = ["MemoryServer", "MemoryTransport"]
 
@@ -117,25 +120,36 @@ class MemoryServer(Client):
 
     mode = "memory"
 
-    def __init__(self, xml: str, tmp: Path, full: bool = False, port: int = MEMORY_PORT,
-                 client: str = "127.0.0.1") -> None:
+    def __init__(self, xml: str | Sequence[Host], tmp: Path, full: bool = False,
+                 port: int = MEMORY_PORT, client: str = "127.0.0.1",
+                 default_host: str | None = None) -> None:
+        """``xml`` as for ``ocsi_server``, or hosts built in Python (:func:`ocsi.embed.host`).
+
+        ``default_host`` is the ``Host`` header of requests that name none (by default
+        ``127.0.0.1:PORT``, as a client of the socket server sends).
+        """
         from ..extensions.loader import new_plugin_manager
         from ..http.connection import ConnectionManager
-        from ..runtime import build_runtime
+        from ..runtime import Runtime, build_runtime
 
         self.tmp = tmp
         self.port = port
         self.client = client
         self.full = full
+        self.default_host = default_host or f"127.0.0.1:{port}"
         self.logdir = str(tmp / "log")
         self.config_path = str(tmp / "ocsi.conf")
-        Path(self.config_path).write_text(document(xml, tmp, port, full))
         #: Every access record, in the order responses were finished.
         self.records: list[Any] = []
         self.loop = asyncio.new_event_loop()
         self.pm = new_plugin_manager()
         try:
-            self.runtime = self._run(build_runtime(self.pm, self.config_path))
+            if isinstance(xml, str):
+                Path(self.config_path).write_text(document(xml, tmp, port, full))
+                self.runtime = self._run(build_runtime(self.pm, self.config_path))
+            else:
+                self.runtime = Runtime.from_hosts(xml, self.pm)
+                self._run(self.runtime.provision())
         except BaseException:
             self.loop.close()
             raise
@@ -166,7 +180,7 @@ class MemoryServer(Client):
         names = {n.lower() for n, _ in given}
         items: list[tuple[str, str]] = []
         if "host" not in names:
-            items.append(("Host", host if host is not None else f"127.0.0.1:{self.port}"))
+            items.append(("Host", host if host is not None else self.default_host))
         elif host is not None:
             given = [(n, v) for n, v in given if n.lower() != "host"] + [("Host", host)]
         if "accept-encoding" not in names:

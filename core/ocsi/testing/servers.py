@@ -50,6 +50,32 @@ class Result:
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
 
+    def decoded(self) -> bytes:
+        """The body with its ``Content-Encoding`` undone (gzip, deflate, br, zstd)."""
+        return decode_content(self.headers.get("content-encoding"), self.body)
+
+
+def decode_content(coding: str | None, data: bytes) -> bytes:
+    """``data`` decoded from ``coding`` (``None`` or ``identity``: as it is)."""
+    import gzip
+    import zlib
+
+    if coding is None or coding == "identity":
+        return data
+    if coding in ("gzip", "x-gzip"):
+        return gzip.decompress(data)
+    if coding == "deflate":
+        return zlib.decompress(data)  # the zlib format: RFC 9110's "deflate"
+    if coding == "br":
+        import brotli  # type: ignore[import-untyped]
+
+        return bytes(brotli.decompress(data))
+    if coding == "zstd":
+        import zstandard
+
+        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+    raise AssertionError(f"unexpected content coding {coding!r}")
+
 
 class Client:
     """HTTP helpers shared by every test server: a request in, a :class:`Result` out.

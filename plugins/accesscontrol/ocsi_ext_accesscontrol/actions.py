@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from ocsi import (
     DO_NOTHING,
+    Answer,
     Element,
     Found,
     NotFound,
@@ -32,7 +33,6 @@ from ocsi import (
     StopSite,
     SubChain,
 )
-from ocsi.pipeline.answers import Answer
 
 from .conditions import Condition, is_condition, parse_condition
 

@@ -11,8 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 
-from ocsi import Element, Request
-from ocsi.config.values import ValueFormatError, parse_int
+from ocsi import Element, Request, ValueFormatError, parse_int
 
 from .addresses import Network, parse_address, parse_network
 

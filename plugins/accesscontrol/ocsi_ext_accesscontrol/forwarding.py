@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from ocsi import (
     DO_NOTHING,
+    Answer,
     ContinueWith,
     Element,
     Found,
@@ -49,9 +50,8 @@ from ocsi import (
     Serve,
     State,
     Step,
+    parse_bool,
 )
-from ocsi.config.values import parse_bool
-from ocsi.pipeline.answers import Answer
 
 from .addresses import Network, canonical_address, in_any, parse_address, parse_networks
 

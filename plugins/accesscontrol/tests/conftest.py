@@ -1,21 +1,23 @@
+"""``serve(xml)`` runs a test in memory and over real sockets (``ocsi_client``); ``memory(xml)``
+in memory only, where a test pretends to be another client address, TLS, or HTTP/1.0.
+``ac_content`` (an extension module beside the tests) gives ``<page>`` and ``<mark>``."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
-from ac_harness import PREAMBLE, MemoryClient, SocketClient, socket_available
 
-
-@pytest.fixture(params=["memory", "socket"])
-def serve(request):  # type: ignore[no-untyped-def]
-    """``serve(xml)`` → a client; every test using it runs in memory and over real sockets."""
-    if request.param == "socket":
-        if not socket_available():
-            pytest.skip("ocsi.server is not available")
-        start = request.getfixturevalue("ocsi_server")
-        return lambda xml, preamble=PREAMBLE: SocketClient(start, preamble + xml)
-    return lambda xml, preamble=PREAMBLE: MemoryClient(preamble + xml)
+PREAMBLE = ('<extension findlib-package="ocsi-ext-accesscontrol"/>'
+            '<extension module="ac_content"/>')
 
 
 @pytest.fixture
-def memory():  # type: ignore[no-untyped-def]
-    """``memory(xml)`` → an in-memory client (any client address, TLS flag, version)."""
-    return lambda xml: MemoryClient(PREAMBLE + xml)
+def serve(ocsi_client: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda xml, preamble=PREAMBLE: ocsi_client(preamble + xml)
+
+
+@pytest.fixture
+def memory(ocsi_memory: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda xml: ocsi_memory(PREAMBLE + xml)

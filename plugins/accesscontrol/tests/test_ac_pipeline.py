@@ -71,9 +71,9 @@ def test_header(serve) -> None:  # type: ignore[no-untyped-def]
 def test_method(serve) -> None:  # type: ignore[no-untyped-def]
     c = serve(host('<if><method value="POST"/><then><page body="post"/></then>'
                    '<else><page body="other"/></else></if>'))
-    assert c.get("/", method="POST").text == "post"
+    assert c.request("POST", "/").text == "post"
     assert c.get("/").text == "other"
-    assert c.get("/", method="PUT").text == "other"
+    assert c.request("PUT", "/").text == "other"
 
 
 def test_protocol(serve) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +108,7 @@ def test_and_or_not_else(serve) -> None:  # type: ignore[no-untyped-def]
     c = serve(host('<if><and><method value="GET"/><not><ssl/></not></and>'
                    '<then><page body="both"/></then></if>'))
     assert c.get("/").text == "both"
-    assert c.get("/", method="POST").status == 404
+    assert c.request("POST", "/").status == 404
 
 
 # -- actions -----------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_error_page_with_custom_status(serve) -> None:  # type: ignore[no-untype
 
 def test_if_on_found_state_and_sites_in_branches(serve) -> None:  # type: ignore[no-untyped-def]
     c = serve(host('<page/><if><method value="POST"/><then><forbidden/></then></if>'))
-    assert c.get("/", method="POST").status == 403
+    assert c.request("POST", "/").status == 403
     assert c.get("/").status == 200
     c = serve(host('<if><ssl/><then><page body="tls"/></then>'
                    '<else><site path="s"><page body="site-in-else"/></site></else></if>'

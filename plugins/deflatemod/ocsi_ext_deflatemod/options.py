@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ocsi import Element, LoadContext
-from ocsi.config.values import ValueFormatError, parse_int, parse_size
+from ocsi import Element, LoadContext, ValueFormatError, parse_int, parse_size
 
 from .codecs import AVAILABLE, EXTRAS, KNOWN
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from ocsi import (
     DO_NOTHING,
+    Answer,
     Element,
     Found,
     Headers,
@@ -36,9 +37,8 @@ from ocsi import (
     Step,
     StopAll,
     StreamBody,
+    has_token,
 )
-from ocsi.http.headers import has_token
-from ocsi.pipeline.answers import Answer
 
 from .codecs import encoder
 from .negotiation import negotiate

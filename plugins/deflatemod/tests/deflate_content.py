@@ -24,6 +24,11 @@ _WORDS = [w.encode() for w in (
     "sigma tau upsilon phi chi psi omega <div class=\"x\"> </div> <p> </p>").split()]
 
 
+def extension(options: str = "") -> str:
+    """The ``<extension>`` line loading deflatemod, with its global options."""
+    return f'<extension findlib-package="ocsi-ext-deflatemod">{options}</extension>'
+
+
 @functools.lru_cache(maxsize=128)
 def payload(size: int, seed: int = 0) -> bytes:
     """Deterministic text, compressible but not trivially (a few random bytes now and then)."""

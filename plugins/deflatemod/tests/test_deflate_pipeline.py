@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from deflate_content import payload
-from deflate_harness import extension
+from deflate_content import extension, payload
 
 from ocsi_ext_deflatemod.codecs import AVAILABLE
 
@@ -47,7 +46,7 @@ def test_negotiation_table(serve, accept, coding, status) -> None:  # type: igno
     assert r.headers["vary"] == "Accept-Encoding"
     assert r.decoded() == HTML
     if coding is None:
-        assert r.length == len(HTML)
+        assert int(r.headers["content-length"]) == len(HTML)
     else:
         assert r.chunked and "content-length" not in r.headers
 
@@ -168,7 +167,7 @@ def test_small_bodies(serve) -> None:  # type: ignore[no-untyped-def]
 def test_head_has_the_headers_of_get(serve) -> None:  # type: ignore[no-untyped-def]
     c = serve(conf('<payload kind="file" header-etag="&quot;v1&quot;"/>'))
     gz = {"Accept-Encoding": "gzip"}
-    get, head = c.get("/", gz), c.get("/", gz, method="HEAD")
+    get, head = c.get("/", gz), c.head("/", gz)
     assert head.status == get.status == 200
     assert head.body == b""
     for name in ("content-encoding", "vary", "etag", "content-type"):

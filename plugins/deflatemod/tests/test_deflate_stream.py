@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from deflate_content import file_body, payload, stream_body
-from deflate_harness import decode
+from ocsi.testing import decode_content as decode
 from ocsi import Body, BytesBody
 from ocsi.http.body import FILE_CHUNK
 

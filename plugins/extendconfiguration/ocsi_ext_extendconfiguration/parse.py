@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ocsi import Element, ParseContext
-from ocsi.config.values import parse_size
-from ocsi.pipeline.scope import NameRule
+from ocsi import Element, NameRule, ParseContext, parse_size
 
 from . import rules as R
 from . import steps as S

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ocsi.pipeline.scope import NameRule
+from ocsi import NameRule
 
 
 def extension_pattern(ext: str) -> re.Pattern[str]:

@@ -17,8 +17,7 @@ from ocsi import DO_NOTHING, ContinueWith, Found, SiteConfig, Step
 from . import rules as R
 
 if TYPE_CHECKING:
-    from ocsi import Request
-    from ocsi.pipeline.answers import Answer, State
+    from ocsi import Answer, Request, State
 
 POLICIES = ("never", "ownermatch", "always")
 _MEMO_MAX = 64

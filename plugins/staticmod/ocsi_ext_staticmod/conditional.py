@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ocsi.http.dates import parse_http_date
-from ocsi.http.headers import Headers
+from ocsi import Headers, parse_http_date
 
 _TAG = re.compile(r'(W/)?"([^"]*)"')
 

@@ -17,8 +17,15 @@ import os
 import re
 from dataclasses import dataclass
 
-from ocsi import ConfigError, Element, LoadContext, ParseContext
-from ocsi.config.values import ValueFormatError, parse_duration, parse_int
+from ocsi import (
+    ConfigError,
+    Element,
+    LoadContext,
+    ParseContext,
+    ValueFormatError,
+    parse_duration,
+    parse_int,
+)
 
 from .cache import DEFAULT_ENTRIES, DEFAULT_TTL, FileCache
 from .dest import Template

@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 
-from ocsi.http.body import StreamBody
+from ocsi import StreamBody
 
 UNSATISFIABLE = "unsatisfiable"
 CHUNK = 256 * 1024

@@ -92,7 +92,7 @@ class Entry:
 
     def last_modified(self) -> str:
         if self._lm is None:
-            from ocsi.http.dates import format_http_date
+            from ocsi import format_http_date
 
             self._lm = format_http_date(self.mtime)
         return self._lm

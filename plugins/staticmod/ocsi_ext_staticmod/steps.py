@@ -21,23 +21,40 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from ocsi import DO_NOTHING, Found, Next, Response, Serve, Step
-from ocsi.http.body import FileBody, StreamBody
-from ocsi.http.dates import format_http_date
-from ocsi.http.headers import Headers
-from ocsi.http.response import error_response
-from ocsi.pipeline.urls import slash_redirect
+from ocsi import (
+    DO_NOTHING,
+    FileBody,
+    Found,
+    Headers,
+    Next,
+    Response,
+    Serve,
+    Step,
+    StreamBody,
+    error_response,
+    format_http_date,
+    slash_redirect,
+)
 
 from . import conditional, listing
 from .cache import FileCache, default_cache
 from .encoding import SUFFIXES, choose
 from .parse import StaticSpec
 from .ranges import UNSATISFIABLE, Multipart, content_range, parse_range
-from .resolve import DIR, FILE, Entry, Stale, errno_status, inside, normalise, open_file, path_of_segments
+from .resolve import (
+    DIR,
+    FILE,
+    Entry,
+    Stale,
+    errno_status,
+    inside,
+    normalise,
+    open_file,
+    path_of_segments,
+)
 
 if TYPE_CHECKING:
-    from ocsi import Request, SiteConfig
-    from ocsi.pipeline.answers import Answer, State
+    from ocsi import Answer, Request, SiteConfig, State
 
 log = logging.getLogger("ocsi.ext.staticmod")
 

@@ -213,6 +213,7 @@ def test_eacces_is_403(ocsi_server):
         (d / "open.txt").write_text("open")
         (d / "open.txt").chmod(0o644)
         srv = ocsi_server(f'{EXT}<host><static dir="{d}"/><static code="403" dest="{d}/open.txt"/></host>')
+        "localhost".encode("idna")  # the codec getaddrinfo needs, imported while still root
         os.seteuid(65534)
         try:
             r1 = srv.get("/locked.txt")
