@@ -49,6 +49,9 @@ class FileBody(Body):
     only if the caller re-creates it: reading does not move a shared file position (``pread``).
     """
 
+    #: Bytes read per chunk when the file is not sent with ``sendfile``.
+    CHUNK = FILE_CHUNK
+
     __slots__ = ("fd", "offset", "length", "_closed")
 
     def __init__(self, fd: int, offset: int, length: int) -> None:

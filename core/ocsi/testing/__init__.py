@@ -13,7 +13,8 @@ a test started is stopped when it ends, and one that does not stop cleanly fails
   servers share :class:`Client`'s calls (``get``, ``head``, ``request``, ``raw``) and
   return the same :class:`Result`; ``srv.mode`` tells which one runs.
 
-For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; for
+For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
+element parser: :func:`parse_element`, :func:`parse_context`, :func:`load_context`; for
 registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``).
 """
 
@@ -27,13 +28,15 @@ import pytest
 
 from .distributions import write_extension
 from .memory import MEMORY_PORT, MemoryServer
+from .parsing import load_context, parse_context, parse_element
 from .requests import build_pipeline, make_request
 from .servers import (Client, Result, RunningServer, ServerProcess, ShutdownError, decode_content, document,
                       free_port)
 
 __all__ = [
     "MEMORY_PORT", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
-    "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "make_request", "write_extension",
+    "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
+    "make_request", "parse_context", "parse_element", "write_extension",
     "ocsi_client", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
 

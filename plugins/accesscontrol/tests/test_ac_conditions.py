@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import pytest
 from ocsi import ConfigError
-from ocsi.config.xml import parse_bytes
-from ocsi.testing import make_request
-
-from ocsi_ext_accesscontrol import and_, header, ip, method, not_, or_, parse_condition, path, port
-from ocsi_ext_accesscontrol import protocol, ssl
+from ocsi.testing import make_request, parse_element
+from ocsi_ext_accesscontrol import (
+    and_,
+    header,
+    ip,
+    method,
+    not_,
+    or_,
+    parse_condition,
+    path,
+    port,
+    protocol,
+    ssl,
+)
 from ocsi_ext_accesscontrol.addresses import canonical_address, parse_address, parse_network
 
 
 def cond(xml: str):  # type: ignore[no-untyped-def]
-    return parse_condition(parse_bytes(xml.encode(), "t.conf"))
+    return parse_condition(parse_element(xml, "t.conf"))
 
 
 def req(**kw):  # type: ignore[no-untyped-def]

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from ocsi import ConfigError, FunctionStep, Response, Serve
-from ocsi.pipeline.engine import Host, HostPattern, Pipeline, Site
-from ocsi.pipeline.scope import SiteConfig
-from ocsi.testing import build_pipeline, make_request
-
+from ocsi.embed import host, site
+from ocsi.testing import build_pipeline
 from ocsi_ext_accesscontrol import (
     allow_forward_for,
     forbidden,
@@ -81,34 +77,28 @@ def text_step(text: str):  # type: ignore[no-untyped-def]
     return FunctionStep(fn)
 
 
-def run(pipeline: Pipeline, **kw) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
-    async def go() -> tuple[int, bytes]:
-        r = await pipeline.respond(make_request(kw.pop("method", "GET"), kw.pop("target", "/"), **kw))
-        body = b"".join([c async for c in r.body.chunks()])
-        await r.body.aclose()
-        return r.status, body
-    return asyncio.run(go())
-
-
-def test_python_embedding() -> None:
-    any_host = [HostPattern.parse("*")]
-    h1 = Host(any_host, [
+def test_python_embedding(ocsi_memory) -> None:  # type: ignore[no-untyped-def]
+    h1 = host(
         allow_forward_for(proxies="127.0.0.1"),
         if_(not_(ip("10.0.0.0/8")), then=[forbidden()]),
-        Site(("api",), [if_(method("POST"), then=text_step("posted"), else_=[nextsite()])]),
+        site("api", if_(method("POST"), then=text_step("posted"), else_=[nextsite()])),
         if_(header("x-fallthrough", "yes"), then=stop()),
         text_step("h1"),
-    ], SiteConfig())
-    h2 = Host(any_host, [ifnotfound(text_step("h2"), code="404"), iffound(forbidden())],
-              SiteConfig())
-    p = Pipeline([h1, h2])
+    )
+    h2 = host(ifnotfound(text_step("h2"), code="404"), iffound(forbidden()))
+    srv = ocsi_memory([h1, h2])
+
+    def run(target: str = "/", method: str = "GET", **kw):  # type: ignore[no-untyped-def]
+        r = srv.request(method, target, **kw)
+        return r.status, r.body
+
     xff = {"X-Forwarded-For": "10.1.1.1"}
-    assert run(p) == (403, b"Error: Forbidden")
-    assert run(p, headers=xff) == (200, b"h1")
-    assert run(p, target="/api/x", method="POST", headers=xff) == (200, b"posted")
-    assert run(p, target="/api/x", headers=xff) == (200, b"h1")
-    assert run(p, headers={**xff, "x-fallthrough": "yes"})[0] == 404
-    assert run(p, client="10.0.0.1") == (200, b"h1")
+    assert run() == (403, b"Error: Forbidden")
+    assert run(headers=xff) == (200, b"h1")
+    assert run("/api/x", "POST", headers=xff) == (200, b"posted")
+    assert run("/api/x", headers=xff) == (200, b"h1")
+    assert run(headers={**xff, "x-fallthrough": "yes"})[0] == 404
+    assert run(client="10.0.0.1") == (200, b"h1")
 
 
 def test_python_constructor_type_errors() -> None:

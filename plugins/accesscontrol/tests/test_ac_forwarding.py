@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ocsi import ConfigError
-from ocsi.config.xml import parse_bytes
-
+from ocsi.testing import parse_element
 from ocsi_ext_accesscontrol.addresses import parse_networks
 from ocsi_ext_accesscontrol.forwarding import AccessControlOptions, forwarded_client, parse_options
 
@@ -41,7 +40,7 @@ def test_forwarded_client(xff, peer, trusted, check, expected) -> None:  # type:
 
 
 def opts(xml: str) -> AccessControlOptions:
-    root = parse_bytes(f"<extension>{xml}</extension>".encode(), "o.conf")
+    root = parse_element(f"<extension>{xml}</extension>", "o.conf")
     return parse_options(root.children)
 
 

@@ -9,7 +9,6 @@ import logging
 import pytest
 from ocsi import BytesBody, ConfigError, Found, NotFound, Response, Serve, StopAll
 from ocsi.testing import build_pipeline, make_request
-
 from ocsi_ext_deflatemod import Deflate, DeflateOptions, deflate
 from ocsi_ext_deflatemod.codecs import AVAILABLE
 

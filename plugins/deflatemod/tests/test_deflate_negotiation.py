@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ocsi_ext_deflatemod.negotiation import negotiate, parse_accept_encoding
 
 ALL = ("zstd", "br", "gzip", "deflate")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from deflate_content import extension, payload
-
 from ocsi_ext_deflatemod.codecs import AVAILABLE
 
 HTML = payload(20000)

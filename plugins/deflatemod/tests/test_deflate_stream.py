@@ -6,16 +6,14 @@ import asyncio
 
 import pytest
 from deflate_content import file_body, payload, stream_body
+from ocsi import Body, BytesBody, FileBody
 from ocsi.testing import decode_content as decode
-from ocsi import Body, BytesBody
-from ocsi.http.body import FILE_CHUNK
-
 from ocsi_ext_deflatemod.codecs import AVAILABLE, encoder
 from ocsi_ext_deflatemod.stream import compressed_chunks
 
 BUF = 8192
 SIZES = sorted({0, 1, 255, 256, 257, BUF - 1, BUF, BUF + 1, 2 * BUF - 1, 2 * BUF, 2 * BUF + 1,
-                65535, 65536, 65537, FILE_CHUNK - 1, FILE_CHUNK, FILE_CHUNK + 1})
+                65535, 65536, 65537, FileBody.CHUNK - 1, FileBody.CHUNK, FileBody.CHUNK + 1})
 
 
 async def collect(body: Body, coding: str, buf: int = BUF, level: int = 6) -> list[bytes]:
@@ -50,7 +48,7 @@ def test_buffer_sizes(buf: int) -> None:
 def test_output_pieces_are_bounded(coding: str) -> None:
     """Big input in big chunks: the output still comes in pieces of about one buffer."""
     data = payload(1_000_000, seed=9)
-    pieces = asyncio.run(collect(stream_body(data, FILE_CHUNK, known=True), coding, BUF, level=1))
+    pieces = asyncio.run(collect(stream_body(data, FileBody.CHUNK, known=True), coding, BUF, level=1))
     assert decode(coding, b"".join(pieces)) == data
     assert len(pieces) > 3
     assert all(len(p) >= BUF for p in pieces[:-1])

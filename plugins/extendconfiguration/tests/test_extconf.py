@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 import ocsi
-from ocsi import DO_NOTHING, ContinueWith, Found, NotFound, Response, Serve, SiteConfig
-from ocsi.config.context import ParseContext
-from ocsi.config.errors import ConfigError
-from ocsi.config.settings import ServerSettings
-from ocsi.config.xml import parse_bytes
-from ocsi.extensions.loader import new_plugin_manager
-from ocsi.runtime import Runtime, build_configuration
-from ocsi.testing import make_request
-
 import ocsi_ext_extendconfiguration as ext
+import pytest
+from ocsi import DO_NOTHING, ContinueWith, Found, NotFound, Response, Serve, SiteConfig
+from ocsi import ConfigError
+from ocsi.testing import make_request, parse_context, parse_element
 from ocsi_ext_extendconfiguration.parse import PARSERS
 
 
 def parse(xml: str, userconf: str | None = None) -> ext.Extend:
-    el = parse_bytes(xml.encode())
-    ctx = ParseContext(ServerSettings(), SiteConfig(), (), (), lambda els, c: [], {}, userconf)
-    return PARSERS[el.tag](el, ctx)
+    el = parse_element(xml)
+    return PARSERS[el.tag](el, parse_context(userconf=userconf))
 
 
 def cfg(step: ext.Extend, base: SiteConfig | None = None) -> SiteConfig:
@@ -196,22 +188,20 @@ def ocsi_elements():
     return {"probe": probe, "status": notfound}
 
 
-def runtime(inner: str) -> Runtime:
-    pm = new_plugin_manager()
-    data = (f'<ocsigen><server><port>1</port><extension findlib-package="ocsi-ext-extendconfiguration"/>'
-            f'<library module="{__name__}"/>{inner}</server></ocsigen>')
-    return Runtime(build_configuration(pm, "t.conf", data.encode()), pm)
+@pytest.fixture
+def runtime(ocsi_memory):
+    def start(inner: str):
+        return ocsi_memory('<extension findlib-package="ocsi-ext-extendconfiguration"/>'
+                           f'<library module="{__name__}"/>{inner}')
+    return start
 
 
-def get(rt: Runtime, target: str) -> tuple[int, bytes, str | None]:
-    async def go():
-        resp = await rt.respond(make_request("GET", target))
-        body = b"".join([c async for c in resp.body.chunks()])
-        return resp.status, body, resp.headers.get("x-state")
-    return asyncio.run(go())
+def get(srv, target: str) -> tuple[int, bytes, str | None]:
+    r = srv.get(target)
+    return r.status, r.body, r.headers.get("x-state")
 
 
-def test_scoping():
+def test_scoping(runtime):
     rt = runtime('<host><site path="a"><listdirs value="true"/><site path="b"><probe/></site>'
                  '<status code="404"/></site><site path="c"><probe/></site>'
                  '<defaultindex><index>x.html</index></defaultindex><probe/></host>')
@@ -220,7 +210,7 @@ def test_scoping():
     assert get(rt, "/a/")[1] == b"False x.html ownermatch"  # the site's change ended with it
 
 
-def test_status_is_kept():
+def test_status_is_kept(runtime):
     rt = runtime('<host><status code="403"/><followsymlinks value="never"/><probe/></host>')
     assert get(rt, "/")[2] == "403"
     assert get(rt, "/")[1] == b"False index.html never"

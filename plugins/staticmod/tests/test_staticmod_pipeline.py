@@ -7,7 +7,6 @@ import os
 import re
 
 import pytest
-
 from ocsi import ConfigError
 from staticmod_attacks import ATTACKS, REGEXP_ATTACKS, SECRET, make_tree, owner_mismatch_possible
 
@@ -211,8 +210,9 @@ def test_cache_attribute(runtime, tree):
     rt = runtime(f'<host><static dir="{tree}/www" cache="60"/></host>')
     g = rt.get("/hello.txt")
     assert g.headers.get("cache-control") == "max-age=60"
-    from ocsi.http.dates import parse_http_date
     import time
+
+    from ocsi import parse_http_date
     assert abs(parse_http_date(g.headers.get("expires")) - (time.time() + 60)) < 3
     for value in ("0", "no"):
         rt = runtime(f'<host><static dir="{tree}/www" cache="{value}"/></host>')
@@ -436,6 +436,7 @@ def test_regexp_root_and_sibling(runtime, tree):
 
 def test_user_dirs(runtime, tree, monkeypatch):
     import pwd
+
     from ocsi_ext_staticmod import dest
 
     home = tree / "home-alice"
@@ -518,9 +519,8 @@ def test_extension_options(runtime, tree):
 
 # -- user configuration files (userconf) -------------------------------------------------------------
 def test_userconf_confinement(tree, ocsi_memory):
-    from ocsi_ext_staticmod import Static, make_spec
-
     from ocsi.embed import host
+    from ocsi_ext_staticmod import Static, make_spec
 
     home = tree / "userhome"
     (home / "public_html").mkdir(parents=True, exist_ok=True)
@@ -540,9 +540,8 @@ def test_userconf_confinement(tree, ocsi_memory):
 
 # -- Python API --------------------------------------------------------------------------------------
 def test_python_constructor(tree, ocsi_memory):
-    from ocsi_ext_staticmod import FileCache, static
-
     from ocsi.embed import host, site
+    from ocsi_ext_staticmod import FileCache, static
 
     srv = ocsi_memory([host(
         site("s", static(dir=str(tree / "www"), cache="no", precompressed="gzip",

@@ -8,8 +8,7 @@ import pwd
 import re
 
 import pytest
-
-from ocsi.http.headers import Headers
+from ocsi import Headers
 from ocsi_ext_staticmod import conditional, listing
 from ocsi_ext_staticmod.dest import Template, expand_users
 from ocsi_ext_staticmod.encoding import choose

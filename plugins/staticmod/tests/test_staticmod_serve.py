@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
+from ocsi.testing import parse_element
 from ocsi_ext_staticmod import serve_config
-from ocsi.config.xml import parse_bytes
 
 
 def test_serve_config_shape(tmp_path):
     xml = serve_config(str(tmp_path), 8080, False)
-    root = parse_bytes(xml.encode())
+    root = parse_element(xml)
     server = root.children[0]
     assert [c.tag for c in server.children] == ["port", "extension", "host"]
     assert server.children[0].text == "8080"
@@ -21,7 +21,7 @@ def test_serve_config_shape(tmp_path):
     assert '<listdirs value="true"/>' in xml and "ocsi-ext-extendconfiguration" in xml
     assert f'dir="{os.path.abspath("rel/dir")}"' in xml
     assert "<port>[::1]:82</port>" in serve_config(".", 82, False, "::1")
-    odd = parse_bytes(serve_config("/a&b\"c<'", 1, False).encode())
+    odd = parse_element(serve_config("/a&b\"c<'", 1, False))
     assert odd.children[0].children[2].children[0].get("dir") == "/a&b\"c<'"
 
 

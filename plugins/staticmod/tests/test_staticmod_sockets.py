@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from staticmod_attacks import ATTACKS, REGEXP_ATTACKS, SECRET, make_tree, owner_mismatch_possible
 
 EXT = ('<extension findlib-package="ocsigenserver.ext.staticmod"/>'
