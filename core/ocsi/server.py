@@ -64,7 +64,7 @@ def _bind(spec: PortSpec) -> list[socket.socket]:
     else:
         family = socket.AF_INET6 if ":" in spec.address else socket.AF_INET
         targets = [(family, spec.address)]
-    socks = []
+    socks: list[socket.socket] = []
     port = spec.port
     for family, addr in targets:
         sock = socket.socket(family, socket.SOCK_STREAM)

@@ -123,7 +123,7 @@ class EnabledExtensions:
             return None
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             if impl.plugin_name == extension:
-                return impl.function  # type: ignore[no-any-return]
+                return impl.function
         return None
 
     # -- elements ----------------------------------------------------------------------------------

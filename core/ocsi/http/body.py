@@ -34,7 +34,7 @@ class BytesBody(Body):
         self.data = data
         self.length = len(data)
 
-    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def chunks(self) -> AsyncIterator[bytes]:
         if self.data:
             yield self.data
 
@@ -60,7 +60,7 @@ class FileBody(Body):
         self.length = length
         self._closed = False
 
-    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def chunks(self) -> AsyncIterator[bytes]:
         pos, end = self.offset, self.offset + (self.length or 0)
         while pos < end:
             data = os.pread(self.fd, min(FILE_CHUNK, end - pos), pos)
@@ -95,7 +95,7 @@ class StreamBody(Body):
         self._close = close
         self._closed = False
 
-    async def chunks(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self.source:
             if chunk:
                 yield chunk

@@ -58,7 +58,7 @@ def _items(h11_headers: Any) -> list[tuple[bytes, bytes, bytes]]:
     full = getattr(h11_headers, "_full_items", None)
     if full is None:
         return [(n, n, v) for n, v in h11_headers]
-    return full  # type: ignore[no-any-return]
+    return full
 
 
 def host_name(authority: str) -> str | None:

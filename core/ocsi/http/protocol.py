@@ -130,7 +130,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._m0 = 0.0
 
     # -- asyncio callbacks -------------------------------------------------------------------------
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         self._transport = transport
         self._loop = loop = asyncio.get_running_loop()
         self._client = peer_address(transport)

@@ -71,7 +71,8 @@ class ResponseWriter:
     """Mixin: sends one response. ``self._sent`` counts the body bytes handed to the transport,
     also when sending stops with :class:`ClientDisconnected`."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # the attributes live in the slots of the class it is mixed into
+        __slots__ = ()
 
     if TYPE_CHECKING:
         _m: ConnectionManager

@@ -21,6 +21,7 @@ from ..http.request import BodyTooLarge, ClientDisconnected, Request
 from ..http.response import Response, body_error_status, error_response
 from .answers import (
     DO_NOTHING,
+    Answer,
     ContinueWith,
     Found,
     Next,
@@ -67,6 +68,11 @@ class Site(Step):
 
     def children(self) -> list[Step]:
         return self.steps
+
+    async def handle(self, request: Request, state: State) -> Answer:
+        """Never called: the pipeline runs a site itself (:func:`run_chain`), since what follows
+        a site sees the request as it was before it, which no answer can express."""
+        raise TypeError("a <site> is run by the pipeline, not as an ordinary step")
 
     def enter(self, request: Request) -> Request | Response | None:
         """The request for the site's steps, a redirect, or ``None`` when the site is not concerned."""
@@ -137,35 +143,35 @@ async def run_chain(
             raise
         if ans is DO_NOTHING:
             continue
-        kind = type(ans)
-        if kind is Serve:
+        # type(...) is: the answer types are final, and mypy narrows on it
+        if type(ans) is Serve:
             state = Found(ans.response)
             if ans.request is not None:
                 request = ans.request
-        elif kind is Next:
+        elif type(ans) is Next:
             await _close_found(state)
             state = NotFound(ans.status)
-        elif kind is SubChain:
+        elif type(ans) is SubChain:
             state, request, ctl, payload = await run_chain(ans.steps, ans.request or request, state)
             if ctl is not None:
                 return state, request, ctl, payload
-        elif kind is ContinueWith:
+        elif type(ans) is ContinueWith:
             status = ans.status if ans.status is not None else _status_of(state)
             await _close_found(state)
             state = NotFound(status)
             request = ans.request
-        elif kind is ServeNow:
+        elif type(ans) is ServeNow:
             return state, request, Control.SERVE_NOW, ans.response
-        elif kind is StopSite:
+        elif type(ans) is StopSite:
             await _close_found(state)
             return NotFound(ans.status), request, Control.STOP_SITE, ans.status
-        elif kind is StopHost:
+        elif type(ans) is StopHost:
             await _close_found(state)
             return NotFound(ans.status), request, Control.STOP_HOST, ans.status
-        elif kind is StopAll:
+        elif type(ans) is StopAll:
             await _close_found(state)
             return NotFound(ans.status), request, Control.STOP_ALL, ans.status
-        elif kind is RetryWith:
+        elif type(ans) is RetryWith:
             await _close_found(state)
             return NOT_FOUND_STATE, request, Control.RETRY, ans.request
         else:

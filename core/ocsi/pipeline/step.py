@@ -8,6 +8,8 @@ caches) and :meth:`cleanup` after that runtime is retired or failed to start.
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,17 +17,20 @@ if TYPE_CHECKING:
     from .answers import Answer, State
 
 
-class Step:
+class Step(abc.ABC):
     """Base class for pipeline steps.
 
-    Subclasses implement :meth:`handle`. ``where`` is ``file:line`` of the element the step was
-    built from; the pipeline puts it in the error log when the step raises.
+    Subclasses implement :meth:`handle` (a step without it cannot be made). ``where`` is
+    ``file:line`` of the element the step was built from; the pipeline puts it in the error log
+    when the step raises.
     """
 
     where: str = "?"
 
+    @abc.abstractmethod
     async def handle(self, request: Request, state: State) -> Answer:
-        raise NotImplementedError
+        """What this step does with ``request`` given the state so far (``NotFound`` with a
+        status, or ``Found`` with a response): one of the answers of :mod:`ocsi`."""
 
     async def provision(self) -> None:
         """Prepare resources before the runtime goes live. Raising aborts the (re)load."""
@@ -41,7 +46,8 @@ class Step:
 class FunctionStep(Step):
     """Wrap ``async def fn(request, state) -> Answer`` as a step (handy for embedding and tests)."""
 
-    def __init__(self, fn, where: str = "<python>") -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, fn: Callable[[Request, State], Awaitable[Answer]],
+                 where: str = "<python>") -> None:
         self._fn = fn
         self.where = where
 

@@ -67,7 +67,7 @@ def decode_content(coding: str | None, data: bytes) -> bytes:
     if coding == "deflate":
         return zlib.decompress(data)  # the zlib format: RFC 9110's "deflate"
     if coding == "br":
-        import brotli  # type: ignore[import-untyped]
+        import brotli
 
         return bytes(brotli.decompress(data))
     if coding == "zstd":

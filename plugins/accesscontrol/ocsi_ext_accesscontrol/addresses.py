@@ -12,6 +12,7 @@ import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 #: ``(version, integer value)`` of an address.
 Address = tuple[int, int]
@@ -32,8 +33,8 @@ def _strip_port(text: str) -> str:
 
 
 def _normalise(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    if addr.version == 6 and addr.ipv4_mapped is not None:  # type: ignore[union-attr]
-        return addr.ipv4_mapped  # type: ignore[union-attr]
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
     return addr
 
 
@@ -68,7 +69,7 @@ class Network:
     def __contains__(self, addr: object) -> bool:
         if addr is None:
             return False
-        version, value = addr  # type: ignore[misc]
+        version, value = cast(Address, addr)
         return version == self.version and (value & self.mask) == self.net
 
     def __str__(self) -> str:

@@ -62,7 +62,7 @@ class Template:
             if type(p) is int:
                 out.append((match.group(p) if match is not None else "") or "")
             else:
-                out.append(p)  # type: ignore[arg-type]
+                out.append(p)
         text = "".join(out)
         if "$u(" in text:
             return expand_users(text)

@@ -1,4 +1,4 @@
-"""``<static>`` attributes → :class:`StaticSpec`, and the extension's ``<extension>`` options.
+"""``<static>`` attributes → a :data:`StaticSpec`, and the extension's ``<extension>`` options.
 
 Forms (spec §4.1; anything else is ``Wrong attributes for <static>``):
 
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from ocsi import (
     ConfigError,
@@ -38,19 +39,10 @@ DEFAULT_MAX_RANGES = 16
 _ANYTHING = re.compile(r".*", re.DOTALL)
 
 
-@dataclass(slots=True, frozen=True)
-class StaticSpec:
-    """One ``<static>`` element, checked and compiled."""
+@dataclass(slots=True, frozen=True, kw_only=True)
+class SpecOptions:
+    """What every form of ``<static>`` has: how files are served once found."""
 
-    #: Directory mode: the root, absolute, without trailing ``/`` (``""`` for ``/``).
-    directory: str | None = None
-    #: Regexp and code modes: anchored pattern on the decoded sub-path.
-    regexp: re.Pattern[str] | None = None
-    dest: Template | None = None
-    #: Symlink checks start below this directory (regexp mode); ``None``: from ``/``.
-    root: Template | None = None
-    #: Only when the current status matches (anchored, e.g. ``40.``).
-    code: re.Pattern[str] | None = None
     #: ``None``: no caching headers; 0: ``no-cache``; N: ``max-age=N``.
     cache: int | None = None
     #: Codings whose sibling files may be served (``br``, ``zstd``, ``gzip``), by preference.
@@ -61,6 +53,31 @@ class StaticSpec:
     userconf: str | None = None
     #: Working directory at configuration time (relative ``dest`` paths are resolved from it).
     cwd: str = "/"
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class DirectorySpec(SpecOptions):
+    """``dir="D"``: the file at the request's sub-path below a directory."""
+
+    #: The root, absolute, without trailing ``/`` (``""`` for ``/``).
+    directory: str
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class PatternSpec(SpecOptions):
+    """``regexp="R" dest="T"`` and ``code="C" dest="T"``: a path computed from a match."""
+
+    #: Anchored pattern on the decoded sub-path (anything, for the code form).
+    regexp: re.Pattern[str]
+    dest: Template
+    #: Symlink checks start below this directory; ``None``: from ``/``.
+    root: Template | None = None
+    #: Only when the current status matches (anchored, e.g. ``40.``): an error page.
+    code: re.Pattern[str] | None = None
+
+
+#: One ``<static>`` element, checked and compiled: which form it is decides the fields.
+StaticSpec = DirectorySpec | PatternSpec
 
 
 def parse_cache(text: str) -> int:
@@ -130,10 +147,10 @@ def make_spec(
         raise ValueError("cache= must be 0 or more seconds")
     if max_ranges < 0:
         raise ValueError("maxranges= must be 0 or more")
-    common = dict(cache=cache, precompressed=tuple(precompressed), etag=etag,
-                  max_ranges=max_ranges, userconf=userconf, cwd=cwd)
+    common = SpecOptions(cache=cache, precompressed=tuple(precompressed), etag=etag,
+                         max_ranges=max_ranges, userconf=userconf, cwd=cwd)
     if dir is not None:
-        return StaticSpec(directory=_dir_path(dir, cwd, userconf), **common)  # type: ignore[arg-type]
+        return DirectorySpec(directory=_dir_path(dir, cwd, userconf), **_fields(common))
     try:
         rx = re.compile(regexp, re.DOTALL) if regexp is not None else _ANYTHING
     except re.error as exc:
@@ -145,14 +162,18 @@ def make_spec(
     assert dest is not None
     dest_t = Template.parse(dest, rx.groups)
     root_t = Template.parse(root, rx.groups) if root is not None else None
-    return StaticSpec(regexp=rx, dest=dest_t, root=root_t, code=code_rx, **common)  # type: ignore[arg-type]
+    return PatternSpec(regexp=rx, dest=dest_t, root=root_t, code=code_rx, **_fields(common))
+
+
+def _fields(options: SpecOptions) -> dict[str, Any]:
+    return {f.name: getattr(options, f.name) for f in fields(SpecOptions)}
 
 
 def parse_static(el: Element, ctx: ParseContext) -> StaticSpec:
     """Read a ``<static>`` element into a spec (located errors)."""
     el.check(attributes=ATTRIBUTES)
     cache = el.attr_value("cache", parse_cache, None)
-    pre = el.attr_value("precompressed", parse_precompressed, ())
+    pre: tuple[str, ...] = el.attr_value("precompressed", parse_precompressed, ())
     max_ranges = el.attr_value("maxranges", parse_int, DEFAULT_MAX_RANGES)
     try:
         return make_spec(
@@ -186,4 +207,5 @@ def parse_options(options: list[Element], ctx: LoadContext) -> FileCache:
     return FileCache(ttl, entries)
 
 
-__all__ = ["ATTRIBUTES", "ConfigError", "StaticSpec", "make_spec", "parse_options", "parse_static"]
+__all__ = ["ATTRIBUTES", "ConfigError", "DirectorySpec", "PatternSpec", "SpecOptions", "StaticSpec",
+           "make_spec", "parse_options", "parse_static"]

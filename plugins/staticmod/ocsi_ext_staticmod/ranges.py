@@ -59,10 +59,10 @@ def parse_range(value: str, size: int, max_ranges: int = 16) -> list[tuple[int, 
         if last_s == "":
             last = size - 1
         else:
-            last = _num(last_s)
-            if last is None or last < first:
+            given = _num(last_s)
+            if given is None or given < first:
                 return None
-            last = min(last, size - 1)
+            last = min(given, size - 1)
         if first >= size:
             continue  # unsatisfiable member
         wanted.append((first, last))

@@ -192,6 +192,7 @@ def lookup(path: str, check_root: str, policy: str) -> Entry:
     Components strictly below ``check_root`` are checked for symlinks; the check root itself
     and what is above it are trusted (an administrator may symlink the document root).
     """
+    st: os.stat_result | None = None
     try:
         if policy == "always":
             st = os.stat(path)
@@ -203,7 +204,6 @@ def lookup(path: str, check_root: str, policy: str) -> Entry:
             else:
                 rel = path[1:]
                 cur = ""
-            st = None
             link = False
             if rel:
                 parts = rel.split("/")
@@ -223,6 +223,7 @@ def lookup(path: str, check_root: str, policy: str) -> Entry:
                 st = os.stat(path)
     except OSError as exc:
         return _miss(exc)
+    assert st is not None  # every branch above stats the path or returns
     mode = st.st_mode
     if stat_mod.S_ISREG(mode):
         return Entry(FILE, 200, st, link)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ocsi import (
     DO_NOTHING,
@@ -27,6 +27,7 @@ from ocsi import (
     Found,
     Headers,
     Next,
+    NotFound,
     Response,
     Serve,
     Step,
@@ -39,7 +40,7 @@ from ocsi import (
 from . import conditional, listing
 from .cache import FileCache, default_cache
 from .encoding import SUFFIXES, choose
-from .parse import StaticSpec
+from .parse import DirectorySpec, StaticSpec
 from .ranges import UNSATISFIABLE, Multipart, content_range, parse_range
 from .resolve import (
     DIR,
@@ -113,7 +114,7 @@ class Static(Step):
             self._cache_headers = None
         self._max_age = f"max-age={spec.cache}" if spec.cache else None
         # symlink checks start below the directory, or below a user's directory (userconf)
-        check = spec.directory
+        check = spec.directory if isinstance(spec, DirectorySpec) else None
         if spec.userconf is not None:
             check = os.path.normpath(spec.userconf)
             check = "" if check == "/" else check
@@ -121,32 +122,35 @@ class Static(Step):
 
     def __repr__(self) -> str:
         s = self.spec
-        what = f"dir={s.directory or '/'}" if s.directory is not None else f"dest={s.dest.text}"  # type: ignore[union-attr]
+        what = f"dir={s.directory or '/'}" if isinstance(s, DirectorySpec) else f"dest={s.dest.text}"
         return f"<Static {what}>"
 
     # -- entry point ---------------------------------------------------------------------------------
     async def handle(self, request: Request, state: State) -> Answer:
         if type(state) is Found:
             return DO_NOTHING
-        status = state.status  # type: ignore[union-attr]
+        status = cast(NotFound, state).status
         spec = self.spec
-        code_page = spec.code is not None
-        if code_page and spec.code.fullmatch(str(status)) is None:  # type: ignore[union-attr]
-            return DO_NOTHING
-        if spec.directory is not None:
+        code_page = False
+        if isinstance(spec, DirectorySpec):
             mapped = path_of_segments(spec.directory, request.sub_path)
             if mapped is None:
                 return DO_NOTHING
             path, trailing = mapped
-            check_root = self._dir_check_root  # type: ignore[assignment]
+            check_root = self._dir_check_root or ""
         else:
+            code = spec.code
+            if code is not None:
+                if code.fullmatch(str(status)) is None:
+                    return DO_NOTHING
+                code_page = True
             for seg in request.sub_path:
                 if "/" in seg or "\\" in seg or "\x00" in seg:
                     return DO_NOTHING
-            m = spec.regexp.fullmatch(request.sub_path_str)  # type: ignore[union-attr]
+            m = spec.regexp.fullmatch(request.sub_path_str)
             if m is None:
                 return DO_NOTHING
-            dest = spec.dest.expand(m)  # type: ignore[union-attr]
+            dest = spec.dest.expand(m)
             if dest is None:
                 return DO_NOTHING  # $u(unknown user)
             if spec.userconf is not None:
@@ -266,7 +270,7 @@ class Static(Step):
     def _add_cache_headers(self, items: list[tuple[str, str]]) -> None:
         if self._max_age is not None:
             items.append(("cache-control", self._max_age))
-            items.append(("expires", _expires(self.spec.cache)))  # type: ignore[arg-type]
+            items.append(("expires", _expires(self.spec.cache or 0)))
         elif self._cache_headers is not None:
             items.extend(self._cache_headers)
 
