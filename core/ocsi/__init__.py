@@ -31,6 +31,7 @@ from .config.errors import ConfigError
 from .config.values import (ValueFormatError, parse_bool, parse_duration, parse_int, parse_regex,
                             parse_size)
 from .config.xml import Element
+from .hookspecs import ElementParser
 from .http import Body, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody, error_response
 from .http.access import AccessRecord
 from .http.dates import format_http_date, parse_http_date
@@ -70,7 +71,7 @@ __all__ = [
     "Request", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
     "error_response", "HTTPError", "AccessRecord",
     # configuration
-    "Element", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
+    "Element", "ElementParser", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_bool", "parse_regex",
     # helpers
     "slash_redirect", "absolute_url", "negotiate", "parse_accept_encoding", "has_token",

@@ -11,15 +11,11 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .config.errors import ConfigError
 from .extensions.loader import Catalog, new_plugin_manager
 from .runtime import build_configuration
-
-if TYPE_CHECKING:
-    from .server import Listening
 
 DEFAULT_CONFIG = os.environ.get("OCSI_CONFIG", "/etc/ocsi/ocsi.conf")
 EXIT_USAGE, EXIT_SYSTEM, EXIT_OTHER = 2, 9, 100
@@ -30,7 +26,8 @@ def _main_parser() -> argparse.ArgumentParser:
         prog="ocsi",
         description="A web server configured like Ocsigen Server.",
         epilog="Other commands: 'ocsi serve DIR' serves a directory without configuration; "
-               "'ocsi extensions' lists installed extensions.",
+               "'ocsi extensions' lists installed extensions; 'ocsi new-extension NAME' "
+               "writes a ready extension distribution.",
     )
     p.add_argument("-c", "--config", metavar="FILE",
                    help=f"configuration file (default {DEFAULT_CONFIG}, or $OCSI_CONFIG)")
@@ -98,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(_serve_parser().parse_args(argv[1:]))
     if argv and argv[0] == "extensions":
         return _extensions()
+    if argv and argv[0] == "new-extension":
+        return _new_extension(argv[1:])
     try:
         args = _main_parser().parse_args(argv)
     except SystemExit as exc:
@@ -147,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             print("ocsi: --watch is ignored with worker processes; use the command pipe's reload",
                   file=sys.stderr)
         return run_master(path, workers, silent=args.silent, verbosity=verbosity)
-    return _run(path, None, silent=args.silent, verbosity=verbosity, watch=args.watch)
+    from .run import run_server
+
+    return run_server(path, None, silent=args.silent, verbosity=verbosity, watch=args.watch)
 
 
 def _write_pid(path: str, pid: int) -> None:
@@ -176,41 +177,29 @@ def _serve(ns: argparse.Namespace) -> int:
         return _fail(f"{directory} is not a directory", EXIT_USAGE)
     xml = serve_config(directory, ns.port, ns.listing, ns.bind)
     pipe = os.path.join(tempfile.gettempdir(), f"ocsi-{os.getpid()}.cmd")
-    return _run("<serve>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
+    from .run import run_server
+
+    return run_server("<serve>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
                 pipe=pipe)
 
 
-def _run(path: str, data: bytes | None, *, silent: bool, verbosity: int, console: bool = False,
-         pipe: str | None = None, watch: bool = False, listening: Listening | None = None) -> int:
-    """Run one Server until it stops (also what each worker process runs, with ``listening``)."""
-    from .server import Server, StartupError
+def _new_extension(argv: list[str]) -> int:
+    from .scaffold import new_extension
 
-    server = Server(path, config_data=data, silent=silent, verbosity=verbosity,
-                    force_console_logs=console, pipe_path=pipe, watch=watch, listening=listening)
+    p = argparse.ArgumentParser(prog="ocsi new-extension",
+                                description="Write a ready extension distribution ocsi-ext-NAME.")
+    p.add_argument("name", metavar="NAME", help="the extension's name (its element too)")
+    p.add_argument("dir", metavar="DIR", nargs="?", help="where (default ./ocsi-ext-NAME)")
     try:
-        run_loop(server.serve())
-    except ConfigError as exc:
-        print(f"ocsi: Fatal - {exc}", file=sys.stderr)
-        return exc.exit_code
-    except StartupError as exc:
-        print(f"ocsi: Fatal - {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if pipe and server.pipe is not None and server.pipe.created:
-            try:
-                os.unlink(pipe)
-            except OSError:
-                pass
+        ns = p.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        root = new_extension(ns.name, ns.dir)
+    except (ValueError, FileExistsError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    print(f"wrote {root}/\n  pip install -e {root}\n  pytest {root}")
     return 0
-
-
-def run_loop(coro) -> None:  # type: ignore[no-untyped-def]
-    """Run ``coro`` on the event loop ocsi prefers (see :mod:`ocsi.eventloop`)."""
-    from . import eventloop
-
-    eventloop.run(coro)
 
 
 def _extensions() -> int:

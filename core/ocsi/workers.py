@@ -50,7 +50,7 @@ from .config.xml import parse_file
 from .extensions.loader import new_plugin_manager
 from .logs import Logs
 from .runtime import build_configuration
-from .server import Listening, StartupError, open_listeners
+from .listeners import Listening, StartupError, open_listeners
 
 log = logging.getLogger("ocsi.master")
 
@@ -239,9 +239,9 @@ class Master:
                 os.close(fd)
         if self.logs is not None:
             self.logs.close()
-        from .cli import _run
+        from .run import run_server
 
-        return _run(self.config_path, None, silent=self.silent, verbosity=self.verbosity,
+        return run_server(self.config_path, None, silent=self.silent, verbosity=self.verbosity,
                     pipe=worker.fifo, listening=self.listening)
 
     def _signal_workers(self, sig: int) -> None:

@@ -255,7 +255,8 @@ class ServerProcess(Client):
     """``python -m ocsi -c FILE`` as a subprocess."""
 
     def __init__(self, xml: str, tmp: Path, full: bool = False, args: list[str] | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, python: str | None = None) -> None:
+        """``python``: the interpreter to run ocsi with (another virtualenv's), default this one."""
         self.tmp = tmp
         self.logdir = str(tmp / "log")
         os.makedirs(self.logdir, exist_ok=True)
@@ -267,7 +268,7 @@ class ServerProcess(Client):
         self.stdout_path = tmp / "stdout.txt"
         self.stderr_path = tmp / "stderr.txt"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ocsi", "-c", self.config_path, *(args or [])],
+            [python or sys.executable, "-m", "ocsi", "-c", self.config_path, *(args or [])],
             stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),  # noqa: SIM115
             env={**os.environ, **(env or {})},
         )

@@ -1,0 +1,96 @@
+"""Listening sockets: one ``<port>`` becomes one socket per address family, bound before the
+server drops privileges and before workers fork (the worker master binds once, every worker
+serves the same sockets).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from dataclasses import dataclass
+
+from .config.settings import PortSpec, ServerSettings
+from .tls import server_context
+
+__all__ = ["Listening", "StartupError", "open_listeners"]
+
+
+class StartupError(Exception):
+    """The server could not start (bind failure…); ``exit_code`` follows Ocsigen (9: system error)."""
+
+    def __init__(self, message: str, exit_code: int = 9) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _bind(spec: PortSpec) -> list[socket.socket]:
+    """Listening sockets for one ``<port>``: a bare port listens on IPv4 and IPv6."""
+    if spec.address is None:
+        targets = [(socket.AF_INET, "0.0.0.0")]
+        if socket.has_ipv6:
+            targets.append((socket.AF_INET6, "::"))
+    else:
+        family = socket.AF_INET6 if ":" in spec.address else socket.AF_INET
+        targets = [(family, spec.address)]
+    socks: list[socket.socket] = []
+    port = spec.port
+    for family, addr in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # IPv6 sockets never take IPv4 too, so that `*:80` and `[::]:80` can both be
+                # listed (and a bare port opens one socket per family).
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind((addr, port))
+            except OSError as exc:
+                if family == socket.AF_INET6 and spec.address is None and exc.errno in (
+                        errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    sock.close()
+                    continue
+                raise
+            sock.listen(1024)
+            sock.setblocking(False)
+            port = sock.getsockname()[1]  # port 0: the IPv6 socket shares the IPv4 one's port
+        except BaseException:
+            sock.close()
+            for s in socks:
+                s.close()
+            raise
+        socks.append(sock)
+    return socks
+
+
+@dataclass
+class Listening:
+    """Bound listening sockets, each with its ``<port>``, and the TLS context of the HTTPS ones.
+
+    Built by :func:`open_listeners`; the worker master builds one and hands it to every worker's
+    Server, which then serves on those sockets instead of binding its own.
+    """
+
+    sockets: list[tuple[PortSpec, socket.socket]]
+    tls: ssl.SSLContext | None = None
+
+    def close(self) -> None:
+        for _, sock in self.sockets:
+            sock.close()
+
+
+def open_listeners(s: ServerSettings) -> Listening:
+    """The TLS context (wrong password: exit 10) and every ``<port>``'s sockets (else exit 9)."""
+    tls: ssl.SSLContext | None = None
+    https = [p for p in s.ports if p.https]
+    if https and s.ssl is not None:
+        tls = server_context(s.ssl, ", ".join(str(p.port) for p in https))
+    listening = Listening([], tls)
+    for spec in s.ports:
+        try:
+            listening.sockets += [(spec, sock) for sock in _bind(spec)]
+        except OSError as exc:
+            listening.close()
+            raise StartupError(f"cannot listen on {spec.describe()} ({spec.where}): "
+                               f"{exc.strerror or exc}") from None
+    return listening
