@@ -28,7 +28,3 @@ def join_host_port(host: str, port: int | str | None) -> str:
         host = f"[{host}]"
     return host if port is None else f"{host}:{port}"
 
-
-def unbracket(host: str) -> str:
-    """``[::1]`` → ``::1`` (other names unchanged)."""
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host

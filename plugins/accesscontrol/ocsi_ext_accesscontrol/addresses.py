@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
+from ocsi import split_host_port
+
 #: ``(version, integer value)`` of an address.
 Address = tuple[int, int]
 
@@ -23,13 +25,8 @@ _V6_MASK = (1 << 128) - 1
 
 def _strip_port(text: str) -> str:
     """``[::1]:80`` → ``::1``, ``1.2.3.4:80`` → ``1.2.3.4``; bare IPv6 stays as it is."""
-    t = text.strip()
-    if t.startswith("["):
-        end = t.find("]")
-        return t[1:end] if end > 0 else t
-    if t.count(":") == 1 and "." in t:
-        return t.split(":", 1)[0]
-    return t
+    host = split_host_port(text.strip())[0]
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def _normalise(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from xml.sax.saxutils import escape, quoteattr
 
+from ocsi import join_host_port
+
 
 def serve_config(directory: str, port: int, listing: bool, bind: str | None = None, *,
                  commandpipe: str | None = None) -> str:
@@ -22,12 +24,7 @@ def serve_config(directory: str, port: int, listing: bool, bind: str | None = No
     """
     root = os.path.abspath(directory)
     port = int(port)
-    if bind is None or bind in ("", "*"):
-        listen = str(port)
-    elif ":" in bind and not bind.startswith("["):
-        listen = f"[{bind}]:{port}"
-    else:
-        listen = f"{bind}:{port}"
+    listen = str(port) if bind is None or bind in ("", "*") else join_host_port(bind, port)
     lines = ["<ocsigen>", "  <server>", f"    <port>{escape(listen)}</port>"]
     if commandpipe:
         lines.append(f"    <commandpipe>{escape(commandpipe)}</commandpipe>")
