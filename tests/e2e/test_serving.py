@@ -96,7 +96,9 @@ def test_idle_keepalive_closed(serve):
         assert b"200" in s.recv(4096)
         start = time.monotonic()
         assert s.recv(4096) == b""  # closed by the server
-        assert time.monotonic() - start < 3
+        # a configured timeout: not before it (give or take the sweep's granularity), and
+        # well before the 5 s socket timeout that would otherwise end recv()
+        assert 0.2 <= time.monotonic() - start < 5
 
 
 def test_max_connections(serve):
@@ -167,10 +169,15 @@ def test_mutated_requests_through_the_whole_server(ocsi_server, tmp_path, caplog
     rng = random.Random(7)
     valid = fuzz.VALID + [b"GET /a%20b.txt HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n",
                           b"GET /x/d/ HTTP/1.1\r\nHost: a\r\nRange: bytes=0-3\r\n\r\n"]
+    counts: dict[str, int] = {}
     for _ in range(150):
-        out = fuzz.exchange(srv.port, fuzz.mutate(rng, rng.choice(valid)))
-        if out:
-            assert fuzz.STATUS_LINE.match(out), out[:200]
+        data = fuzz.mutate(rng, rng.choice(valid))
+        out, ending = fuzz.exchange_ending(srv.port, data)
+        kind = fuzz.outcome(data, out, ending)
+        if kind == "5xx":  # an unknown transfer coding, an HTTP version ocsi does not speak
+            assert out.startswith((b"HTTP/1.1 501 ", b"HTTP/1.1 505 ")), (data, out[:200])
+        counts[kind] = counts.get(kind, 0) + 1
+    fuzz.check_outcomes(counts, 150)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert srv.get("/", headers={"Host": "a"}).status == 200
 

@@ -28,9 +28,12 @@ def _wait(cond, timeout=3.0):
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_shutdown_closes_idle_and_finishes_in_flight(serve, http, loop):
+    release = threading.Event()  # the in-flight request ends when the test says so
+
     async def app(req):
         if req.target == "/slow":
-            await asyncio.sleep(0.4)
+            while not release.is_set():
+                await asyncio.sleep(0.01)
         return Response(200, body=req.target.encode())
 
     srv = serve(app, loop=loop)
@@ -42,17 +45,17 @@ def test_shutdown_closes_idle_and_finishes_in_flight(serve, http, loop):
         assert ri.response().body == b"/first"
         busy.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _wait(lambda: srv.run(lambda: srv.manager.in_flight) == 1)
-        t0 = time.monotonic()
         srv.run(lambda: srv.server.close())
-        fut = asyncio.run_coroutine_threadsafe(srv.manager.shutdown(5.0), srv.loop)
-        assert ri.at_eof(1.0) and ri.buf == b""  # idle: closed at once, no response
-        assert time.monotonic() - t0 < 0.3
+        fut = asyncio.run_coroutine_threadsafe(srv.manager.shutdown(30.0), srv.loop)
+        # the idle connection is closed while the other request is still being answered
+        assert ri.at_eof(5.0) and ri.buf == b""
+        assert not fut.done() and srv.run(lambda: srv.manager.in_flight) == 1
+        release.set()
         rb = http.Reader(busy)
         resp = rb.response()
         assert resp.body == b"/slow" and resp.header("connection") == "close"
-        assert rb.at_eof(2.0) and b"/after" not in rb.buf  # pipelined request not started
-        fut.result(3)
-        assert time.monotonic() - t0 < 2.0
+        assert rb.at_eof(5.0) and b"/after" not in rb.buf  # pipelined request not started
+        fut.result(5)  # the drain ends with the last response, long before its 30 s
     assert srv.run(lambda: (srv.manager.active, srv.manager.in_flight)) == (0, 0)
 
 
@@ -74,7 +77,9 @@ def test_shutdown_timeout_aborts_what_is_left(serve, http):
         t0 = time.monotonic()
         srv.call(srv.manager.shutdown(0.3))
         elapsed = time.monotonic() - t0
-        assert 0.25 < elapsed < 2.0
+        # a configured timeout: it must have been waited for, and must have ended the wait
+        # (the request would run 30 s); the ceiling is generous for a slow machine
+        assert 0.3 <= elapsed < 10
         r = http.Reader(s)
         assert r.at_eof(1.0) and r.buf == b""
     assert cancelled.is_set()
@@ -86,9 +91,9 @@ def test_shutdown_with_no_connection_returns_at_once(serve):
         return Response(200)
 
     srv = serve(app)
-    t0 = time.monotonic()
-    srv.call(srv.manager.shutdown(None))
-    assert time.monotonic() - t0 < 0.5
+    # no timeout at all: with nothing to drain it returns (else srv.call gives up)
+    srv.call(srv.manager.shutdown(None), timeout=10)
+    assert srv.run(lambda: (srv.manager.active, srv.manager.closing)) == (0, True)
 
 
 def test_new_connection_during_shutdown_gets_503(serve, http):

@@ -146,3 +146,12 @@ def test_peer_address():
     assert peer_address(_FakeTransport(("::ffff:10.0.0.1", 5, 0, 0), socket.AF_INET6)) == "10.0.0.1"
     assert peer_address(_FakeTransport("", socket.AF_UNIX)) == "unix:"
 
+
+
+def test_headers_get_list_joins_repeated_lines_in_order():
+    from ocsi import Headers
+
+    h = Headers([("X-Forwarded-For", "6.6.6.6, 1.2.3.4"), ("host", "a"),
+                 ("x-forwarded-for", " 10.0.0.2 ,, "), ("X-FORWARDED-FOR", "")])
+    assert h.get_list("x-forwarded-for") == ["6.6.6.6", "1.2.3.4", "10.0.0.2"]
+    assert h.get_list("absent") == []

@@ -15,7 +15,7 @@ T = parse_networks("10.0.0.0/8 ::1")
     # nothing configured: the peer is believed, for one hop (the right-most entry)
     (["1.2.3.4"], "127.0.0.1", None, False, ("1.2.3.4", ())),          # Ocsigen: 500
     (["6.6.6.6, 1.2.3.4"], "127.0.0.1", None, False, ("1.2.3.4", ())), # spoofed left part ignored
-    (["6.6.6.6", "1.2.3.4"], "127.0.0.1", None, False, ("1.2.3.4", ())),  # two header lines
+    (["6.6.6.6", "1.2.3.4"], "127.0.0.1", None, False, ("1.2.3.4", ())),  # two entries
     (["unknown"], "127.0.0.1", None, False, None),                     # Ocsigen: 500
     ([" "], "127.0.0.1", None, False, None),
     (["[2001:db8::1]:5555"], "127.0.0.1", None, False, ("2001:db8::1", ())),
@@ -35,6 +35,8 @@ T = parse_networks("10.0.0.0/8 ::1")
     (["127.0.0.1"], "127.0.0.1", None, True, None),
 ])
 def test_forwarded_client(xff, peer, trusted, check, expected) -> None:  # type: ignore[no-untyped-def]
+    # forwarded_client takes the entries as Headers.get_list gives them (two header lines on
+    # the wire are tested end to end in test_ac_pipeline: test_two_x_forwarded_for_lines…)
     items = [p.strip() for line in xff for p in line.split(",")]
     assert forwarded_client(items, peer, trusted, check) == expected
 

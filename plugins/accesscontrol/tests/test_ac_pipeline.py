@@ -233,6 +233,19 @@ def test_allow_forward_for_one_hop_by_default(serve) -> None:  # type: ignore[no
     assert c.get("/", {"X-Forwarded-For": "6.6.6.6, 1.2.3.4"}).text.startswith("client=1.2.3.4 ")
 
 
+def test_two_x_forwarded_for_lines_are_one_list(serve) -> None:  # type: ignore[no-untyped-def]
+    """Two header lines, as sent on the wire, are read in order as one comma-separated list."""
+    c = serve(host('<allow-forward-for proxies="127.0.0.1 10.0.0.0/8"/><echo/>'))
+    out = c.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6, 1.2.3.4\r\n"
+                b"X-Forwarded-For: 10.0.0.2\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ")
+    assert b"client=1.2.3.4 peer=127.0.0.1 secure=False fwd=10.0.0.2 " in out
+    # the order of the lines matters: the last line is the nearest hop
+    out = c.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 10.0.0.2\r\n"
+                b"X-Forwarded-For: 6.6.6.6, 1.2.3.4\r\nConnection: close\r\n\r\n")
+    assert b"client=1.2.3.4 peer=127.0.0.1 secure=False fwd= " in out
+
+
 def test_allow_forward_for_trusted_proxies_attribute(serve) -> None:  # type: ignore[no-untyped-def]
     c = serve(host('<allow-forward-for proxies="127.0.0.1 10.0.0.0/8"/><echo/>'))
     r = c.get("/", {"X-Forwarded-For": "6.6.6.6, 1.2.3.4, 10.0.0.2"})
