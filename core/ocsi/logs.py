@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from .http.hostport import split_host_port
@@ -290,11 +291,26 @@ class Logs:
         self.access.syslog = sys_handler
 
     def reopen(self) -> None:
-        for h in self._handlers:
-            if isinstance(h, _ReopenableFileHandler):
-                h.reopen()
-        self.access.reopen()
-        logging.getLogger("ocsi.main").warning("Log files reopened")
+        """Open every log file anew (after logrotate moved them). One that cannot be opened
+        keeps being written where it was, and the failure is logged with the reason."""
+        log = logging.getLogger("ocsi.main")
+        failed = []
+        reopeners: list[tuple[str, Callable[[], None]]] = [
+            (h.path, h.reopen) for h in self._handlers if isinstance(h, _ReopenableFileHandler)]
+        if self.access.path is not None:
+            reopeners.append((self.access.path, self.access.reopen))
+        for path, reopen in reopeners:
+            try:
+                reopen()
+            except OSError as exc:
+                failed.append(path)
+                log.error("cannot reopen %s (%s); still writing to the file it had: the log "
+                          "directory must be writable by the server's <user>", path,
+                          exc.strerror or exc)
+        if failed:
+            log.warning("Log files reopened, except %s", ", ".join(failed))
+        else:
+            log.warning("Log files reopened")
 
     def set_access_format(self, fmt: str) -> None:
         self.access.fmt = fmt

@@ -34,8 +34,14 @@ def resolve(user: str | None, group: str | None) -> tuple[pwd.struct_passwd | No
     return pw, gid
 
 
-def drop(user: str | None, group: str | None, paths: Iterable[str] = ()) -> None:
-    """Switch to ``user``/``group``; a no-op when neither is given."""
+def drop(user: str | None, group: str | None, paths: Iterable[str] = (),
+         writable_dirs: Iterable[str] = ()) -> None:
+    """Switch to ``user``/``group``; a no-op when neither is given.
+
+    ``paths`` (open log files, the command pipe) are handed to the user first. ``writable_dirs``
+    are checked afterwards: where the user cannot create files (the log directory), a
+    ``reopen_logs`` after logrotate could not make new files, which is said now, at start.
+    """
     if not user and not group:
         return
     pw, gid = resolve(user, group)
@@ -55,3 +61,8 @@ def drop(user: str | None, group: str | None, paths: Iterable[str] = ()) -> None
     os.setgid(gid)
     os.setuid(uid)
     log.info("running as uid %d, gid %d", uid, gid)
+    for directory in writable_dirs:
+        if not os.access(directory, os.W_OK | os.X_OK):
+            log.warning("%s is not writable by uid %d: after a rotation, reopen_logs will not be "
+                        "able to create new log files there (make the directory the user's)",
+                        directory, uid)

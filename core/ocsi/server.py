@@ -148,7 +148,8 @@ class Server:
         owned = [p for p in (self.pipe.path if self.pipe else None,) if p]
         if s.logdir and self.logs is not None and self.logs.logdir:
             owned += [os.path.join(s.logdir, f) for f in ("access.log", "warnings.log", "errors.log")]
-        privileges.drop(s.user, s.group, owned)
+        privileges.drop(s.user, s.group, owned,
+                        [self.logs.logdir] if self.logs is not None and self.logs.logdir else [])
         if self.install_signals and threading.current_thread() is threading.main_thread():
             self._signals()
         self._schedule_flush()

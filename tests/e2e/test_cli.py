@@ -129,7 +129,12 @@ def test_verbose_reaches_extensions(ocsi_process, exts_path):
 
 def test_extensions_command(tmp_path):
     r = ocsi("extensions")
-    assert r.returncode == 0
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    at = lines.index("ocsi-ext-staticmod 0.1.0")
+    block = lines[at:at + 4]
+    assert block[1].startswith("    ") and "static files" in block[1]  # its summary
+    assert block[2:] == ["    elements: <static>", "    depends on: -"]
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -260,20 +265,74 @@ def test_extensions_lists_builtins():
     assert "ocsi-ext-deflatemod" in r.stdout and "<deflate>" in r.stdout
 
 
+@pytest.fixture
+def nobody_logdir():
+    """A log directory owned by nobody, on a path nobody can traverse (pytest's is root's)."""
+    import pwd
+    import shutil
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    logdir = Path(tempfile.mkdtemp(prefix="ocsi-logs-"))
+    os.chown(logdir, nobody.pw_uid, nobody.pw_gid)
+    yield logdir
+    shutil.rmtree(logdir, ignore_errors=True)
+
+
 @pytest.mark.skipif(os.getuid() != 0, reason="dropping privileges needs root")
-def test_user_group_drop_privileges(ocsi_process, exts_path):
+def test_user_group_drop_privileges(ocsi_process, exts_path, tmp_path, nobody_logdir):
     import pwd
     nobody = pwd.getpwnam("nobody")
-    proc = ocsi_process(f"<user>nobody</user><findlib path='{exts_path}'/>"
-                        "<extension findlib-package='ocsi-ext-testbase'/><host><say text='x'/></host>")
+    logdir = nobody_logdir
+    proc = ocsi_process(f"<ocsigen><server><port>127.0.0.1:{{port}}</port><logdir>{logdir}</logdir>"
+                        f"<commandpipe>{tmp_path}/p.cmd</commandpipe><user>nobody</user>"
+                        f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                        "<host><say text='x'/></host></server></ocsigen>", full=True)
+    proc.logdir, proc.pipe = str(logdir), f"{tmp_path}/p.cmd"
     assert proc.get("/").body == b"x"
     status = Path(f"/proc/{proc.proc.pid}/status").read_text()
     uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
     assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4
-    assert os.stat(os.path.join(proc.logdir, "access.log")).st_uid == nobody.pw_uid
+    access = os.path.join(proc.logdir, "access.log")
+    assert os.stat(access).st_uid == nobody.pw_uid
+    assert os.stat(proc.pipe).st_uid == nobody.pw_uid  # the pipe was handed over too
+    os.rename(access, access + ".1")  # as logrotate does
     proc.command("reopen_logs")
-    time.sleep(0.3)
-    assert proc.get("/").status == 200
+    # the server, no longer root, creates the new file itself in the directory it was given
+    deadline = time.monotonic() + 10
+    while not os.path.exists(access) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.get("/after-reopen").status == 200
+    while "/after-reopen" not in Path(access).read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "/after-reopen" in Path(access).read_text()
+    assert "/after-reopen" not in Path(access + ".1").read_text()
+    assert os.stat(access).st_uid == nobody.pw_uid
+    assert proc.stop() == 0
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="dropping privileges needs root")
+def test_reopen_logs_in_a_directory_the_user_cannot_write(ocsi_process, exts_path):
+    """Said at start; on reopen_logs the server keeps writing to the rotated files."""
+    proc = ocsi_process(f"<user>nobody</user><findlib path='{exts_path}'/>"
+                        "<extension findlib-package='ocsi-ext-testbase'/><host><say text='x'/></host>")
+    warnings = Path(proc.logdir, "warnings.log")
+    assert "is not writable by uid" in warnings.read_text()
+    access = os.path.join(proc.logdir, "access.log")
+    os.rename(access, access + ".1")
+    os.rename(warnings, str(warnings) + ".1")
+    os.rename(os.path.join(proc.logdir, "errors.log"), os.path.join(proc.logdir, "errors.log.1"))
+    proc.command("reopen_logs")
+    errors = Path(proc.logdir, "errors.log.1")
+    deadline = time.monotonic() + 10
+    while "cannot reopen" not in errors.read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert f"cannot reopen {access} (Permission denied)" in errors.read_text()
+    assert proc.get("/still-logged").status == 200
+    while "/still-logged" not in Path(access + ".1").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "/still-logged" in Path(access + ".1").read_text() and not os.path.exists(access)
+    assert proc.stop() == 0
 
 
 def test_unknown_user_is_a_config_error(tmp_path):

@@ -147,9 +147,10 @@ def test_watch_reloads_on_change(serve, exts_path, tmp_path):
     p = Path(srv.config_path)
     p.write_text(p.read_text().replace(f'<extconf dir="{d}"/>', "").replace('"main"', '"edited"'))
     assert _wait_body(srv, "/", b"edited")
-    # a broken edit keeps the running configuration
+    # a broken edit is a failed reload, logged where it is, and the running configuration stays
     p.write_text(p.read_text().replace("<host>", "<host><broken/>"))
-    time.sleep(1.0)
+    errors = srv.wait_log("errors", "Reload failed", timeout=10)
+    assert "Reload failed, configuration unchanged" in errors and "unknown element <broken>" in errors
     assert srv.get("/").body == b"edited"
 
 

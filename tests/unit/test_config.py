@@ -41,6 +41,9 @@ def test_directives(write_conf):
     assert s.debugmode and s.usedefaulthostname and s.maxconnected == 5 and s.timeout == 8
     assert s.keepalivetimeout == 3 and s.shutdowntimeout is None and s.maxretries == 4
     assert s.charset == "latin1" and s.accesslogformat == "combined"
+    assert (s.user, s.group, s.logdir, s.datadir) == ("nobody", "nogroup", "/tmp", "/tmp")
+    assert s.commandpipe == "/tmp/x.cmd" and s.uploaddir == "/tmp"
+    assert (s.minthreads, s.maxthreads, s.maxdetachedcomputationsqueued) == (1, 2, 3)
 
 
 def test_unknown_server_element_is_located(write_conf):
