@@ -4,11 +4,13 @@
 ``<answer kind="next|stopsite|stophost|stopall|servenow|retry|continue" [status] [url]/>``
 returns that answer; ``<boom/>`` raises; ``<header name value/>`` adds a header to a found
 page (an output filter); ``<echo/>`` serves the request's details and body; ``<pid/>`` serves
-the id of the process that answered (worker tests).
+the id of the process that answered (worker tests); ``<slow seconds="1"/>`` answers
+``/slow`` after that long (drain tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 
@@ -86,6 +88,19 @@ class Echo(ocsi.Step):
         return Serve(Response(200, [("content-type", "text/plain")], text + body))
 
 
+class Slow(ocsi.Step):
+    """``/slow`` is answered after ``seconds`` (an in-flight request for drain tests)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def handle(self, request, state):
+        if isinstance(state, Found) or request.sub_path_str != "slow":
+            return DO_NOTHING
+        await asyncio.sleep(self.seconds)
+        return Serve(Response(200, [("content-type", "text/plain")], b"slow"))
+
+
 class Pid(ocsi.Step):
     async def handle(self, request, state):
         if isinstance(state, Found):
@@ -100,7 +115,7 @@ def _pid(el, ctx):
 
 def _say(el, ctx):
     el.check(attributes=["text", "status", "path"])
-    return Say(el.require("text"), el.attr_value("status", ocsi.config.values.parse_int, 200),
+    return Say(el.require("text"), el.attr_value("status", ocsi.parse_int, 200),
                el.get("path"))
 
 
@@ -109,7 +124,7 @@ def _answer(el, ctx):
     kind = el.require("kind")
     if kind not in ("next", "stopsite", "stophost", "stopall", "servenow", "retry", "continue"):
         raise el.error(f"unknown kind {kind}")
-    return AnswerStep(kind, el.attr_value("status", ocsi.config.values.parse_int, 404), el.get("url"))
+    return AnswerStep(kind, el.attr_value("status", ocsi.parse_int, 404), el.get("url"))
 
 
 def _boom(el, ctx):
@@ -127,10 +142,15 @@ def _echo(el, ctx):
     return Echo()
 
 
+def _slow(el, ctx):
+    el.check(attributes=["seconds"])
+    return Slow(el.attr_value("seconds", ocsi.parse_duration, 1.0))
+
+
 @ocsi.hookimpl
 def ocsi_elements():
     return {"say": _say, "answer": _answer, "boom": _boom, "header": _header, "echo": _echo,
-            "pid": _pid}
+            "pid": _pid, "slow": _slow}
 
 
 @ocsi.hookimpl
