@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .config.errors import ConfigError
@@ -20,12 +20,23 @@ __all__ = ["run_loop", "run_server"]
 
 def run_server(path: str, data: bytes | None, *, silent: bool, verbosity: int,
                console: bool = False, pipe: str | None = None, watch: bool = False,
-               listening: Listening | None = None) -> int:
-    """Run one Server until it stops (also what each worker process runs, with ``listening``)."""
+               listening: Listening | None = None,
+               started: Callable[[Server], None] | None = None) -> int:
+    """Run one Server until it stops (also what each worker process runs, with ``listening``).
+
+    ``started`` is called once the server is live, its own signal handlers in place.
+    """
     server = Server(path, config_data=data, silent=silent, verbosity=verbosity,
                     force_console_logs=console, pipe_path=pipe, watch=watch, listening=listening)
+
+    async def serve() -> None:
+        await server.start()
+        if started is not None:
+            started(server)
+        await server.wait_stopped()
+
     try:
-        run_loop(server.serve())
+        run_loop(serve())
     except ConfigError as exc:
         print(f"ocsi: Fatal - {exc}", file=sys.stderr)
         return exc.exit_code

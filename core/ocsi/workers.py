@@ -39,6 +39,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from . import privileges
 from .commands import INVALID, open_fifo, shutdown_timeout, split_lines
@@ -102,6 +103,30 @@ def _die_with(master: int) -> None:
         return
     if os.getppid() != master:  # the master died before prctl
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _EarlySignals:
+    """SIGHUP and SIGUSR1 that reach a worker before its Server handles signals itself."""
+
+    def __init__(self) -> None:
+        self.reload = False
+        self.reopen = False
+        signal.signal(signal.SIGHUP, self._hup)
+        signal.signal(signal.SIGUSR1, self._usr1)
+
+    def _hup(self, signum: int, frame: object) -> None:
+        self.reload = True
+
+    def _usr1(self, signum: int, frame: object) -> None:
+        self.reopen = True
+
+    def replay(self, server: Any) -> None:
+        """Called once the Server is live (its loop now owns the signals)."""
+        if self.reopen:
+            server.reopen_logs()
+        if self.reload:
+            assert server.loop is not None
+            server.loop.create_task(server.reload())
 
 
 def _describe(status: int) -> str:
@@ -229,10 +254,10 @@ class Master:
         for sig in _SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        # Until the Server installs its handlers: a reload or reopen_logs sent now must not kill
-        # the worker, and it is moot anyway (the worker is reading the files right now).
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        # Until the Server installs its handlers, a reload or reopen_logs must not kill the
+        # worker, nor be lost: the worker may have read the file before the edit the reload is
+        # for. They are remembered and done once the Server is live.
+        early = _EarlySignals()
         _die_with(master)
         for fd in (*(self._wake or ()), self.pipe_fd, *(w.fd for w in self.workers)):
             if fd is not None:
@@ -242,7 +267,7 @@ class Master:
         from .run import run_server
 
         return run_server(self.config_path, None, silent=self.silent, verbosity=self.verbosity,
-                    pipe=worker.fifo, listening=self.listening)
+                          pipe=worker.fifo, listening=self.listening, started=early.replay)
 
     def _signal_workers(self, sig: int) -> None:
         for worker in self.workers:
