@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -102,7 +104,10 @@ class _ReopenableFileHandler(logging.StreamHandler):
 
 def _open_append(path: str) -> int:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    os.chmod(path, 0o640)
+    # through the descriptor, and only for a regular file: never the mode of whatever a link
+    # in the log directory points to
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.fchmod(fd, 0o640)
     return fd
 
 
@@ -134,6 +139,8 @@ class AccessLog:
         self.fd: int | None = _open_append(path) if path is not None else None
         self._lines: list[str] = []
         self._size = 0
+        #: Lines that could not be written since the last failure began (disk full…).
+        self.lost = 0
 
     def write(self, rec: AccessRecord) -> None:
         line = self.format(rec)
@@ -159,9 +166,24 @@ class AccessLog:
         if not self._lines or self.fd is None:
             return
         data = "".join(self._lines).encode("utf-8", "replace")
+        count = len(self._lines)
         self._lines.clear()
         self._size = 0
-        _write_all(self.fd, data)
+        try:
+            _write_all(self.fd, data)
+        except OSError as exc:
+            # The lines are dropped, not kept: memory must not grow while the disk is full.
+            # Said once when it starts and once when it ends, not once per line.
+            if not self.lost:
+                logging.getLogger("ocsi.main").error(
+                    "cannot write %s (%s): access lines are lost until it can be written again",
+                    self.path, exc.strerror or exc)
+            self.lost += count
+            return
+        if self.lost:
+            logging.getLogger("ocsi.main").warning("%s is written again; %d access lines were lost",
+                                                   self.path, self.lost)
+            self.lost = 0
 
     def flush(self) -> None:
         self._write_lines()
@@ -234,12 +256,31 @@ _FACILITY_ALIASES = {"kernel": "kern"}
 def _syslog_handler(facility: str) -> logging.Handler | None:
     from logging.handlers import SysLogHandler
 
+    class _SysLog(SysLogHandler):
+        """A syslog that went away (syslogd restarting) costs one line on stderr a minute,
+        not a traceback per message; the handler reconnects by itself on the next one."""
+
+        _last_complaint = 0.0
+
+        def handleError(self, record: logging.LogRecord) -> None:
+            now = time.monotonic()
+            if now - self._last_complaint >= 60:
+                self._last_complaint = now
+                sys.stderr.write(f"ocsi: cannot write to syslog at {address}; messages are lost\n")
+
     name = _FACILITY_ALIASES.get(facility, facility)
     address = os.environ.get("OCSI_SYSLOG_SOCKET", SYSLOG_SOCKET)
     try:
-        handler = SysLogHandler(address=address, facility=SysLogHandler.facility_names[name])
+        # SysLogHandler itself does not tell a missing socket (it retries on every message)
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            probe.connect(address)
+        finally:
+            probe.close()
+        handler = _SysLog(address=address, facility=SysLogHandler.facility_names[name])
     except OSError as exc:
-        sys.stderr.write(f"ocsi: cannot reach syslog at {address} ({exc}); logging to the terminal\n")
+        sys.stderr.write(f"ocsi: cannot reach syslog at {address} ({exc.strerror or exc}); "
+                         "logging to the terminal\n")
         return None
     handler.ident = "ocsi: "
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
@@ -283,6 +324,8 @@ class Logs:
         sys_handler = _syslog_handler(syslog) if syslog is not None else None
         if sys_handler is not None:
             self._handlers.append(sys_handler)
+        if not self._handlers:  # silent, no log files: nothing at all, not logging's last resort
+            self._handlers.append(logging.NullHandler())
         for h in self._handlers:
             h._ocsi = True  # type: ignore[attr-defined]
             root.addHandler(h)

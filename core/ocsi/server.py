@@ -187,9 +187,12 @@ class Server:
 
     def _schedule_flush(self) -> None:
         assert self.loop is not None
+        self._flush_handle = self.loop.call_later(1.0, self._schedule_flush)  # whatever happens
         if self.logs is not None:
-            self.logs.access.flush()
-        self._flush_handle = self.loop.call_later(1.0, self._schedule_flush)
+            try:
+                self.logs.access.flush()
+            except Exception:  # noqa: BLE001 - the next second tries again
+                log.exception("flushing the access log failed")
 
     def _set_observers(self) -> None:
         self._observers = self.runtime.extensions.functions("ocsi_request_finished")

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -333,6 +334,64 @@ def test_reopen_logs_in_a_directory_the_user_cannot_write(ocsi_process, exts_pat
         time.sleep(0.02)
     assert "/still-logged" in Path(access + ".1").read_text() and not os.path.exists(access)
     assert proc.stop() == 0
+
+
+def _proc_ids(pid: int) -> dict[str, list[str]]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {line.split()[0]: line.split()[1:] for line in status.splitlines()
+            if line.startswith(("Uid:", "Gid:", "Groups:"))}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="dropping privileges needs root")
+@pytest.mark.parametrize("user", [True, False], ids=["user-and-group", "group-only"])
+def test_group_is_taken_and_supplementary_groups_dropped(tmp_path, exts_path, user):
+    """Started as root with supplementary groups (as from a login shell), the server keeps
+    none of them: only <group>, or the groups of <user> in the system's group database."""
+    import grp
+    import pwd
+
+    from ocsi.testing import free_port
+
+    nobody, nogroup = pwd.getpwnam("nobody"), grp.getgrnam("nogroup")
+    port = free_port()
+    conf = tmp_path / "g.conf"
+    conf.write_text(f"<ocsigen><server><port>127.0.0.1:{port}</port>"
+                    f"{'<user>nobody</user>' if user else ''}<group>nogroup</group>"
+                    f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                    "<host><say text='x'/></host></server></ocsigen>")
+    proc = subprocess.Popen([sys.executable, "-m", "ocsi", "-s", "-c", str(conf)],
+                            preexec_fn=lambda: os.setgroups([4, 20, 27]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        ids = _proc_ids(proc.pid)
+        assert ids["Gid:"] == [str(nogroup.gr_gid)] * 4
+        if user:
+            assert ids["Uid:"] == [str(nobody.pw_uid)] * 4
+            expected = {str(g) for g in os.getgrouplist("nobody", nogroup.gr_gid)}
+            assert set(ids["Groups:"]) == expected and not {"4", "20", "27"} & expected
+        else:
+            assert ids["Uid:"] == ["0"] * 4 and ids["Groups:"] == []
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert (out, err) == (b"", b"")  # -s: silent, also when there is no <logdir>
+
+
+def test_unknown_group_is_a_config_error(tmp_path):
+    conf = tmp_path / "g.conf"
+    conf.write_text("<ocsigen><server>\n<group>no-such-group-here</group></server></ocsigen>")
+    r = ocsi("--check", "-c", str(conf))
+    assert r.returncode == 50
+    assert f"{conf}:2:1: unknown group no-such-group-here in <group>" in r.stderr
 
 
 def test_unknown_user_is_a_config_error(tmp_path):

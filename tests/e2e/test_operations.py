@@ -162,7 +162,9 @@ def test_syslog(ocsi_server, exts_path, tmp_path, monkeypatch):
     sink.settimeout(5)
     monkeypatch.setenv("OCSI_SYSLOG_SOCKET", path)
     try:
+        (tmp_path / "logs").mkdir()
         srv = ocsi_server(f"""<ocsigen><server><port>127.0.0.1:{{port}}</port><syslog>local3</syslog>
+          <logdir>{tmp_path}/logs</logdir>
           <commandpipe>{tmp_path}/s.cmd</commandpipe>{BASE.format(exts=exts_path)}
           <host><say text='x'/></host></server></ocsigen>""", full=True)
         srv.get("/hello")
@@ -180,6 +182,7 @@ def test_syslog(ocsi_server, exts_path, tmp_path, monkeypatch):
         assert b"ocsi: ocsigen:access: connection for" in access
         assert any(m.startswith(b"<%d>" % (19 * 8 + 4)) and b"Heap compaction" in m for m in seen)
         srv.stop()
+        assert os.listdir(tmp_path / "logs") == []  # syslog replaces the log files, as in Ocsigen
     finally:
         sink.close()
 
@@ -189,3 +192,80 @@ def test_shutdown_with_a_bad_duration_is_refused(serve):
     srv.command("shutdown soon")
     assert srv.get("/").body == b"x"
     assert "not a number of seconds or notimeout" in srv.log("errors")
+
+
+def test_a_full_disk_loses_access_lines_not_the_server(serve):
+    """access.log on a device that is always full (/dev/full): requests are still answered, the
+    failure is logged once (not once per line), and lines are dropped rather than kept."""
+    srv = serve('<host><say text="x"/></host>')
+    access = os.path.join(srv.logdir, "access.log")
+    os.unlink(access)
+    os.symlink("/dev/full", access)
+    mode = os.stat("/dev/full").st_mode
+    srv.command("reopen_logs")
+    for i in range(30):
+        assert srv.get(f"/n{i}").body == b"x"
+    srv.command("gc")  # a round trip through the loop, after the flushes of the lines above
+    srv.server.logs.access.flush()
+    errors = srv.wait_log("errors", "cannot write")
+    assert errors.count("cannot write") == 1
+    assert f"cannot write {access} (No space left on device)" in errors
+    assert srv.server.logs.access.lost >= 30 and not srv.server.logs.access._lines
+    assert os.stat("/dev/full").st_mode == mode  # reopening did not chmod the link's target
+    assert srv.get("/after").status == 200
+
+
+def test_syslog_that_cannot_be_reached_falls_back_to_the_terminal(ocsi_process, exts_path, tmp_path):
+    proc = ocsi_process(f"<syslog>daemon</syslog>{BASE.format(exts=exts_path)}"
+                        "<host><say text='x'/></host>",
+                        env={"OCSI_SYSLOG_SOCKET": str(tmp_path / "no-such.sock")})
+    assert proc.get("/via-terminal").body == b"x"
+    assert proc.stop() == 0
+    assert f"cannot reach syslog at {tmp_path}/no-such.sock" in proc.stderr_path.read_text()
+    assert "/via-terminal 200" in proc.stdout_path.read_text()
+
+
+LIBRARY = '''
+import ocsi
+from ocsi import DO_NOTHING, Found, Response, Serve
+
+TEXT = "{text}"
+
+
+class Page(ocsi.Step):
+    async def handle(self, request, state):
+        if isinstance(state, Found):
+            return DO_NOTHING
+        return Serve(Response(200, [("content-type", "text/plain")], TEXT.encode()))
+
+
+@ocsi.hookimpl
+def ocsi_elements():
+    return {{"libpage": lambda el, ctx: Page()}}
+'''
+
+
+def test_watch_reloads_library_code_once_per_burst_of_writes(serve, tmp_path, monkeypatch):
+    import sys
+
+    # bytecode cached as a user's Python would, and every version of the file with the same
+    # size and the same mtime second: what a quick edit looks like to that cache
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    stamp = int(time.time())
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    source = lib / "watched_site.py"
+    source.write_text(LIBRARY.format(text="v0"))
+    os.utime(source, (stamp, stamp))
+    srv = serve(f'<findlib path="{lib}"/><library module="watched_site"/><host><libpage/></host>',
+                watch=True)
+    assert srv.get("/").body == b"v0"
+    before = srv.server.reloads
+    assert list((lib / "__pycache__").iterdir())
+    for i in range(1, 10):  # an editor's burst: nine writes
+        source.write_text(LIBRARY.format(text=f"v{i}"))
+        os.utime(source, (stamp, stamp))
+    assert _wait_body(srv, "/", b"v9")
+    # the burst was one reload (the debounce is 0.3 s; a second more shows none follows)
+    time.sleep(1.0)
+    assert srv.server.reloads == before + 1

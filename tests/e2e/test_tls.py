@@ -146,7 +146,7 @@ def test_dhfile_parameters_are_loaded(ocsi_server, exts_path, pair, tmp_path):
     assert _get(srv.port, _client(pem))[0] == 200
 
 
-@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated")
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1")
 def test_tls_below_1_2_is_refused(ocsi_server, exts_path, pair):
     cert, key, pem = pair
     srv = ocsi_server(_doc(exts_path, cert, key), full=True)

@@ -48,3 +48,33 @@ def test_control_characters_cannot_forge_lines():
 def test_unparsed_request_line():
     line = combined_line(record(method=None, target=None, version=None, status=400))
     assert '"-" 400' in line
+
+
+def test_access_log_on_a_full_disk_drops_lines_and_says_when_it_recovers(tmp_path, caplog):
+    import logging
+    import os
+
+    from ocsi.logs import AccessLog
+
+    log = AccessLog(str(tmp_path / "access.log"), console=False)
+    good = os.dup(log.fd)
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, log.fd)  # the disk fills up under the open descriptor
+    caplog.set_level(logging.WARNING)
+    for i in range(5):
+        log.write(record(target=f"/lost{i}"))
+        log.flush()
+    assert log.lost == 5 and not log._lines
+    assert [r.getMessage() for r in caplog.records].count(
+        f"cannot write {tmp_path}/access.log (No space left on device): access lines are lost "
+        "until it can be written again") == 1
+    os.dup2(good, log.fd)  # space again
+    log.write(record(target="/back"))
+    log.flush()
+    assert log.lost == 0
+    assert f"{tmp_path}/access.log is written again; 5 access lines were lost" in caplog.text
+    text = (tmp_path / "access.log").read_text()
+    assert "/back" in text and "/lost" not in text
+    log.close()
+    os.close(good)
+    os.close(full)

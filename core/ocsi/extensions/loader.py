@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -229,11 +230,19 @@ def load_extension(pm: pluggy.PluginManager, catalog: Catalog, dist_name: str) -
 def import_fresh(module_name: str) -> ModuleType:
     """Import ``module_name`` anew: it and its submodules are dropped from ``sys.modules`` first.
 
-    This is how ``<library>`` site code picks up changes on every reload.
+    This is how ``<library>`` site code picks up changes on every reload. Their cached bytecode
+    goes too: it is checked against the source's size and its mtime in whole seconds, so an
+    edit that keeps the size within the same second (``v1`` → ``v2``) would otherwise run the
+    old code.
     """
     prefix = module_name + "."
     for key in [k for k in sys.modules if k == module_name or k.startswith(prefix)]:
-        del sys.modules[key]
+        cached = getattr(sys.modules.pop(key), "__cached__", None)
+        if cached:
+            try:
+                os.unlink(cached)
+            except OSError:
+                pass
     importlib.invalidate_caches()
     return importlib.import_module(module_name)
 
