@@ -11,10 +11,10 @@ the server's own and may change without notice.
   :class:`Next`, :class:`ContinueWith`, :class:`StopSite`…
 - HTTP objects: :class:`Request`, :class:`Response`, :class:`Headers`, the bodies
   (:class:`BytesBody`, :class:`FileBody`, :class:`StreamBody`), :func:`error_response`,
-  :class:`HTTPError`, :class:`AccessRecord`.
+  :class:`HTTPError`, :class:`BodyAborted` (a body that cannot go on), :class:`AccessRecord`.
 - Configuration: :class:`Element` (``check``, ``require``, ``get``, ``attr_value``,
   ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
-  parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_bool`,
+  parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
   :func:`parse_regex` (raising :class:`ValueFormatError`).
 - Helpers: :func:`slash_redirect` and :func:`absolute_url` (redirects),
   :func:`negotiate` / :func:`parse_accept_encoding` (content codings), :func:`has_token`,
@@ -29,10 +29,11 @@ import pluggy
 from .config.context import LoadContext, ParseContext
 from .config.errors import ConfigError
 from .config.values import (ValueFormatError, parse_bool, parse_duration, parse_int, parse_regex,
-                            parse_size)
+                            parse_seconds, parse_size)
 from .config.xml import Element
 from .hookspecs import ElementParser
-from .http import Body, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody, error_response
+from .http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody,
+                   error_response)
 from .http.access import AccessRecord
 from .http.dates import format_http_date, parse_http_date
 from .http.headers import has_token
@@ -69,10 +70,10 @@ __all__ = [
     "ServeNow", "Next", "ContinueWith", "StopSite", "StopHost", "StopAll", "RetryWith", "SubChain",
     # HTTP objects
     "Request", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
-    "error_response", "HTTPError", "AccessRecord",
+    "error_response", "HTTPError", "BodyAborted", "AccessRecord",
     # configuration
     "Element", "ElementParser", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
-    "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_bool", "parse_regex",
+    "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex",
     # helpers
     "slash_redirect", "absolute_url", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",

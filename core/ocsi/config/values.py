@@ -59,6 +59,13 @@ def parse_duration(text: str, allow_none: bool = False) -> float | None:
     return float(m.group(1)) * _DUR_UNITS[m.group(2)]
 
 
+def parse_seconds(text: str) -> float:
+    """A duration that must be finite (``30``, ``500ms``, ``5min``), in seconds."""
+    value = parse_duration(text)
+    assert value is not None
+    return value
+
+
 def parse_bool(text: str) -> bool:
     t = text.strip().lower()
     if t in ("true", "yes", "on", "1"):

@@ -1,10 +1,10 @@
 """HTTP objects (request, response, bodies, headers) and the HTTP/1.1 connection layer."""
 
 from .body import Body, BytesBody, FileBody, StreamBody
-from .errors import HTTPError
+from .errors import BodyAborted, HTTPError
 from .headers import Headers
 from .request import Request, RequestBody
 from .response import Response, error_response
 
-__all__ = ["Body", "BytesBody", "FileBody", "StreamBody", "HTTPError", "Headers", "Request",
+__all__ = ["BodyAborted", "Body", "BytesBody", "FileBody", "StreamBody", "HTTPError", "Headers", "Request",
            "RequestBody", "Response", "error_response"]

@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .body import BytesBody, FileBody
+from .errors import BodyAborted
 from .request import ClientDisconnected
 from .response import Response, error_response
 from .wire import CHUNKED, LENGTH, NONE, build_head
@@ -128,6 +129,11 @@ class ResponseWriter:
                 raise
             except (ConnectionError, BrokenPipeError) as exc:
                 raise ClientDisconnected(str(exc)) from exc
+            except BodyAborted as exc:
+                log.error("response aborted: %s", exc)
+                if not self._lost:
+                    tr.abort()
+                return response.status, False
             except Exception as exc:
                 if isinstance(exc, _Truncated):
                     log.error("response body of %r: %s", response, exc)

@@ -24,7 +24,7 @@ from ocsi import (
     LoadContext,
     ParseContext,
     ValueFormatError,
-    parse_duration,
+    parse_seconds,
     parse_int,
 )
 
@@ -200,7 +200,7 @@ def parse_options(options: list[Element], ctx: LoadContext) -> FileCache:
             raise el.error(f"unknown option <{el.tag}> for ocsi-ext-staticmod",
                            hint='known: <filecache ttl="1s" entries="4096"/>')
         el.check(attributes=["ttl", "entries"])
-        ttl = el.attr_value("ttl", parse_duration, ttl)  # type: ignore[arg-type]
+        ttl = el.attr_value("ttl", parse_seconds, ttl)
         entries = el.attr_value("entries", parse_int, entries)
         if entries < 1:
             raise el.error("entries= must be at least 1")

@@ -1,0 +1,193 @@
+"""A real backend for the proxy tests: an HTTP/1.1 server on 127.0.0.1 in its own thread.
+
+It parses requests with h11 (server side) and answers by path:
+
+- ``/echo…``: a JSON body with the method, target, headers (in order) and the body's length and
+  SHA-256; ``X-Backend`` names the backend.
+- ``/bytes/N`` (``?chunked`` to send it chunked): N bytes, streamed in 64 KiB pieces.
+- ``/status/N``: that status, a small body (none for 204/304).
+- ``/redirect``: 302 to ``http://<its own address>/moved``.
+- ``/slowhead/S``: the head after S seconds; ``/stall``: a head and 10 bytes of 1000, then silence.
+- ``/diemid``: a head announcing 1000 bytes, 100 of them, then the connection closes.
+- ``/eof``: an HTTP/1.0 answer delimited by the connection's close.
+- ``/sink``: reads the body and answers its length.
+- ``/once…``: answered on a new connection; on a reused one the connection is closed without
+  an answer (a backend that timed out an idle connection just as the proxy reused it).
+
+``connections`` counts accepted connections and ``requests`` the requests served, so tests can
+see reuse. TLS when given a context. Everything stops with :meth:`stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import socket
+import ssl
+import threading
+from typing import Any
+
+import h11
+
+
+class Backend:
+    def __init__(self, name: str = "b1", tls: ssl.SSLContext | None = None) -> None:
+        self.name = name
+        self.connections = 0
+        self.requests = 0
+        self.seen: list[dict[str, Any]] = []
+        self.loop = asyncio.new_event_loop()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        self._tls = tls
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self._server = self.loop.run_until_complete(
+                asyncio.start_server(self._serve, sock=sock, ssl=tls))
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True, name=f"backend-{name}")
+        self.thread.start()
+        ready.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        async def close() -> None:
+            assert self._server is not None
+            self._server.close()
+            for w in list(self._writers):
+                w.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    # -- serving ---------------------------------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        conn = h11.Connection(h11.SERVER)
+        served = 0
+        try:
+            while True:
+                event = await self._next(conn, reader)
+                if type(event) is not h11.Request:
+                    return
+                if served and event.target.startswith(b"/once"):
+                    return  # closes without answering
+                served += 1
+                self.requests += 1
+                keep = await self._answer(conn, event, reader, writer)
+                if not keep or conn.our_state is h11.MUST_CLOSE:
+                    return
+                conn.start_next_cycle()
+        except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.transport.abort()
+
+    async def _next(self, conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                continue
+            return event
+
+    async def _body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> bytes:
+        parts = []
+        while True:
+            event = await self._next(conn, reader)
+            if type(event) is h11.Data:
+                parts.append(bytes(event.data))
+            elif type(event) is h11.EndOfMessage:
+                return b"".join(parts)
+            else:
+                raise ConnectionError("no body")
+
+    async def _answer(self, conn: h11.Connection, req: h11.Request, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> bool:
+        target = req.target.decode()
+        path, _, query = target.partition("?")
+        headers = [(n.decode(), v.decode()) for n, v in req.headers.raw_items()]
+        base = [("x-backend", self.name)]
+
+        async def send(status: int, hdrs: list[tuple[str, str]], body: bytes = b"") -> None:
+            writer.write(conn.send(h11.Response(status_code=status, headers=base + hdrs)))
+            if body:
+                writer.write(conn.send(h11.Data(data=body)))
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+
+        if path.startswith("/echo") or path == "/sink" or path.startswith("/once"):
+            body = await self._body(conn, reader)
+            info = {"method": req.method.decode(), "target": target, "headers": headers,
+                    "length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+                    "backend": self.name}
+            self.seen.append(info)
+            data = json.dumps(info).encode()
+            await send(200, [("content-type", "application/json"),
+                             ("content-length", str(len(data)))], data)
+            return True
+        await self._body(conn, reader)
+        if path.startswith("/bytes/"):
+            n = int(path.split("/")[2])
+            chunked = query == "chunked"
+            hdrs = [("content-type", "application/octet-stream")]
+            if not chunked:
+                hdrs.append(("content-length", str(n)))
+            writer.write(conn.send(h11.Response(status_code=200, headers=base + hdrs)))
+            piece = bytes(range(256)) * 256  # 64 KiB
+            sent = n if req.method == b"HEAD" else 0
+            while sent < n:
+                chunk = piece[: min(len(piece), n - sent)]
+                writer.write(conn.send(h11.Data(data=chunk)))
+                sent += len(chunk)
+                await writer.drain()
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+            return True
+        if path.startswith("/status/"):
+            code = int(path.split("/")[2])
+            body = b"" if code in (204, 304) else f"status {code}".encode()
+            hdrs = [("content-length", str(len(body)))] if code not in (204, 304) else []
+            if code == 304:
+                hdrs = [("etag", '"x"')]
+            await send(code, hdrs, body)
+            return True
+        if path == "/redirect":
+            await send(302, [("location", f"http://127.0.0.1:{self.port}/moved"),
+                             ("content-length", "0")])
+            return True
+        if path.startswith("/slowhead/"):
+            await asyncio.sleep(float(path.split("/")[2]))
+            await send(200, [("content-length", "4")], b"late")
+            return True
+        if path == "/stall":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"s" * 10)
+            await writer.drain()
+            await asyncio.sleep(30)
+            return False
+        if path == "/diemid":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"d" * 100)
+            await writer.drain()
+            return False
+        if path == "/eof":
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"e" * 5000)
+            await writer.drain()
+            return False
+        await send(404, [("content-length", "9")], b"not found")
+        return True
