@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import ocsi
 
-from .filters import (AddHeader, RewriteHeader, SetCode, Substitution, outputfilter,
-                      parse_outputfilter, parse_sethttpcode, sethttpcode)
+from .filters import (
+    AddHeader,
+    RewriteHeader,
+    SetCode,
+    Substitution,
+    outputfilter,
+    parse_outputfilter,
+    parse_sethttpcode,
+    sethttpcode,
+)
 
 
 @ocsi.hookimpl

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ocsi import split_host_port
 
 _BACKREF = re.compile(r"\\(\d)|\$(\d)")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 _URL = re.compile(r"(?i)(https?)://([^/?#]+)(/[^#]*)?")
 
 
@@ -60,10 +61,13 @@ def parse_destination(url: str) -> Destination:
                                "(the / after the host is required)")
     scheme, authority, target = m.group(1).lower(), m.group(2), m.group(3)
     if target is None:
-        raise DestinationError(f"{url!r} has no path: write {url}/ for the root")
+        raise DestinationError(f"{url!r} has no path (the / after the host is required: "
+                               f"{url}/ for the root)")
     if "@" in authority:
         raise DestinationError(f"{url!r}: user information in a destination is not supported")
     host, port_text = split_host_port(authority)
+    if not _HOST.fullmatch(host):
+        raise DestinationError(f"{url!r}: {host!r} is not a host name or address")
     if host.startswith("["):
         host = host[1:-1]
     if not host:
@@ -109,8 +113,19 @@ class Template:
     def expand(self, match: re.Match[str]) -> str:
         return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in self._parts)
 
-    def origin_is_static(self) -> bool:
-        """Whether scheme and authority are written out (no group before the path): then the
-        destination is checked when the configuration loads."""
-        m = _URL.match(self.text)
-        return m is not None and not _BACKREF.search(m.group(1) + "://" + m.group(2))
+    def check_static_part(self) -> None:
+        """Check what is written out before the first group: the scheme, and the authority
+        when it is complete there; DestinationError when that cannot become a destination."""
+        m = _BACKREF.search(self.text)
+        prefix = self.text if m is None else self.text[:m.start()]
+        if not prefix:
+            return  # all of it comes from the match: checked per request
+        lower = prefix.lower()
+        if not (lower.startswith(("http://", "https://")) or "http://".startswith(lower)
+                or "https://".startswith(lower)):
+            raise DestinationError(f"{self.text!r} is not an http:// or https:// URL")
+        scheme_end = lower.find("://")
+        if scheme_end >= 0:
+            slash = prefix.find("/", scheme_end + 3)
+            if slash >= 0:
+                parse_destination(prefix[:slash + 1])

@@ -99,10 +99,8 @@ def make_rule(*, suburl: str | None = None, fullurl: str | None = None,
     for t in templates:
         if t.static:
             parse_destination(t.text)
-        elif t.origin_is_static():
-            # the scheme and authority are written out: check them now, with a path stand-in
-            head = t.text.split("/", 3)
-            parse_destination("/".join(head[:3]) + "/")
+        else:
+            t.check_static_part()
     tls = TLSOptions(cafile, insecure)
     if cafile is not None:
         try:

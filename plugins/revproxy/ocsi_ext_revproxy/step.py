@@ -26,7 +26,6 @@ import ssl
 from typing import TYPE_CHECKING
 
 import h11
-
 from ocsi import (
     DO_NOTHING,
     BodyAborted,
@@ -146,9 +145,11 @@ class RevProxy(Step):
                                   _reason(exc))
                         failure = "connect"
                         break
+                self.balancer.active[index] += 1  # until the body is done (see _exchange)
                 try:
                     response = await self._exchange(conn, request, dest, index)
                 except _NoResponse as exc:
+                    self.balancer.active[index] -= 1
                     conn.close()
                     if reused and replayable:
                         continue  # a pooled connection the backend had closed: once more
@@ -159,11 +160,13 @@ class RevProxy(Step):
                     failure = "reset"
                     break
                 except _Timeout:
+                    self.balancer.active[index] -= 1
                     conn.close()
                     log.error("%s: %s did not answer %s %s within %g s", self.where, dest.origin,
                               request.method, dest.target, self.rule.response_timeout)
                     return error_response(504)
                 except BaseException:
+                    self.balancer.active[index] -= 1
                     conn.close()
                     raise
                 self.balancer.succeeded(index)
@@ -191,7 +194,6 @@ class RevProxy(Step):
         except BaseException:
             await _stop(sender)
             raise
-        self.balancer.active[index] += 1
         fields, upstream_length = response_headers(head.headers.raw_items())
         status = head.status_code
         no_body = request.method == "HEAD" or status in (204, 304)
