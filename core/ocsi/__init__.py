@@ -11,7 +11,8 @@ the server's own and may change without notice.
   :class:`Next`, :class:`ContinueWith`, :class:`StopSite`…
 - HTTP objects: :class:`Request`, :class:`Response`, :class:`Headers`, the bodies
   (:class:`BytesBody`, :class:`FileBody`, :class:`StreamBody`), :func:`error_response`,
-  :class:`HTTPError`, :class:`BodyAborted` (a body that cannot go on), :class:`AccessRecord`.
+  :class:`HTTPError`, :class:`BodyAborted` (a body that cannot go on), :class:`TunnelBody` /
+  :class:`Tunnel` (a 101 answer taking the connection over), :class:`AccessRecord`.
 - Configuration: :class:`Element` (``check``, ``require``, ``get``, ``attr_value``,
   ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
   parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
@@ -33,7 +34,7 @@ from .config.values import (ValueFormatError, parse_bool, parse_duration, parse_
 from .config.xml import Element
 from .hookspecs import ElementParser
 from .http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody,
-                   error_response)
+                   Tunnel, TunnelBody, error_response)
 from .http.access import AccessRecord
 from .http.dates import format_http_date, parse_http_date
 from .http.headers import has_token
@@ -70,7 +71,7 @@ __all__ = [
     "ServeNow", "Next", "ContinueWith", "StopSite", "StopHost", "StopAll", "RetryWith", "SubChain",
     # HTTP objects
     "Request", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
-    "error_response", "HTTPError", "BodyAborted", "AccessRecord",
+    "error_response", "HTTPError", "BodyAborted", "Tunnel", "TunnelBody", "AccessRecord",
     # configuration
     "Element", "ElementParser", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex",

@@ -5,6 +5,7 @@ from .errors import BodyAborted, HTTPError
 from .headers import Headers
 from .request import Request, RequestBody
 from .response import Response, error_response
+from .tunnel import Tunnel, TunnelBody
 
 __all__ = ["BodyAborted", "Body", "BytesBody", "FileBody", "StreamBody", "HTTPError", "Headers", "Request",
-           "RequestBody", "Response", "error_response"]
+           "RequestBody", "Response", "Tunnel", "TunnelBody", "error_response"]

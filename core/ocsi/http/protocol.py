@@ -34,7 +34,8 @@ from .reader import RequestReader
 from .request import BadRequestBody, BodyTooLarge, ClientDisconnected, Request, RequestBody, RequestTimeout
 from .response import Response, body_error_status, error_response
 from .sending import ResponseWriter, aclose_body, close_plain_body
-from .wire import build_head
+from .tunnel import Tunnel, TunnelBody
+from .wire import build_head, build_switch_head
 
 if TYPE_CHECKING:
     from .connection import ConnectionManager
@@ -61,6 +62,7 @@ _BODY = 1  # receiving the request body
 _REST = 2  # request complete; bytes of the next request(s) are buffered
 _STOP = 3  # reading is over for this connection (error, refused body): discard input
 _LINGER = 4  # response sent, half-closed, discarding input until the client's FIN
+_TUNNEL = 5  # switched protocols (101): input goes to the tunnel
 # Read deadline kinds.
 _D_IDLE, _D_HEAD, _D_BODY, _D_DRAIN, _D_LINGER = 1, 2, 3, 4, 5
 
@@ -91,7 +93,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         "_phase", "_head", "_waiter", "_wwaiter", "_deadline", "_dkind", "_wdeadline",
         "_seen", "_first", "_body", "_body_status", "_expect", "_continue_sent", "_stalled",
         "_discard", "_keep", "_wrote", "_sent", "_read_paused", "_write_paused", "_lost", "_eof",
-        "_t0", "_m0",
+        "_t0", "_m0", "_tunnel",
     )
 
     def __init__(self, manager: ConnectionManager, port: int, secure: bool) -> None:
@@ -128,6 +130,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._eof = False
         self._t0 = 0.0
         self._m0 = 0.0
+        self._tunnel: Tunnel | None = None
 
     # -- asyncio callbacks -------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -171,6 +174,8 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                 self._seen += len(data)
                 if self._seen > PIPELINE_MAX:
                     self._pause()
+            elif ph == _TUNNEL:
+                self._tunnel.feed(data)  # type: ignore[union-attr]
             # _STOP, _LINGER: discard
         except Exception:
             self._crash("reading a request")
@@ -188,6 +193,9 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                 self._pump_body()
             elif ph == _REST:
                 self._h11.receive_data(b"")
+            elif ph == _TUNNEL:
+                self._tunnel.feed_eof()  # type: ignore[union-attr]
+                return True  # the tunnel decides when to close
             elif ph == _LINGER:
                 self._wake()
                 return None  # asyncio closes the transport
@@ -210,6 +218,8 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             body.fail(ClientDisconnected("client closed the connection"))
         if self._head is None:
             self._head = _QUIET
+        if self._tunnel is not None:
+            self._tunnel.feed_eof()
         self._wake()
         w = self._wwaiter
         if w is not None and not w.done():
@@ -521,6 +531,9 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                 if self._body_status and response.status >= 500:
                     await aclose_body(response)
                     response = error_response(self._body_status)
+            if response.status == 101 or isinstance(response.body, TunnelBody):
+                status = await self._switch(req, response)
+                return False
             keep = self._keep and not m.closing and self._can_keep()
             status, keep = await self._send(response, req.method == "HEAD",
                                             req.version == "1.0", keep)
@@ -535,6 +548,49 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             if m.access_log is not None and response is not None:
                 self._record(req, status or response.status, self._sent)
         return keep and not m.closing and not self._lost
+
+    async def _switch(self, req: Request, response: Response) -> int:
+        """``101 Switching Protocols``: the head, then the connection is the tunnel's until its
+        ``run`` returns. Only for a request that asked to upgrade and sent no body."""
+        body = response.body
+        asked = any(t.strip().lower() == "upgrade"
+                    for v in req.headers.get_all("connection") for t in v.split(","))
+        if (response.status != 101 or not isinstance(body, TunnelBody) or not asked
+                or self._phase != _REST or req.version != "1.1"):
+            log.error("cannot switch protocols for %s %s: %s", req.method, req.target,
+                      "the request did not ask to upgrade" if not asked else
+                      "a 101 answer needs a TunnelBody, and a TunnelBody a 101")
+            await aclose_body(response)
+            status, _ = await self._send(error_response(500), req.method == "HEAD",
+                                         req.version == "1.0", False)
+            return status
+        try:
+            head = build_switch_head(response.headers.items(), self._m.server_line)
+        except ValueError as exc:
+            log.error("cannot send the 101 answer: %s", exc)
+            status, _ = await self._send(error_response(500), False, False, False)
+            return status
+        tunnel = self._tunnel = Tunnel(self._transport, self._drain_writes)
+        self._transport.write(head)
+        self._phase = _TUNNEL
+        self._deadline = None
+        rest = self._h11.take_buffered()  # what the client sent after its request, if anything
+        if rest:
+            tunnel.feed(rest)
+        if self._eof:
+            tunnel.feed_eof()
+        self._resume()
+        try:
+            await body.run(tunnel)
+        except ClientDisconnected:
+            pass
+        except Exception:
+            log.exception("the connection switched to another protocol failed")
+        finally:
+            self._sent = tunnel.sent
+            if not self._transport.is_closing():
+                self._transport.close()
+        return 101
 
     def _can_keep(self) -> bool:
         """Whether the rest of an unread request body can be drained after the response."""

@@ -70,6 +70,12 @@ class RequestReader:
         """Bytes received and not parsed yet (pipelined requests)."""
         return len(self._buf)
 
+    def take_buffered(self) -> bytes:
+        """Every unparsed byte, removed (a connection switching protocols hands them on)."""
+        data = bytes(self._buf)
+        self._buf = ReceiveBuffer()
+        return data
+
     def peek(self, n: int) -> bytes:
         """The first ``n`` unparsed bytes (rare: only when requests are pipelined)."""
         return bytes(self._buf)[:n]

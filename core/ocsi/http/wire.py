@@ -81,6 +81,22 @@ def _has_close(value: str) -> bool:
     return any(t.strip().lower() == "close" for t in value.split(","))
 
 
+def build_switch_head(headers: Iterable[tuple[str, str]], server: str) -> bytes:
+    """``101 Switching Protocols`` with the application's headers (``Upgrade``, ``Connection``
+    and the new protocol's own) as they are."""
+    lines = ["HTTP/1.1 101 Switching Protocols\r\n"]
+    has_server = False
+    for name, value in headers:
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"CR/LF in the value of header {name!r}")
+        has_server = has_server or name == "server"
+        lines.append(f"{wire_name(name)}: {value}\r\n")
+    if not has_server:
+        lines.append(server)
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
 def build_head(
     status: int,
     reason: str | None,

@@ -43,9 +43,18 @@ def _forwarded_node(address: str) -> str:
     return f'"[{address}]"' if ":" in address else address
 
 
+def wants_websocket(request: Request) -> bool:
+    """A WebSocket handshake (RFC 6455 §4.1): the one upgrade passed through to backends."""
+    upgrade = request.headers.get("upgrade")
+    return (upgrade is not None and upgrade.strip().lower() == "websocket"
+            and request.method == "GET" and request.version == "1.1"
+            and "upgrade" in connection_tokens(request.headers.get_all("connection")))
+
+
 def request_headers(request: Request, host: str, keephost: bool, forwarded: bool,
-                    body_length: int | None) -> list[tuple[str, str]]:
-    """The header list sent to the backend, ``Host`` first."""
+                    body_length: int | None, websocket: bool = False) -> list[tuple[str, str]]:
+    """The header list sent to the backend, ``Host`` first. With ``websocket`` the handshake's
+    ``Connection: upgrade`` and ``Upgrade: websocket`` go too (other upgrades never do)."""
     incoming = request.headers
     dropped = REQUEST_DROPPED | connection_tokens(incoming.get_all("connection"))
     client_host = request.host_header
@@ -60,6 +69,8 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
         if client_host:
             parts.append(f'host="{client_host}"')
         out.append(("forwarded", ";".join(parts)))
+    if websocket:
+        out += [("connection", "upgrade"), ("upgrade", "websocket")]
     if body_length is not None and (body_length > 0 or request.method in ("POST", "PUT", "PATCH")):
         out.append(("content-length", str(body_length)))
     elif body_length is None:
@@ -67,9 +78,13 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
     return out
 
 
-def response_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], int | None]:
-    """The backend's fields to relay, and its ``Content-Length`` (``None`` if it gave none)."""
+def response_headers(raw: Iterable[tuple[bytes, bytes]], switching: bool = False
+                     ) -> tuple[list[tuple[str, str]], int | None]:
+    """The backend's fields to relay, and its ``Content-Length`` (``None`` if it gave none).
+    ``switching``: a 101, whose ``Connection``/``Upgrade`` the client needs."""
     fields = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
     dropped = RESPONSE_DROPPED | connection_tokens(v for n, v in fields if n == "connection")
+    if switching:
+        dropped = dropped - {"connection", "upgrade"}
     length = next((int(v) for n, v in fields if n == "content-length"), None)
     return [(n, v) for n, v in fields if n not in dropped], length

@@ -36,13 +36,15 @@ from ocsi import (
     Serve,
     Step,
     StreamBody,
+    Tunnel,
+    TunnelBody,
     error_response,
 )
 
 from .balance import Balancer
-from .client import Pool, UpstreamClosed, UpstreamConnection
+from .client import READ_SIZE, Pool, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
-from .headers import request_headers, response_headers
+from .headers import request_headers, response_headers, wants_websocket
 from .options import ProxyOptions
 from .rules import Rule
 
@@ -178,8 +180,9 @@ class RevProxy(Step):
         rule = self.rule
         body = request.body
         length = body.length
+        websocket = wants_websocket(request)
         headers = request_headers(request, dest.origin.authority, rule.keephost, rule.forwarded,
-                                  length)
+                                  length, websocket)
         sender: asyncio.Task[None] | None = None
         try:
             conn.start(request.method, dest.target, headers)
@@ -187,15 +190,17 @@ class RevProxy(Step):
                 conn.writer.write(conn.h11.send(h11.EndOfMessage()) or b"")
             else:
                 sender = asyncio.get_running_loop().create_task(_send_body(conn, request))
-            head = await self._response_head(conn, sender)
+            head = await self._response_head(conn, sender, websocket)
         except (UpstreamClosed, ConnectionError, OSError) as exc:
             await _stop(sender)
             raise _NoResponse(_reason(exc)) from None
         except BaseException:
             await _stop(sender)
             raise
-        fields, upstream_length = response_headers(head.headers.raw_items())
+        if type(head) is h11.InformationalResponse:  # 101 to a WebSocket handshake
+            return self._switched(conn, head, dest)
         status = head.status_code
+        fields, upstream_length = response_headers(head.headers.raw_items())
         no_body = request.method == "HEAD" or status in (204, 304)
         if status == 304 and upstream_length is not None:
             fields.append(("content-length", str(upstream_length)))
@@ -242,11 +247,48 @@ class RevProxy(Step):
                         StreamBody(chunks(), upstream_length, close),
                         reason=_reason_phrase(head))
 
-    async def _response_head(self, conn: UpstreamConnection,
-                             sender: asyncio.Task[None] | None) -> h11.Response:
-        """The backend's final response head (1xx skipped), while the body goes up."""
+    def _switched(self, conn: UpstreamConnection, head: h11.InformationalResponse,
+                  dest: Destination) -> Response:
+        """The backend accepted the WebSocket handshake: relay its 101, then bytes both ways
+        until either side closes."""
+        fields, _ = response_headers(head.headers.raw_items(), switching=True)
+        early = bytes(conn.h11.trailing_data[0])  # what it sent right after its head
+        where = f"{self.where}: {dest.origin}{dest.target}"
+
+        async def run(tunnel: Tunnel) -> None:
+            async def up() -> None:
+                while data := await tunnel.read():
+                    conn.writer.write(data)
+                    await conn.writer.drain()
+
+            async def down() -> None:
+                if early:
+                    tunnel.write(early)
+                while data := await conn.reader.read(READ_SIZE):
+                    tunnel.write(data)
+                    await tunnel.drain()
+
+            tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
+            try:
+                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is not None and not isinstance(exc, (ConnectionError, OSError)):
+                        log.error("%s: WebSocket relay failed: %r", where, exc)
+            finally:
+                for task in tasks:
+                    await _stop(task)
+                conn.close()
+
+        return Response(101, Headers.from_lower(fields), TunnelBody(run))
+
+    async def _response_head(self, conn: UpstreamConnection, sender: asyncio.Task[None] | None,
+                             websocket: bool = False
+                             ) -> h11.Response | h11.InformationalResponse:
+        """The backend's final response head (1xx skipped, but a 101 to a WebSocket
+        handshake), while the body goes up."""
         timeout = self.rule.response_timeout
-        reader = asyncio.ensure_future(_final_head(conn, timeout))
+        reader = asyncio.ensure_future(_final_head(conn, timeout, websocket))
         try:
             if sender is not None:
                 done, _ = await asyncio.wait({reader, sender}, timeout=timeout,
@@ -264,12 +306,15 @@ class RevProxy(Step):
                 reader.cancel()
 
 
-async def _final_head(conn: UpstreamConnection, timeout: float) -> h11.Response:
+async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool
+                      ) -> h11.Response | h11.InformationalResponse:
     while True:
         event = await conn.next_event(timeout)
         if type(event) is h11.Response:
             return event
-        # InformationalResponse (100, 102, 103): not relayed
+        if websocket and type(event) is h11.InformationalResponse and event.status_code == 101:
+            return event  # the switch, for the caller
+        # other InformationalResponse (100, 102, 103): not relayed
 
 
 async def _send_body(conn: UpstreamConnection, request: Request) -> None:
@@ -301,6 +346,6 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
-def _reason_phrase(head: h11.Response) -> str | None:
+def _reason_phrase(head: h11.Response | h11.InformationalResponse) -> str | None:
     reason = head.reason.decode("latin-1")
     return reason or None
