@@ -27,7 +27,8 @@ def _main_parser() -> argparse.ArgumentParser:
         description="A web server configured like Ocsigen Server.",
         epilog="Other commands: 'ocsi serve DIR' serves a directory without configuration; "
                "'ocsi extensions' lists installed extensions; 'ocsi new-extension NAME' "
-               "writes a ready extension distribution.",
+               "writes a ready extension distribution; 'ocsi proxy --to URL' forwards "
+               "everything to a backend.",
     )
     p.add_argument("-c", "--config", metavar="FILE",
                    help=f"configuration file (default {DEFAULT_CONFIG}, or $OCSI_CONFIG)")
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return _extensions()
     if argv and argv[0] == "new-extension":
         return _new_extension(argv[1:])
+    if argv and argv[0] == "proxy":
+        return _proxy(argv[1:])
     try:
         args = _main_parser().parse_args(argv)
     except SystemExit as exc:
@@ -181,6 +184,35 @@ def _serve(ns: argparse.Namespace) -> int:
 
     return run_server("<serve>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
                 pipe=pipe)
+
+
+def _proxy(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="ocsi proxy",
+                                description="Forward every request to the backend(s), no configuration.")
+    p.add_argument("--from", dest="listen", default=":8080", metavar="[ADDR]:PORT",
+                   help="where to listen (default :8080, every interface)")
+    p.add_argument("--to", dest="targets", action="append", required=True, metavar="URL",
+                   help="a backend (http://host:port[/prefix]); repeat for several")
+    p.add_argument("--insecure", action="store_true", help="do not verify HTTPS backends")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    try:
+        ns = p.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        from ocsi_ext_revproxy.oneline import proxy_config
+    except ImportError:
+        return _fail("proxy mode needs the revproxy extension: pip install ocsi-ext-revproxy",
+                     EXIT_USAGE)
+    pipe = os.path.join(tempfile.gettempdir(), f"ocsi-{os.getpid()}.cmd")
+    try:
+        xml = proxy_config(ns.listen, ns.targets, insecure=ns.insecure)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    from .run import run_server
+
+    return run_server("<proxy>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
+                      pipe=pipe)
 
 
 def _new_extension(argv: list[str]) -> int:
