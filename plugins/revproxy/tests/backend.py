@@ -11,6 +11,7 @@ It parses requests with h11 (server side) and answers by path:
 - ``/diemid``: a head announcing 1000 bytes, 100 of them, then the connection closes.
 - ``/eof``: an HTTP/1.0 answer delimited by the connection's close.
 - ``/sink``: reads the body and answers its length.
+- ``/discard``: reads the body without keeping it; answers its length.
 - ``/once…``: answered on a new connection; on a reused one the connection is closed without
   an answer (a backend that timed out an idle connection just as the proxy reused it).
 
@@ -141,6 +142,13 @@ class Backend:
             data = json.dumps(info).encode()
             await send(200, [("content-type", "application/json"),
                              ("content-length", str(len(data)))], data)
+            return True
+        if path == "/discard":
+            n = 0
+            while type(event := await self._next(conn, reader)) is h11.Data:
+                n += len(event.data)
+            data = str(n).encode()
+            await send(200, [("content-length", str(len(data)))], data)
             return True
         await self._body(conn, reader)
         if path.startswith("/bytes/"):

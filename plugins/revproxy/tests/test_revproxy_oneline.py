@@ -10,7 +10,6 @@ import time
 import urllib.request
 
 import pytest
-
 from ocsi.testing import free_port
 from ocsi_ext_revproxy.oneline import listen_address, proxy_config
 

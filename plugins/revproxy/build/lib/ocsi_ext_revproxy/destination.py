@@ -1,0 +1,131 @@
+"""Where a request goes: ``dest`` templates (``\\1``…``\\9``, the old ``$1``) and the URLs they
+expand to.
+
+A destination is an absolute ``http`` or ``https`` URL with the ``/`` after its authority
+(``http://backend:8080/app/\\1``). Its scheme, host and port decide where ocsi connects (never
+the client's ``Host``, whatever ``keephost`` says); its path and query are the request target
+the backend receives, exactly as written after expansion: nothing is decoded or encoded again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ocsi import split_host_port
+
+_BACKREF = re.compile(r"\\(\d)|\$(\d)")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+_URL = re.compile(r"(?i)(https?)://([^/?#]+)(/[^#]*)?")
+
+
+class DestinationError(ValueError):
+    """``dest`` is not (or did not expand to) an ``http(s)://host[:port]/…`` URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The server ocsi connects to: what the connection pool is keyed on."""
+
+    scheme: str
+    host: str  # without brackets
+    port: int
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def authority(self) -> str:
+        """``host[:port]`` as a ``Host`` header names it (the port left out when default)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}"
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    origin: Origin
+    #: The request target sent to the backend: path and query, as expanded.
+    target: str
+
+
+def parse_destination(url: str) -> Destination:
+    """``http://host:port/path?q`` → where to connect and what to ask; DestinationError else."""
+    m = _URL.fullmatch(url.strip())
+    if m is None:
+        raise DestinationError(f"{url!r} is not an http:// or https:// URL with a path "
+                               "(the / after the host is required)")
+    scheme, authority, target = m.group(1).lower(), m.group(2), m.group(3)
+    if target is None:
+        raise DestinationError(f"{url!r} has no path (the / after the host is required: "
+                               f"{url}/ for the root)")
+    if "@" in authority:
+        raise DestinationError(f"{url!r}: user information in a destination is not supported")
+    host, port_text = split_host_port(authority)
+    if not _HOST.fullmatch(host):
+        raise DestinationError(f"{url!r}: {host!r} is not a host name or address")
+    if host.startswith("["):
+        host = host[1:-1]
+    if not host:
+        raise DestinationError(f"{url!r} has no host")
+    if port_text is None or port_text == "":
+        port = 443 if scheme == "https" else 80
+    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        raise DestinationError(f"{url!r}: {port_text!r} is not a port")
+    if any(c in target for c in " \r\n\t"):
+        raise DestinationError(f"{url!r}: white space in the path")
+    return Destination(Origin(scheme, host.lower(), port), target)
+
+
+class Template:
+    """A ``dest`` with group references: ``\\N`` (and ``$N`` for the pre-1.2 syntax)."""
+
+    __slots__ = ("text", "_parts", "groups_used")
+
+    def __init__(self, text: str, groups: int) -> None:
+        self.text = text
+        parts: list[str | int] = []
+        used = 0
+        pos = 0
+        for m in _BACKREF.finditer(text):
+            parts.append(text[pos:m.start()])
+            n = int(m.group(1) or m.group(2))
+            if n > groups:
+                raise DestinationError(f"{text!r} refers to group {n}, but the regular "
+                                       f"expression has {groups}")
+            parts.append(n)
+            used = max(used, n)
+            pos = m.end()
+        parts.append(text[pos:])
+        self._parts = tuple(p for p in parts if p != "")
+        self.groups_used = used
+
+    @property
+    def static(self) -> bool:
+        return not any(isinstance(p, int) for p in self._parts)
+
+    def expand(self, match: re.Match[str]) -> str:
+        return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in self._parts)
+
+    def check_static_part(self) -> None:
+        """Check what is written out before the first group: the scheme, and the authority
+        when it is complete there; DestinationError when that cannot become a destination."""
+        m = _BACKREF.search(self.text)
+        prefix = self.text if m is None else self.text[:m.start()]
+        if not prefix:
+            return  # all of it comes from the match: checked per request
+        lower = prefix.lower()
+        if not (lower.startswith(("http://", "https://")) or "http://".startswith(lower)
+                or "https://".startswith(lower)):
+            raise DestinationError(f"{self.text!r} is not an http:// or https:// URL")
+        scheme_end = lower.find("://")
+        if scheme_end >= 0:
+            slash = prefix.find("/", scheme_end + 3)
+            if slash >= 0:
+                parse_destination(prefix[:slash + 1])

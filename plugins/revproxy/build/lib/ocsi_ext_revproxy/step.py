@@ -1,0 +1,351 @@
+"""The ``<revproxy>`` step: match, pick a destination, forward, stream the answer back.
+
+Both bodies stream: the request body is read from the client as the backend takes it
+(``Content-Length`` when the client gave one, chunked otherwise), the response body is handed
+to the connection layer as it arrives, with the read of the next piece waiting for the client
+to take the last one. Nothing holds a whole body.
+
+Failures and what the client gets:
+
+- cannot connect (refused, unreachable, DNS, TLS handshake): the next destination, else 502;
+- connecting or the first response byte takes too long: 504;
+- the connection dies before any response byte: an idempotent request without a body is sent
+  once more on a new connection (a pooled connection the backend closed is the usual cause);
+  otherwise 502;
+- the backend dies, stalls or breaks the protocol mid-body: the client connection is aborted
+  (:class:`ocsi.BodyAborted`), never ended as if the body were whole.
+
+Each is logged once with the destination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+import h11
+from ocsi import (
+    DO_NOTHING,
+    BodyAborted,
+    Found,
+    Headers,
+    Request,
+    Response,
+    Serve,
+    Step,
+    StreamBody,
+    Tunnel,
+    TunnelBody,
+    error_response,
+)
+
+from .balance import Balancer
+from .client import READ_SIZE, Pool, UpstreamClosed, UpstreamConnection
+from .destination import Destination, DestinationError
+from .headers import request_headers, response_headers, wants_websocket
+from .options import ProxyOptions
+from .rules import Rule
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from ocsi import Answer, State
+
+log = logging.getLogger("ocsi.ext.revproxy")
+
+#: Methods that may be sent twice (RFC 9110 §9.2.2) when a reused connection turns out dead.
+IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+_CONNECT_ERRORS = (OSError, ssl.SSLError, asyncio.TimeoutError)
+
+
+class _NoResponse(Exception):
+    """The exchange ended before the backend sent a byte of its answer."""
+
+
+class _Timeout(Exception):
+    pass
+
+
+class RevProxy(Step):
+    """Forwards the requests its rule matches (see :mod:`ocsi_ext_revproxy.rules`)."""
+
+    def __init__(self, rule: Rule, options: ProxyOptions | None = None, where: str = "?") -> None:
+        self.rule = rule
+        self.options = options if options is not None else ProxyOptions()
+        self.where = where
+        self.balancer = Balancer(len(rule.dests), rule.balance, rule.fail_timeout)
+        self._tls: ssl.SSLContext | None = None
+
+    def __repr__(self) -> str:
+        return f"<RevProxy {' '.join(t.text for t in self.rule.dests)}>"
+
+    async def cleanup(self) -> None:
+        self.options.close()
+
+    @property
+    def pool(self) -> Pool:
+        return self.options.pool
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = self.rule.tls.context()
+        return self._tls
+
+    # -- matching ------------------------------------------------------------------------------
+    def subject(self, request: Request) -> str | None:
+        """What the rule's regular expression is matched against (``None``: not concerned)."""
+        query = "" if request.query is None else "?" + request.query
+        if not self.rule.full_url:
+            return request.raw_sub_path + query
+        if not request.host_header:
+            return None
+        return f"{request.scheme}://{request.host_header}{request.path}{query}"
+
+    async def handle(self, request: Request, state: State) -> Answer:
+        if isinstance(state, Found):
+            return DO_NOTHING
+        subject = self.subject(request)
+        if subject is None:
+            return DO_NOTHING
+        match = self.rule.regex.fullmatch(subject)
+        if match is None:
+            return DO_NOTHING
+        try:
+            dests = self.rule.expand(match)
+        except DestinationError as exc:
+            log.error("%s: %s", self.where, exc)
+            return Serve(error_response(500))
+        return Serve(await self.forward(request, dests))
+
+    # -- forwarding ----------------------------------------------------------------------------
+    async def forward(self, request: Request, dests: list[Destination]) -> Response:
+        """The backend's response, or the 502/504 that stands for it."""
+        body_length = request.body.length
+        replayable = request.method in IDEMPOTENT and body_length == 0
+        failure = "no destination"
+        for index in self.balancer.order():
+            dest = dests[index]
+            for attempt in (0, 1):
+                conn = self.pool.take(dest.origin, self.rule.tls) \
+                    if self.rule.pipeline and attempt == 0 else None
+                reused = conn is not None
+                if conn is None:
+                    try:
+                        conn = await self.pool.connect(
+                            dest.origin, self._tls_context() if dest.origin.secure else None,
+                            self.rule.tls, self.rule.connect_timeout)
+                    except asyncio.TimeoutError:
+                        self.balancer.failed(index)
+                        log.error("%s: connecting to %s timed out", self.where, dest.origin)
+                        failure = "timeout"
+                        break
+                    except _CONNECT_ERRORS as exc:
+                        self.balancer.failed(index)
+                        log.error("%s: cannot connect to %s: %s", self.where, dest.origin,
+                                  _reason(exc))
+                        failure = "connect"
+                        break
+                self.balancer.active[index] += 1  # until the body is done (see _exchange)
+                try:
+                    response = await self._exchange(conn, request, dest, index)
+                except _NoResponse as exc:
+                    self.balancer.active[index] -= 1
+                    conn.close()
+                    if reused and replayable:
+                        continue  # a pooled connection the backend had closed: once more
+                    self.balancer.failed(index)
+                    log.error("%s: %s %s: %s", self.where, dest.origin, dest.target, exc)
+                    if not replayable:
+                        return error_response(502)
+                    failure = "reset"
+                    break
+                except _Timeout:
+                    self.balancer.active[index] -= 1
+                    conn.close()
+                    log.error("%s: %s did not answer %s %s within %g s", self.where, dest.origin,
+                              request.method, dest.target, self.rule.response_timeout)
+                    return error_response(504)
+                except BaseException:
+                    self.balancer.active[index] -= 1
+                    conn.close()
+                    raise
+                self.balancer.succeeded(index)
+                return response
+        return error_response(504 if failure == "timeout" else 502)
+
+    async def _exchange(self, conn: UpstreamConnection, request: Request, dest: Destination,
+                        index: int) -> Response:
+        rule = self.rule
+        body = request.body
+        length = body.length
+        websocket = wants_websocket(request)
+        headers = request_headers(request, dest.origin.authority, rule.keephost, rule.forwarded,
+                                  length, websocket)
+        sender: asyncio.Task[None] | None = None
+        try:
+            conn.start(request.method, dest.target, headers)
+            if length == 0:
+                conn.writer.write(conn.h11.send(h11.EndOfMessage()) or b"")
+            else:
+                sender = asyncio.get_running_loop().create_task(_send_body(conn, request))
+            head = await self._response_head(conn, sender, websocket)
+        except (UpstreamClosed, ConnectionError, OSError) as exc:
+            await _stop(sender)
+            raise _NoResponse(_reason(exc)) from None
+        except BaseException:
+            await _stop(sender)
+            raise
+        if type(head) is h11.InformationalResponse:  # 101 to a WebSocket handshake
+            return self._switched(conn, head, dest)
+        status = head.status_code
+        fields, upstream_length = response_headers(head.headers.raw_items())
+        no_body = request.method == "HEAD" or status in (204, 304)
+        if status == 304 and upstream_length is not None:
+            fields.append(("content-length", str(upstream_length)))
+        finished = False
+
+        async def chunks() -> AsyncIterator[bytes]:
+            nonlocal finished
+            try:
+                while True:
+                    event = await conn.next_event(rule.idle_timeout)
+                    if type(event) is h11.Data:
+                        yield bytes(event.data)
+                    elif type(event) is h11.EndOfMessage:
+                        finished = True
+                        return
+            except asyncio.TimeoutError:
+                raise BodyAborted(f"{dest.origin} stopped sending the body of {dest.target} "
+                                  f"for {rule.idle_timeout:g} s") from None
+            except (UpstreamClosed, ConnectionError, OSError) as exc:
+                raise BodyAborted(f"{dest.origin} {dest.target}: {_reason(exc)} "
+                                  "in the middle of the body") from None
+
+        async def close() -> None:
+            self.balancer.active[index] -= 1
+            clean = finished and (sender is None or (sender.done() and not sender.cancelled()
+                                                     and sender.exception() is None))
+            await _stop(sender)
+            if clean and rule.pipeline:
+                self.pool.release(conn)
+            else:
+                conn.close()
+
+        if no_body:
+            # nothing follows the head: the exchange is over now (h11 knows HEAD, 204, 304)
+            try:
+                async for _ in chunks():
+                    pass
+            except BodyAborted:
+                pass
+            await close()
+            return Response(status, Headers.from_lower(fields),
+                            StreamBody(_empty(), upstream_length if request.method == "HEAD" else None))
+        return Response(status, Headers.from_lower(fields),
+                        StreamBody(chunks(), upstream_length, close),
+                        reason=_reason_phrase(head))
+
+    def _switched(self, conn: UpstreamConnection, head: h11.InformationalResponse,
+                  dest: Destination) -> Response:
+        """The backend accepted the WebSocket handshake: relay its 101, then bytes both ways
+        until either side closes."""
+        fields, _ = response_headers(head.headers.raw_items(), switching=True)
+        early = bytes(conn.h11.trailing_data[0])  # what it sent right after its head
+        where = f"{self.where}: {dest.origin}{dest.target}"
+
+        async def run(tunnel: Tunnel) -> None:
+            async def up() -> None:
+                while data := await tunnel.read():
+                    conn.writer.write(data)
+                    await conn.writer.drain()
+
+            async def down() -> None:
+                if early:
+                    tunnel.write(early)
+                while data := await conn.reader.read(READ_SIZE):
+                    tunnel.write(data)
+                    await tunnel.drain()
+
+            tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
+            try:
+                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is not None and not isinstance(exc, (ConnectionError, OSError)):
+                        log.error("%s: WebSocket relay failed: %r", where, exc)
+            finally:
+                for task in tasks:
+                    await _stop(task)
+                conn.close()
+
+        return Response(101, Headers.from_lower(fields), TunnelBody(run))
+
+    async def _response_head(self, conn: UpstreamConnection, sender: asyncio.Task[None] | None,
+                             websocket: bool = False
+                             ) -> h11.Response | h11.InformationalResponse:
+        """The backend's final response head (1xx skipped, but a 101 to a WebSocket
+        handshake), while the body goes up."""
+        timeout = self.rule.response_timeout
+        reader = asyncio.ensure_future(_final_head(conn, timeout, websocket))
+        try:
+            if sender is not None:
+                done, _ = await asyncio.wait({reader, sender}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if sender in done and sender.exception() is not None:
+                    exc = sender.exception()
+                    if not isinstance(exc, (ConnectionError, OSError)):  # the client's doing
+                        raise exc  # type: ignore[misc]
+                    # the backend stopped reading the body: it may have answered already
+            return await reader
+        except asyncio.TimeoutError:
+            raise _Timeout() from None
+        finally:
+            if not reader.done():
+                reader.cancel()
+
+
+async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool
+                      ) -> h11.Response | h11.InformationalResponse:
+    while True:
+        event = await conn.next_event(timeout)
+        if type(event) is h11.Response:
+            return event
+        if websocket and type(event) is h11.InformationalResponse and event.status_code == 101:
+            return event  # the switch, for the caller
+        # other InformationalResponse (100, 102, 103): not relayed
+
+
+async def _send_body(conn: UpstreamConnection, request: Request) -> None:
+    async for chunk in request.body:
+        await conn.send(h11.Data(data=chunk))
+    await conn.send(h11.EndOfMessage())
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    try:
+        await task
+    except BaseException:  # noqa: BLE001 - its outcome is no longer anyone's concern
+        pass
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text
+
+
+def _reason_phrase(head: h11.Response | h11.InformationalResponse) -> str | None:
+    reason = head.reason.decode("latin-1")
+    return reason or None
