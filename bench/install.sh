@@ -41,11 +41,12 @@ else
     echo "bench/install.sh: apt packages already installed"
 fi
 
-if "$PYTHON" -c 'import hypercorn, uvloop' 2>/dev/null; then
-    echo "bench/install.sh: hypercorn and uvloop already importable by $PYTHON"
+if "$PYTHON" -c 'import hypercorn, uvloop, aiohttp' 2>/dev/null; then
+    echo "bench/install.sh: hypercorn, uvloop and aiohttp already importable by $PYTHON"
 else
-    echo "bench/install.sh: pip installing hypercorn uvloop into $PYTHON"
-    "$PYTHON" -m pip install --quiet hypercorn uvloop
+    # aiohttp: the Python peer of the proxy rows (bench/aiohttp_proxy.py)
+    echo "bench/install.sh: pip installing hypercorn uvloop aiohttp into $PYTHON"
+    "$PYTHON" -m pip install --quiet hypercorn uvloop aiohttp
 fi
 
 for f in /usr/bin/ocsigenserver.opt /usr/sbin/nginx /usr/bin/wrk; do

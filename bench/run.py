@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark ocsi against reference servers (nginx, Ocsigen, hypercorn) in one run.
+"""Benchmark ocsi against reference servers (nginx, Ocsigen, hypercorn, aiohttp) in one run.
 
 Why this shape:
 
@@ -95,6 +95,10 @@ SCENARIOS: dict[str, Scenario] = {
                  headers=("Accept-Encoding: gzip",), expect_gzip=True),
         Scenario("ipcheck-64", "ipcheck", 64,
                  "100-byte file behind an IP access rule (10.0.0.0/8 forbidden), 64 conns"),
+        Scenario("proxy-small-64", "proxy-small", 64,
+                 "100-byte response through a reverse proxy (nginx backend), 64 connections"),
+        Scenario("proxy-big-16", "proxy-big", 16,
+                 "1 MiB response through a reverse proxy (nginx backend), 16 connections"),
     )
 }
 
@@ -106,6 +110,8 @@ STATIC_PATHS: dict[str, str] = {
     "newconn": "/small.txt",
     "gzip": "/page.html",
     "ipcheck": "/small.txt",
+    "proxy-small": "/small.txt",
+    "proxy-big": "/big.bin",
 }
 
 
@@ -213,6 +219,18 @@ class Context:
 
     docroot: Path
     args: argparse.Namespace
+    #: Port of the backend the proxy rows forward to (None: not started, no proxy row).
+    backend_port: Optional[int] = None
+
+
+def is_proxy(sc: Scenario) -> bool:
+    return sc.kind.startswith("proxy-")
+
+
+def _backend_url(ctx: Context) -> str:
+    if ctx.backend_port is None:
+        raise Skip("no backend for the proxy rows (nginx not installed: bench/install.sh)")
+    return f"http://127.0.0.1:{ctx.backend_port}"
 
 
 def fill_template(name: str, out: Path, values: dict[str, str]) -> Path:
@@ -253,12 +271,12 @@ class Ocsi(Server):
         if not cmd or not (shutil.which(cmd[0]) or Path(cmd[0]).exists()):
             raise Skip(f"ocsi command not found: {ctx.args.ocsi_cmd!r}")
         variant = "tiny" if sc.kind == "tiny" else _ocsigen_like_variant(sc.kind)
-        conf = fill_template(
-            f"ocsi-{variant}.xml",
-            rundir / "ocsi.xml",
-            {"PORT": str(port), "DOCROOT": str(ctx.docroot), "RUNDIR": str(rundir),
-             "BENCHDIR": str(Path(__file__).resolve().parent)},
-        )
+        values = {"PORT": str(port), "DOCROOT": str(ctx.docroot), "RUNDIR": str(rundir),
+                  "BENCHDIR": str(Path(__file__).resolve().parent)}
+        if is_proxy(sc):
+            variant = "proxy"
+            values["BACKEND"] = _backend_url(ctx)
+        conf = fill_template(f"ocsi-{variant}.xml", rundir / "ocsi.xml", values)
         (rundir / "log").mkdir(exist_ok=True)
         argv = [a.replace("{config}", str(conf)) for a in cmd]
         path = ctx.args.ocsi_tiny_path if sc.kind == "tiny" else STATIC_PATHS[sc.kind]
@@ -285,11 +303,12 @@ class Ocsigen(Server):
         binary = self.binary(ctx)
         if not binary:
             raise Skip("ocsigenserver not installed (bench/install.sh)")
-        conf = fill_template(
-            f"ocsigen-{_ocsigen_like_variant(sc.kind)}.xml",
-            rundir / "ocsigen.xml",
-            {"PORT": str(port), "DOCROOT": str(ctx.docroot), "RUNDIR": str(rundir)},
-        )
+        values = {"PORT": str(port), "DOCROOT": str(ctx.docroot), "RUNDIR": str(rundir)}
+        variant = _ocsigen_like_variant(sc.kind)
+        if is_proxy(sc):
+            variant = "proxy"
+            values["BACKEND"] = _backend_url(ctx)
+        conf = fill_template(f"ocsigen-{variant}.xml", rundir / "ocsigen.xml", values)
         for sub in ("log", "data"):
             (rundir / sub).mkdir(exist_ok=True)
         # Stock ocsigenserver has no in-memory responder without Eliom, so the
@@ -317,6 +336,13 @@ class Nginx(Server):
         elif sc.kind == "ipcheck":
             variant = (CONFIG_DIR / "nginx-ipcheck.inc").read_text(encoding="utf-8")
         access_log = "off" if ctx.args.nginx_access_log == "off" else f"{rundir}/access.log"
+        if is_proxy(sc):
+            _backend_url(ctx)
+            conf = fill_template("nginx-proxy.conf", rundir / "nginx.conf", {
+                "PORT": str(port), "RUNDIR": str(rundir), "ACCESS_LOG": access_log,
+                "BACKEND_PORT": str(ctx.backend_port)})
+            return Target([binary, "-p", str(rundir), "-c", str(conf), "-e",
+                           str(rundir / "error.log")], STATIC_PATHS[sc.kind])
         conf = fill_template(
             "nginx.conf",
             rundir / "nginx.conf",
@@ -373,8 +399,55 @@ class Hypercorn(Server):
             return ""
 
 
+class AiohttpProxy(Server):
+    """aiohttp's server and pooled client (bench/aiohttp_proxy.py): the Python proxy peer."""
+
+    name = "aiohttp"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if not is_proxy(sc):
+            raise Skip("n/a (proxy rows only)")
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            raise Skip("aiohttp not installed (bench/install.sh)")
+        argv = [sys.executable, str(BENCH_DIR / "aiohttp_proxy.py"), str(port), _backend_url(ctx)]
+        return Target(argv, STATIC_PATHS[sc.kind], note="no access log", cwd=REPO_DIR)
+
+    def version(self, ctx: Context) -> str:
+        try:
+            from importlib.metadata import version
+
+            return version("aiohttp")
+        except Exception:  # pragma: no cover - informative only
+            return ""
+
+
+@contextlib.contextmanager
+def proxy_backend(ctx: Context, workroot: Path, needed: bool) -> Iterator[None]:
+    """The nginx backend of the proxy rows, pinned with the load generator; None if unneeded
+    or nginx is missing (the proxy rows are then skipped)."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not needed or not binary:
+        yield
+        return
+    rundir = workroot / "backend"
+    rundir.mkdir()
+    port = free_port()
+    conf = fill_template("nginx-backend.conf", rundir / "nginx.conf",
+                         {"PORT": str(port), "DOCROOT": str(ctx.docroot), "RUNDIR": str(rundir)})
+    target = Target([binary, "-p", str(rundir), "-c", str(conf), "-e", str(rundir / "error.log")], "/")
+    with running_server(target, port, rundir, ctx.args.client_cpu):
+        ctx.backend_port = port
+        try:
+            yield
+        finally:
+            ctx.backend_port = None
+
+
 def all_servers() -> dict[str, Server]:
-    servers: list[Server] = [Ocsi(), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop")]
+    servers: list[Server] = [Ocsi(), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
+                             AiohttpProxy()]
     return {s.name: s for s in servers}
 
 
@@ -755,7 +828,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description="Benchmark ocsi against nginx, Ocsigen and hypercorn (see bench/README.md).")
     p.add_argument("--scenarios", default=",".join(SCENARIOS),
                    help="comma-separated scenario names (default: all; see --list)")
-    p.add_argument("--servers", default="ocsi,nginx,ocsigen,hypercorn",
+    p.add_argument("--servers", default="ocsi,nginx,ocsigen,hypercorn,aiohttp",
                    help="comma-separated among: " + ",".join(all_servers()))
     p.add_argument("--duration", type=int, default=5, help="whole seconds of measured load per cell")
     p.add_argument("--warmup", type=int, default=1, help="whole seconds of unmeasured load first (0: none)")
@@ -801,7 +874,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     make_docroot(docroot)
     ctx = Context(docroot=docroot, args=args)
     results: list[Measurement] = []
+    stack = contextlib.ExitStack()
     try:
+        try:
+            stack.enter_context(proxy_backend(ctx, workroot, any(is_proxy(sc) for sc in scenarios)))
+        except ServerStartError as e:
+            print(f"proxy backend did not start: {e}", file=sys.stderr)
         for sc in scenarios:
             for name in names:
                 print(f"[{sc.name}] {name} ...", end=" ", flush=True, file=sys.stderr)
@@ -816,6 +894,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; reporting what was measured", file=sys.stderr)
     finally:
+        stack.close()
         if args.keep_tmp:
             print(f"kept {workroot}", file=sys.stderr)
         else:

@@ -200,7 +200,7 @@ class RevProxy(Step):
         if type(head) is h11.InformationalResponse:  # 101 to a WebSocket handshake
             return self._switched(conn, head, dest)
         status = head.status_code
-        fields, upstream_length = response_headers(head.headers.raw_items())
+        fields, upstream_length = response_headers(head.headers)
         no_body = request.method == "HEAD" or status in (204, 304)
         if status == 304 and upstream_length is not None:
             fields.append(("content-length", str(upstream_length)))
@@ -251,7 +251,7 @@ class RevProxy(Step):
                   dest: Destination) -> Response:
         """The backend accepted the WebSocket handshake: relay its 101, then bytes both ways
         until either side closes."""
-        fields, _ = response_headers(head.headers.raw_items(), switching=True)
+        fields, _ = response_headers(head.headers, switching=True)
         early = bytes(conn.h11.trailing_data[0])  # what it sent right after its head
         where = f"{self.where}: {dest.origin}{dest.target}"
 

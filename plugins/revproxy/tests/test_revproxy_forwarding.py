@@ -247,3 +247,35 @@ def test_a_destination_that_is_not_a_url_after_expansion_is_a_500(ocsi_server, b
     srv = proxy(ocsi_server, '<revproxy suburl="(.*)" dest="\\1"/>')
     assert srv.get("/not-a-url").status == 500
     assert "is not an http:// or https:// URL" in srv.wait_log("errors", "URL")
+
+
+def test_the_answer_is_framed_once_with_the_backends_headers_in_any_case(ocsi_server):
+    """A backend writing ``Content-Length``/``Connection`` in its own case (nginx does): the
+    client gets one framing and ocsi's connection handling, never both."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def backend_once() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 5\r\n"
+                         b"Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Case: Kept\r\n\r\nhello")
+            conn.recv(65536)  # until the proxy lets go
+
+    t = threading.Thread(target=backend_once, daemon=True)
+    t.start()
+    srv = proxy(ocsi_server, f'<revproxy suburl="(.*)" dest="http://127.0.0.1:{port}/\\1"/>')
+    out = raw(srv.port, b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = [line.lower() for line in head.split(b"\r\n")[1:]]
+    assert body == b"hello"
+    assert lines.count(b"content-length: 5") == 1 and not any(b"transfer-encoding" in x for x in lines)
+    assert [x for x in lines if x.startswith(b"server:")] == [b"server: nginx"]
+    assert b"keep-alive: timeout=5" not in lines and b"connection: keep-alive" not in lines
+    assert b"x-case: kept" in lines
+    listener.close()

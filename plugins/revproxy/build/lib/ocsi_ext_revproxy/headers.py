@@ -81,7 +81,8 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
 def response_headers(raw: Iterable[tuple[bytes, bytes]], switching: bool = False
                      ) -> tuple[list[tuple[str, str]], int | None]:
     """The backend's fields to relay, and its ``Content-Length`` (``None`` if it gave none).
-    ``switching``: a 101, whose ``Connection``/``Upgrade`` the client needs."""
+    ``raw`` is h11's header list as it iterates: names already lower-case. ``switching``: a
+    101, whose ``Connection``/``Upgrade`` the client needs."""
     fields = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
     dropped = RESPONSE_DROPPED | connection_tokens(v for n, v in fields if n == "connection")
     if switching:
