@@ -12,7 +12,8 @@ the server's own and may change without notice.
 - HTTP objects: :class:`Request`, :class:`Response`, :class:`Headers`, the bodies
   (:class:`BytesBody`, :class:`FileBody`, :class:`StreamBody`), :func:`error_response`,
   :class:`HTTPError`, :class:`BodyAborted` (a body that cannot go on), :class:`TunnelBody` /
-  :class:`Tunnel` (a 101 answer taking the connection over), :class:`AccessRecord`.
+  :class:`Tunnel` (a 101 answer taking the connection over), :class:`AccessRecord`, and for
+  the client side of a connection (a proxy) :class:`ResponseReader`, :func:`header_fields`, :func:`response_framing`.
 - Configuration: :class:`Element` (``check``, ``require``, ``get``, ``attr_value``,
   ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
   parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
@@ -40,6 +41,7 @@ from .http.dates import format_http_date, parse_http_date
 from .http.headers import has_token
 from .http.hostport import join_host_port, split_host_port
 from .http.negotiation import negotiate, parse_accept_encoding
+from .http.reader import ResponseReader, header_fields, response_framing
 from .pipeline.answers import (
     DO_NOTHING,
     Answer,
@@ -72,6 +74,7 @@ __all__ = [
     # HTTP objects
     "Request", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
     "error_response", "HTTPError", "BodyAborted", "Tunnel", "TunnelBody", "AccessRecord",
+    "ResponseReader", "header_fields", "response_framing",
     # configuration
     "Element", "ElementParser", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex",

@@ -28,11 +28,14 @@ import h11
 from h11._readers import READERS, maybe_read_from_IDLE_client
 from h11._receivebuffer import ReceiveBuffer
 
-__all__ = ["RequestReader"]
+__all__ = ["RequestReader", "ResponseReader"]
 
 _BODY_READERS = READERS[h11.SEND_BODY]
 _chunked_reader = _BODY_READERS["chunked"]  # type: ignore[index]
 _length_reader = _BODY_READERS["content-length"]  # type: ignore[index]
+_close_reader = _BODY_READERS["http/1.0"]  # type: ignore[index]
+_response_head = READERS[(h11.SERVER, h11.SEND_RESPONSE)]
+_nothing = READERS[(h11.SERVER, h11.DONE)]
 _NEED_DATA = h11.NEED_DATA
 _CLOSED = h11.ConnectionClosed()
 
@@ -105,3 +108,106 @@ class RequestReader:
         if self._closed:
             raise h11.RemoteProtocolError("peer unexpectedly closed connection")
         return _NEED_DATA
+
+
+class ResponseReader:
+    """h11's response parser for the client side of a connection (a proxy's backend), driven
+    the same way as :class:`RequestReader`: one receive buffer for the life of the socket,
+    h11's readers for the status line, headers and body framing, no ``h11.Connection``.
+
+    Per response: :meth:`start_response`, then :meth:`next_event` until an ``h11.Response``
+    (``InformationalResponse`` for 1xx), then :meth:`start_body` with the framing the caller
+    decided (:func:`response_framing`), then events until ``h11.EndOfMessage``.
+    """
+
+    __slots__ = ("_buf", "_closed", "_max", "_read")
+
+    def __init__(self, max_head: int = 64 * 1024) -> None:
+        self._buf = ReceiveBuffer()
+        self._closed = False
+        self._max = max_head
+        self._read: Any = _nothing
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            if not self._closed:
+                self._buf += data
+        else:
+            self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """The peer has closed its side (what is buffered may still be read)."""
+        return self._closed
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def take_buffered(self) -> bytes:
+        data = bytes(self._buf)
+        self._buf = ReceiveBuffer()
+        return data
+
+    def start_response(self) -> None:
+        self._read = _response_head
+
+    def start_body(self, framing: str, length: int = 0) -> None:
+        """``framing``: ``"length"`` (``length`` bytes; 0 for none), ``"chunked"`` or ``"close"``."""
+        if framing == "length":
+            self._read = _length_reader(length)
+        elif framing == "chunked":
+            self._read = _chunked_reader()
+        else:
+            self._read = _close_reader()
+
+    def next_event(self) -> Any:
+        """The next event, ``h11.NEED_DATA``, or ``h11.ConnectionClosed`` when the peer closed
+        between responses. Raises ``h11.RemoteProtocolError`` for anything malformed or cut."""
+        buf = self._buf
+        try:
+            event = self._read(buf)
+        except h11.LocalProtocolError as exc:
+            raise h11.RemoteProtocolError(str(exc), error_status_hint=exc.error_status_hint) \
+                from None
+        if event is not None:
+            return event
+        if not buf:
+            if self._closed:
+                eof = getattr(self._read, "read_eof", None)
+                if eof is not None:
+                    return eof()  # EndOfMessage for a close-delimited body; else it raises
+                return _CLOSED
+            return _NEED_DATA
+        if len(buf) > self._max:
+            raise h11.RemoteProtocolError("response head too long")
+        if self._closed:
+            raise h11.RemoteProtocolError("peer unexpectedly closed connection")
+        return _NEED_DATA
+
+
+def header_fields(headers: Any) -> list[tuple[str, str]]:
+    """h11's validated header list as ``(lower-case name, value)`` text pairs, read in one go
+    (iterating h11's ``Headers`` costs a Python call per field)."""
+    full = getattr(headers, "_full_items", None)
+    if full is None:
+        return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+    return [(n.decode("latin-1"), v.decode("latin-1")) for _, n, v in full]
+
+
+def response_framing(method: str, status: int, fields: list[tuple[str, str]]) -> tuple[str, int]:
+    """How the body of a response to ``method`` is delimited (RFC 9112 §6.3), from its fields
+    (:func:`header_fields`): ``("length", n)``, ``("chunked", 0)`` or ``("close", 0)``."""
+    if status in (204, 304) or method == "HEAD" or status < 200:
+        return "length", 0
+    length = None
+    for name, value in fields:
+        if name == "transfer-encoding":
+            if value.strip().lower() != "chunked":
+                raise h11.RemoteProtocolError(f"unsupported Transfer-Encoding {value!r}")
+            return "chunked", 0
+        if name == "content-length":
+            length = int(value)
+    if length is not None:
+        return "length", length
+    return "close", 0

@@ -7,8 +7,9 @@ It parses requests with h11 (server side) and answers by path:
 - ``/bytes/N`` (``?chunked`` to send it chunked): N bytes, streamed in 64 KiB pieces.
 - ``/status/N``: that status, a small body (none for 204/304).
 - ``/redirect``: 302 to ``http://<its own address>/moved``.
-- ``/slowhead/S``: the head after S seconds; ``/stall``: a head and 10 bytes of 1000, then silence.
-- ``/diemid``: a head announcing 1000 bytes, 100 of them, then the connection closes.
+- ``/slowhead/S``: the head after S seconds; ``/stall``: a head and 10 bytes of 1000000, then silence.
+- ``/diemid``: a head announcing 1000000 bytes, 100 of them, then the connection closes;
+  ``/diesmall`` the same with 1000.
 - ``/eof``: an HTTP/1.0 answer delimited by the connection's close.
 - ``/sink``: reads the body and answers its length.
 - ``/discard``: reads the body without keeping it; answers its length.
@@ -185,12 +186,13 @@ class Backend:
             await send(200, [("content-length", "4")], b"late")
             return True
         if path == "/stall":
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"s" * 10)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"s" * 10)
             await writer.drain()
             await asyncio.sleep(30)
             return False
-        if path == "/diemid":
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"d" * 100)
+        if path in ("/diemid", "/diesmall"):
+            size = 1000000 if path == "/diemid" else 1000
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"d" * 100)
             await writer.drain()
             return False
         if path == "/eof":

@@ -234,13 +234,22 @@ def test_a_backend_failing_mid_body_aborts_the_client_connection(ocsi_server, ba
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
     conn.request("GET", path)
     r = conn.getresponse()
-    assert r.status == 200 and r.getheader("content-length") == "1000"
+    assert r.status == 200 and r.getheader("content-length") == "1000000"
     with pytest.raises(http.client.IncompleteRead):
         r.read()
     conn.close()
     errors = srv.wait_log("errors", "aborted")
     assert "response aborted:" in errors and "Traceback" not in errors
     assert srv.get("/echo").status == 200  # the server carries on
+
+
+def test_a_small_answer_cut_short_is_a_502(ocsi_server, backend):
+    """Small answers are read whole before they are sent: one cut short can still be a 502."""
+    b = backend()
+    srv = proxy(ocsi_server, f'<revproxy suburl="(.*)" dest="{b.url}/\\1"/>')
+    r = srv.get("/diesmall")
+    assert (r.status, r.body) == (502, b"Error: Bad Gateway")
+    assert "in the middle of the body" in srv.wait_log("errors", "middle")
 
 
 def test_a_destination_that_is_not_a_url_after_expansion_is_a_500(ocsi_server, backend):

@@ -1,116 +1,253 @@
-"""The upstream side: HTTP/1.1 connections to backends (h11 on asyncio streams) and their pool.
+"""The upstream side: HTTP/1.1 connections to backends and their pool.
 
-A connection is h11's client state machine over one socket. After a response it goes back to
-the pool only when both sides are done with the exchange and the backend has not said
-``Connection: close``; an idle one is dropped after ``idle`` seconds (shorter than the idle
-timeout of common backends, 5 s for nginx's keepalive_timeout and Node's), or as soon as the
-backend is seen to have closed it. The pool keeps at most ``size`` idle connections per origin.
+A connection is an asyncio ``Protocol`` whose bytes go straight into an
+:class:`ocsi.ResponseReader` (h11's parsers, the same arrangement as the server side): no stream
+reader, no task or ``wait_for`` per read, a timer only while waiting. Request heads are written
+by hand from fields that already passed h11's validation on their way in.
+
+After a response the connection goes back to the pool only when both messages ended cleanly
+and the backend has not said ``Connection: close``; an idle one is dropped after ``idle``
+seconds (shorter than the idle timeout of common backends, 5 s for nginx's keepalive_timeout
+and Node's), or as soon as the backend is seen to have closed it. The pool keeps at most
+``size`` idle connections per origin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections import defaultdict
+from typing import Any
 
 import h11
+
+from ocsi import ResponseReader, header_fields, response_framing
 
 from .destination import Origin
 
 #: Largest response head accepted from a backend.
 MAX_HEAD = 64 * 1024
 READ_SIZE = 64 * 1024
+#: Bytes of response body buffered from the backend before reading from it pauses.
+HIGH_WATER = 256 * 1024
 
 
 class UpstreamClosed(ConnectionError):
     """The backend closed the connection (or broke the protocol) before the response ended."""
 
 
-class UpstreamConnection:
-    __slots__ = ("origin", "tls_key", "reader", "writer", "h11", "idle_since", "exchanges",
-                 "answered")
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to a backend; one exchange at a time."""
 
-    def __init__(self, origin: Origin, tls_key: object, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(self, origin: Origin, tls_key: object) -> None:
         self.origin = origin
         self.tls_key = tls_key
-        self.reader = reader
-        self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        self.transport: Any = None
+        self.reader = ResponseReader(MAX_HEAD)
         self.idle_since = time.monotonic()
         #: Requests sent on this connection so far (a reused one has sent at least one).
         self.exchanges = 0
-        #: The current request's response head has arrived.
+        #: The current response's head has arrived / its end.
         self.answered = False
+        self.finished = False
+        self.keep_alive = True
+        self._lost: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._read_paused = False
+        self._method = "GET"
+        #: After a 101: raw bytes from the backend go here instead of the parser.
+        self.raw: asyncio.Queue[bytes] | None = None
+        #: The current response's fields (lower-case names) and body framing.
+        self.fields: list[tuple[str, str]] = []
+        self.framing: tuple[str, int] = ("length", 0)
 
     @classmethod
     async def open(cls, origin: Origin, tls: ssl.SSLContext | None, tls_key: object,
                    timeout: float) -> UpstreamConnection:
         """Connect (and handshake); OSError or TimeoutError when that fails in time."""
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(
-            origin.host, origin.port, ssl=tls if origin.secure else None,
-            server_hostname=origin.host if origin.secure else None,
-            limit=READ_SIZE * 4), timeout)
-        return cls(origin, tls_key, reader, writer)
+        loop = asyncio.get_running_loop()
+        _, conn = await asyncio.wait_for(loop.create_connection(
+            lambda: cls(origin, tls_key), origin.host, origin.port,
+            ssl=tls if origin.secure else None,
+            server_hostname=origin.host if origin.secure else None), timeout)
+        return conn
+
+    # -- asyncio callbacks -----------------------------------------------------------------------
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and type(transport).__module__ != "uvloop.loop":
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def data_received(self, data: bytes) -> None:
+        if self.raw is not None:
+            self.raw.put_nowait(data)
+            return
+        self.reader.receive_data(data)
+        if self.reader.buffered > HIGH_WATER and not self._read_paused:
+            self._read_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        if self.raw is not None:
+            self.raw.put_nowait(b"")
+        self.reader.receive_data(b"")
+        self.keep_alive = False
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = exc or UpstreamClosed("the backend closed the connection")
+        if self.raw is not None:
+            self.raw.put_nowait(b"")
+        self.reader.receive_data(b"")
+        self.keep_alive = False
+        self._wake()
+        d = self._drained
+        if d is not None and not d.done():
+            d.set_exception(UpstreamClosed("the backend closed the connection"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        d = self._drained
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     # -- sending -------------------------------------------------------------------------------
-    async def send(self, event: h11.Event) -> None:
-        data = self.h11.send(event)
-        if data:
-            self.writer.write(data)
-            await self.writer.drain()
-
     def start(self, method: str, target: str, headers: list[tuple[str, str]]) -> None:
-        """Write the request head (without waiting: the body or the answer follows)."""
+        """Write the request head. The fields came through h11's validation (the client's) or
+        are ocsi's own; names are lower-case, which HTTP/1.1 allows."""
         self.exchanges += 1
-        self.answered = False
-        data = self.h11.send(h11.Request(method=method, target=target, headers=headers))
-        self.writer.write(data)
+        self.answered = self.finished = False
+        self._method = method
+        self.reader.start_response()
+        head = "".join([f"{method} {target} HTTP/1.1\r\n", *(f"{n}: {v}\r\n" for n, v in headers),
+                        "\r\n"])
+        self.transport.write(head.encode("latin-1"))
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._lost is not None:
+            raise UpstreamClosed("the backend closed the connection")
+        if self._write_paused:
+            self._drained = asyncio.get_running_loop().create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+
+    async def send_chunk(self, data: bytes) -> None:
+        """One piece of a chunked request body."""
+        if data:
+            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+            await self.drain()
+
+    def end_chunks(self) -> None:
+        self.transport.write(b"0\r\n\r\n")
 
     # -- receiving -----------------------------------------------------------------------------
-    async def next_event(self, timeout: float | None) -> h11.Event:
-        """The next response event; TimeoutError when the backend is silent for ``timeout``."""
-        conn = self.h11
-        eof = False
+    async def next_event(self, timeout: float | None) -> Any:
+        """The next response event: ``h11.Response`` / ``InformationalResponse`` (the head),
+        ``h11.Data``, ``h11.EndOfMessage``. TimeoutError when the backend is silent for
+        ``timeout``; :class:`UpstreamClosed` when it closes or breaks the protocol."""
+        reader = self.reader
         while True:
             try:
-                event = conn.next_event()
+                event = reader.next_event()
             except h11.RemoteProtocolError as exc:
-                if eof:
+                self.keep_alive = False
+                if reader.closed:
                     raise UpstreamClosed(self._closed_while()) from None
                 raise UpstreamClosed(f"invalid response: {exc}") from None
             if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
-                eof = not data
-                conn.receive_data(data)
+                if self._read_paused:
+                    self._read_paused = False
+                    self.transport.resume_reading()
+                await self._wait(timeout)
                 continue
-            if type(event) is h11.ConnectionClosed:
+            kind = type(event)
+            if kind is h11.ConnectionClosed:
                 raise UpstreamClosed(self._closed_while())
-            if type(event) is h11.Response:
-                self.answered = True
-            return event  # type: ignore[return-value]  # NEED_DATA and PAUSED are handled above
+            if kind is h11.Response:
+                self._head(event)
+            elif kind is h11.EndOfMessage:
+                self.finished = True
+            return event
+
+    def _head(self, head: h11.Response) -> None:
+        self.answered = True
+        fields = self.fields = header_fields(head.headers)
+        framing, length = self.framing = response_framing(self._method, head.status_code, fields)
+        self.reader.start_body(framing, length)
+        if framing == "close" or head.http_version != b"1.1":
+            self.keep_alive = False
+        for name, value in fields:
+            if name == "connection" and "close" in value.lower():
+                self.keep_alive = False
+
+    async def _wait(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     def _closed_while(self) -> str:
         if not self.answered:
             return "the backend closed the connection without answering"
         return "the backend closed the connection"
 
+    # -- after a 101 ---------------------------------------------------------------------------
+    def switch(self) -> bytes:
+        """Stop parsing: what the backend sends from now on is raw (a WebSocket). Returns
+        what it had already sent after its 101 head."""
+        self.raw = asyncio.Queue()
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+        return self.reader.take_buffered()
+
     # -- life ----------------------------------------------------------------------------------
     def reusable(self) -> bool:
-        conn = self.h11
-        return (conn.our_state is h11.DONE and conn.their_state is h11.DONE
-                and not self.reader.at_eof() and not self.writer.is_closing())
+        return (self.finished and self.keep_alive and self._lost is None
+                and not self.transport.is_closing() and not self.reader.buffered)
 
     def fresh(self, idle: float) -> bool:
         """Still usable after waiting in the pool: not too old, not closed by the backend."""
-        return (time.monotonic() - self.idle_since < idle and not self.reader.at_eof()
-                and not self.writer.is_closing())
+        return (time.monotonic() - self.idle_since < idle and self._lost is None
+                and not self.reader.closed and not self.transport.is_closing())
 
     def close(self) -> None:
-        transport = self.writer.transport
-        if not transport.is_closing():
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
             transport.abort()  # nothing more to say to it; no lingering TLS shutdown either
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(asyncio.TimeoutError())
 
 
 class Pool:
@@ -140,10 +277,9 @@ class Pool:
 
     def release(self, conn: UpstreamConnection) -> None:
         """Back to the pool if the exchange ended cleanly, else closed."""
-        if not conn.reusable():
+        if not conn.reusable() or self.size == 0:
             conn.close()
             return
-        conn.h11.start_next_cycle()
         conn.idle_since = time.monotonic()
         idle = self._idle[(conn.origin, conn.tls_key)]
         idle.append(conn)

@@ -86,7 +86,7 @@ def parse_destination(url: str) -> Destination:
 class Template:
     """A ``dest`` with group references: ``\\N`` (and ``$N`` for the pre-1.2 syntax)."""
 
-    __slots__ = ("text", "_parts", "groups_used")
+    __slots__ = ("text", "_parts", "groups_used", "_origin", "_prefix_len", "_static")
 
     def __init__(self, text: str, groups: int) -> None:
         self.text = text
@@ -105,6 +105,9 @@ class Template:
         parts.append(text[pos:])
         self._parts = tuple(p for p in parts if p != "")
         self.groups_used = used
+        self._origin: Origin | None = None  # when scheme and authority are written out
+        self._prefix_len = 0
+        self._static: Destination | None = None
 
     @property
     def static(self) -> bool:
@@ -115,7 +118,11 @@ class Template:
 
     def check_static_part(self) -> None:
         """Check what is written out before the first group: the scheme, and the authority
-        when it is complete there; DestinationError when that cannot become a destination."""
+        when it is complete there (then kept, so a request only builds its target);
+        DestinationError when that cannot become a destination."""
+        if self.static:
+            self._static = parse_destination(self.text)
+            return
         m = _BACKREF.search(self.text)
         prefix = self.text if m is None else self.text[:m.start()]
         if not prefix:
@@ -128,4 +135,17 @@ class Template:
         if scheme_end >= 0:
             slash = prefix.find("/", scheme_end + 3)
             if slash >= 0:
-                parse_destination(prefix[:slash + 1])
+                self._origin = parse_destination(prefix[:slash + 1]).origin
+                self._prefix_len = slash
+
+    def destination(self, match: re.Match[str]) -> Destination:
+        """Where this request goes; DestinationError when it does not expand to a URL."""
+        if self._static is not None:
+            return self._static
+        text = self.expand(match)
+        if self._origin is None:
+            return parse_destination(text)
+        target = text[self._prefix_len:]
+        if any(c in target for c in " \r\n\t#"):
+            raise DestinationError(f"{text!r}: white space in the path")
+        return Destination(self._origin, target)

@@ -78,14 +78,18 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
     return out
 
 
-def response_headers(raw: Iterable[tuple[bytes, bytes]], switching: bool = False
+def response_headers(fields: list[tuple[str, str]], switching: bool = False
                      ) -> tuple[list[tuple[str, str]], int | None]:
     """The backend's fields to relay, and its ``Content-Length`` (``None`` if it gave none).
-    ``raw`` is h11's header list as it iterates: names already lower-case. ``switching``: a
-    101, whose ``Connection``/``Upgrade`` the client needs."""
-    fields = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
-    dropped = RESPONSE_DROPPED | connection_tokens(v for n, v in fields if n == "connection")
+    ``fields`` have lower-case names (:func:`ocsi.header_fields`). ``switching``: a 101,
+    whose ``Connection``/``Upgrade`` the client needs."""
+    dropped = RESPONSE_DROPPED
+    length = None
+    for n, v in fields:
+        if n == "connection":
+            dropped = dropped | connection_tokens([v])
+        elif n == "content-length":
+            length = int(v)
     if switching:
         dropped = dropped - {"connection", "upgrade"}
-    length = next((int(v) for n, v in fields if n == "content-length"), None)
     return [(n, v) for n, v in fields if n not in dropped], length

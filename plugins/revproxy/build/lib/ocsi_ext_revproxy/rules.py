@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ocsi import Element, ParseContext, ValueFormatError, parse_seconds
 
 from .balance import POLICIES
-from .destination import Destination, DestinationError, Template, parse_destination
+from .destination import Destination, DestinationError, Template
 
 ATTRIBUTES = ["suburl", "fullurl", "regexp", "dest", "keephost", "nopipeline", "server", "port",
               "uri", "protocol", "balance", "failtimeout", "connecttimeout", "responsetimeout",
@@ -71,7 +71,7 @@ class Rule:
 
     def expand(self, match: re.Match[str]) -> list[Destination]:
         """The destinations for one match; DestinationError when one is not a URL."""
-        return [parse_destination(t.expand(match)) for t in self.dests]
+        return [t.destination(match) for t in self.dests]
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -97,10 +97,7 @@ def make_rule(*, suburl: str | None = None, fullurl: str | None = None,
         raise ValueError("dest names no destination")
     templates = tuple(Template(t, regex.groups) for t in texts)
     for t in templates:
-        if t.static:
-            parse_destination(t.text)
-        else:
-            t.check_static_part()
+        t.check_static_part()
     tls = TLSOptions(cafile, insecure)
     if cafile is not None:
         try:

@@ -29,6 +29,7 @@ import h11
 from ocsi import (
     DO_NOTHING,
     BodyAborted,
+    BytesBody,
     Found,
     Headers,
     Request,
@@ -39,10 +40,11 @@ from ocsi import (
     Tunnel,
     TunnelBody,
     error_response,
+    header_fields,
 )
 
 from .balance import Balancer
-from .client import READ_SIZE, Pool, UpstreamClosed, UpstreamConnection
+from .client import Pool, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
 from .headers import request_headers, response_headers, wants_websocket
 from .options import ProxyOptions
@@ -58,6 +60,10 @@ log = logging.getLogger("ocsi.ext.revproxy")
 #: Methods that may be sent twice (RFC 9110 §9.2.2) when a reused connection turns out dead.
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 _CONNECT_ERRORS = (OSError, ssl.SSLError, asyncio.TimeoutError)
+
+
+#: Responses up to this size (with a Content-Length) are read whole, then sent.
+SMALL_BODY = 64 * 1024
 
 
 class _NoResponse(Exception):
@@ -186,11 +192,15 @@ class RevProxy(Step):
         sender: asyncio.Task[None] | None = None
         try:
             conn.start(request.method, dest.target, headers)
-            if length == 0:
-                conn.writer.write(conn.h11.send(h11.EndOfMessage()) or b"")
-            else:
+            if length != 0:
                 sender = asyncio.get_running_loop().create_task(_send_body(conn, request))
-            head = await self._response_head(conn, sender, websocket)
+            if sender is None:
+                head = await _final_head(conn, rule.response_timeout, websocket)
+            else:
+                head = await self._response_head(conn, sender, websocket)
+        except asyncio.TimeoutError:
+            await _stop(sender)
+            raise _Timeout() from None
         except (UpstreamClosed, ConnectionError, OSError) as exc:
             await _stop(sender)
             raise _NoResponse(_reason(exc)) from None
@@ -200,7 +210,7 @@ class RevProxy(Step):
         if type(head) is h11.InformationalResponse:  # 101 to a WebSocket handshake
             return self._switched(conn, head, dest)
         status = head.status_code
-        fields, upstream_length = response_headers(head.headers)
+        fields, upstream_length = response_headers(conn.fields)
         no_body = request.method == "HEAD" or status in (204, 304)
         if status == 304 and upstream_length is not None:
             fields.append(("content-length", str(upstream_length)))
@@ -228,7 +238,7 @@ class RevProxy(Step):
             clean = finished and (sender is None or (sender.done() and not sender.cancelled()
                                                      and sender.exception() is None))
             await _stop(sender)
-            if clean and rule.pipeline:
+            if clean and rule.pipeline and conn.reusable():
                 self.pool.release(conn)
             else:
                 conn.close()
@@ -243,6 +253,18 @@ class RevProxy(Step):
             await close()
             return Response(status, Headers.from_lower(fields),
                             StreamBody(_empty(), upstream_length if request.method == "HEAD" else None))
+        if upstream_length is not None and upstream_length <= SMALL_BODY and sender is None:
+            # a small answer is read whole before it is passed on: the backend connection goes
+            # back to the pool at once, and the client gets one write (bounded by SMALL_BODY)
+            try:
+                parts = [chunk async for chunk in chunks()]
+            except BodyAborted as exc:
+                await close()
+                log.error("%s: %s", self.where, exc)
+                return error_response(502)  # nothing was sent yet: a clean answer is possible
+            await close()
+            return Response(status, Headers.from_lower(fields), BytesBody(b"".join(parts)),
+                            reason=_reason_phrase(head))
         return Response(status, Headers.from_lower(fields),
                         StreamBody(chunks(), upstream_length, close),
                         reason=_reason_phrase(head))
@@ -251,20 +273,22 @@ class RevProxy(Step):
                   dest: Destination) -> Response:
         """The backend accepted the WebSocket handshake: relay its 101, then bytes both ways
         until either side closes."""
-        fields, _ = response_headers(head.headers, switching=True)
-        early = bytes(conn.h11.trailing_data[0])  # what it sent right after its head
+        fields, _ = response_headers(header_fields(head.headers), switching=True)
+        early = conn.switch()  # what it sent right after its head, and raw bytes from now on
+        raw = conn.raw
+        assert raw is not None
         where = f"{self.where}: {dest.origin}{dest.target}"
 
         async def run(tunnel: Tunnel) -> None:
             async def up() -> None:
                 while data := await tunnel.read():
-                    conn.writer.write(data)
-                    await conn.writer.drain()
+                    conn.write(data)
+                    await conn.drain()
 
             async def down() -> None:
                 if early:
                     tunnel.write(early)
-                while data := await conn.reader.read(READ_SIZE):
+                while data := await raw.get():
                     tunnel.write(data)
                     await tunnel.drain()
 
@@ -318,9 +342,14 @@ async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool
 
 
 async def _send_body(conn: UpstreamConnection, request: Request) -> None:
+    if request.body.length is None:  # chunked to the backend too
+        async for chunk in request.body:
+            await conn.send_chunk(chunk)
+        conn.end_chunks()
+        return
     async for chunk in request.body:
-        await conn.send(h11.Data(data=chunk))
-    await conn.send(h11.EndOfMessage())
+        conn.write(chunk)
+        await conn.drain()
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:
