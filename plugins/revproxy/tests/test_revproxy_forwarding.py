@@ -288,3 +288,20 @@ def test_the_answer_is_framed_once_with_the_backends_headers_in_any_case(ocsi_se
     assert b"keep-alive: timeout=5" not in lines and b"connection: keep-alive" not in lines
     assert b"x-case: kept" in lines
     listener.close()
+
+
+def test_a_backend_that_never_finishes_connecting_is_a_504(ocsi_server):
+    """A listener that accepts but never speaks TLS: the handshake is part of connecting, so
+    ``connecttimeout`` ends it (and a second destination would be tried)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        srv = proxy(ocsi_server, f'<revproxy suburl="(.*)" dest="https://127.0.0.1:{port}/\\1" '
+                                 'connecttimeout="0.3" insecure="insecure"/>')
+        r = srv.get("/x")
+        assert (r.status, r.body) == (504, b"Error: Gateway Timeout")
+        assert f"connecting to https://127.0.0.1:{port} timed out" in srv.wait_log("errors", "timed out")
+    finally:
+        listener.close()
