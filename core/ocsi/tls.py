@@ -1,4 +1,4 @@
-"""TLS: server contexts from ``<ssl>``, and self-signed certificates (``cryptography``).
+"""TLS: server contexts from ``<ssl>`` (certificates for tests and local use: :mod:`.certificates`).
 
 Key and certificate are checked with ``cryptography`` when the configuration is loaded, so a
 mismatched pair or an unreadable file is a located configuration error rather than a failure
@@ -7,19 +7,17 @@ of the first handshake.
 
 from __future__ import annotations
 
-import datetime
 import getpass
-import ipaddress
 import ssl
-from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from .certificates import self_signed
 from .config.errors import ConfigError
 from .config.settings import SSLSettings
+
+__all__ = ["WrongPassword", "self_signed", "server_context"]
 
 
 class WrongPassword(ConfigError):
@@ -72,33 +70,3 @@ def server_context(s: SSLSettings, ports: str = "", password: str | None = None)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ConfigError(f"invalid SSL option: {exc}", where=s.where) from None
     return ctx
-
-
-def self_signed(names: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
-                days: int = 30) -> tuple[bytes, bytes]:
-    """A fresh (certificate PEM, unencrypted key PEM) pair for tests and local use."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    alt: list[x509.GeneralName] = []
-    for n in names:
-        try:
-            alt.append(x509.IPAddress(ipaddress.ip_address(n)))
-        except ValueError:
-            alt.append(x509.DNSName(n))
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption()),
-    )

@@ -40,38 +40,38 @@ _NEED_DATA = h11.NEED_DATA
 _CLOSED = h11.ConnectionClosed()
 
 
-class RequestReader:
-    """Reads requests from one connection: a head, then (optionally) its body, then the next."""
+class _Reader:
+    """One receive buffer for the life of a socket, and the h11 reader for what comes next."""
 
     __slots__ = ("_buf", "_closed", "_max", "_read")
 
-    def __init__(self, max_incomplete_event_size: int) -> None:
+    def __init__(self, reader: Any, max_incomplete_event_size: int) -> None:
         self._buf = ReceiveBuffer()
         self._closed = False
-        self._read: Any = maybe_read_from_IDLE_client
+        self._read = reader
         self._max = max_incomplete_event_size
 
     def receive_data(self, data: bytes) -> None:
-        """Buffer bytes from the socket; ``b""`` means the client closed its side."""
+        """Buffer bytes from the socket; ``b""`` means the peer closed its side."""
         if data:
             if not self._closed:  # bytes after EOF cannot happen with a real socket: ignore
                 self._buf += data
         else:
             self._closed = True
 
-    def start_body(self, length: int | None) -> None:
-        """After a head: read a body of ``length`` bytes, or a chunked one (``None``)."""
-        self._read = _chunked_reader() if length is None else _length_reader(length)
-
-    def start_next_cycle(self, max_incomplete_event_size: int) -> None:
-        """The request is over: read the next head (with the limits now in force)."""
-        self._read = maybe_read_from_IDLE_client
-        self._max = max_incomplete_event_size
+    @property
+    def closed(self) -> bool:
+        """The peer has closed its side (what is buffered may still be read)."""
+        return self._closed
 
     @property
     def buffered(self) -> int:
         """Bytes received and not parsed yet (pipelined requests)."""
         return len(self._buf)
+
+    def peek(self, n: int) -> bytes:
+        """The first ``n`` unparsed bytes (rare: only when requests are pipelined)."""
+        return bytes(self._buf)[:n]
 
     def take_buffered(self) -> bytes:
         """Every unparsed byte, removed (a connection switching protocols hands them on)."""
@@ -79,14 +79,10 @@ class RequestReader:
         self._buf = ReceiveBuffer()
         return data
 
-    def peek(self, n: int) -> bytes:
-        """The first ``n`` unparsed bytes (rare: only when requests are pipelined)."""
-        return bytes(self._buf)[:n]
-
     def next_event(self) -> Any:
-        """The next ``h11.Request``, ``h11.Data`` or ``h11.EndOfMessage``; ``h11.NEED_DATA``
-        when more bytes are needed; ``h11.ConnectionClosed`` at a clean end of input between
-        requests. Raises ``h11.RemoteProtocolError`` for anything malformed."""
+        """The next event; ``h11.NEED_DATA`` when more bytes are needed;
+        ``h11.ConnectionClosed`` at a clean end of input between messages. Raises
+        ``h11.RemoteProtocolError`` for anything malformed or cut short."""
         buf = self._buf
         try:
             event = self._read(buf)
@@ -99,7 +95,8 @@ class RequestReader:
             if self._closed:
                 eof = getattr(self._read, "read_eof", None)
                 if eof is not None:
-                    eof()  # a body reader: the body is incomplete (raises RemoteProtocolError)
+                    # a body reader: EndOfMessage for a close-delimited body, else it raises
+                    return eof() or _CLOSED
                 return _CLOSED
             return _NEED_DATA
         # same order of checks as h11.Connection.next_event
@@ -110,44 +107,40 @@ class RequestReader:
         return _NEED_DATA
 
 
-class ResponseReader:
+class RequestReader(_Reader):
+    """Reads requests from one connection: a head, then (optionally) its body, then the next.
+
+    Events: ``h11.Request``, ``h11.Data``, ``h11.EndOfMessage``."""
+
+    __slots__ = ()
+
+    def __init__(self, max_incomplete_event_size: int) -> None:
+        super().__init__(maybe_read_from_IDLE_client, max_incomplete_event_size)
+
+    def start_body(self, length: int | None) -> None:
+        """After a head: read a body of ``length`` bytes, or a chunked one (``None``)."""
+        self._read = _chunked_reader() if length is None else _length_reader(length)
+
+    def start_next_cycle(self, max_incomplete_event_size: int) -> None:
+        """The request is over: read the next head (with the limits now in force)."""
+        self._read = maybe_read_from_IDLE_client
+        self._max = max_incomplete_event_size
+
+
+class ResponseReader(_Reader):
     """h11's response parser for the client side of a connection (a proxy's backend), driven
-    the same way as :class:`RequestReader`: one receive buffer for the life of the socket,
-    h11's readers for the status line, headers and body framing, no ``h11.Connection``.
+    the same way as :class:`RequestReader`: h11's readers for the status line, headers and
+    body framing, no ``h11.Connection``.
 
     Per response: :meth:`start_response`, then :meth:`next_event` until an ``h11.Response``
     (``InformationalResponse`` for 1xx), then :meth:`start_body` with the framing the caller
     decided (:func:`response_framing`), then events until ``h11.EndOfMessage``.
     """
 
-    __slots__ = ("_buf", "_closed", "_max", "_read")
+    __slots__ = ()
 
     def __init__(self, max_head: int = 64 * 1024) -> None:
-        self._buf = ReceiveBuffer()
-        self._closed = False
-        self._max = max_head
-        self._read: Any = _nothing
-
-    def receive_data(self, data: bytes) -> None:
-        if data:
-            if not self._closed:
-                self._buf += data
-        else:
-            self._closed = True
-
-    @property
-    def closed(self) -> bool:
-        """The peer has closed its side (what is buffered may still be read)."""
-        return self._closed
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def take_buffered(self) -> bytes:
-        data = bytes(self._buf)
-        self._buf = ReceiveBuffer()
-        return data
+        super().__init__(_nothing, max_head)
 
     def start_response(self) -> None:
         self._read = _response_head
@@ -160,30 +153,6 @@ class ResponseReader:
             self._read = _chunked_reader()
         else:
             self._read = _close_reader()
-
-    def next_event(self) -> Any:
-        """The next event, ``h11.NEED_DATA``, or ``h11.ConnectionClosed`` when the peer closed
-        between responses. Raises ``h11.RemoteProtocolError`` for anything malformed or cut."""
-        buf = self._buf
-        try:
-            event = self._read(buf)
-        except h11.LocalProtocolError as exc:
-            raise h11.RemoteProtocolError(str(exc), error_status_hint=exc.error_status_hint) \
-                from None
-        if event is not None:
-            return event
-        if not buf:
-            if self._closed:
-                eof = getattr(self._read, "read_eof", None)
-                if eof is not None:
-                    return eof()  # EndOfMessage for a close-delimited body; else it raises
-                return _CLOSED
-            return _NEED_DATA
-        if len(buf) > self._max:
-            raise h11.RemoteProtocolError("response head too long")
-        if self._closed:
-            raise h11.RemoteProtocolError("peer unexpectedly closed connection")
-        return _NEED_DATA
 
 
 def header_fields(headers: Any) -> list[tuple[str, str]]:

@@ -15,7 +15,8 @@ a test started is stopped when it ends, and one that does not stop cleanly fails
 
 For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
 element parser: :func:`parse_element`, :func:`parse_context`, :func:`load_context`; for
-registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``).
+registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``);
+for TLS: :func:`self_signed`, :func:`authority_and_certificate` (a test CA and a certificate).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from ..certificates import authority_and_certificate, self_signed
 from .distributions import write_extension
 from .memory import MEMORY_PORT, MemoryServer
 from .parsing import load_context, parse_context, parse_element
@@ -34,7 +36,7 @@ from .servers import (Client, Result, RunningServer, ServerProcess, ShutdownErro
                       free_port)
 
 __all__ = [
-    "MEMORY_PORT", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
+    "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
     "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
     "make_request", "parse_context", "parse_element", "write_extension",
     "ocsi_client", "ocsi_memory", "ocsi_process", "ocsi_server",

@@ -61,9 +61,9 @@ def test_a_dest_whose_host_comes_from_the_match_is_checked_per_request(ocsi_memo
 @pytest.fixture
 def tls_backend(backend, tmp_path):  # type: ignore[no-untyped-def]
     """An HTTPS backend whose certificate a test CA (in ``tmp_path/ca.pem``) signed."""
-    from tls_certs import issue
+    from ocsi.testing import authority_and_certificate
 
-    ca_pem, cert_pem, key_pem = issue(["localhost", "127.0.0.1"])
+    ca_pem, cert_pem, key_pem = authority_and_certificate(["localhost", "127.0.0.1"])
     (tmp_path / "ca.pem").write_bytes(ca_pem)
     (tmp_path / "cert.pem").write_bytes(cert_pem)
     (tmp_path / "key.pem").write_bytes(key_pem)

@@ -4,6 +4,7 @@ virtualenv, and a configuration naming the extension proxies a request."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,10 +14,17 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_wheels_install_into_a_fresh_virtualenv_and_proxy(tmp_path, backend, ocsi_process):
+    # build from copies: setuptools leaves build/ and *.egg-info beside the sources
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "core", src / "ocsi" / "core", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / "ocsi" / name)
+    shutil.copytree(ROOT / "plugins" / "revproxy", src / "revproxy", ignore=ignore)
     wheels = tmp_path / "wheels"
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                            "--no-build-isolation", "-w", str(wheels), str(ROOT),
-                            str(ROOT / "plugins" / "revproxy")], capture_output=True, text=True)
+                            "--no-build-isolation", "-w", str(wheels), str(src / "ocsi"),
+                            str(src / "revproxy")], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     names = sorted(p.name.split("-")[0] for p in wheels.glob("*.whl"))
     assert names == ["ocsi", "ocsi_ext_revproxy"]
