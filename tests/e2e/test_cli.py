@@ -350,7 +350,7 @@ def test_group_is_taken_and_supplementary_groups_dropped(tmp_path, exts_path, us
     import grp
     import pwd
 
-    from ocsi.testing import free_port
+    from ocsi.testing import free_port, wait_for_port
 
     nobody, nogroup = pwd.getpwnam("nobody"), grp.getgrnam("nogroup")
     port = free_port()
@@ -363,14 +363,7 @@ def test_group_is_taken_and_supplementary_groups_dropped(tmp_path, exts_path, us
                             preexec_fn=lambda: os.setgroups([4, 20, 27]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.05)
+        wait_for_port(port, proc)
         ids = _proc_ids(proc.pid)
         assert ids["Gid:"] == [str(nogroup.gr_gid)] * 4
         if user:

@@ -33,12 +33,12 @@ from .memory import MEMORY_PORT, MemoryServer
 from .parsing import load_context, parse_context, parse_element
 from .requests import build_pipeline, make_request
 from .servers import (Client, Result, RunningServer, ServerProcess, ShutdownError, decode_content, document,
-                      free_port)
+                      free_port, wait_for_port)
 
 __all__ = [
     "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
     "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
-    "make_request", "parse_context", "parse_element", "write_extension",
+    "make_request", "parse_context", "parse_element", "wait_for_port", "write_extension",
     "ocsi_client", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
 

@@ -23,13 +23,32 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Client", "Result", "RunningServer", "ServerProcess", "document", "free_port"]
+__all__ = ["Client", "Result", "RunningServer", "ServerProcess", "document", "free_port",
+           "wait_for_port"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None,
+                  timeout: float = 20.0, host: str = "127.0.0.1") -> None:
+    """Until something accepts connections on ``port``; AssertionError when ``process``
+    exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            if process is not None and process.poll() is not None:
+                raise AssertionError(f"the process exited with {process.returncode} before "
+                                     f"port {port} opened") from None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"port {port} not open after {timeout:g} s") from None
+            time.sleep(0.05)
 
 
 @dataclass

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
-from ocsi.testing import free_port
+from ocsi.testing import free_port, wait_for_port
 from ocsi_ext_revproxy.oneline import listen_address, proxy_config
 
 
@@ -43,14 +41,7 @@ def test_ocsi_proxy_forwards(backend, tmp_path):
                              "--to", b1.url, "--to", b2.url], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
-                time.sleep(0.05)
+        wait_for_port(port, proc)
         names = []
         for _ in range(4):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/echo/x?q=1", timeout=10) as r:
