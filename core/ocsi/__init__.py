@@ -18,7 +18,8 @@ the server's own and may change without notice.
   ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
   parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
   :func:`parse_regex` (raising :class:`ValueFormatError`).
-- Helpers: :func:`slash_redirect` and :func:`absolute_url` (redirects),
+- Helpers: :func:`slash_redirect` and :func:`absolute_url` (redirects), :func:`url_subject`
+  and :class:`GroupTemplate` (Ocsigen's ``suburl``/``fullurl`` matching and ``\\N`` templates),
   :func:`negotiate` / :func:`parse_accept_encoding` (content codings), :func:`has_token`,
   :func:`format_http_date` / :func:`parse_http_date`, :func:`split_host_port` /
   :func:`join_host_port`.
@@ -32,6 +33,7 @@ from .config.context import LoadContext, ParseContext
 from .config.errors import ConfigError
 from .config.values import (ValueFormatError, parse_bool, parse_duration, parse_int, parse_regex,
                             parse_seconds, parse_size)
+from .config.templates import GroupTemplate
 from .config.xml import Element
 from .hookspecs import ElementParser
 from .http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody,
@@ -60,7 +62,7 @@ from .pipeline.answers import (
 )
 from .pipeline.scope import NameRule, SiteConfig
 from .pipeline.step import FunctionStep, Step
-from .pipeline.urls import absolute_url, slash_redirect
+from .pipeline.urls import absolute_url, slash_redirect, url_subject
 
 __version__ = "0.1.0"
 
@@ -79,7 +81,7 @@ __all__ = [
     "Element", "ElementParser", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex",
     # helpers
-    "slash_redirect", "absolute_url", "negotiate", "parse_accept_encoding", "has_token",
+    "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",
     # extension machinery
     "hookimpl", "__version__",

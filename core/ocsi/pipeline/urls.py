@@ -27,6 +27,22 @@ def absolute_url(request: Request, path: str) -> str:
     return f"{scheme}://{authority}{path}"
 
 
+def url_subject(request: Request, full: bool) -> str | None:
+    """What Ocsigen's ``suburl``/``fullurl`` regular expressions are matched against.
+
+    ``full=False``: the path below the current site, without its leading ``/``, with
+    ``?query`` when there is one, percent-encoded as the client sent it. ``full=True``:
+    ``scheme://host[:port]/path[?query]`` from the ``Host`` the client sent (``None``
+    without one: not concerned).
+    """
+    query = "" if request.query is None else "?" + request.query
+    if not full:
+        return request.raw_sub_path + query
+    if not request.host_header:
+        return None
+    return f"{request.scheme}://{request.host_header}{request.path}{query}"
+
+
 def slash_redirect(request: Request, raw_segments: tuple[str, ...]) -> Response:
     """301 to the same URL with a trailing ``/`` (query kept), as Ocsigen does for directories."""
     path = "/" + "/".join(raw_segments) + "/"

@@ -27,5 +27,5 @@ def ocsi_elements() -> dict[str, ocsi.ElementParser]:
     return {"outputfilter": parse_outputfilter, "sethttpcode": parse_sethttpcode}
 
 
-__all__ = ["AddHeader", "RewriteHeader", "SetCode", "Substitution", "outputfilter",
+__all__ = ["AddHeader", "RewriteHeader", "SetCode", "outputfilter",
            "parse_outputfilter", "parse_sethttpcode", "sethttpcode"]

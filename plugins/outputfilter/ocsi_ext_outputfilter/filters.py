@@ -17,38 +17,24 @@ import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from ocsi import DO_NOTHING, Element, Found, ParseContext, Step, parse_bool, parse_regex
+from ocsi import (
+    DO_NOTHING,
+    Element,
+    Found,
+    GroupTemplate,
+    ParseContext,
+    Step,
+    parse_bool,
+    parse_regex,
+)
 
 if TYPE_CHECKING:
     from ocsi import Answer, Request, State
 
-_GROUP = re.compile(r"\\(\d)")
-
-
-class Substitution:
-    """``T`` of ``regexp``/``dest``: literal text and ``\\N`` groups (nothing else is special)."""
-
-    __slots__ = ("text", "_parts")
-
-    def __init__(self, text: str, groups: int) -> None:
-        self.text = text
-        parts: list[str | int] = []
-        pos = 0
-        for m in _GROUP.finditer(text):
-            n = int(m.group(1))
-            if n > groups:
-                raise ValueError(f"dest {text!r} refers to group {n}, but regexp has {groups}")
-            parts += [text[pos:m.start()], n]
-            pos = m.end()
-        parts.append(text[pos:])
-        self._parts = tuple(p for p in parts if p != "")
-
-    def __call__(self, m: re.Match[str]) -> str:
-        return "".join(p if isinstance(p, str) else (m.group(p) or "") for p in self._parts)
 
 
 class RewriteHeader(Step):
-    def __init__(self, header: str, regexp: re.Pattern[str], dest: Substitution) -> None:
+    def __init__(self, header: str, regexp: re.Pattern[str], dest: GroupTemplate) -> None:
         self.header = header.lower()
         self.regexp = regexp
         self.dest = dest
@@ -118,7 +104,7 @@ def outputfilter(header: str, dest: str, regexp: str | None = None,
         if replace is not None:
             raise ValueError("replace= goes with adding a header, not with regexp=")
         rx = re.compile(regexp)
-        return RewriteHeader(header, rx, Substitution(dest, rx.groups))
+        return RewriteHeader(header, rx, GroupTemplate(dest, rx.groups))
     if "\r" in dest or "\n" in dest:
         raise ValueError("a header value cannot contain a line break")
     return AddHeader(header, dest, replace)
@@ -145,7 +131,7 @@ def parse_outputfilter(el: Element, ctx: ParseContext) -> Step:
                            hint="rewrite with header regexp dest, or add with header dest replace")
         rx = el.attr_value("regexp", parse_regex, re.compile(""))
         try:
-            return RewriteHeader(header, rx, Substitution(dest, rx.groups))
+            return RewriteHeader(header, rx, GroupTemplate(dest, rx.groups))
         except ValueError as exc:
             raise el.error(str(exc)) from None
     try:

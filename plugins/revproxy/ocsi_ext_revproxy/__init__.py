@@ -17,7 +17,13 @@ import ocsi
 
 from .balance import Balancer
 from .client import Pool, UpstreamConnection
-from .destination import Destination, DestinationError, Origin, Template, parse_destination
+from .destination import (
+    Destination,
+    DestinationError,
+    Origin,
+    Template,
+    parse_destination,
+)
 from .options import ProxyOptions, parse_options
 from .rules import Rule, make_rule, parse_revproxy
 from .step import RevProxy

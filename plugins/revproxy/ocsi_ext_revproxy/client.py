@@ -22,7 +22,6 @@ from collections import defaultdict
 from typing import Any
 
 import h11
-
 from ocsi import ResponseReader, header_fields, response_framing
 
 from .destination import Origin

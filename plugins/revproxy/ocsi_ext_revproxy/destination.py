@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ocsi import split_host_port
+from ocsi import GroupTemplate, split_host_port
 
-_BACKREF = re.compile(r"\\(\d)|\$(\d)")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 _URL = re.compile(r"(?i)(https?)://([^/?#]+)(/[^#]*)?")
 
@@ -84,37 +83,26 @@ def parse_destination(url: str) -> Destination:
 
 
 class Template:
-    """A ``dest`` with group references: ``\\N`` (and ``$N`` for the pre-1.2 syntax)."""
+    """A ``dest`` with group references (``\\N``, and ``$N`` for the pre-1.2 syntax)."""
 
-    __slots__ = ("text", "_parts", "groups_used", "_origin", "_prefix_len", "_static")
+    __slots__ = ("text", "_template", "_origin", "_prefix_len", "_static")
 
     def __init__(self, text: str, groups: int) -> None:
         self.text = text
-        parts: list[str | int] = []
-        used = 0
-        pos = 0
-        for m in _BACKREF.finditer(text):
-            parts.append(text[pos:m.start()])
-            n = int(m.group(1) or m.group(2))
-            if n > groups:
-                raise DestinationError(f"{text!r} refers to group {n}, but the regular "
-                                       f"expression has {groups}")
-            parts.append(n)
-            used = max(used, n)
-            pos = m.end()
-        parts.append(text[pos:])
-        self._parts = tuple(p for p in parts if p != "")
-        self.groups_used = used
+        try:
+            self._template = GroupTemplate(text, groups, dollar=True)
+        except ValueError as exc:
+            raise DestinationError(str(exc)) from None
         self._origin: Origin | None = None  # when scheme and authority are written out
         self._prefix_len = 0
         self._static: Destination | None = None
 
     @property
     def static(self) -> bool:
-        return not any(isinstance(p, int) for p in self._parts)
+        return self._template.static
 
     def expand(self, match: re.Match[str]) -> str:
-        return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in self._parts)
+        return self._template.expand(match)
 
     def check_static_part(self) -> None:
         """Check what is written out before the first group: the scheme, and the authority
@@ -123,8 +111,7 @@ class Template:
         if self.static:
             self._static = parse_destination(self.text)
             return
-        m = _BACKREF.search(self.text)
-        prefix = self.text if m is None else self.text[:m.start()]
+        prefix = self._template.literal_prefix
         if not prefix:
             return  # all of it comes from the match: checked per request
         lower = prefix.lower()

@@ -41,6 +41,7 @@ from ocsi import (
     TunnelBody,
     error_response,
     header_fields,
+    url_subject,
 )
 
 from .balance import Balancer
@@ -102,12 +103,7 @@ class RevProxy(Step):
     # -- matching ------------------------------------------------------------------------------
     def subject(self, request: Request) -> str | None:
         """What the rule's regular expression is matched against (``None``: not concerned)."""
-        query = "" if request.query is None else "?" + request.query
-        if not self.rule.full_url:
-            return request.raw_sub_path + query
-        if not request.host_header:
-            return None
-        return f"{request.scheme}://{request.host_header}{request.path}{query}"
+        return url_subject(request, self.rule.full_url)
 
     async def handle(self, request: Request, state: State) -> Answer:
         if isinstance(state, Found):
