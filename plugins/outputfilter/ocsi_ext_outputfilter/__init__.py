@@ -14,7 +14,6 @@ from .filters import (
     AddHeader,
     RewriteHeader,
     SetCode,
-    Substitution,
     outputfilter,
     parse_outputfilter,
     parse_sethttpcode,
