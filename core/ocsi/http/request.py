@@ -219,5 +219,15 @@ class Request:
             setattr(new, name, value)
         return new
 
+    def with_target(self, target: str) -> Request:
+        """A copy asking for ``target`` (``/path?query``), parsed as a request line's would be
+        (percent-decoding, dot segments); ``ValueError`` (``BadTarget``) when it cannot be."""
+        from .urlpath import decode_path, split_target
+
+        raw_path, query, _, _ = split_target(target)
+        raw_segments, segments = decode_path(raw_path)
+        return self.replace(target=target, raw_path=raw_path, query=query,
+                            raw_segments=raw_segments, segments=segments)
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target} host={self.host!r} depth={self.depth}>"
