@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+from typing import Any
 
 from . import __version__
 from .config.errors import ConfigError
@@ -28,7 +29,7 @@ def _main_parser() -> argparse.ArgumentParser:
         epilog="Other commands: 'ocsi serve DIR' serves a directory without configuration; "
                "'ocsi extensions' lists installed extensions; 'ocsi new-extension NAME' "
                "writes a ready extension distribution; 'ocsi proxy --to URL' forwards "
-               "everything to a backend.",
+               "everything to a backend; extensions add more (authbasic: 'ocsi hash-password').",
     )
     p.add_argument("-c", "--config", metavar="FILE",
                    help=f"configuration file (default {DEFAULT_CONFIG}, or $OCSI_CONFIG)")
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         return _new_extension(argv[1:])
     if argv and argv[0] == "proxy":
         return _proxy(argv[1:])
+    if argv and not argv[0].startswith("-"):
+        command = _extension_command(argv[0])
+        if command is not None:
+            return int(command(argv[1:]) or 0)
     try:
         args = _main_parser().parse_args(argv)
     except SystemExit as exc:
@@ -184,6 +189,17 @@ def _serve(ns: argparse.Namespace) -> int:
 
     return run_server("<serve>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
                 pipe=pipe)
+
+
+def _extension_command(name: str) -> Any:
+    """``ocsi NAME …`` given by an installed extension: an entry point in the group
+    ``ocsi.cli`` (authbasic's ``hash-password``), loaded only when asked for."""
+    from .extensions.loader import metadata
+
+    for ep in metadata.entry_points(group="ocsi.cli"):
+        if ep.name == name:
+            return ep.load()
+    return None
 
 
 def _proxy(argv: list[str]) -> int:

@@ -14,8 +14,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import ocsi
-from ocsi import (DO_NOTHING, BytesBody, Element, Found, Headers, ParseContext, Response, Serve,
-                  Step, parse_int)
+from ocsi import (
+    DO_NOTHING,
+    BytesBody,
+    Element,
+    Found,
+    Headers,
+    ParseContext,
+    Response,
+    Serve,
+    Step,
+    parse_int,
+)
 
 if TYPE_CHECKING:
     from ocsi import Answer, Request, State
@@ -80,19 +90,19 @@ class Cors(Step):
 
     async def handle(self, request: Request, state: State) -> Answer:
         origin = request.headers.get("origin")
-        found = isinstance(state, Found)
-        if found:
+        if isinstance(state, Found):
             _vary(state.response.headers)  # the answer depends on Origin, sent or not
-        if origin is None:
-            return DO_NOTHING
-        allowed = self.origins.allows(origin) and self._method_allowed(request)
-        if found:
-            if allowed:
+            if origin is None:
+                return DO_NOTHING
+            if self.origins.allows(origin) and self._method_allowed(request):
                 headers = state.response.headers
                 for name, value in self._headers(request, origin, preflight=False):
                     headers.remove(name)
                     headers.add(name, value)
             return DO_NOTHING  # a refusal is the absence of the headers, never an error
+        if origin is None:
+            return DO_NOTHING
+        allowed = self.origins.allows(origin) and self._method_allowed(request)
         if request.method == "OPTIONS" and request.headers.get("access-control-request-method"):
             if not allowed:
                 log.info("CORS preflight from %s for %s refused", origin, request.target)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ocsi import ConfigError
 
 EXTS = ('<extension findlib-package="ocsigenserver.ext.staticmod"/>'

@@ -12,8 +12,19 @@ import re
 from typing import TYPE_CHECKING
 
 import ocsi
-from ocsi import (DO_NOTHING, BytesBody, Element, Found, GroupTemplate, Headers, ParseContext,
-                  Response, Serve, Step, url_subject)
+from ocsi import (
+    DO_NOTHING,
+    BytesBody,
+    Element,
+    Found,
+    GroupTemplate,
+    Headers,
+    ParseContext,
+    Response,
+    Serve,
+    Step,
+    url_subject,
+)
 
 if TYPE_CHECKING:
     from ocsi import Answer, Request, State

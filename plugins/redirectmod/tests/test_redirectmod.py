@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ocsi import ConfigError
 
 EXT = '<extension findlib-package="ocsigenserver.ext.redirectmod"/>'

@@ -13,8 +13,19 @@ import re
 from typing import TYPE_CHECKING
 
 import ocsi
-from ocsi import (DO_NOTHING, ContinueWith, Element, Found, GroupTemplate, ParseContext, RetryWith,
-                  ServeNow, Step, error_response, url_subject)
+from ocsi import (
+    DO_NOTHING,
+    ContinueWith,
+    Element,
+    Found,
+    GroupTemplate,
+    ParseContext,
+    RetryWith,
+    ServeNow,
+    Step,
+    error_response,
+    url_subject,
+)
 
 if TYPE_CHECKING:
     from ocsi import Answer, Request, State
