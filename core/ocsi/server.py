@@ -209,7 +209,8 @@ class Server:
 
     # -- reload ----------------------------------------------------------------------------------
     async def reload(self, path: str | None = None) -> bool:
-        """Build a new runtime from ``path`` (default: the current file) and swap it in.
+        """Build a new runtime from ``path`` (once: default, the file the server started
+        with) and swap it in.
 
         On any error the running configuration stays and the located error is logged.
         """
@@ -231,8 +232,8 @@ class Server:
                 log.exception("Reload failed, configuration unchanged")
                 old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
                 return False
-            if path is not None:
-                self.config_path, self.config_data = path, None
+            # ``reload FILE`` loads FILE once; a plain ``reload`` reads the -c file again, as
+            # in Ocsigen (config_path is left as it is)
             if [(p.address, p.port, p.https) for p in new.settings.ports] != [
                     (p.address, p.port, p.https) for p in old.settings.ports]:
                 log.warning("<port> changes take effect at the next restart, not on reload")

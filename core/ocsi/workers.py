@@ -139,6 +139,8 @@ def _describe(status: int) -> str:
 class Master:
     def __init__(self, config_path: str, count: int, *, silent: bool, verbosity: int) -> None:
         self.config_path = config_path
+        #: The file of a ``reload FILE`` still in force (None: ``config_path``'s).
+        self.running_path: str | None = None
         self.count = count
         self.silent = silent
         self.verbosity = verbosity
@@ -266,7 +268,8 @@ class Master:
             self.logs.close()
         from .run import run_server
 
-        return run_server(self.config_path, None, silent=self.silent, verbosity=self.verbosity,
+        return run_server(self.running_path or self.config_path, None, silent=self.silent,
+                          verbosity=self.verbosity,
                           pipe=worker.fifo, listening=self.listening, started=early.replay)
 
     def _signal_workers(self, sig: int) -> None:
@@ -395,10 +398,11 @@ class Master:
             log.exception("Reload failed, configuration unchanged")
             return
         self.settings = config.settings
+        # what a restarted worker starts from: FILE until the next plain reload, as the others
+        self.running_path = path
         if path is None:
             self._signal_workers(signal.SIGHUP)
         else:
-            self.config_path = path  # restarted workers start from it too
             self._forward(f"reload {path}")
 
     def _shutdown_command(self, args: list[str]) -> None:

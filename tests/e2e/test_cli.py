@@ -318,6 +318,9 @@ def test_reopen_logs_in_a_directory_the_user_cannot_write(ocsi_process, exts_pat
     proc = ocsi_process(f"<user>nobody</user><findlib path='{exts_path}'/>"
                         "<extension findlib-package='ocsi-ext-testbase'/><host><say text='x'/></host>")
     warnings = Path(proc.logdir, "warnings.log")
+    deadline = time.monotonic() + 10  # said once privileges are dropped, after the port opened
+    while "is not writable by uid" not in warnings.read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert "is not writable by uid" in warnings.read_text()
     access = os.path.join(proc.logdir, "access.log")
     os.rename(access, access + ".1")

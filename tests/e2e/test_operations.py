@@ -40,6 +40,9 @@ def test_reload_other_file(serve, tmp_path, exts_path):
                      "</server></ocsigen>")
     srv.command(f"reload {other}")
     assert srv.get("/").body == b"other"
+    # FILE was loaded once: a plain reload reads the server's own file again, as Ocsigen does
+    srv.command("reload")
+    assert srv.get("/").body == b"old"
 
 
 def test_inflight_request_finishes_on_old_config(serve, exts_path):

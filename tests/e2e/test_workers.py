@@ -187,3 +187,16 @@ def test_configuration_error_exits_from_the_master(write_conf):
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 50
     assert "ocsi.conf:1" in done.stderr and "unknown element <nosuch>" in done.stderr
+
+
+def test_reload_file_once_then_the_own_file_again(ocsi_process, exts_path, tmp_path):
+    proc = _start(ocsi_process, exts_path)
+    assert len(_answering(proc)) == 2
+    other = tmp_path / "other.conf"
+    other.write_text(Path(proc.config_path).read_text().replace('"old"', '"other"'))
+    proc.command(f"reload {other}")
+    _wait_for(lambda: proc.log("warnings").count("Config file reloaded") == 2)
+    assert {proc.get("/").body for _ in range(20)} == {b"other"}
+    proc.command("reload")
+    _wait_for(lambda: proc.log("warnings").count("Config file reloaded") == 4)
+    assert {proc.get("/").body for _ in range(20)} == {b"old"}

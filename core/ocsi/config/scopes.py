@@ -76,6 +76,8 @@ class ScopeParser:
             default_hostname=default_name,
             default_httpport=el.attr_value("defaulthttpport", parse_int, http_ports[0]),
             default_httpsport=el.attr_value("defaulthttpsport", parse_int, https_ports[0]),
+            httpport_given=el.has("defaulthttpport"),
+            httpsport_given=el.has("defaulthttpsport"),
             default_https=el.get("defaultprotocol") == "https",
             use_default_hostname=s.usedefaulthostname,
             charset=charset or None,

@@ -42,6 +42,10 @@ class SiteConfig:
     default_hostname: str = "localhost"
     default_httpport: int = 80
     default_httpsport: int = 443
+    #: ``defaulthttpport``/``defaulthttpsport`` written on the host: they then replace the
+    #: listening port in absolute URLs built from a ``Host`` without a port (a proxy in front).
+    httpport_given: bool = False
+    httpsport_given: bool = False
     default_https: bool = False
     #: ``<usedefaulthostname/>``: absolute URLs use the names above, never the Host header.
     use_default_hostname: bool = False

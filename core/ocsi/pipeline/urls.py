@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..http.headers import Headers
+from ..http.hostport import split_host_port
 from ..http.request import Request
 from ..http.response import Response
 
@@ -10,14 +11,28 @@ from ..http.response import Response
 def absolute_url(request: Request, path: str) -> str:
     """``scheme://authority`` + ``path`` (already encoded, with its leading ``/``).
 
-    The authority is the ``Host`` header as the client sent it (its port included, which
-    Ocsigen drops), unless ``<usedefaulthostname/>`` is set or there is no Host, in which case
-    the host's ``defaulthostname`` and default port are used.
+    The authority is the ``Host`` header as the client sent it: with its port when it has one
+    (which Ocsigen drops), else with the port the request came in on unless it is the scheme's
+    own, as Ocsigen and nginx do (``Host: localhost`` on port 8080 →
+    ``http://localhost:8080/``). A ``defaulthttpport``/``defaulthttpsport`` written on the
+    host replaces that listening port (a proxy in front listens elsewhere). With
+    ``<usedefaulthostname/>``, or no ``Host``, the host's ``defaulthostname`` and default port
+    are used.
     """
     config = request.config
     scheme = request.scheme
     if request.host_header and not config.use_default_hostname:
-        authority = request.host_header
+        name, given = split_host_port(request.host_header)
+        if given is not None:
+            authority = request.host_header
+        else:
+            if scheme == "https":
+                port = config.default_httpsport if config.httpsport_given else request.port
+                usual = 443
+            else:
+                port = config.default_httpport if config.httpport_given else request.port
+                usual = 80
+            authority = name if port == usual else f"{name}:{port}"
     else:
         if scheme == "https":
             port, usual = config.default_httpsport, 443

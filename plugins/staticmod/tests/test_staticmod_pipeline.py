@@ -73,7 +73,7 @@ def test_index_and_redirects(rt):
     assert rt.get("/").body == b"<p>home</p>\n"
     assert rt.get("/sub/").body == b"sub index\n"
     g = rt.get("/sub?x=1&y")
-    assert g.status == 301 and g.headers.get("location") == "http://example.org/sub/?x=1&y"
+    assert g.status == 301 and g.headers.get("location") == "http://example.org:8080/sub/?x=1&y"
     g = rt.get("/sub", host="example.org:8080")
     assert g.headers.get("location") == "http://example.org:8080/sub/"
     assert rt.get("/empty/").status == 404
@@ -98,7 +98,7 @@ def test_inside_site(runtime, tree):
     assert rt.get("/s/a%20b%281%29.txt").body == b"spaces\n"
     assert rt.get("/s/").body == b"<p>home</p>\n"
     g = rt.get("/s/sub")
-    assert g.status == 301 and g.headers.get("location") == "http://example.org/s/sub/"
+    assert g.status == 301 and g.headers.get("location") == "http://example.org:8080/s/sub/"
     assert rt.get("/hello.txt").status == 404
 
 
@@ -426,7 +426,7 @@ def test_regexp_mode(runtime, tree):
     assert rt.get("/imgx").status == 404  # anchored
     assert rt.get("/x/img/pic.png").status == 404
     g = rt.get("/img/sub")
-    assert g.status == 301 and g.headers.get("location") == "http://example.org/img/sub/"
+    assert g.status == 301 and g.headers.get("location") == "http://example.org:8080/img/sub/"
 
 
 def test_regexp_root_and_sibling(runtime, tree):
@@ -558,3 +558,17 @@ def test_python_constructor(tree, ocsi_memory):
                 dict(dir="/x", precompressed="lzw"), dict(regexp="(a", dest="/x")]:
         with pytest.raises(ValueError):
             static(**bad)
+
+
+def test_redirect_ports(runtime, tree):
+    """The port of an absolute redirect: the Host's when it has one; else the listening port
+    unless it is the scheme's; a defaulthttpport on the host replaces the listening port."""
+    plain = runtime(f'<host><static dir="{tree}/www"/></host>')
+    assert plain.get("/sub", host="h.example").headers.get("location") == "http://h.example:8080/sub/"
+    assert plain.get("/sub", host="h.example:9").headers.get("location") == "http://h.example:9/sub/"
+    given = runtime(f'<host defaulthttpport="80"><static dir="{tree}/www"/></host>')
+    assert given.get("/sub", host="h.example").headers.get("location") == "http://h.example/sub/"
+    other = runtime(f'<host defaulthttpport="8000"><static dir="{tree}/www"/></host>')
+    assert other.get("/sub", host="h.example").headers.get("location") == "http://h.example:8000/sub/"
+    on80 = runtime(f'<host><static dir="{tree}/www"/></host>', port=80)
+    assert on80.get("/sub", host="h.example").headers.get("location") == "http://h.example/sub/"
