@@ -31,10 +31,11 @@ import pluggy
 
 from .config.context import LoadContext, ParseContext
 from .config.errors import ConfigError
-from .config.values import (ValueFormatError, parse_bool, parse_duration, parse_int, parse_regex,
-                            parse_seconds, parse_size)
+from .config.values import (ValueFormatError, check_bounded_regex, parse_bool, parse_duration, parse_int,
+                            parse_regex, parse_seconds, parse_size)
 from .config.templates import GroupTemplate
 from .config.xml import Element
+from .config.xml import parse_bytes as parse_xml
 from .hookspecs import ElementParser
 from .http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody,
                    Tunnel, TunnelBody, error_response)
@@ -78,8 +79,8 @@ __all__ = [
     "error_response", "HTTPError", "BodyAborted", "Tunnel", "TunnelBody", "AccessRecord",
     "ResponseReader", "header_fields", "response_framing",
     # configuration
-    "Element", "ElementParser", "ParseContext", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
-    "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex",
+    "Element", "ElementParser", "ParseContext", "parse_xml", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
+    "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex", "check_bounded_regex",
     # helpers
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",

@@ -48,6 +48,12 @@ class ParseContext:
         """Parse nested elements (the body of a container such as ``<then>``) into steps."""
         return self._parse_steps(elements, self)
 
+    def for_user(self, directory: str, site_path: tuple[str, ...]) -> ParseContext:
+        """The context of a user's configuration file (userconf): confined to ``directory``,
+        for a site at ``site_path``. Parsers refuse there what a user must not set."""
+        return ParseContext(self.settings, self.config, site_path, self.host_patterns,
+                            self._parse_steps, self._options, directory)
+
     def options(self, extension: str) -> Any:
         """What ``ocsi_extension_options`` returned for ``extension`` (``None`` if nothing)."""
         return self._options.get(extension)

@@ -86,3 +86,60 @@ def parse_regex(text: str, flags: int = 0) -> re.Pattern[str]:
         return re.compile(text, flags)
     except re.error as exc:
         raise ValueFormatError(f"bad regular expression {text!r}: {exc}") from None
+
+
+#: What a regular expression from a user's file may be (see :func:`check_bounded_regex`).
+MAX_USER_REGEX = 256
+MAX_UNBOUNDED_REPEATS = 2
+
+
+def check_bounded_regex(text: str) -> None:
+    """Refuse a pattern whose matching time could explode on a crafted URL.
+
+    For patterns users write (userconf files), not the administrator: Python's matcher
+    backtracks, and nested repetition (``(a+)+``), a repeated alternation (``(a|a)*``) or a
+    back-reference can take exponential time. Allowed: at most ``MAX_USER_REGEX`` characters,
+    repetitions that do not nest and hold no alternation, at most ``MAX_UNBOUNDED_REPEATS``
+    unbounded ones, no back-references. The pattern is read with the standard library's own
+    regular-expression parser. Raises :class:`ValueFormatError` saying which rule it breaks.
+    """
+    import importlib
+
+    # the standard library's own parser for ``re`` (the same in every CPython since 3.11)
+    c = importlib.import_module("re._constants")
+    p = importlib.import_module("re._parser")
+
+    if len(text) > MAX_USER_REGEX:
+        raise ValueFormatError(f"regular expression longer than {MAX_USER_REGEX} characters")
+    try:
+        tree = p.parse(text)
+    except re.error as exc:
+        raise ValueFormatError(f"bad regular expression {text!r}: {exc}") from None
+    unbounded = 0
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT)
+
+    def walk(items: object, inside_repeat: bool) -> None:
+        nonlocal unbounded
+        for op, av in items:  # type: ignore[attr-defined]
+            if op in repeats:
+                low, high, sub = av
+                if high == c.MAXREPEAT:
+                    unbounded += 1
+                if inside_repeat and high > 1:
+                    raise ValueFormatError(f"{text!r}: a repetition inside a repetition")
+                walk(sub, inside_repeat or high > 1)
+            elif op is c.BRANCH:
+                if inside_repeat:
+                    raise ValueFormatError(f"{text!r}: an alternation inside a repetition")
+                for branch in av[1]:
+                    walk(branch, inside_repeat)
+            elif op is c.SUBPATTERN:
+                walk(av[-1], inside_repeat)
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                walk(av[1], inside_repeat)
+            elif op is c.GROUPREF or op is c.GROUPREF_EXISTS:
+                raise ValueFormatError(f"{text!r}: a back-reference")
+
+    walk(tree, False)
+    if unbounded > MAX_UNBOUNDED_REPEATS:
+        raise ValueFormatError(f"{text!r}: more than {MAX_UNBOUNDED_REPEATS} unbounded repetitions")

@@ -1,0 +1,94 @@
+"""<userconf>: users' own files, read when they change, confined, and isolated when wrong."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from ocsi import ConfigError
+
+EXTS = ''.join(f'<extension findlib-package="ocsigenserver.ext.{e}"/>'
+               for e in ("staticmod", "extendconfiguration", "userconf", "revproxy"))
+
+
+@pytest.fixture
+def homes(tmp_path):  # type: ignore[no-untyped-def]
+    for user, page in (("bob", "bob's page"), ("alice", "alice's page")):
+        pub = tmp_path / "home" / user / "public_html"
+        pub.mkdir(parents=True)
+        (pub / "page.html").write_text(page)
+        (pub / "index.html").write_text(f"{user} index")
+    (tmp_path / "home" / "alice" / ".ocsi.conf").write_text('<static dir="."/>')
+    (tmp_path / "secret.txt").write_text("SECRET")
+    return tmp_path / "home"
+
+
+def serve(start, homes):  # type: ignore[no-untyped-def]
+    return start(EXTS + f'<host><userconf regexp="~([^/]*)(.*)" conf="{homes}/\\1/.ocsi.conf" '
+                        f'url="\\2" prefix="~\\1" localpath="{homes}/\\1/public_html"/></host>')
+
+
+def user_file(homes, user: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    path = homes / user / ".ocsi.conf"
+    path.write_text(text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # changed, even within a tick
+
+
+def test_a_users_file_serves_their_directory(ocsi_client, homes):
+    user_file(homes, "bob", '<site path=""><listdirs value="false"/><static dir="."/></site>')
+    srv = serve(ocsi_client, homes)
+    assert srv.get("/~bob/page.html").body == b"bob's page"
+    assert srv.get("/~bob/").body == b"bob index"
+    assert srv.get("/~alice/page.html").body == b"alice's page"
+    assert srv.get("/~carol/page.html").status == 404  # no such file: not concerned
+
+
+def test_the_file_is_read_again_when_it_changes(ocsi_server, homes):
+    user_file(homes, "bob", '<static dir="."/>')
+    srv = serve(ocsi_server, homes)
+    assert srv.get("/~bob/page.html").status == 200
+    user_file(homes, "bob", '<site path=""><forbidfile><file file="page.html"/></forbidfile><static dir="."/></site>')
+    assert srv.get("/~bob/page.html").status == 403
+
+
+@pytest.mark.parametrize("text, message", [
+    ('<static dir="../../alice/public_html"/>', "'..' is not allowed"),
+    ('<revproxy suburl="(.*)" dest="http://127.0.0.1:1/\\1"/>', "<revproxy> is not allowed"),
+    ('<site path=""><followsymlinks value="always"/><static dir="."/></site>', "not allowed in a user configuration"),
+    ('<static regexp="(a+)+" dest="x"/>', "a repetition inside a repetition"),
+    ('<static dir="."', "XML syntax error"),
+])
+def test_a_bad_file_is_that_users_500_and_one_error_line(ocsi_server, homes, text, message):
+    user_file(homes, "bob", text)
+    srv = serve(ocsi_server, homes)
+    for _ in range(3):
+        assert srv.get("/~bob/page.html").status == 500
+    assert srv.get("/~alice/page.html").body == b"alice's page"  # the others carry on
+    errors = srv.wait_log("errors", "userconf configuration file")
+    assert errors.count("userconf configuration file for url") == 1 and message in errors
+
+
+def test_files_stay_inside_localpath(ocsi_client, homes):
+    user_file(homes, "bob", '<static regexp="x/(.*)" dest="\\1/../../../secret.txt"/>')
+    srv = serve(ocsi_client, homes)
+    r = srv.get("/~bob/x/y")
+    assert r.status == 403 and b"SECRET" not in r.body  # staticmod's confinement to localpath
+
+
+def test_users_home_directories():
+    from ocsi_ext_userconf import expand_users
+
+    assert expand_users("$u(root)/x") == os.path.expanduser("~root") + "/x"
+    assert expand_users("$u(no-such-user-here)/x") is None
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ('regexp="a" conf="c" url="u" prefix="p"', "Missing attributes for <userconf>"),
+    ('regexp="(" conf="c" url="u" prefix="p" localpath="l"', "bad regular expression"),
+    ('regexp="a" conf="\\1" url="u" prefix="p" localpath="l"', "refers to group 1"),
+])
+def test_errors_are_located(ocsi_memory, attrs, message):
+    with pytest.raises(ConfigError) as e:
+        ocsi_memory(EXTS + f"<host>\n<userconf {attrs}/></host>")
+    assert message in str(e.value) and e.value.where.rsplit(":", 2)[-2] == "6"
