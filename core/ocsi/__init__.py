@@ -36,6 +36,7 @@ from .config.values import (ValueFormatError, check_bounded_regex, parse_bool, p
 from .config.templates import GroupTemplate
 from .config.xml import Element
 from .config.xml import parse_bytes as parse_xml
+from .extensions.loader import import_fresh
 from .hookspecs import ElementParser
 from .http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody,
                    Tunnel, TunnelBody, error_response)
@@ -85,5 +86,5 @@ __all__ = [
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",
     # extension machinery
-    "hookimpl", "__version__",
+    "hookimpl", "import_fresh", "__version__",
 ]

@@ -60,6 +60,11 @@ class Loader:
             raise el.error(f"<{el.tag}> needs exactly one of findlib-package, module or name")
         attr = given[0]
         value = el.require(attr)
+        if value.split(".")[0].lower() == "eliom" or value.lower().startswith("eliom"):
+            raise el.error(f"{value} is Eliom, OCaml's application framework, which ocsi does not run",
+                           hint="Python applications go in <asgi app=\"module:app\"/> or "
+                                "<wsgi app=\"module:app\"/> with <extension "
+                                "findlib-package=\"ocsi-ext-asgi\"/>")
         if attr == "module" and not value.endswith(OCAML_SUFFIXES):
             self._python_module(el, value, fresh=False)
             return

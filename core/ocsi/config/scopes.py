@@ -115,7 +115,11 @@ class ScopeParser:
             if entry is None:
                 where = (f'<site path="{"/".join(ctx.site_path)}">' if ctx.site_path else "<host>")
                 err = unknown_element(child, where, ["site", *parsers])
-                if not parsers:
+                if child.tag == "eliom":
+                    err.hint = ("<eliom> runs OCaml applications, which ocsi does not: a Python "
+                                "application goes in <asgi app=\"module:app\"/> or <wsgi …/> "
+                                "(ocsi-ext-asgi)")
+                elif not parsers:
                     err.hint = ("no extension is loaded before this point: add "
                                 "<extension findlib-package=\"ocsi-ext-…\"/> before the <host>")
                 raise err

@@ -1,0 +1,158 @@
+"""ocsi-ext-asgi: Python web applications in sites, ASGI and WSGI, where Ocsigen has Eliom.
+
+``<asgi app="package.module:app" [factory="true"] [fallthrough="false"]/>`` and ``<wsgi …/>``
+in a ``<host>`` or ``<site>``. The application is imported anew on every configuration build
+(a reload serves edited code), started with its lifespan before the configuration goes live,
+and stopped after it is retired. See README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import ocsi
+from ocsi import (
+    DO_NOTHING,
+    Element,
+    Found,
+    Next,
+    ParseContext,
+    Serve,
+    Step,
+    error_response,
+    parse_bool,
+)
+
+from .application import AppError, is_asgi3, load_app
+from .http import HTTPCycle, http_scope
+from .lifespan import Lifespan, LifespanFailed
+from .websocket import serve_websocket, wants_websocket
+from .wsgi import WSGIRunner
+
+if TYPE_CHECKING:
+    from ocsi import Answer, Request, State
+
+__all__ = ["ASGIApp", "AppError", "WSGIApp", "load_app"]
+
+log = logging.getLogger("ocsi.ext.asgi")
+
+
+class ASGIApp(Step):
+    def __init__(self, app: Any, spec: str, fallthrough: bool = True, lifespan: bool = True,
+                 where: str = "?") -> None:
+        self.app = app
+        self.spec = spec
+        self.fallthrough = fallthrough
+        self.where = where
+        self.lifespan = Lifespan(app, f"{where} ({spec})") if lifespan else None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def provision(self) -> None:
+        if self.lifespan is not None:
+            await self.lifespan.startup()
+
+    async def cleanup(self) -> None:
+        if self.lifespan is not None:
+            await self.lifespan.shutdown()
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        return self.lifespan.state if self.lifespan is not None else None
+
+    def _start(self, scope: dict[str, Any], receive: Any, send: Any) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self.app(scope, receive, send))
+        self._tasks.add(task)  # kept until done: background work after the answer too
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+
+    async def handle(self, request: Request, state: State) -> Answer:
+        if isinstance(state, Found):
+            return DO_NOTHING
+        if wants_websocket(request):
+            return Serve(await serve_websocket(self, request))
+        cycle = HTTPCycle(request)
+        task = self._start(http_scope(request, self.state), cycle.receive, cycle.send)
+        response = await cycle.response(task, f"{self.where} ({self.spec})")
+        if response is None:
+            return Serve(error_response(500))
+        if response.status == 404 and self.fallthrough:
+            await response.body.aclose()
+            asyncio.get_running_loop().create_task(cycle.discard(task))
+            return Next(404)  # Ocsigen's not-found chain: the following steps may answer
+        return Serve(response)
+
+
+class WSGIApp(Step):
+    def __init__(self, app: Any, spec: str, threads: int, queued: int | None,
+                 fallthrough: bool = True, where: str = "?") -> None:
+        self.app = app
+        self.spec = spec
+        self.fallthrough = fallthrough
+        self.where = where
+        self.runner = WSGIRunner(app, f"{where} ({spec})", threads, queued)
+
+    async def cleanup(self) -> None:
+        self.runner.close()
+
+    async def handle(self, request: Request, state: State) -> Answer:
+        if isinstance(state, Found):
+            return DO_NOTHING
+        if self.runner.busy >= self.runner.limit:
+            log.warning("%s: all %d WSGI threads and queue places are taken: 503",
+                        self.where, self.runner.limit)
+            busy = error_response(503)
+            busy.headers.add("retry-after", "1")
+            return Serve(busy)
+        response = await self.runner.respond(request)
+        if response is None:
+            return Serve(error_response(500))
+        if response.status == 404 and self.fallthrough:
+            await response.body.aclose()
+            return Next(404)
+        return Serve(response)
+
+
+def _common(el: Element) -> tuple[str, bool, bool]:
+    el.check(attributes=["app", "factory", "fallthrough", "lifespan"])
+    spec = el.require("app", hint='e.g. app="myproject.asgi:application"')
+    factory = el.attr_value("factory", parse_bool, False)
+    fallthrough = el.attr_value("fallthrough", parse_bool, True)
+    return spec, factory, fallthrough
+
+
+def parse_asgi(el: Element, ctx: ParseContext) -> Step:
+    spec, factory, fallthrough = _common(el)
+    try:
+        app = load_app(spec, factory)
+    except AppError as exc:
+        raise el.error(str(exc), hint="the module is looked for on the import path and in "
+                                      "<findlib path> directories") from None
+    if not is_asgi3(app):
+        raise el.error(f"{spec!r} is not an ASGI 3 application (async def app(scope, receive, send))",
+                       hint="a WSGI application goes in <wsgi app=…/>")
+    return ASGIApp(app, spec, fallthrough, el.attr_value("lifespan", parse_bool, True), el.where)
+
+
+def parse_wsgi(el: Element, ctx: ParseContext) -> Step:
+    spec, factory, fallthrough = _common(el)
+    try:
+        app = load_app(spec, factory)
+    except AppError as exc:
+        raise el.error(str(exc)) from None
+    if is_asgi3(app):
+        raise el.error(f"{spec!r} is an ASGI application", hint="use <asgi app=…/>")
+    s = ctx.settings
+    return WSGIApp(app, spec, s.maxthreads, s.maxdetachedcomputationsqueued, fallthrough, el.where)
+
+
+@ocsi.hookimpl
+def ocsi_elements() -> dict[str, ocsi.ElementParser]:
+    return {"asgi": parse_asgi, "wsgi": parse_wsgi}
+
+
+__all__ += ["LifespanFailed", "parse_asgi", "parse_wsgi"]

@@ -1,0 +1,211 @@
+"""One HTTP request through an ASGI application (the ``http`` scope of ASGI 3, spec 2.4).
+
+The request body goes to ``receive()`` as it arrives (``more_body``), read from the client
+only as fast as the application asks. What the application ``send()``s goes out as it comes:
+``send`` waits until the previous piece was taken, so a streaming application never runs
+ahead of a slow client. ``http.disconnect`` is what ``receive()`` gives once the answer is
+over or the client has gone. An application that raises, answers twice, never answers or
+sends something that is not ASGI gets a clean 500 (or, mid-body, an aborted connection) and
+one error line with the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ocsi import (
+    BodyAborted,
+    BytesBody,
+    FileBody,
+    Headers,
+    Request,
+    Response,
+    StreamBody,
+    error_response,
+)
+
+__all__ = ["ASGIError", "ClientGone", "HTTPCycle", "http_scope"]
+
+log = logging.getLogger("ocsi.ext.asgi")
+
+ASGI = {"version": "3.0", "spec_version": "2.4"}
+
+
+class ASGIError(RuntimeError):
+    """The application broke the ASGI protocol."""
+
+
+class ClientGone(OSError):
+    """``send()`` after the client went away (the ASGI spec's OSError)."""
+
+
+def http_scope(request: Request, state: dict[str, Any] | None) -> dict[str, Any]:
+    depth = request.depth
+    root = "/" + "/".join(request.segments[:depth]) if depth else ""
+    return {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": request.version,
+        "method": request.method,
+        "scheme": request.scheme,
+        "path": "/" + "/".join(request.segments),
+        "raw_path": request.raw_path.encode("latin-1", "replace"),
+        "query_string": (request.query or "").encode("latin-1", "replace"),
+        "root_path": root,
+        "headers": [(n.encode("latin-1"), v.encode("latin-1")) for n, v in request.headers.items()],
+        "client": (request.client, 0),
+        "server": (request.host or "", request.port),
+        "state": dict(state) if state is not None else {},
+        "extensions": {"http.response.pathsend": {}},
+    }
+
+
+class HTTPCycle:
+    """``receive`` and ``send`` for one request, and what the step reads of the answer."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        loop = asyncio.get_running_loop()
+        self.head: asyncio.Future[tuple[int, list[tuple[str, str]]]] = loop.create_future()
+        #: (bytes or a FileBody, more to come); one at a time: send() waits for the reader
+        self.pieces: asyncio.Queue[tuple[bytes | FileBody, bool]] = asyncio.Queue(maxsize=1)
+        self.complete = False
+        self.gone = asyncio.Event()
+        self._body_done = False
+
+    # -- the application's side ------------------------------------------------------------------
+    async def receive(self) -> dict[str, Any]:
+        if not self._body_done:
+            try:
+                chunk = await self.request.body.next_chunk()
+            except Exception:  # noqa: BLE001 - the client's doing: it went away or sent too much
+                self._body_done = True
+                self.gone.set()
+                return {"type": "http.disconnect"}
+            if not chunk:
+                self._body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            more = not self.request.body.complete
+            if not more:
+                self._body_done = True
+            return {"type": "http.request", "body": chunk, "more_body": more}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.gone.is_set() and not self.complete:
+            raise ClientGone("the client has gone")
+        kind = message.get("type")
+        if kind == "http.response.start":
+            if self.head.done():
+                raise ASGIError("http.response.start sent twice")
+            status = message.get("status")
+            if type(status) is not int or not 200 <= status <= 999:
+                raise ASGIError(f"http.response.start with status {status!r}")
+            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                       for n, v in message.get("headers", ())]
+            self.head.set_result((status, headers))
+        elif kind == "http.response.body":
+            if not self.head.done():
+                raise ASGIError("http.response.body before http.response.start")
+            if self.complete:
+                raise ASGIError("http.response.body after the response was complete")
+            more = bool(message.get("more_body", False))
+            self.complete = not more
+            await self.pieces.put((bytes(message.get("body", b"")), more))
+        elif kind == "http.response.pathsend":
+            if not self.head.done() or self.complete:
+                raise ASGIError("http.response.pathsend out of place")
+            path = message.get("path")
+            if not isinstance(path, str) or not os.path.isabs(path):
+                raise ASGIError(f"http.response.pathsend with path {path!r}")
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            self.complete = True
+            await self.pieces.put((FileBody(fd, 0, os.fstat(fd).st_size), False))
+        else:
+            raise ASGIError(f"unknown message {kind!r} in an http scope")
+
+    # -- the step's side ---------------------------------------------------------------------------
+    async def response(self, task: asyncio.Task[None], where: str) -> Response | None:
+        """The answer, once its head (and first piece) is known; None when the application
+        gave no head (it finished, or raised: logged)."""
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(self._first())
+        done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            if task in done and not waiter.done():
+                waiter.cancel()
+                _report(task, where, "before answering")
+                return None
+        status, headers, first = await waiter
+        length = None
+        fields = []
+        for name, value in headers:
+            if name == "content-length" and value.strip().isdigit():
+                length = int(value)
+            elif name not in ("transfer-encoding", "connection"):
+                fields.append((name, value))
+        piece, more = first
+        if isinstance(piece, FileBody):
+            return Response(status, Headers.from_lower(fields), piece)
+        if not more:
+            self.gone.set()
+            return Response(status, Headers.from_lower(fields), BytesBody(piece))
+
+        async def rest() -> AsyncIterator[bytes]:
+            yield piece
+            while True:
+                getter = asyncio.ensure_future(self.pieces.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    chunk, again = getter.result()
+                    if isinstance(chunk, FileBody):
+                        await chunk.aclose()
+                        raise BodyAborted(f"{where}: pathsend after body pieces")
+                    yield chunk
+                    if not again:
+                        return
+                    continue
+                getter.cancel()
+                _report(task, where, "in the middle of its answer")
+                raise BodyAborted(f"{where}: the application stopped in the middle of its answer")
+
+        async def close() -> None:
+            self.gone.set()
+
+        return Response(status, Headers.from_lower(fields), StreamBody(rest(), length, close))
+
+    async def _first(self) -> tuple[int, list[tuple[str, str]], tuple[bytes | FileBody, bool]]:
+        status, headers = await self.head
+        return status, headers, await self.pieces.get()
+
+    async def discard(self, task: asyncio.Task[None]) -> None:
+        """Read and drop what the application still sends (its 404 page, when the following
+        steps answer instead)."""
+        try:
+            while not self.complete and not task.done():
+                getter = asyncio.ensure_future(self.pieces.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    piece, _ = getter.result()
+                    if isinstance(piece, FileBody):
+                        await piece.aclose()
+                else:
+                    getter.cancel()
+        finally:
+            self.gone.set()
+
+
+def _report(task: asyncio.Task[None], where: str, when: str) -> None:
+    exc = task.exception() if not task.cancelled() else None
+    if exc is None:
+        log.error("%s: the application returned %s", where, when)
+    else:
+        log.error("%s: the application failed %s", where, when, exc_info=exc)
+
+
+def server_error() -> Response:
+    return error_response(500)

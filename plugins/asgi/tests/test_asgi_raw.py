@@ -1,0 +1,105 @@
+"""A raw ASGI application: the scope, every message, the failures; in memory and over sockets."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from conftest import EXT
+from ocsi import ConfigError
+
+
+def serve(start, extra: str = "", site: str = "app"):  # type: ignore[no-untyped-def]
+    return start(EXT + f'<host><site path="{site}"><asgi app="raw_app:app"/>{extra}</site></host>')
+
+
+def test_the_scope(ocsi_client):
+    srv = serve(ocsi_client)
+    r = srv.get("/app/scope?x=%41&y", {"X-Test": "1"}, host="h.example")
+    info = json.loads(r.body)
+    assert info["type"] == "http" and info["http_version"] == "1.1" and info["method"] == "GET"
+    assert info["path"] == "/app/scope" and info["root_path"] == "/app"
+    assert info["raw_path"] == "/app/scope" and info["query_string"] == "x=%41&y"
+    assert info["scheme"] == "http" and info["client"][0] == "127.0.0.1"
+    assert ["x-test", "1"] in info["headers"] and ["host", "h.example"] in info["headers"]
+    assert info["state"] == {"greeting": "hello from lifespan"}
+
+
+def test_decoded_path_and_raw_path(ocsi_client):
+    srv = serve(ocsi_client)
+    info = json.loads(srv.get("/app/scope").body)
+    assert info["path"] == "/app/scope"
+    r = srv.get("/app/a%20b")
+    assert r.status == 404  # fell through: nothing after the app
+
+
+def test_request_bodies_are_streamed(ocsi_client):
+    srv = serve(ocsi_client)
+    r = srv.request("POST", "/app/echo", body=b"z" * 1_000_000)
+    total, _, pieces = r.text.partition(" in ")
+    assert total == "1000000" and int(pieces) >= 1
+
+
+def test_streamed_responses_and_pathsend(ocsi_client):
+    srv = serve(ocsi_client)
+    r = srv.get("/app/stream/10")
+    assert (r.status, len(r.body), r.chunked, r.headers["x-s"]) == (200, 655360, True, "1")
+    r = srv.get("/app/file")
+    assert r.status == 200 and b"A raw ASGI 3 application" in r.body
+
+
+def test_a_404_lets_the_following_steps_answer(ocsi_client):
+    ext = EXT + '<extension findlib-package="ocsi-ext-redirectmod"/>'
+    srv = ocsi_client(ext + '<host><site path="app"><asgi app="raw_app:app"/>'
+                            '<redirect suburl="(.*)" dest="/moved/\\1"/></site></host>')
+    r = srv.get("/app/unknown")
+    assert (r.status, r.headers["location"]) == (301, "/moved/unknown")
+    srv = ocsi_client(EXT + '<host><asgi app="raw_app:app" fallthrough="false"/></host>')
+    assert (srv.get("/unknown").status, srv.get("/unknown").body) == (404, b"app 404")
+
+
+@pytest.mark.parametrize("path", ["/app/raise", "/app/nothing", "/app/twice"])
+def test_a_broken_application_is_a_clean_500(ocsi_server, path):
+    srv = serve(ocsi_server)
+    r = srv.get(path)
+    assert (r.status, r.body) == (500, b"Error: Internal Server Error")
+    assert srv.get("/app/scope").status == 200  # the server carries on
+    errors = srv.wait_log("errors", "raw_app:app")
+    assert "raw_app:app" in errors
+
+
+def test_failing_mid_answer_aborts_the_connection(ocsi_server):
+    import http.client
+
+    srv = serve(ocsi_server)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("GET", "/app/raise-mid")
+    r = conn.getresponse()
+    with pytest.raises(http.client.IncompleteRead):
+        r.read()
+    assert "broke in the middle" in srv.wait_log("errors", "broke in the middle")
+
+
+def test_lifespan_runs_around_the_configuration(ocsi_server):
+    srv = serve(ocsi_server)
+    raw_app = sys.modules["raw_app"]
+    assert raw_app.STARTED[-1:] == ["startup"]
+    srv.stop()
+    assert raw_app.STARTED[-1] == "shutdown"
+
+
+def test_errors_are_located(ocsi_memory):
+    for element, message in (('<asgi app="nosuchmodule:app"/>', "cannot import 'nosuchmodule'"),
+                             ('<asgi app="raw_app:missing"/>', "has no attribute 'missing'"),
+                             ('<asgi app="raw_app"/>', "write package.module:attribute"),
+                             ('<asgi/>', "missing attribute 'app'")):
+        with pytest.raises(ConfigError) as e:
+            ocsi_memory(EXT + f"<host>\n{element}</host>")
+        assert message in str(e.value).replace("Missing", "missing"), element
+
+
+def test_eliom_is_refused_with_a_way_out(ocsi_memory):
+    with pytest.raises(ConfigError) as e:
+        ocsi_memory('<extension findlib-package="eliom.server"/>')
+    assert "Eliom" in str(e.value) and "<asgi" in e.value.hint
