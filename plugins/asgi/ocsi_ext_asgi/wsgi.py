@@ -12,7 +12,6 @@ server's file path (``sendfile`` on plain connections).
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import sys
@@ -56,7 +55,7 @@ class FileWrapper:
             close()
 
 
-class _Input(io.RawIOBase):
+class _Input:
     """``wsgi.input``: the request body, read from the client only as the application asks."""
 
     def __init__(self, request: Request, loop: asyncio.AbstractEventLoop) -> None:
@@ -64,9 +63,6 @@ class _Input(io.RawIOBase):
         self._loop = loop
         self._buffer = b""
         self._eof = False
-
-    def readable(self) -> bool:
-        return True
 
     def _more(self) -> bool:
         if self._eof:
@@ -155,7 +151,7 @@ def wsgi_environ(request: Request, loop: asyncio.AbstractEventLoop, where: str,
         "REMOTE_ADDR": request.client,
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": request.scheme,
-        "wsgi.input": io.BufferedReader(_Input(request, loop)),
+        "wsgi.input": _Input(request, loop),
         "wsgi.errors": _Errors(where),
         "wsgi.multithread": True,
         "wsgi.multiprocess": multiprocess,

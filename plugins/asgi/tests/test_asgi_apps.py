@@ -1,0 +1,135 @@
+"""Real applications: Starlette (ASGI) and Flask (WSGI), a raw WSGI app, WebSockets, reloads."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+
+import pytest
+from conftest import APPS, EXT
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (AcceptConnection, CloseConnection, RejectConnection, RejectData,
+                            Request, TextMessage)
+
+
+def test_starlette_routes_streaming_lifespan(ocsi_client):
+    srv = ocsi_client(EXT + '<host><site path="api"><asgi app="star_app:app"/></site></host>')
+    info = json.loads(srv.get("/api/?q=1").body)
+    assert info == {"path": "/api/", "root": "/api", "db": "connected", "q": "1"}
+    r = srv.get("/api/stream")
+    assert r.body == b"".join(f"chunk {i}\n".encode() for i in range(5)) and r.chunked
+    assert srv.request("POST", "/api/upload", body=b"u" * 300_000).body == b"300000"
+    assert "startup" in sys.modules["star_app"].EVENTS
+
+
+class WS:
+    def __init__(self, port: int, target: str, protocols: list[str] | None = None) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.sock.sendall(self.ws.send(Request(host="h", target=target, subprotocols=protocols or [])))
+
+    def events(self, until: type) -> list:  # type: ignore[type-arg]
+        got: list = []  # type: ignore[type-arg]
+        while not any(isinstance(e, until) for e in got):
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            self.ws.receive_data(data)
+            got += list(self.ws.events())
+        return got
+
+
+def test_starlette_websocket(ocsi_server):
+    srv = ocsi_server(EXT + '<host><site path="api"><asgi app="star_app:app"/></site></host>')
+    c = WS(srv.port, "/api/ws")
+    assert any(isinstance(e, AcceptConnection) for e in c.events(AcceptConnection))
+    c.sock.sendall(c.ws.send(TextMessage(data="hi")))
+    assert [e.data for e in c.events(TextMessage) if isinstance(e, TextMessage)] == ["echo: hi"]
+    c.sock.sendall(c.ws.send(CloseConnection(code=1000)))
+    c.events(CloseConnection)
+    c.sock.close()
+
+
+def test_raw_websocket_messages_subprotocol_close_and_denial(ocsi_server):
+    srv = ocsi_server(EXT + '<host><asgi app="raw_app:app"/></host>')
+    c = WS(srv.port, "/ws", ["chat"])
+    accepted = [e for e in c.events(AcceptConnection) if isinstance(e, AcceptConnection)]
+    assert accepted and accepted[0].subprotocol == "chat"
+    c.sock.sendall(c.ws.send(TextMessage(data="abc")))
+    assert [e.data for e in c.events(TextMessage) if isinstance(e, TextMessage)] == ["ABC"]
+    c.sock.sendall(c.ws.send(TextMessage(data="bye")))
+    closes = [e for e in c.events(CloseConnection) if isinstance(e, CloseConnection)]
+    assert closes and closes[0].code == 4000
+    c.sock.close()
+    d = WS(srv.port, "/deny")
+    events = d.events(RejectData)
+    reject = [e for e in events if isinstance(e, RejectConnection)]
+    assert reject and reject[0].status_code == 401
+    assert b"no token" in b"".join(e.data for e in events if isinstance(e, RejectData))
+    d.sock.close()
+    e = WS(srv.port, "/close")
+    assert any(isinstance(x, RejectConnection) and x.status_code == 403 for x in e.events(RejectData))
+    e.sock.close()
+
+
+def test_flask(ocsi_client):
+    srv = ocsi_client(EXT + '<host><site path="f"><wsgi app="flask_app:app"/></site></host>')
+    assert json.loads(srv.get("/f/?q=2").body) == {"path": "/", "script": "/f", "q": "2"}
+    assert srv.request("POST", "/f/upload", body=b"b" * 200_000).body == b"200000"
+    assert srv.get("/f/stream").body == b"".join(f"line {i}\n".encode() for i in range(5))
+
+
+def test_raw_wsgi(ocsi_client):
+    srv = ocsi_client(EXT + '<host><site path="w"><wsgi app="raw_wsgi:app"/></site></host>')
+    env = json.loads(srv.get("/w/environ?a=1", {"X-Test": "t"}).body)
+    assert env["SCRIPT_NAME"] == "/w" and env["PATH_INFO"] == "/environ"
+    assert env["QUERY_STRING"] == "a=1" and env["HTTP_X_TEST"] == "t" and env["REQUEST_METHOD"] == "GET"
+    assert sys.modules["raw_wsgi"].CLOSED  # close() was called
+    assert srv.request("POST", "/w/input", body=b"i" * 500_000).body == b"500000"
+    r = srv.get("/w/file")
+    assert r.status == 200 and b"A raw WSGI application" in r.body
+    assert srv.get("/w/raise").status == 500
+    assert srv.get("/w/none").status == 404
+
+
+def test_wsgi_full_queue_is_a_503(ocsi_server):
+    raw = __import__("raw_wsgi")
+    srv = ocsi_server('<maxthreads>1</maxthreads><minthreads>1</minthreads>'
+                      '<maxdetachedcomputationsqueued>1</maxdetachedcomputationsqueued>'
+                      + EXT + '<host><wsgi app="raw_wsgi:app"/></host>')
+    raw = sys.modules["raw_wsgi"]
+    raw.RELEASE.clear()
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(srv.get("/slow").status)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 5
+    step = srv.server.runtime.hosts[0].steps[0]
+    while step.runner.busy < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    r = srv.get("/slow")  # a third: one thread and one queue place are taken
+    assert r.status == 503 and r.headers["retry-after"] == "1"
+    raw.RELEASE.set()
+    for t in threads:
+        t.join(10)
+    assert results == [200, 200]
+
+
+def test_reload_serves_the_edited_application(ocsi_server, tmp_path):
+    mod = tmp_path / "edited_app.py"
+    source = ('async def app(scope, receive, send):\n'
+              '    if scope["type"] != "http":\n'
+              '        raise RuntimeError("no lifespan")\n'
+              '    await send({{"type": "http.response.start", "status": 200, "headers": []}})\n'
+              '    await send({{"type": "http.response.body", "body": b"{0}"}})\n')
+    mod.write_text(source.format("v1"))
+    xml = (f'<findlib path="{tmp_path}"/><extension findlib-package="ocsi-ext-asgi"/>'
+           '<host><asgi app="edited_app:app"/></host>')
+    srv = ocsi_server(xml)
+    assert srv.get("/").body == b"v1"
+    mod.write_text(source.format("v2-longer"))
+    srv.reload(xml)
+    assert srv.get("/").body == b"v2-longer"
