@@ -13,10 +13,10 @@ import ocsi.testing
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
-#: What an extension's own code may import from the core.
-PUBLIC = {"ocsi"}
-#: What its tests may import besides: the test kit and embedding.
-PUBLIC_FOR_TESTS = PUBLIC | {"ocsi.testing", "ocsi.embed"}
+#: What an extension's own code may import from the core (embed: running a document).
+PUBLIC = {"ocsi", "ocsi.embed"}
+#: What its tests may import besides: the test kit.
+PUBLIC_FOR_TESTS = PUBLIC | {"ocsi.testing"}
 
 
 def _imports(path: Path) -> list[tuple[int, str, list[str]]]:

@@ -43,6 +43,13 @@ class ParseContext:
     _options: Mapping[str, Any]
     userconf: str | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("ocsi.config"))
+    #: Files whose change should reload the configuration (``-w``), shared by the whole build.
+    watched: list[str] = field(default_factory=list)
+
+    def watch(self, path: str) -> None:
+        """Reload the configuration when ``path`` changes (with ``-w``): an application's
+        source, a file an element reads. A directory means any file directly in it."""
+        self.watched.append(path)
 
     def parse_steps(self, elements: Sequence[Element]) -> list[Step]:
         """Parse nested elements (the body of a container such as ``<then>``) into steps."""
@@ -52,7 +59,7 @@ class ParseContext:
         """The context of a user's configuration file (userconf): confined to ``directory``,
         for a site at ``site_path``. Parsers refuse there what a user must not set."""
         return ParseContext(self.settings, self.config, site_path, self.host_patterns,
-                            self._parse_steps, self._options, directory)
+                            self._parse_steps, self._options, directory, watched=self.watched)
 
     def options(self, extension: str) -> Any:
         """What ``ocsi_extension_options`` returned for ``extension`` (``None`` if nothing)."""

@@ -79,8 +79,11 @@ class Builder:
                 first.read(child)
         self._second_pass(server, in_extconf=False)
         finish_settings(self.settings, self.path)
+        watched = [os.path.abspath(p) for p in self.scopes.watched]
         return Configuration(self.path, self.settings, self.hosts, self.enabled,
-                             self.loader.libraries, self.files + self.loader.files, self.dirs)
+                             self.loader.libraries,
+                             self.files + self.loader.files + [p for p in watched if not os.path.isdir(p)],
+                             self.dirs + [p for p in watched if os.path.isdir(p)])
 
     def _server_of(self, root: Element) -> Element:
         if root.tag != "ocsigen":

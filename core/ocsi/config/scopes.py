@@ -41,6 +41,8 @@ class ScopeParser:
         self.enabled = enabled
         self.path = path
         self._mime_cache: dict[str, Mapping[str, str]] = {}
+        #: What element parsers asked to watch (``ParseContext.watch``).
+        self.watched: list[str] = []
 
     def host(self, el: Element) -> Host:
         el.check(attributes=HOST_ATTRIBUTES, children=None)
@@ -101,7 +103,7 @@ class ScopeParser:
     def _context(self, config: SiteConfig, site_path: tuple[str, ...],
                  patterns: tuple[HostPattern, ...], userconf: str | None = None) -> ParseContext:
         return ParseContext(self.settings, config, site_path, patterns, self.parse_steps,
-                            self.enabled.options, userconf)
+                            self.enabled.options, userconf, watched=self.watched)
 
     def parse_steps(self, elements: Sequence[Element], ctx: ParseContext) -> list[Step]:
         """Each element, in order, to a step (``<site>`` here, the rest by their extension)."""

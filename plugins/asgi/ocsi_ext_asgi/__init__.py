@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import ocsi
@@ -117,6 +118,16 @@ class WSGIApp(Step):
         return Serve(response)
 
 
+def _watch_source(ctx: ParseContext, app: Any, spec: str) -> None:
+    """With ``-w``, an edit of the application's module (or of its package) reloads it."""
+    import sys
+
+    module = sys.modules.get(spec.partition(":")[0])
+    source = getattr(module, "__file__", None)
+    if source:
+        ctx.watch(os.path.dirname(source))  # its directory: a sibling module edited too
+
+
 def _common(el: Element) -> tuple[str, bool, bool]:
     el.check(attributes=["app", "factory", "fallthrough", "lifespan"])
     spec = el.require("app", hint='e.g. app="myproject.asgi:application"')
@@ -132,6 +143,7 @@ def parse_asgi(el: Element, ctx: ParseContext) -> Step:
     except AppError as exc:
         raise el.error(str(exc), hint="the module is looked for on the import path and in "
                                       "<findlib path> directories") from None
+    _watch_source(ctx, app, spec)
     if not is_asgi3(app):
         raise el.error(f"{spec!r} is not an ASGI 3 application (async def app(scope, receive, send))",
                        hint="a WSGI application goes in <wsgi app=…/>")
@@ -146,6 +158,7 @@ def parse_wsgi(el: Element, ctx: ParseContext) -> Step:
         raise el.error(str(exc)) from None
     if is_asgi3(app):
         raise el.error(f"{spec!r} is an ASGI application", hint="use <asgi app=…/>")
+    _watch_source(ctx, app, spec)
     s = ctx.settings
     return WSGIApp(app, spec, s.maxthreads, s.maxdetachedcomputationsqueued, fallthrough, el.where)
 
