@@ -87,7 +87,10 @@ def test_raw_wsgi(ocsi_client):
     env = json.loads(srv.get("/w/environ?a=1", {"X-Test": "t"}).body)
     assert env["SCRIPT_NAME"] == "/w" and env["PATH_INFO"] == "/environ"
     assert env["QUERY_STRING"] == "a=1" and env["HTTP_X_TEST"] == "t" and env["REQUEST_METHOD"] == "GET"
-    assert sys.modules["raw_wsgi"].CLOSED  # close() was called
+    deadline = time.monotonic() + 5  # close() runs in the thread once the last piece is handed over
+    while not sys.modules["raw_wsgi"].CLOSED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sys.modules["raw_wsgi"].CLOSED
     assert srv.request("POST", "/w/input", body=b"i" * 500_000).body == b"500000"
     r = srv.get("/w/file")
     assert r.status == 200 and b"A raw WSGI application" in r.body
