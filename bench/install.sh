@@ -41,12 +41,12 @@ else
     echo "bench/install.sh: apt packages already installed"
 fi
 
-if "$PYTHON" -c 'import hypercorn, uvloop, aiohttp' 2>/dev/null; then
-    echo "bench/install.sh: hypercorn, uvloop and aiohttp already importable by $PYTHON"
+if "$PYTHON" -c 'import hypercorn, uvloop, aiohttp, uvicorn, httptools, gunicorn, starlette' 2>/dev/null; then
+    echo "bench/install.sh: the Python peers are already importable by $PYTHON"
 else
-    # aiohttp: the Python peer of the proxy rows (bench/aiohttp_proxy.py)
-    echo "bench/install.sh: pip installing hypercorn uvloop aiohttp into $PYTHON"
-    "$PYTHON" -m pip install --quiet hypercorn uvloop aiohttp
+    # aiohttp: the proxy rows' peer; uvicorn (httptools), gunicorn, starlette: the application rows
+    echo "bench/install.sh: pip installing the Python peers into $PYTHON"
+    "$PYTHON" -m pip install --quiet hypercorn uvloop aiohttp uvicorn httptools gunicorn starlette
 fi
 
 for f in /usr/bin/ocsigenserver.opt /usr/sbin/nginx /usr/bin/wrk; do

@@ -99,6 +99,10 @@ SCENARIOS: dict[str, Scenario] = {
                  "100-byte response through a reverse proxy (nginx backend), 64 connections"),
         Scenario("proxy-big-16", "proxy-big", 16,
                  "1 MiB response through a reverse proxy (nginx backend), 16 connections"),
+        Scenario("asgi-1", "app-asgi", 1, "plain ASGI app, 100-byte body, 1 connection"),
+        Scenario("asgi-64", "app-asgi", 64, "plain ASGI app, 100-byte body, 64 connections"),
+        Scenario("starlette-64", "app-starlette", 64, "one Starlette route, 100 bytes, 64 conns"),
+        Scenario("wsgi-64", "app-wsgi", 64, "plain WSGI app, 100-byte body, 64 connections"),
     )
 }
 
@@ -112,7 +116,18 @@ STATIC_PATHS: dict[str, str] = {
     "ipcheck": "/small.txt",
     "proxy-small": "/small.txt",
     "proxy-big": "/big.bin",
+    "app-asgi": "/",
+    "app-starlette": "/",
+    "app-wsgi": "/",
 }
+
+#: The application each application row serves (bench/apps.py) and how ocsi names it.
+APPS = {"app-asgi": ("asgi", "apps:plain"), "app-starlette": ("asgi", "apps:starlette_app"),
+        "app-wsgi": ("wsgi", "apps:wsgi")}
+
+
+def is_app(sc: Scenario) -> bool:
+    return sc.kind.startswith("app-")
 
 
 # --------------------------------------------------------------------------
@@ -276,6 +291,9 @@ class Ocsi(Server):
         if is_proxy(sc):
             variant = "proxy"
             values["BACKEND"] = _backend_url(ctx)
+        if is_app(sc):
+            variant = "app"
+            values["ELEMENT"], values["APP"] = APPS[sc.kind]
         conf = fill_template(f"ocsi-{variant}.xml", rundir / "ocsi.xml", values)
         (rundir / "log").mkdir(exist_ok=True)
         argv = [a.replace("{config}", str(conf)) for a in cmd]
@@ -300,6 +318,8 @@ class Ocsigen(Server):
         return shutil.which("ocsigenserver.opt") or shutil.which("ocsigenserver")
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if is_app(sc):
+            raise Skip("n/a (Python application rows)")
         binary = self.binary(ctx)
         if not binary:
             raise Skip("ocsigenserver not installed (bench/install.sh)")
@@ -327,6 +347,8 @@ class Nginx(Server):
     name = "nginx"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if is_app(sc):
+            raise Skip("n/a (Python application rows)")
         binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         if not binary:
             raise Skip("nginx not installed (bench/install.sh)")
@@ -399,6 +421,62 @@ class Hypercorn(Server):
             return ""
 
 
+class Uvicorn(Server):
+    """uvicorn with httptools and uvloop, its fastest setting, on the same ASGI apps."""
+
+    name = "uvicorn"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if sc.kind not in ("app-asgi", "app-starlette"):
+            raise Skip("n/a (ASGI rows only)")
+        exe = Path(sys.executable).with_name("uvicorn")
+        if not exe.exists():
+            raise Skip("uvicorn not installed (bench/install.sh)")
+        argv = [str(exe), "--http", "httptools", "--loop", "uvloop", "--host", "127.0.0.1",
+                "--port", str(port), "--app-dir", str(BENCH_DIR), APPS[sc.kind][1]]
+        return Target(argv, "/", note="access log to the terminal (a file)", cwd=REPO_DIR)
+
+    def version(self, ctx: Context) -> str:
+        try:
+            from importlib.metadata import version
+
+            return version("uvicorn")
+        except Exception:  # pragma: no cover - informative only
+            return ""
+
+
+class HypercornApps(Server):
+    """hypercorn (uvloop) on the same ASGI apps."""
+
+    name = "hypercorn-apps"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if sc.kind not in ("app-asgi", "app-starlette"):
+            raise Skip("n/a (ASGI rows only)")
+        exe = Path(sys.executable).with_name("hypercorn")
+        if not exe.exists():
+            raise Skip("hypercorn not installed (bench/install.sh)")
+        argv = [str(exe), "--workers", "1", "-k", "uvloop", "--bind", f"127.0.0.1:{port}",
+                "--access-logfile", str(rundir / "access.log"), "apps:" + APPS[sc.kind][1].split(":")[1]]
+        return Target(argv, "/", cwd=BENCH_DIR)
+
+
+class Gunicorn(Server):
+    """gunicorn with its gthread worker (one process) on the WSGI app."""
+
+    name = "gunicorn"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if sc.kind != "app-wsgi":
+            raise Skip("n/a (WSGI row only)")
+        exe = Path(sys.executable).with_name("gunicorn")
+        if not exe.exists():
+            raise Skip("gunicorn not installed (bench/install.sh)")
+        argv = [str(exe), "-w", "1", "-k", "gthread", "--threads", "30", "-b", f"127.0.0.1:{port}",
+                "--access-logfile", str(rundir / "access.log"), "apps:wsgi"]
+        return Target(argv, "/", cwd=BENCH_DIR)
+
+
 class AiohttpProxy(Server):
     """aiohttp's server and pooled client (bench/aiohttp_proxy.py): the Python proxy peer."""
 
@@ -447,7 +525,7 @@ def proxy_backend(ctx: Context, workroot: Path, needed: bool) -> Iterator[None]:
 
 def all_servers() -> dict[str, Server]:
     servers: list[Server] = [Ocsi(), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
-                             AiohttpProxy()]
+                             AiohttpProxy(), Uvicorn(), HypercornApps(), Gunicorn()]
     return {s.name: s for s in servers}
 
 

@@ -70,8 +70,12 @@ class HTTPCycle:
     def __init__(self, request: Request) -> None:
         self.request = request
         loop = asyncio.get_running_loop()
-        self.head: asyncio.Future[tuple[int, list[tuple[str, str]]]] = loop.create_future()
-        #: (bytes or a FileBody, more to come); one at a time: send() waits for the reader
+        self.head: tuple[int, list[tuple[str, str]]] | None = None
+        #: The first piece of the body, kept without a queue (most answers are one piece).
+        self.first: tuple[bytes | FileBody, bool] | None = None
+        #: Set once the head and the first piece are there, or the application is done.
+        self.ready: asyncio.Future[None] = loop.create_future()
+        #: Further pieces, one at a time: send() waits for the reader
         self.pieces: asyncio.Queue[tuple[bytes | FileBody, bool]] = asyncio.Queue(maxsize=1)
         self.complete = False
         self.gone = asyncio.Event()
@@ -101,46 +105,57 @@ class HTTPCycle:
             raise ClientGone("the client has gone")
         kind = message.get("type")
         if kind == "http.response.start":
-            if self.head.done():
+            if self.head is not None:
                 raise ASGIError("http.response.start sent twice")
             status = message.get("status")
             if type(status) is not int or not 200 <= status <= 999:
                 raise ASGIError(f"http.response.start with status {status!r}")
             headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
                        for n, v in message.get("headers", ())]
-            self.head.set_result((status, headers))
+            self.head = (status, headers)
         elif kind == "http.response.body":
-            if not self.head.done():
+            if self.head is None:
                 raise ASGIError("http.response.body before http.response.start")
             if self.complete:
                 raise ASGIError("http.response.body after the response was complete")
             more = bool(message.get("more_body", False))
             self.complete = not more
-            await self.pieces.put((bytes(message.get("body", b"")), more))
+            await self._put((bytes(message.get("body", b"")), more))
         elif kind == "http.response.pathsend":
-            if not self.head.done() or self.complete:
+            if self.head is None or self.complete:
                 raise ASGIError("http.response.pathsend out of place")
             path = message.get("path")
             if not isinstance(path, str) or not os.path.isabs(path):
                 raise ASGIError(f"http.response.pathsend with path {path!r}")
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             self.complete = True
-            await self.pieces.put((FileBody(fd, 0, os.fstat(fd).st_size), False))
+            await self._put((FileBody(fd, 0, os.fstat(fd).st_size), False))
         else:
             raise ASGIError(f"unknown message {kind!r} in an http scope")
+
+    async def _put(self, piece: tuple[bytes | FileBody, bool]) -> None:
+        if self.first is None:
+            self.first = piece
+            if not self.ready.done():
+                self.ready.set_result(None)
+            return
+        await self.pieces.put(piece)
+
+    def app_done(self, task: asyncio.Task[None]) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
 
     # -- the step's side ---------------------------------------------------------------------------
     async def response(self, task: asyncio.Task[None], where: str) -> Response | None:
         """The answer, once its head (and first piece) is known; None when the application
         gave no head (it finished, or raised: logged)."""
-        waiter: asyncio.Future[Any] = asyncio.ensure_future(self._first())
-        done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if waiter not in done:
-            if task in done and not waiter.done():
-                waiter.cancel()
-                _report(task, where, "before answering")
-                return None
-        status, headers, first = await waiter
+        task.add_done_callback(self.app_done)
+        await self.ready
+        if self.first is None or self.head is None:
+            _report(task, where, "before answering")
+            return None
+        status, headers = self.head
+        first = self.first
         length = None
         fields = []
         for name, value in headers:
@@ -177,10 +192,6 @@ class HTTPCycle:
             self.gone.set()
 
         return Response(status, Headers.from_lower(fields), StreamBody(rest(), length, close))
-
-    async def _first(self) -> tuple[int, list[tuple[str, str]], tuple[bytes | FileBody, bool]]:
-        status, headers = await self.head
-        return status, headers, await self.pieces.get()
 
     async def discard(self, task: asyncio.Task[None]) -> None:
         """Read and drop what the application still sends (its 404 page, when the following

@@ -1,7 +1,8 @@
 """WSGI applications (PEP 3333) in a bounded thread pool.
 
 Ocsigen's own limits size it: ``<maxthreads>`` threads, and at most
-``<maxdetachedcomputationsqueued>`` requests waiting for one (``maxthreads`` when unset);
+``<maxdetachedcomputationsqueued>`` requests waiting for one (four times ``maxthreads`` when
+unset);
 past that a request gets **503** at once rather than joining an unbounded backlog. The request
 body is read from the client as the application reads ``wsgi.input``; what the application
 returns is handed to the client piece by piece, the thread waiting while the client is slow.
@@ -176,7 +177,7 @@ class WSGIRunner:
                  multiprocess: bool = False) -> None:
         self.app = app
         self.where = where
-        self.limit = threads + (queued if queued is not None else threads)
+        self.limit = threads + (queued if queued is not None else 4 * threads)
         self.busy = 0
         self.multiprocess = multiprocess
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ocsi-wsgi")
@@ -197,19 +198,38 @@ class WSGIRunner:
                 raise BodyAborted("the client has gone")
             asyncio.run_coroutine_threadsafe(pieces.put(item), loop).result()
 
+        started: list[tuple[int, str, list[tuple[str, str]]]] = []
+        published = False
+
+        def publish() -> None:  # the head goes to the loop with the first piece of the body
+            nonlocal published
+            if not published and started:
+                published = True
+                loop.call_soon_threadsafe(_settle, head, started[-1])
+
         def start_response(status: str, headers: list[tuple[str, str]],
                            exc_info: Any = None) -> Callable[[bytes], None]:
-            if exc_info is not None and head.done():
+            if exc_info is not None and published:
                 raise exc_info[1].with_traceback(exc_info[2])
             code, _, reason = status.partition(" ")
-            fields = [(n.lower(), v) for n, v in headers]
-            loop.call_soon_threadsafe(_settle, head, (int(code), reason, fields))
-            return lambda data: put(bytes(data)) if data else None
+            started.append((int(code), reason, [(n.lower(), v) for n, v in headers]))
+
+            def write(data: bytes) -> None:
+                if data:
+                    publish()
+                    put(bytes(data))
+            return write
 
         def run() -> None:
             result: Any = None
             try:
                 result = self.app(environ, start_response)
+                if isinstance(result, (list, tuple)) and started and not published:
+                    # already all in memory: head and body reach the loop in one hop
+                    whole = b"".join(bytes(c) for c in result)
+                    loop.call_soon_threadsafe(_whole, head, started[-1], pieces, whole)
+                    return
+                publish()
                 if isinstance(result, FileWrapper) and hasattr(result.filelike, "fileno"):
                     fd = os.dup(result.filelike.fileno())
                     offset = result.filelike.tell() if hasattr(result.filelike, "tell") else 0
@@ -253,6 +273,8 @@ class WSGIRunner:
             elif name not in ("transfer-encoding", "connection"):
                 kept.append((name, value))
         headers = Headers.from_lower(kept)
+        if isinstance(first, _Whole):
+            return Response(status, headers, BytesBody(first.data), reason=reason or None)
         if isinstance(first, FileBody):
             return Response(status, headers, first, reason=reason or None)
         if first is _END:
@@ -285,6 +307,20 @@ class WSGIRunner:
                 pieces.get_nowait()
 
         return Response(status, headers, StreamBody(rest(), length, close), reason=reason or None)
+
+
+class _Whole:
+    """The whole body, delivered at once (the application returned a list)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def _whole(head: asyncio.Future[Any], value: Any, pieces: asyncio.Queue[Any], body: bytes) -> None:
+    _settle(head, value)
+    pieces.put_nowait(_Whole(body))
 
 
 def _settle(future: asyncio.Future[Any], value: Any) -> None:
