@@ -136,3 +136,15 @@ def test_reload_serves_the_edited_application(ocsi_server, tmp_path):
     mod.write_text(source.format("v2-longer"))
     srv.reload(xml)
     assert srv.get("/").body == b"v2-longer"
+
+
+def test_fastapi(ocsi_client):
+    srv = ocsi_client(EXT + '<host><site path="v1"><asgi app="fast_app:app"/></site></host>')
+    assert json.loads(srv.get("/v1/items/5?q=x").body) == {"item_id": 5, "q": "x", "who": "anonymous"}
+    assert srv.get("/v1/items/0").status == 418
+    r = srv.request("POST", "/v1/items", body=b'{"name": "pen", "price": 10}',
+                    headers={"Content-Type": "application/json"})
+    assert json.loads(r.body) == {"name": "pen", "price_with_tax": 12.0}
+    assert srv.request("POST", "/v1/items", body=b'{"name": 1}',
+                       headers={"Content-Type": "application/json"}).status == 422
+    assert srv.get("/v1/openapi.json").status == 200

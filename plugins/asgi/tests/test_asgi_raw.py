@@ -103,3 +103,54 @@ def test_eliom_is_refused_with_a_way_out(ocsi_memory):
     with pytest.raises(ConfigError) as e:
         ocsi_memory('<extension findlib-package="eliom.server"/>')
     assert "Eliom" in str(e.value) and "<asgi" in e.value.hint
+
+
+def test_a_failed_startup_aborts_the_load_and_a_reload_keeps_the_running_one(ocsi_server, ocsi_memory):
+    with pytest.raises(Exception, match="the application's startup failed: no database"):
+        ocsi_memory(EXT + '<host><asgi app="failing_start:app"/></host>')
+    srv = ocsi_server(EXT + '<host><asgi app="raw_app:app"/></host>')
+    srv.reload(EXT + '<host><asgi app="failing_start:app"/></host>')
+    assert "startup failed: no database" in srv.wait_log("errors", "no database")
+    assert srv.get("/scope").status == 200  # still the running configuration
+    assert srv.server.reloads == 0
+
+
+def test_reloads_under_load_swap_applications_without_a_failed_request(ocsi_server, tmp_path):
+    import threading
+    import http.client
+
+    mod = tmp_path / "swap_app.py"
+    source = ('async def app(scope, receive, send):\n'
+              '    if scope["type"] != "http":\n'
+              '        raise RuntimeError("no lifespan")\n'
+              '    await send({{"type": "http.response.start", "status": 200, "headers": []}})\n'
+              '    await send({{"type": "http.response.body", "body": b"{0}"}})\n')
+    mod.write_text(source.format("v0"))
+    xml = (f'<findlib path="{tmp_path}"/><extension findlib-package="ocsi-ext-asgi"/>'
+           '<host><asgi app="swap_app:app"/></host>')
+    srv = ocsi_server(xml)
+    seen: list[object] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        for _ in range(60):
+            try:
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                seen.append((r.status, r.read()))
+            except Exception as exc:  # noqa: BLE001
+                seen.append(exc)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(1, 4):
+        mod.write_text(source.format(f"v{i}"))
+        srv.reload(xml)
+    for t in threads:
+        t.join(30)
+    assert len(seen) == 180 and all(isinstance(s, tuple) and s[0] == 200 for s in seen), \
+        [s for s in seen if not isinstance(s, tuple) or s[0] != 200][:3]
+    assert {s[1] for s in seen} <= {b"v0", b"v1", b"v2", b"v3"}  # type: ignore[index]
+    assert srv.get("/").body == b"v3"
