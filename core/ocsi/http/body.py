@@ -80,9 +80,13 @@ class FileBody(Body):
 
 
 class StreamBody(Body):
-    """Bytes from an async iterable; ``close`` is awaited once when the body is done or dropped."""
+    """Bytes from an async iterable; ``close`` is awaited once when the body is done or dropped.
 
-    __slots__ = ("source", "length", "_close", "_closed")
+    ``trailers``: fields the producer sets by the time its iteration ends; sent after a
+    chunked body when the client asked for them (``TE: trailers``), dropped otherwise.
+    """
+
+    __slots__ = ("source", "length", "_close", "_closed", "trailers")
 
     def __init__(
         self,
@@ -94,6 +98,7 @@ class StreamBody(Body):
         self.length = length
         self._close = close
         self._closed = False
+        self.trailers: list[tuple[str, str]] | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         async for chunk in self.source:

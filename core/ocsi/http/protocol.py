@@ -93,7 +93,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         "_phase", "_head", "_waiter", "_wwaiter", "_deadline", "_dkind", "_wdeadline",
         "_seen", "_first", "_body", "_body_status", "_expect", "_continue_sent", "_stalled",
         "_discard", "_keep", "_wrote", "_sent", "_read_paused", "_write_paused", "_lost", "_eof",
-        "_t0", "_m0", "_tunnel",
+        "_t0", "_m0", "_tunnel", "_trailers_ok",
     )
 
     def __init__(self, manager: ConnectionManager, port: int, secure: bool) -> None:
@@ -131,6 +131,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._t0 = 0.0
         self._m0 = 0.0
         self._tunnel: Tunnel | None = None
+        self._trailers_ok = False
 
     # -- asyncio callbacks -------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -535,6 +536,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                 status = await self._switch(req, response)
                 return False
             keep = self._keep and not m.closing and self._can_keep()
+            self._trailers_ok = _accepts_trailers(req)
             status, keep = await self._send(response, req.method == "HEAD",
                                             req.version == "1.0", keep)
             if keep and self._phase != _REST:
@@ -718,6 +720,11 @@ def _head_error(exc: h11.RemoteProtocolError, first: bytes, limits: Limits) -> H
         err.method, err.target = method, target  # type: ignore[attr-defined]
         err.version = version[5:] if version.startswith("HTTP/") else None  # type: ignore
     return err
+
+
+def _accepts_trailers(req: Request) -> bool:
+    te = req.headers.get("te")
+    return te is not None and "trailers" in te.lower()
 
 
 def _event_line(ev: h11.Request) -> tuple[str, str, str]:

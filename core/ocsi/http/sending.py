@@ -19,7 +19,7 @@ from .body import BytesBody, FileBody
 from .errors import BodyAborted
 from .request import ClientDisconnected
 from .response import Response, error_response
-from .wire import CHUNKED, LENGTH, NONE, build_head
+from .wire import CHUNKED, LENGTH, NONE, build_head, build_trailers
 
 if TYPE_CHECKING:
     from .connection import ConnectionManager
@@ -85,6 +85,7 @@ class ResponseWriter:
         _wrote: bool
         _sent: int
         _write_paused: bool
+        _trailers_ok: bool
         _wwaiter: asyncio.Future[None] | None
         _wdeadline: float | None
 
@@ -196,7 +197,11 @@ class ResponseWriter:
             if aclose is not None:
                 await aclose()
         if framing == CHUNKED:
-            tr.write(b"0\r\n\r\n")
+            trailers = getattr(body, "trailers", None)
+            if trailers and self._trailers_ok:
+                tr.write(build_trailers(trailers))
+            else:
+                tr.write(b"0\r\n\r\n")
         elif framing == LENGTH and sent != length:
             raise _Truncated(f"body shorter ({sent}) than its Content-Length {length}")
 

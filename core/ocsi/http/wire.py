@@ -81,6 +81,21 @@ def _has_close(value: str) -> bool:
     return any(t.strip().lower() == "close" for t in value.split(","))
 
 
+def build_trailers(fields: Iterable[tuple[str, str]]) -> bytes:
+    """The last chunk with trailer fields (RFC 9112 §7.1.2); fields that cannot be sent
+    (framing, line breaks, bad names) are left out."""
+    lines = ["0\r\n"]
+    for name, value in fields:
+        if name in _OWNED or name in ("trailer", "te", "host") or "\r" in value or "\n" in value:
+            continue
+        try:
+            lines.append(f"{wire_name(name)}: {value}\r\n")
+        except ValueError:
+            continue
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1", "replace")
+
+
 def build_switch_head(headers: Iterable[tuple[str, str]], server: str) -> bytes:
     """``101 Switching Protocols`` with the application's headers (``Upgrade``, ``Connection``
     and the new protocol's own) as they are."""

@@ -60,7 +60,7 @@ def http_scope(request: Request, state: dict[str, Any] | None) -> dict[str, Any]
         "client": (request.client, 0),
         "server": (request.host or "", request.port),
         "state": dict(state) if state is not None else {},
-        "extensions": {"http.response.pathsend": {}},
+        "extensions": {"http.response.pathsend": {}, "http.response.trailers": {}},
     }
 
 
@@ -78,6 +78,9 @@ class HTTPCycle:
         #: Further pieces, one at a time: send() waits for the reader
         self.pieces: asyncio.Queue[tuple[bytes | FileBody, bool]] = asyncio.Queue(maxsize=1)
         self.complete = False
+        #: http.response.trailers: announced in the start message, their fields once sent
+        self.trailers_expected = False
+        self.trailers: list[tuple[str, str]] = []
         self.gone = asyncio.Event()
         self._body_done = False
 
@@ -112,6 +115,7 @@ class HTTPCycle:
                 raise ASGIError(f"http.response.start with status {status!r}")
             headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
                        for n, v in message.get("headers", ())]
+            self.trailers_expected = bool(message.get("trailers", False))
             self.head = (status, headers)
         elif kind == "http.response.body":
             if self.head is None:
@@ -119,8 +123,19 @@ class HTTPCycle:
             if self.complete:
                 raise ASGIError("http.response.body after the response was complete")
             more = bool(message.get("more_body", False))
+            if self.trailers_expected:
+                await self._put((bytes(message.get("body", b"")), True))  # trailers end it
+                return
             self.complete = not more
             await self._put((bytes(message.get("body", b"")), more))
+        elif kind == "http.response.trailers":
+            if not self.trailers_expected or self.complete:
+                raise ASGIError("http.response.trailers not announced, or after the end")
+            self.trailers += [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                              for n, v in message.get("headers", ())]
+            if not message.get("more_trailers", False):
+                self.complete = True
+                await self._put((b"", False))
         elif kind == "http.response.pathsend":
             if self.head is None or self.complete:
                 raise ASGIError("http.response.pathsend out of place")
@@ -160,13 +175,14 @@ class HTTPCycle:
         fields = []
         for name, value in headers:
             if name == "content-length" and value.strip().isdigit():
-                length = int(value)
+                if not self.trailers_expected:  # trailers need chunked framing
+                    length = int(value)
             elif name not in ("transfer-encoding", "connection"):
                 fields.append((name, value))
         piece, more = first
         if isinstance(piece, FileBody):
             return Response(status, Headers.from_lower(fields), piece)
-        if not more:
+        if not more and not self.trailers_expected:
             self.gone.set()
             return Response(status, Headers.from_lower(fields), BytesBody(piece))
 
@@ -182,6 +198,7 @@ class HTTPCycle:
                         raise BodyAborted(f"{where}: pathsend after body pieces")
                     yield chunk
                     if not again:
+                        body.trailers = self.trailers or None
                         return
                     continue
                 getter.cancel()
@@ -191,7 +208,8 @@ class HTTPCycle:
         async def close() -> None:
             self.gone.set()
 
-        return Response(status, Headers.from_lower(fields), StreamBody(rest(), length, close))
+        body = StreamBody(rest(), length, close)
+        return Response(status, Headers.from_lower(fields), body)
 
     async def discard(self, task: asyncio.Task[None]) -> None:
         """Read and drop what the application still sends (its 404 page, when the following

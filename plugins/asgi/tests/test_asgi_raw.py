@@ -154,3 +154,13 @@ def test_reloads_under_load_swap_applications_without_a_failed_request(ocsi_serv
         [s for s in seen if not isinstance(s, tuple) or s[0] != 200][:3]
     assert {s[1] for s in seen} <= {b"v0", b"v1", b"v2", b"v3"}  # type: ignore[index]
     assert srv.get("/").body == b"v3"
+
+
+def test_trailers_when_the_client_asks_for_them(ocsi_client):
+    srv = ocsi_client(EXT + '<host><asgi app="raw_app:trailers_app"/></host>')
+    out = srv.raw(b"GET / HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: close\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head and b"Content-Length" not in head
+    assert body == b"3\r\nabc\r\n3\r\ndef\r\n0\r\nX-Checksum: sum-1\r\n\r\n"
+    out = srv.raw(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert out.endswith(b"3\r\ndef\r\n0\r\n\r\n")  # not asked for: dropped

@@ -96,3 +96,13 @@ async def websocket(scope, receive, send):
             await send({"type": "websocket.send", "text": message["text"].upper()})
         else:
             await send({"type": "websocket.send", "bytes": message["bytes"][::-1]})
+
+
+async def trailers_app(scope, receive, send):
+    if scope["type"] != "http":
+        raise RuntimeError("no lifespan")
+    await send({"type": "http.response.start", "status": 200, "trailers": True,
+                "headers": [(b"trailer", b"x-checksum"), (b"content-length", b"6")]})
+    await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+    await send({"type": "http.response.body", "body": b"def"})
+    await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"sum-1")]})
