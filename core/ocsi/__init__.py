@@ -12,8 +12,9 @@ the server's own and may change without notice.
 - HTTP objects: :class:`Request`, :class:`Response`, :class:`Headers`, the bodies
   (:class:`BytesBody`, :class:`FileBody`, :class:`StreamBody`), :func:`error_response`,
   :class:`HTTPError`, :class:`BodyAborted` (a body that cannot go on), :class:`TunnelBody` /
-  :class:`Tunnel` (a 101 answer taking the connection over), :class:`AccessRecord`, and for
-  the client side of a connection (a proxy) :class:`ResponseReader`, :func:`header_fields`, :func:`response_framing`.
+  :class:`Tunnel` (a 101 answer taking the connection over), :class:`AccessRecord`,
+  :class:`ClientLink` (``Request.wait_client_gone``: the client has gone), and for the
+  client side of a connection (a proxy) :class:`ResponseReader`, :func:`header_fields`, :func:`response_framing`.
 - Configuration: :class:`Element` (``check``, ``require``, ``get``, ``attr_value``,
   ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
   parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
@@ -46,6 +47,7 @@ from .http.headers import has_token
 from .http.hostport import join_host_port, split_host_port
 from .http.negotiation import negotiate, parse_accept_encoding
 from .http.reader import ResponseReader, header_fields, response_framing
+from .http.request import ClientLink
 from .pipeline.answers import (
     DO_NOTHING,
     Answer,
@@ -76,7 +78,7 @@ __all__ = [
     "Step", "FunctionStep", "State", "NotFound", "Found", "Answer", "DO_NOTHING", "Serve",
     "ServeNow", "Next", "ContinueWith", "StopSite", "StopHost", "StopAll", "RetryWith", "SubChain",
     # HTTP objects
-    "Request", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
+    "Request", "ClientLink", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
     "error_response", "HTTPError", "BodyAborted", "Tunnel", "TunnelBody", "AccessRecord",
     "ResponseReader", "header_fields", "response_framing",
     # configuration

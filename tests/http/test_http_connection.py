@@ -297,3 +297,27 @@ def test_bytes_body_larger_than_one_write(serve, http):
 
     srv = serve(app)
     assert http.exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0].body == big
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_request_hears_that_its_client_has_gone(serve, loop):
+    import asyncio
+    import socket
+    import threading
+
+    heard = threading.Event()
+    waiting = threading.Event()
+
+    async def long_poll(req: Request) -> Response:
+        assert not req.client_gone
+        waiting.set()
+        await asyncio.wait_for(req.wait_client_gone(), 10)
+        assert req.client_gone and req.replace(target="/x").client_gone
+        heard.set()
+        return Response(200, [], b"nobody reads this")
+
+    srv = serve(long_poll, loop=loop)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert waiting.wait(5)
+    assert heard.wait(5)

@@ -93,7 +93,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         "_phase", "_head", "_waiter", "_wwaiter", "_deadline", "_dkind", "_wdeadline",
         "_seen", "_first", "_body", "_body_status", "_expect", "_continue_sent", "_stalled",
         "_discard", "_keep", "_wrote", "_sent", "_read_paused", "_write_paused", "_lost", "_eof",
-        "_t0", "_m0", "_tunnel", "_trailers_ok",
+        "_t0", "_m0", "_tunnel", "_trailers_ok", "_gone",
     )
 
     def __init__(self, manager: ConnectionManager, port: int, secure: bool) -> None:
@@ -128,6 +128,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._write_paused = False
         self._lost = False
         self._eof = False
+        self._gone: asyncio.Future[None] | None = None  # made when a step waits for it
         self._t0 = 0.0
         self._m0 = 0.0
         self._tunnel: Tunnel | None = None
@@ -184,6 +185,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
     def eof_received(self) -> bool | None:
         try:
             self._eof = True
+            self._signal_gone()
             ph = self._phase
             if ph == _HEAD:
                 self._h11.receive_data(b"")
@@ -213,6 +215,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        self._signal_gone()
         self._deadline = self._wdeadline = None
         body = self._body
         if body is not None and self._phase == _BODY:
@@ -225,6 +228,23 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         w = self._wwaiter
         if w is not None and not w.done():
             w.set_exception(ClientDisconnected("client closed the connection"))
+
+    # -- ClientLink: whether the client has gone -------------------------------------------------
+    @property
+    def client_gone(self) -> bool:
+        return self._lost or self._eof
+
+    async def wait_client_gone(self) -> None:
+        if self._lost or self._eof:
+            return
+        if self._gone is None:
+            self._gone = self._loop.create_future()
+        await asyncio.shield(self._gone)  # one waiter's cancellation leaves it for the others
+
+    def _signal_gone(self) -> None:
+        g = self._gone
+        if g is not None and not g.done():
+            g.set_result(None)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -300,6 +320,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._continue_sent = False
         self._body_status = 0
         self._head = req
+        req.link = self
         if length == 0:
             self._phase = _REST
             self._seen = 0

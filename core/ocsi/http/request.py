@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .headers import Headers
 
@@ -124,6 +124,20 @@ class RequestBody:
         return b"".join(parts)
 
 
+class ClientLink(Protocol):
+    """What a request knows of its client's connection: whether the client has gone.
+
+    A client has gone when its connection was lost or it closed its sending side. The answer
+    is still written if the socket allows it, but a step producing a long answer (a stream, a
+    long poll) can stop early, as ASGI's ``http.disconnect`` asks.
+    """
+
+    @property
+    def client_gone(self) -> bool: ...
+
+    async def wait_client_gone(self) -> None: ...
+
+
 class Request:
     """One HTTP request on its way through the hosts, sites and steps.
 
@@ -136,7 +150,7 @@ class Request:
     __slots__ = (
         "method", "target", "raw_path", "query", "version", "headers", "host", "port", "secure",
         "client", "peer", "forwarded_for", "body", "raw_segments", "segments", "depth", "config",
-        "stash", "retries", "site_path", "_host_header",
+        "stash", "retries", "site_path", "_host_header", "link",
     )
 
     def __init__(
@@ -180,6 +194,8 @@ class Request:
         self.stash: dict[str, Any] = {}
         self.retries = 0
         self._host_header = host_header
+        #: The client's connection, set by the server (``None`` for requests built in memory).
+        self.link: ClientLink | None = None
 
     # -- derived views ---------------------------------------------------------------------------
     @property
@@ -210,6 +226,18 @@ class Request:
     def host_header(self) -> str | None:
         """The ``Host`` value as sent (with its port), for building absolute URLs."""
         return self._host_header
+
+    @property
+    def client_gone(self) -> bool:
+        """The client closed or lost its connection (see :class:`ClientLink`)."""
+        return self.link is not None and self.link.client_gone
+
+    async def wait_client_gone(self) -> None:
+        """Return once the client has gone; never, for a request without a connection."""
+        if self.link is None:
+            await asyncio.get_running_loop().create_future()
+        else:
+            await self.link.wait_client_gone()
 
     def replace(self, **changes: Any) -> Request:
         new = Request.__new__(Request)

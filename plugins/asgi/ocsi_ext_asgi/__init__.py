@@ -24,12 +24,13 @@ from ocsi import (
     Step,
     error_response,
     parse_bool,
+    parse_size,
 )
 
 from .application import AppError, is_asgi3, load_app
 from .http import HTTPCycle, http_scope
 from .lifespan import Lifespan, LifespanFailed
-from .websocket import serve_websocket, wants_websocket
+from .websocket import MAX_MESSAGE, serve_websocket, wants_websocket
 from .wsgi import WSGIRunner
 
 if TYPE_CHECKING:
@@ -42,11 +43,12 @@ log = logging.getLogger("ocsi.ext.asgi")
 
 class ASGIApp(Step):
     def __init__(self, app: Any, spec: str, fallthrough: bool = True, lifespan: bool = True,
-                 where: str = "?") -> None:
+                 where: str = "?", max_message: int | None = MAX_MESSAGE) -> None:
         self.app = app
         self.spec = spec
         self.fallthrough = fallthrough
         self.where = where
+        self.max_message = max_message
         self.lifespan = Lifespan(app, f"{where} ({spec})") if lifespan else None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -129,7 +131,6 @@ def _watch_source(ctx: ParseContext, app: Any, spec: str) -> None:
 
 
 def _common(el: Element) -> tuple[str, bool, bool]:
-    el.check(attributes=["app", "factory", "fallthrough", "lifespan"])
     spec = el.require("app", hint='e.g. app="myproject.asgi:application"')
     factory = el.attr_value("factory", parse_bool, False)
     fallthrough = el.attr_value("fallthrough", parse_bool, True)
@@ -137,6 +138,7 @@ def _common(el: Element) -> tuple[str, bool, bool]:
 
 
 def parse_asgi(el: Element, ctx: ParseContext) -> Step:
+    el.check(attributes=["app", "factory", "fallthrough", "lifespan", "websocket-max-message"])
     spec, factory, fallthrough = _common(el)
     try:
         app = load_app(spec, factory)
@@ -147,10 +149,16 @@ def parse_asgi(el: Element, ctx: ParseContext) -> Step:
     if not is_asgi3(app):
         raise el.error(f"{spec!r} is not an ASGI 3 application (async def app(scope, receive, send))",
                        hint="a WSGI application goes in <wsgi app=…/>")
-    return ASGIApp(app, spec, fallthrough, el.attr_value("lifespan", parse_bool, True), el.where)
+    default: int | None = MAX_MESSAGE
+    max_message = el.attr_value("websocket-max-message", parse_size, default)
+    if max_message is not None and max_message < 1:
+        raise el.error("websocket-max-message must be at least one byte")
+    return ASGIApp(app, spec, fallthrough, el.attr_value("lifespan", parse_bool, True), el.where,
+                   max_message)
 
 
 def parse_wsgi(el: Element, ctx: ParseContext) -> Step:
+    el.check(attributes=["app", "factory", "fallthrough"])
     spec, factory, fallthrough = _common(el)
     try:
         app = load_app(spec, factory)

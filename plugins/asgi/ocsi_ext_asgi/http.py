@@ -100,7 +100,16 @@ class HTTPCycle:
             if not more:
                 self._body_done = True
             return {"type": "http.request", "body": chunk, "more_body": more}
-        await self.gone.wait()
+        if not self.gone.is_set() and not self.request.client_gone:
+            # the answer ends, or the client leaves first (a long poll, a slow stream)
+            waiters = {asyncio.ensure_future(self.gone.wait()),
+                       asyncio.ensure_future(self.request.wait_client_gone())}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+        self.gone.set()
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 The handshake waits for the application: ``websocket.accept`` (with its subprotocol and
 headers) becomes the 101, ``websocket.close`` before it a 403, and the
 ``websocket.http.response`` extension a denial answer of the application's own. Then frames go
-both ways: messages are bounded (``MAX_MESSAGE``; larger is a 1009 close), pings are answered
+both ways: messages are bounded (``websocket-max-message``, ``MAX_MESSAGE`` by default; larger is a 1009 close), pings are answered
 by wsproto, and at most ``QUEUED`` messages wait for the application before ocsi stops reading
 from the client (back-pressure through the tunnel).
 """
@@ -105,7 +105,7 @@ async def serve_websocket(step: ASGIApp, request: Request) -> Response:
                 for n, v in first.get("headers", ())]
 
     async def run(tunnel: Tunnel) -> None:
-        await _relay(tunnel, session, task, where)
+        await _relay(tunnel, session, task, where, step.max_message)
 
     return Response(101, Headers.from_lower(headers), TunnelBody(run))
 
@@ -136,7 +136,8 @@ async def _denial(session: _Session, task: asyncio.Task[None], start: dict[str, 
                     BytesBody(b"".join(parts)))
 
 
-async def _relay(tunnel: Tunnel, session: _Session, task: asyncio.Task[None], where: str) -> None:
+async def _relay(tunnel: Tunnel, session: _Session, task: asyncio.Task[None], where: str,
+                 max_message: int | None) -> None:
     ws = Connection(ConnectionType.SERVER)
     closing = {"code": 1006}
 
@@ -156,7 +157,7 @@ async def _relay(tunnel: Tunnel, session: _Session, task: asyncio.Task[None], wh
             for event in ws.events():
                 if isinstance(event, Message):
                     size += len(event.data)
-                    if size > MAX_MESSAGE:
+                    if max_message is not None and size > max_message:
                         tunnel.write(ws.send(CloseConnection(code=1009, reason="message too big")))
                         closing["code"] = 1009
                         return

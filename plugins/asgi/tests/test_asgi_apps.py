@@ -148,3 +148,16 @@ def test_fastapi(ocsi_client):
     assert srv.request("POST", "/v1/items", body=b'{"name": 1}',
                        headers={"Content-Type": "application/json"}).status == 422
     assert srv.get("/v1/openapi.json").status == 200
+
+
+def test_websocket_message_limit_counts_frames_as_they_arrive(ocsi_server):
+    srv = ocsi_server(EXT + '<host><asgi app="raw_app:app" websocket-max-message="1024"/></host>')
+    c = WS(srv.port, "/ws")
+    c.events(AcceptConnection)
+    c.sock.sendall(c.ws.send(TextMessage(data="a" * 1000)))
+    assert [e.data for e in c.events(TextMessage) if isinstance(e, TextMessage)] == ["A" * 1000]
+    for _ in range(3):  # one message in three unfinished frames: refused before it is whole
+        c.sock.sendall(c.ws.send(TextMessage(data="b" * 500, message_finished=False)))
+    closes = [e for e in c.events(CloseConnection) if isinstance(e, CloseConnection)]
+    assert closes and closes[0].code == 1009
+    c.sock.close()

@@ -164,3 +164,22 @@ def test_trailers_when_the_client_asks_for_them(ocsi_client):
     assert body == b"3\r\nabc\r\n3\r\ndef\r\n0\r\nX-Checksum: sum-1\r\n\r\n"
     out = srv.raw(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     assert out.endswith(b"3\r\ndef\r\n0\r\n\r\n")  # not asked for: dropped
+
+
+def test_a_client_leaving_before_the_answer_is_an_http_disconnect(ocsi_server):
+    import socket
+    import time
+
+    srv = serve(ocsi_server)
+    raw_app = sys.modules["raw_app"]
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"GET /app/long-poll HTTP/1.1\r\nHost: h\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while "polling" not in raw_app.STARTED and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "polling" in raw_app.STARTED
+    deadline = time.monotonic() + 5  # the application hears of it without answering first
+    while "long-poll http.disconnect" not in raw_app.STARTED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "long-poll http.disconnect" in raw_app.STARTED
+    assert srv.get("/app/scope").status == 200

@@ -62,6 +62,12 @@ async def app(scope, receive, send):
     elif path == "/twice":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.start", "status": 200, "headers": []})
+    elif path == "/long-poll":  # nothing to say until the client leaves
+        message = await receive()
+        assert message["type"] == "http.request" and not message["more_body"]
+        STARTED.append("polling")
+        message = await receive()
+        STARTED.append(f"long-poll {message['type']}")
     elif path == "/disconnect":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
