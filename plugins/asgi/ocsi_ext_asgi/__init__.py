@@ -92,12 +92,16 @@ class ASGIApp(Step):
 
 class WSGIApp(Step):
     def __init__(self, app: Any, spec: str, threads: int, queued: int | None,
-                 fallthrough: bool = True, where: str = "?") -> None:
+                 fallthrough: bool = True, where: str = "?", minthreads: int = 0) -> None:
         self.app = app
         self.spec = spec
         self.fallthrough = fallthrough
         self.where = where
+        self.minthreads = minthreads
         self.runner = WSGIRunner(app, f"{where} ({spec})", threads, queued)
+
+    async def provision(self) -> None:
+        await self.runner.start_threads(self.minthreads)
 
     async def cleanup(self) -> None:
         self.runner.close()
@@ -168,7 +172,8 @@ def parse_wsgi(el: Element, ctx: ParseContext) -> Step:
         raise el.error(f"{spec!r} is an ASGI application", hint="use <asgi app=…/>")
     _watch_source(ctx, app, spec)
     s = ctx.settings
-    return WSGIApp(app, spec, s.maxthreads, s.maxdetachedcomputationsqueued, fallthrough, el.where)
+    return WSGIApp(app, spec, s.maxthreads, s.maxdetachedcomputationsqueued, fallthrough, el.where,
+                   s.minthreads)
 
 
 @ocsi.hookimpl

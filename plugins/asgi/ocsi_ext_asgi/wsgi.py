@@ -182,6 +182,29 @@ class WSGIRunner:
         self.multiprocess = multiprocess
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ocsi-wsgi")
 
+    async def start_threads(self, count: int) -> None:
+        """Start ``count`` threads now (Ocsigen's ``<minthreads>``), so the first requests after
+        a load or a reload do not each pay for a new thread. The pool makes a thread for a job
+        when no thread is idle: jobs that wait for each other force ``count`` of them."""
+        count = min(count, self._pool._max_workers)
+        if count <= 0:
+            return
+        barrier = threading.Barrier(count)
+
+        def meet() -> None:
+            try:
+                barrier.wait(5)
+            except threading.BrokenBarrierError:
+                pass
+
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._pool, meet) for _ in range(count)))
+
+    @property
+    def threads(self) -> int:
+        """Threads started so far."""
+        return len(self._pool._threads)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

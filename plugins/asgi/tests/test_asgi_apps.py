@@ -121,6 +121,13 @@ def test_wsgi_full_queue_is_a_503(ocsi_server):
     assert results == [200, 200]
 
 
+def test_wsgi_minthreads_are_started_with_the_configuration(ocsi_server):
+    srv = ocsi_server('<maxthreads>5</maxthreads><minthreads>3</minthreads>'
+                      + EXT + '<host><wsgi app="raw_wsgi:app"/></host>')
+    assert srv.server.runtime.hosts[0].steps[0].runner.threads == 3
+    assert srv.get("/w/none").status == 404
+
+
 def test_reload_serves_the_edited_application(ocsi_server, tmp_path):
     mod = tmp_path / "edited_app.py"
     source = ('async def app(scope, receive, send):\n'
