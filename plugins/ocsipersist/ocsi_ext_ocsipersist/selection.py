@@ -1,0 +1,67 @@
+"""Which backend the tables use: the one named by the configuration that is live.
+
+A backend extension claims its configuration build with :func:`claim` from its
+``ocsi_extension_options`` hook. Two claims in one build are a located error (exactly one
+backend per configuration). The claim becomes the active backend when that configuration goes
+live (``ocsi_server_started``, a successful ``ocsi_reloaded``), so a reload that fails later
+leaves the running configuration's store in place. Where no server announces it (a
+configuration served in memory by the test kit), the latest claim is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocsi import ConfigError, LoadContext
+
+from .backend import Backend
+
+
+class NoBackend(RuntimeError):
+    """A table was used with no backend configured."""
+
+
+#: Builds not yet live: (their settings, the backend, where it was named). The settings are
+#: held, so they are compared by identity safely; at most ``KEPT`` builds are remembered.
+_claims: list[tuple[Any, Backend, str]] = []
+KEPT = 8
+_active: Backend | None = None
+_latest: Backend | None = None
+
+
+def claim(backend: Backend, ctx: LoadContext) -> None:
+    """Make ``backend`` the store of the configuration being built."""
+    global _latest
+    for settings, other, where in _claims:
+        if settings is ctx.settings and other is not backend:
+            raise ConfigError(f"two ocsipersist backends in one configuration: {other.name} "
+                              f"(at {where}) and {backend.name}", where=ctx.where,
+                              hint="keep one <extension> of ocsi-ext-ocsipersist-sqlite or "
+                                   "ocsi-ext-ocsipersist-pgsql")
+    _claims.append((ctx.settings, backend, ctx.where))
+    del _claims[:-KEPT]
+    _latest = backend
+
+
+def went_live(settings: Any) -> None:
+    """The configuration built with ``settings`` is now the running one."""
+    global _active, _latest
+    _active = _latest = None  # a configuration that names no backend has none
+    for claimed, backend, _ in _claims:
+        if claimed is settings:
+            _active = backend
+    _claims.clear()  # builds that did not go live are gone
+
+
+def stopped() -> None:
+    """The server is stopping: its store is no longer the running one."""
+    global _active
+    _active = None
+
+
+def current() -> Backend:
+    backend = _active or _latest
+    if backend is None:
+        raise NoBackend("ocsipersist has no backend: name ocsi-ext-ocsipersist-sqlite or "
+                        "ocsi-ext-ocsipersist-pgsql in an <extension> of the configuration")
+    return backend
