@@ -10,41 +10,11 @@ from pathlib import Path
 
 import pytest
 from ocsi_ext_ocsipersist import NoBackend, Table, ref, selection, table
+from ocsi_ext_ocsipersist.conformance import COUNTER, check_api
 from ocsi_ext_ocsipersist_sqlite import SQLiteBackend, parse_options
 
 from ocsi import ConfigError
 from ocsi.testing import load_context, parse_element, write_extension
-
-# A site extension using the API as any site code would: <counter/> answers /hit (atomic +1),
-# /get?KEY and /put?KEY=VALUE.
-COUNTER = '''
-import json
-import ocsi
-from ocsi_ext_ocsipersist import table
-
-hits = table("hits")
-
-
-class Counter(ocsi.Step):
-    async def handle(self, request, state):
-        what = request.sub_path_str
-        if what == "hit":
-            n = await hits.update("n", lambda v: v + 1, default=0)
-            return ocsi.Serve(ocsi.Response(200, [], str(n).encode()))
-        if what == "get":
-            return ocsi.Serve(ocsi.Response(200, [], json.dumps(await hits.get(request.query)).encode()))
-        if what == "put":
-            key, _, value = (request.query or "").partition("=")
-            await hits.set(key, value)
-            return ocsi.Serve(ocsi.Response(204, [], b""))
-        return ocsi.DO_NOTHING
-
-
-@ocsi.hookimpl
-def ocsi_elements():
-    return {"counter": lambda el, ctx: Counter()}
-'''
-
 
 @pytest.fixture
 def exts(tmp_path: Path) -> str:
@@ -71,44 +41,7 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_every_call_of_the_api(store: SQLiteBackend) -> None:
-    async def go() -> None:
-        t = table("things")
-        assert await t.get("a") is None and await t.get("a", default=7) == 7
-        await t.set("a", {"x": [1, "é"]})
-        assert await t.get("a") == {"x": [1, "é"]}
-        assert await t.update("n", lambda v: v + 5, default=10) == 15
-        assert await t.update("n", lambda v: v * 2) == 30
-        assert await t.length() == 2
-        await t.delete("a")
-        assert await t.get("a") is None and await t.length() == 1
-        many = table("many")
-        for i in range(1200):  # more than one page
-            await many.set(f"k{i:05d}", i)
-        got = [(k, v) async for k, v in many.items()]
-        assert got == [(f"k{i:05d}", i) for i in range(1200)]
-        assert [k async for k in many.keys()][:2] == ["k00000", "k00001"]
-        assert (await store.tables())["many"] == 1200
-        await many.clear()
-        assert await many.length() == 0 and await t.length() == 1
-        hello = ref("hello", default=0)
-        assert await hello.get() == 0
-        await hello.set(41)
-        assert await hello.update(lambda v: v + 1) == 42 and await ref("hello").get() == 42
-    run(go())
-
-
-def test_a_failing_update_changes_nothing(store: SQLiteBackend) -> None:
-    async def go() -> None:
-        t = table("t")
-        await t.set("k", 1)
-
-        def boom(v: int) -> int:
-            raise ValueError("no")
-        with pytest.raises(ValueError):
-            await t.update("k", boom)
-        assert await t.get("k") == 1
-        assert await t.update("k", lambda v: v + 1) == 2  # the lock was released
-    run(go())
+    run(check_api())
 
 
 def test_names_and_values_are_checked(store: SQLiteBackend) -> None:
@@ -241,3 +174,33 @@ def test_a_reload_moves_to_the_new_store_and_a_failed_one_keeps_the_old(ocsi_ser
     srv.reload(config(exts, str(tmp_path / "no" / "such" / "dir.db")))
     assert "cannot open the ocsipersist database" in srv.wait_log("errors", "cannot open")
     assert srv.get("/hit").text == "2"  # still b
+
+
+MANUAL = """<ocsigen>
+  <server>
+    <port>127.0.0.1:{port}</port>
+    <logdir>{tmp}/log</logdir>
+    <datadir>{data}</datadir>
+    <commandpipe>{tmp}/ocsi.cmd</commandpipe>
+    <charset>utf-8</charset>
+    <extension findlib-package="ocsigenserver.ext.staticmod"/>
+    <extension findlib-package="ocsigenserver.ext.ocsipersist-sqlite">
+      <database file="{data}/ocsidb"/>
+    </extension>
+    <host hostfilter="*">
+      <static dir="{www}"/>
+    </host>
+  </server>
+</ocsigen>
+"""
+
+
+def test_the_manuals_first_example_runs(ocsi_server, tmp_path):
+    # Ocsigen's manual, first example, with the Eliom lines left out and paths made local
+    (tmp_path / "data").mkdir()
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("hello")
+    srv = ocsi_server(MANUAL.replace("{data}", str(tmp_path / "data"))
+                      .replace("{www}", str(tmp_path / "www")), full=True)
+    assert srv.get("/index.html").text == "hello"
+    assert os.path.exists(tmp_path / "data" / "ocsidb")
