@@ -204,3 +204,28 @@ def test_the_manuals_first_example_runs(ocsi_server, tmp_path):
                       .replace("{www}", str(tmp_path / "www")), full=True)
     assert srv.get("/index.html").text == "hello"
     assert os.path.exists(tmp_path / "data" / "ocsidb")
+
+
+def test_an_asgi_application_uses_the_same_store(ocsi_server, exts, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "persist_app.py").write_text('''
+from ocsi_ext_ocsipersist import table
+
+visits = table("hits")
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    n = await visits.update("n", lambda v: v + 1, default=0)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(n).encode()})
+''')
+    srv = ocsi_server(config(exts, str(tmp_path / "app.db")).replace(
+        "<host><counter/></host>",
+        f'<findlib path="{tmp_path}/app"/><extension findlib-package="ocsi-ext-asgi"/>'
+        '<host><site path="site"><counter/></site>'
+        '<site path="app"><asgi app="persist_app:app" lifespan="false"/></site></host>'))
+    assert srv.get("/site/hit").text == "1"
+    assert srv.get("/app/").text == "2"  # the step and the application count together
+    assert srv.get("/site/hit").text == "3"
