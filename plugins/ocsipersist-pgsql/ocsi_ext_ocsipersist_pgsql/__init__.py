@@ -17,8 +17,6 @@ from .store import CONNECT_TIMEOUT, PgsqlBackend, Where, check
 
 ATTRIBUTES = ["host", "port", "user", "password", "database", "unix_domain_socket_dir",
               "size_conn_pool"]
-#: One backend per database and process: reloads keep the pool.
-_backends: dict[Where, PgsqlBackend] = {}
 
 
 def _count(low: int, high: int) -> Any:
@@ -75,11 +73,7 @@ def parse_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> PgsqlBa
                                f"{type(exc).__name__}: {exc}", where=place,
                                hint="check host, port, user, password and database, and that "
                                     "the PostgreSQL server is running") from None
-    backend = _backends.get(where)
-    if backend is None:
-        backend = _backends[where] = PgsqlBackend(where)
-    ocsi_ext_ocsipersist.claim(backend, ctx)
-    return backend
+    return ocsi_ext_ocsipersist.claim_shared(where, lambda: PgsqlBackend(where), ctx)
 
 
 def from_spec(spec: str) -> PgsqlBackend:

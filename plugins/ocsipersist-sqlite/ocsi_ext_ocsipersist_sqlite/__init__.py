@@ -13,8 +13,6 @@ import ocsi_ext_ocsipersist
 
 from .store import SQLiteBackend, open_database
 
-#: One backend per file and process: reloads keep the connection.
-_backends: dict[str, SQLiteBackend] = {}
 
 
 def parse_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> SQLiteBackend:
@@ -38,11 +36,7 @@ def parse_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> SQLiteB
         raise ocsi.ConfigError(f"cannot open the ocsipersist database {path}: {exc}",
                                where=ctx.where, hint="its directory must exist and be "
                                "writable by the server's user") from None
-    backend = _backends.get(path)
-    if backend is None:
-        backend = _backends[path] = SQLiteBackend(path)
-    ocsi_ext_ocsipersist.claim(backend, ctx)
-    return backend
+    return ocsi_ext_ocsipersist.claim_shared(path, lambda: SQLiteBackend(path), ctx)
 
 
 def from_spec(spec: str) -> SQLiteBackend:

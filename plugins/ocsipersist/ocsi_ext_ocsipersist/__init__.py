@@ -13,7 +13,7 @@ import ocsi
 
 from . import selection
 from .backend import Backend
-from .selection import NoBackend, claim, current
+from .selection import NoBackend, claim, claim_shared, current
 from .tables import Ref, Table, ref, table
 
 
@@ -48,4 +48,5 @@ def ocsi_commands() -> dict[str, Any]:
     return {"stats": stats}
 
 
-__all__ = ["Backend", "NoBackend", "Ref", "Table", "claim", "current", "ref", "table"]
+__all__ = ["Backend", "NoBackend", "Ref", "Table", "claim", "claim_shared", "current", "ref",
+           "table"]

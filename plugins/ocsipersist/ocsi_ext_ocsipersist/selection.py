@@ -10,11 +10,14 @@ configuration served in memory by the test kit), the latest claim is used.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from ocsi import ConfigError, LoadContext
 
 from .backend import Backend
+
+B = TypeVar("B", bound=Backend)
 
 
 class NoBackend(RuntimeError):
@@ -41,6 +44,21 @@ def claim(backend: Backend, ctx: LoadContext) -> None:
     _claims.append((ctx.settings, backend, ctx.where))
     del _claims[:-KEPT]
     _latest = backend
+
+
+#: Backends by what they open (a file, a database): one per process, kept across reloads so
+#: a reload does not reopen the file or the pool.
+_shared: dict[Hashable, Any] = {}
+
+
+def claim_shared(key: Hashable, make: Callable[[], B], ctx: LoadContext) -> B:
+    """The process's backend for ``key`` (made by ``make`` the first time), claimed for the
+    configuration being built."""
+    backend: B | None = _shared.get(key)
+    if backend is None:
+        backend = _shared[key] = make()
+    claim(backend, ctx)
+    return backend
 
 
 def went_live(settings: Any) -> None:
