@@ -48,7 +48,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivate
 
 
 def self_signed(names: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
-                days: int = 30) -> tuple[bytes, bytes]:
+                days: int = 90) -> tuple[bytes, bytes]:
     """A fresh (certificate PEM, unencrypted key PEM) pair for ``names``."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = _name(names[0])

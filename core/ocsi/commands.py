@@ -73,6 +73,9 @@ class Commands:
             if prefix == "logs":
                 self._logs(name, args)
                 return
+            if (prefix, name) == ("ssl", "reload"):
+                await self.server.reload_certificates()
+                return
             await self._extension(prefix, name, args)
             return
         srv = self.server

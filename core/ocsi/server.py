@@ -24,13 +24,15 @@ import pluggy
 from . import privileges
 from .commands import CommandPipe, Commands
 from .config.errors import ConfigError
-from .config.settings import PortSpec, ServerSettings
+from .config.settings import PortSpec, ServerSettings, SSLSettings
 from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
 from .listeners import Listening, StartupError, open_listeners
 from .logs import Logs
 from .runtime import Runtime, build_runtime
+from .sni import CertificateChooser, HostCertificate
+from .tls import server_context
 from .watch import ConfigWatcher
 
 log = logging.getLogger("ocsi.main")
@@ -74,6 +76,8 @@ class Server:
         self.install_signals = install_signals
         self.watch = watch
         self.watcher: ConfigWatcher | None = None
+        #: Picks each TLS connection's certificate (``None`` without HTTPS listeners).
+        self.certificates: CertificateChooser | None = None
         #: A runtime built in Python (:mod:`ocsi.embed`) instead of from a configuration file.
         self._given_runtime = runtime
         #: Sockets bound by someone else (the worker master): served instead of binding ``<port>``.
@@ -163,6 +167,8 @@ class Server:
     async def _listen(self, s: ServerSettings) -> None:
         assert self.manager is not None and self.loop is not None
         listening = self._given_listening or open_listeners(s)
+        if listening.tls is not None:
+            self.certificates = CertificateChooser(listening.tls, s.host_certificates)
         try:
             for spec, sock in listening.sockets:
                 port = sock.getsockname()[1]
@@ -238,6 +244,7 @@ class Server:
                     (p.address, p.port, p.https) for p in old.settings.ports]:
                 log.warning("<port> changes take effect at the next restart, not on reload")
             self.runtime = new
+            self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
             assert self.manager is not None
             self.manager.app = new.respond
             self.manager.limits = new.settings.limits()
@@ -249,6 +256,37 @@ class Server:
             log.warning("Config file reloaded")
             new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
             return True
+
+    def _renew_certificates(self, hosts: list[HostCertificate], options: SSLSettings | None) -> bool:
+        """New connections get ``hosts``' certificates (already read) and the ``<ssl>`` pair,
+        read again. A pair that cannot be read keeps the previous one."""
+        chooser = self.certificates
+        if chooser is None:
+            return True
+        default = None
+        if options is not None and options.certificate:
+            try:
+                default = server_context(options, prompt=False)
+            except ConfigError as exc:
+                log.error("The <ssl> certificate was not renewed, the previous one stays: %s", exc)
+                chooser.update(hosts)
+                return False
+        chooser.update(hosts, default)
+        return True
+
+    async def reload_certificates(self) -> None:
+        """``ssl:reload``: read the certificates again, the configuration otherwise unchanged."""
+        assert self._reload_lock is not None
+        async with self._reload_lock:
+            s = self.runtime.settings
+            try:
+                hosts = [h.reread(s.ssl) for h in s.host_certificates]
+            except ConfigError as exc:
+                log.error("Certificates not reloaded, the previous ones stay: %s", exc)
+                return
+            s.host_certificates = hosts
+            if self._renew_certificates(hosts, s.ssl):
+                log.warning("Certificates reloaded")
 
     def reopen_logs(self) -> None:
         if self.logs is not None:

@@ -1,23 +1,33 @@
-"""TLS: server contexts from ``<ssl>`` (certificates for tests and local use: :mod:`.certificates`).
+"""TLS: server contexts from ``<ssl>`` and from ``<host certificate privatekey>``
+(certificates for tests and local use: :mod:`.certificates`; choosing one by SNI: :mod:`.sni`).
 
-Key and certificate are checked with ``cryptography`` when the configuration is loaded, so a
-mismatched pair or an unreadable file is a located configuration error rather than a failure
-of the first handshake.
+Keys and certificates are checked with ``cryptography`` when the configuration is loaded, so a
+mismatched pair, an unreadable file, an expired certificate or one that does not name the
+host is a located configuration error rather than a failure of the first handshake.
 """
 
 from __future__ import annotations
 
+import datetime
 import getpass
+import logging
 import ssl
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
 from .certificates import self_signed
 from .config.errors import ConfigError
 from .config.settings import SSLSettings
 
-__all__ = ["WrongPassword", "self_signed", "server_context"]
+__all__ = ["WrongPassword", "host_context", "self_signed", "server_context"]
+
+log = logging.getLogger("ocsi.tls")
+
+#: A certificate expiring sooner than this is announced at every load.
+EXPIRY_WARNING = datetime.timedelta(days=30)
 
 
 class WrongPassword(ConfigError):
@@ -32,41 +42,114 @@ def _read(path: str, what: str, where: str) -> bytes:
         raise ConfigError(f"cannot read the SSL {what} {path}: {exc.strerror}", where=where) from None
 
 
-def server_context(s: SSLSettings, ports: str = "", password: str | None = None) -> ssl.SSLContext:
-    """An SSL context for the HTTPS listeners; prompts for the key's password when needed."""
-    assert s.certificate and s.privatekey
-    cert_pem = _read(s.certificate, "certificate", s.where)
-    key_pem = _read(s.privatekey, "key", s.where)
+def _check_pair(cert_path: str, key_path: str, where: str, password: str | None,
+                ask: str | None) -> tuple[x509.Certificate, str | None]:
+    """The certificate, checked against its key and its dates; the key's password (asked on
+    the terminal when ``ask`` says for what, else a located error)."""
+    cert_pem = _read(cert_path, "certificate", where)
+    key_pem = _read(key_path, "key", where)
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
-        raise ConfigError(f"{s.certificate} is not a PEM certificate", where=s.where) from None
-    key = None
+        raise ConfigError(f"{cert_path} is not a PEM certificate", where=where) from None
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError:  # encrypted
         if password is None:
-            password = getpass.getpass(
-                f"Please enter the password for the HTTPS server listening on port(s) {ports}: ")
+            if ask is None:
+                raise ConfigError(f"the key {key_path} is protected by a password", where=where,
+                                  hint="a host's key must be readable without a password: "
+                                       "openssl pkey -in KEY -out KEY.plain") from None
+            password = getpass.getpass(f"Please enter the password for {ask}: ")
         try:
             key = serialization.load_pem_private_key(key_pem, password=password.encode())
         except ValueError:
-            raise WrongPassword("wrong password for the SSL key", where=s.where) from None
+            raise WrongPassword("wrong password for the SSL key", where=where) from None
     except ValueError:
-        raise ConfigError(f"{s.privatekey} is not a PEM private key", where=s.where) from None
+        raise ConfigError(f"{key_path} is not a PEM private key", where=where) from None
     if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
-        raise ConfigError("the SSL certificate and key do not match", where=s.where)
+        raise ConfigError(f"the SSL certificate {cert_path} and key {key_path} do not match",
+                          where=where)
+    _check_dates(cert, cert_path, where)
+    return cert, password
+
+
+def _check_dates(cert: x509.Certificate, path: str, where: str) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if cert.not_valid_after_utc <= now:
+        raise ConfigError(f"the certificate {path} expired on {cert.not_valid_after_utc:%Y-%m-%d}",
+                          where=where, hint="renew it")
+    if cert.not_valid_before_utc > now:
+        raise ConfigError(f"the certificate {path} is not valid before "
+                          f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC", where=where)
+    if cert.not_valid_after_utc - now < EXPIRY_WARNING:
+        log.warning("%s: the certificate %s expires on %s", where, path,
+                    f"{cert.not_valid_after_utc:%Y-%m-%d}")
+
+
+def certificate_names(cert: x509.Certificate) -> list[str]:
+    """The DNS names a certificate is for (its subject alternative names, else its CN)."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return [n.lower() for n in ext.value.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        return [str(a.value).lower() for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+
+
+def covers(names: Sequence[str], host: str) -> bool:
+    """Whether a certificate naming ``names`` is valid for ``host`` (RFC 6125: a ``*`` is the
+    whole leftmost label and matches exactly one label). A hostfilter wildcard
+    (``*.example.org``) is covered only by the same wildcard."""
+    host = host.lower().rstrip(".")
+    for name in names:
+        if name == host:
+            return True
+        if name.startswith("*.") and "*" not in host:
+            first, _, rest = host.partition(".")
+            if first and rest == name[2:]:
+                return True
+    return False
+
+
+def _context(cert_path: str, key_path: str, password: str | None, options: SSLSettings | None,
+             where: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(s.certificate, s.privatekey, password=password)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.load_cert_chain(cert_path, key_path, password=password)
     ctx.set_alpn_protocols(["http/1.1"])
+    if options is None:
+        return ctx
     try:
-        if s.ciphers:
-            ctx.set_ciphers(s.ciphers)
-        if s.dhfile:
-            ctx.load_dh_params(s.dhfile)
-        if s.curve:
-            ctx.set_ecdh_curve(s.curve)
+        if options.ciphers:
+            ctx.set_ciphers(options.ciphers)
+        if options.dhfile:
+            ctx.load_dh_params(options.dhfile)
+        if options.curve:
+            ctx.set_ecdh_curve(options.curve)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise ConfigError(f"invalid SSL option: {exc}", where=s.where) from None
+        raise ConfigError(f"invalid SSL option: {exc}", where=where) from None
     return ctx
+
+
+def server_context(s: SSLSettings, ports: str = "", password: str | None = None,
+                   prompt: bool = True) -> ssl.SSLContext:
+    """The context of the HTTPS listeners (``<ssl>``): asks for the key's password on the
+    terminal when needed, unless ``prompt`` is false (a reload)."""
+    assert s.certificate and s.privatekey
+    ask = f"the HTTPS server listening on port(s) {ports}" if prompt else None
+    _, password = _check_pair(s.certificate, s.privatekey, s.where, password, ask)
+    return _context(s.certificate, s.privatekey, password, s, s.where)
+
+
+def host_context(certificate: str, privatekey: str, hostnames: Sequence[str],
+                 options: SSLSettings | None, where: str) -> ssl.SSLContext:
+    """The context of one ``<host certificate privatekey>``: the certificate must name every
+    name of the host's ``hostfilter`` (``hostnames``, without ports)."""
+    cert, _ = _check_pair(certificate, privatekey, where, None, None)
+    names = certificate_names(cert)
+    for host in hostnames:
+        if not covers(names, host):
+            raise ConfigError(f"the certificate {certificate} does not cover {host} "
+                              f"(it names {', '.join(names) or 'nothing'})", where=where)
+    return _context(certificate, privatekey, None, options, where)

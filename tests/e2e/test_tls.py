@@ -64,7 +64,7 @@ def test_a_key_that_does_not_match_the_certificate(ocsi_server, exts_path, pair,
     _, other = self_signed()
     (tmp_path / "other.pem").write_bytes(other)
     err = _start_error(ocsi_server, _doc(exts_path, cert, tmp_path / "other.pem"))
-    assert "the SSL certificate and key do not match" in str(err)
+    assert "do not match" in str(err) and "other.pem" in str(err)
 
 
 def test_files_that_are_not_pem(ocsi_server, exts_path, pair, tmp_path):

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import unquote
 
 from ..extensions.enabled import EnabledExtensions
+from ..http.hostport import split_host_port
 from ..mime import BUILTIN_TYPES, load_mime_file
 from ..pipeline.engine import Host, HostPattern, Site
 from ..pipeline.scope import SiteConfig
@@ -25,7 +26,7 @@ from .values import parse_int
 from .xml import Element, unknown_element
 
 HOST_ATTRIBUTES = ("hostfilter", "defaulthostname", "defaulthttpport", "defaulthttpsport",
-                   "defaultprotocol", "charset")
+                   "defaultprotocol", "charset", "certificate", "privatekey")
 
 
 def split_site_path(text: str) -> tuple[str, ...]:
@@ -55,10 +56,25 @@ class ScopeParser:
                 raise el.error(f"invalid hostfilter entry '{part}'",
                                hint="write name, name:port or *.example.org:*") from None
         config = self._host_config(el, patterns)
+        self._certificate(el, patterns)
         ctx = self._context(config, (), tuple(patterns))
         steps = self.parse_steps(el.children, ctx)
         self.enabled.hook.ocsi_scope_parsed(ctx=ctx)
         return Host(patterns, steps, config, where=el.where, name=text)
+
+    def _certificate(self, el: Element, patterns: list[HostPattern]) -> None:
+        """``certificate`` and ``privatekey``: this host's TLS pair, chosen by SNI."""
+        from ..sni import HostCertificate
+
+        cert, key = el.get("certificate"), el.get("privatekey")
+        if cert is None and key is None:
+            return
+        if cert is None or key is None:
+            raise el.error("a host's certificate and privatekey go together",
+                           hint='<host hostfilter="…" certificate="FILE" privatekey="FILE">')
+        names = tuple(n for n in (split_host_port(p.text)[0] for p in patterns) if n not in ("", "*"))
+        self.settings.host_certificates.append(
+            HostCertificate.read(tuple(patterns), cert, key, names, self.settings.ssl, el.where))
 
     def _host_config(self, el: Element, patterns: list[HostPattern]) -> SiteConfig:
         s = self.settings

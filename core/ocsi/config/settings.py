@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..http.hostport import join_host_port
 from ..http.limits import Limits
+
+if TYPE_CHECKING:
+    from ..sni import HostCertificate
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,6 +48,8 @@ class ServerSettings:
 
     ports: list[PortSpec] = field(default_factory=list)
     ssl: SSLSettings | None = None
+    #: ``<host certificate privatekey>`` contexts, in document order (:mod:`ocsi.sni`).
+    host_certificates: list[HostCertificate] = field(default_factory=list)
     logdir: str | None = None
     syslog: str | None = None
     datadir: str | None = None

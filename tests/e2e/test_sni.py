@@ -1,0 +1,144 @@
+"""A certificate per host, chosen by the name the client sends (SNI); the ``<ssl>`` pair for
+the others; checks at load; new certificates on reload and ``ssl:reload``."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ocsi import ConfigError
+from ocsi.tls import covers, self_signed
+
+from .conftest import BASE
+
+
+def _pair(tmp: Path, name: str, *names: str, days: int = 90) -> tuple[Path, Path, bytes]:
+    cert, key = self_signed(names, days=days)
+    (tmp / f"{name}.crt").write_bytes(cert)
+    (tmp / f"{name}.key").write_bytes(key)
+    return tmp / f"{name}.crt", tmp / f"{name}.key", cert
+
+
+def _doc(exts: str, default: tuple[Path, Path, bytes], hosts: str) -> str:
+    return (f'<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>\n'
+            f"<ssl><certificate>{default[0]}</certificate><privatekey>{default[1]}</privatekey></ssl>\n"
+            f"<logdir>{{tmp}}/log</logdir><commandpipe>{{tmp}}/ocsi.cmd</commandpipe>"
+            f"{BASE.format(exts=exts)}{hosts}</server></ocsigen>")
+
+
+def _host(hostfilter: str, pair: tuple[Path, Path, bytes] | None, text: str) -> str:
+    certs = f' certificate="{pair[0]}" privatekey="{pair[1]}"' if pair else ""
+    return f'<host hostfilter="{hostfilter}"{certs}><say text="{text}"/></host>'
+
+
+def _served(port: int, name: str | None) -> tuple[bytes, bytes]:
+    """(the certificate the server presented as PEM, the answer) for a client sending ``name``."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=name) as s:
+        der = s.getpeercert(binary_form=True)
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {name or 'other'}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert der is not None
+    pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+    return pem, data.partition(b"\r\n\r\n")[2]
+
+
+def test_each_host_gets_its_certificate_and_the_rest_the_default(ocsi_server, exts_path, tmp_path):
+    default = _pair(tmp_path, "default", "localhost")
+    a = _pair(tmp_path, "a", "a.test", "www.a.test")
+    b = _pair(tmp_path, "b", "*.b.test")
+    srv = ocsi_server(_doc(exts_path, default,
+                           _host("a.test www.a.test", a, "A") + _host("*.b.test", b, "B")
+                           + _host("*", None, "other")), full=True)
+    assert _served(srv.port, "a.test") == (a[2], b"A")
+    assert _served(srv.port, "WWW.A.TEST") == (a[2], b"A")
+    assert _served(srv.port, "x.b.test") == (b[2], b"B")
+    assert _served(srv.port, "unknown.test") == (default[2], b"other")
+    assert _served(srv.port, None) == (default[2], b"other")
+
+
+def test_certificates_are_renewed_on_reload_and_ssl_reload(ocsi_server, exts_path, tmp_path):
+    default = _pair(tmp_path, "default", "localhost")
+    a = _pair(tmp_path, "a", "a.test")
+    doc = _doc(exts_path, default, _host("a.test", a, "A"))
+    srv = ocsi_server(doc, full=True)
+    assert _served(srv.port, "a.test")[0] == a[2]
+    a2 = _pair(tmp_path, "a", "a.test")  # the same files, new contents
+    d2 = _pair(tmp_path, "default", "localhost")
+    srv.command("ssl:reload")
+    assert "Certificates reloaded" in srv.wait_log("warnings", "Certificates reloaded")
+    assert _served(srv.port, "a.test")[0] == a2[2]
+    assert _served(srv.port, None)[0] == d2[2]
+    (tmp_path / "a.key").write_text("broken")
+    srv.command("ssl:reload")
+    assert "previous ones stay" in srv.wait_log("errors", "previous ones stay")
+    assert _served(srv.port, "a.test")[0] == a2[2]  # kept
+    a3 = _pair(tmp_path, "a3", "a.test")
+    srv.reload(_doc(exts_path, d2, _host("a.test", a3, "A3")))
+    assert _served(srv.port, "a.test") == (a3[2], b"A3")
+
+
+@pytest.mark.parametrize("case", ["names", "expired", "mismatch", "half", "password"])
+def test_bad_host_certificates_are_located_errors(ocsi_server, exts_path, tmp_path, case):
+    default = _pair(tmp_path, "default", "localhost")
+    if case == "names":
+        pair = _pair(tmp_path, "h", "other.test")
+        host, match = _host("a.test", pair, "A"), "does not cover a.test"
+    elif case == "expired":
+        pair = _pair(tmp_path, "h", "a.test", days=0)  # expired at once
+        host, match = _host("a.test", pair, "A"), "expired on"
+    elif case == "mismatch":
+        pair = _pair(tmp_path, "h", "a.test")
+        host, match = (f'<host hostfilter="a.test" certificate="{pair[0]}" '
+                       f'privatekey="{default[1]}"/>'), "do not match"
+    elif case == "half":
+        pair = _pair(tmp_path, "h", "a.test")
+        host, match = f'<host hostfilter="a.test" certificate="{pair[0]}"/>', "go together"
+    else:
+        pair = _pair(tmp_path, "h", "a.test")
+        key = serialization.load_pem_private_key(pair[1].read_bytes(), None)
+        pair[1].write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw")))
+        host, match = _host("a.test", pair, "A"), "protected by a password"
+    with pytest.raises(ConfigError, match=match) as err:
+        ocsi_server(_doc(exts_path, default, host), full=True)
+    assert "ocsi.conf:3:" in str(err.value)  # the <host> element
+
+
+def test_a_certificate_about_to_expire_is_announced(ocsi_server, exts_path, tmp_path):
+    default = _pair(tmp_path, "default", "localhost")
+    soon = _pair(tmp_path, "soon", "a.test", days=10)
+    doc = _doc(exts_path, default, _host("a.test", soon, "A"))
+    srv = ocsi_server(doc, full=True)  # at start, the warning goes to the terminal
+    srv.reload(doc)  # at each reload, to warnings.log
+    expiry = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10))
+    assert f"{expiry:%Y-%m}" in srv.wait_log("warnings", "expires on")
+
+
+def test_which_names_a_certificate_covers() -> None:
+    assert covers(["a.test"], "A.test.")
+    assert covers(["*.b.test"], "x.b.test") and not covers(["*.b.test"], "x.y.b.test")
+    assert not covers(["*.b.test"], "b.test")
+    assert covers(["*.b.test"], "*.b.test") and not covers(["x.b.test"], "*.b.test")
+
+
+def test_worker_processes_choose_by_name_too(ocsi_process, exts_path, tmp_path):
+    default = _pair(tmp_path, "default", "localhost")
+    a = _pair(tmp_path, "a", "a.test")
+    proc = ocsi_process(_doc(exts_path, default, _host("a.test", a, "A") + _host("*", None, "x")),
+                        full=True, args=["--workers", "2"])
+    for _ in range(4):
+        assert _served(proc.port, "a.test") == (a[2], b"A")
+        assert _served(proc.port, "b.test") == (default[2], b"x")
