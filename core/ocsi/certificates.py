@@ -57,12 +57,10 @@ def self_signed(names: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
     return cert.public_bytes(serialization.Encoding.PEM), _pem(key)
 
 
-def authority_and_certificate(names: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
-                              days: int = 1) -> tuple[bytes, bytes, bytes]:
-    """``(CA certificate, server certificate, server key)`` as PEM: a new CA that signed a
-    certificate for ``names``."""
+def new_authority(common_name: str = "ocsi test CA", days: int = 1) -> tuple[bytes, bytes]:
+    """A new certificate authority: (certificate PEM, unencrypted key PEM)."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("ocsi test CA")
+    ca_name = _name(common_name)
     ca = (_builder(ca_name, ca_name, ca_key, days)
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -70,10 +68,26 @@ def authority_and_certificate(names: Sequence[str] = ("localhost", "127.0.0.1", 
                                        data_encipherment=False, key_agreement=False,
                                        encipher_only=False, decipher_only=False), critical=True)
           .sign(ca_key, hashes.SHA256()))
+    return ca.public_bytes(serialization.Encoding.PEM), _pem(ca_key)
+
+
+def issue(ca_pem: bytes, ca_key_pem: bytes, names: Sequence[str], days: int = 1) -> tuple[bytes, bytes]:
+    """A server certificate for ``names`` signed by the authority: (certificate, key) PEM."""
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (_builder(_name(names[0]), ca_name, key, days)
+    cert = (_builder(_name(names[0]), ca.subject, key, days)
             .add_extension(_alt_names(names), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    return ca.public_bytes(pem), cert.public_bytes(pem), _pem(key)
+    return cert.public_bytes(serialization.Encoding.PEM), _pem(key)
+
+
+def authority_and_certificate(names: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
+                              days: int = 1) -> tuple[bytes, bytes, bytes]:
+    """``(CA certificate, server certificate, server key)`` as PEM: a new CA that signed a
+    certificate for ``names``."""
+    ca, ca_key = new_authority(days=days)
+    cert, key = issue(ca, ca_key, names, days)
+    return ca, cert, key

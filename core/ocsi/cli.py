@@ -29,7 +29,8 @@ def _main_parser() -> argparse.ArgumentParser:
         epilog="Other commands: 'ocsi serve DIR' serves a directory without configuration; "
                "'ocsi extensions' lists installed extensions; 'ocsi new-extension NAME' "
                "writes a ready extension distribution; 'ocsi proxy --to URL' forwards "
-               "everything to a backend; extensions add more (authbasic: 'ocsi hash-password').",
+               "everything to a backend; 'ocsi cert dev [NAMES]' makes a local CA and a "
+               "certificate for development; extensions add more (authbasic: 'ocsi hash-password').",
     )
     p.add_argument("-c", "--config", metavar="FILE",
                    help=f"configuration file (default {DEFAULT_CONFIG}, or $OCSI_CONFIG)")
@@ -101,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         return _new_extension(argv[1:])
     if argv and argv[0] == "proxy":
         return _proxy(argv[1:])
+    if argv and argv[0] == "cert":
+        from .devcert import cert_command
+
+        return cert_command(argv[1:])
     if argv and not argv[0].startswith("-"):
         command = _extension_command(argv[0])
         if command is not None:

@@ -142,3 +142,30 @@ def test_worker_processes_choose_by_name_too(ocsi_process, exts_path, tmp_path):
     for _ in range(4):
         assert _served(proc.port, "a.test") == (a[2], b"A")
         assert _served(proc.port, "b.test") == (default[2], b"x")
+
+
+def test_ocsi_cert_dev_makes_a_ca_once_and_a_trusted_certificate(ocsi_server, exts_path, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+
+    def cert_dev(*names: str) -> str:
+        return subprocess.run([sys.executable, "-m", "ocsi", "cert", "dev", *names, "--out",
+                               str(tmp_path / "dev")], env=env, capture_output=True, text=True,
+                              timeout=60, check=True).stdout
+
+    first = cert_dev("app.test")
+    assert first.startswith("Made the development CA") and "update-ca-certificates" in first
+    ca = tmp_path / "xdg" / "ocsi" / "dev-ca" / "ocsi-dev-ca.crt"
+    assert (ca.parent / "ocsi-dev-ca.key").stat().st_mode & 0o077 == 0
+    assert cert_dev("app.test").startswith("Using the development CA")  # made once
+    crt, key = tmp_path / "dev" / "ocsi-dev.crt", tmp_path / "dev" / "ocsi-dev.key"
+    srv = ocsi_server(_doc(exts_path, (crt, key, b""), _host("*", None, "dev")), full=True)
+    for name in ("localhost", "app.test"):  # verified against the CA, names checked
+        ctx = ssl.create_default_context(cafile=str(ca))
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname=name) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
