@@ -169,3 +169,41 @@ def test_ocsi_cert_dev_makes_a_ca_once_and_a_trusted_certificate(ocsi_server, ex
                 ctx.wrap_socket(raw, server_hostname=name) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_redirect_to_https_and_hsts(ocsi_server, exts_path, tmp_path):
+    import http.client
+
+    from ocsi.testing import free_port
+
+    default = _pair(tmp_path, "default", "localhost")
+    https_port = free_port()
+    doc = _doc(exts_path, default, '<host redirect-to-https="true" hsts="600"><say text="s"/></host>')
+    doc = doc.replace("<ssl>", f'<port>127.0.0.1:{{port}}</port><ssl>').replace(
+        'protocol="HTTPS">127.0.0.1:{port}', f'protocol="HTTPS">127.0.0.1:{https_port}')
+    srv = ocsi_server(doc, full=True)
+    plain = srv.port if srv.port != https_port else srv.server.ports[1]
+    conn = http.client.HTTPConnection("127.0.0.1", plain, timeout=10)
+    conn.request("GET", "/a/b?c=d", headers={"Host": "www.example.org:8080"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 301 and r.headers["location"] == f"https://www.example.org:{https_port}/a/b?c=d"
+    assert r.headers["strict-transport-security"] is None  # never over plain HTTP
+    conn.request("POST", "/form", body=b"x", headers={"Host": "www.example.org"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 308
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    secure = http.client.HTTPSConnection("127.0.0.1", https_port, context=ctx, timeout=10)
+    secure.request("GET", "/")
+    r = secure.getresponse()
+    assert (r.status, r.read()) == (200, b"s")
+    assert r.headers["strict-transport-security"] == "max-age=600"
+
+
+def test_redirect_to_https_needs_an_https_port(ocsi_server, exts_path):
+    with pytest.raises(ConfigError, match="needs an HTTPS <port>"):
+        ocsi_server(BASE.format(exts=exts_path) + '<host redirect-to-https="true"/>')
+    with pytest.raises(ConfigError, match="hsts"):
+        ocsi_server(BASE.format(exts=exts_path) + '<host hsts="forever"/>')

@@ -16,17 +16,19 @@ from ..extensions.enabled import EnabledExtensions
 from ..http.hostport import split_host_port
 from ..mime import BUILTIN_TYPES, load_mime_file
 from ..pipeline.engine import Host, HostPattern, Site
+from ..pipeline.https import RedirectToHTTPS, StrictTransportSecurity, hsts_value
 from ..pipeline.scope import SiteConfig
 from ..pipeline.step import Step
 from .context import ParseContext
 from .directives import HOSTNAME
 from .errors import ConfigError
 from .settings import ServerSettings
-from .values import parse_int
+from .values import parse_bool, parse_int
 from .xml import Element, unknown_element
 
 HOST_ATTRIBUTES = ("hostfilter", "defaulthostname", "defaulthttpport", "defaulthttpsport",
-                   "defaultprotocol", "charset", "certificate", "privatekey")
+                   "defaultprotocol", "charset", "certificate", "privatekey", "redirect-to-https",
+                   "hsts")
 
 
 def split_site_path(text: str) -> tuple[str, ...]:
@@ -59,8 +61,23 @@ class ScopeParser:
         self._certificate(el, patterns)
         ctx = self._context(config, (), tuple(patterns))
         steps = self.parse_steps(el.children, ctx)
+        steps = self._https_steps(el) + steps
+        if el.has("hsts"):
+            try:
+                steps.append(StrictTransportSecurity(hsts_value(el.get("hsts") or "")))
+            except ValueError as exc:
+                raise el.error(f"hsts: {exc}", hint='hsts="31536000" or '
+                               'hsts="max-age=31536000; includeSubDomains"') from None
         self.enabled.hook.ocsi_scope_parsed(ctx=ctx)
         return Host(patterns, steps, config, where=el.where, name=text)
+
+    def _https_steps(self, el: Element) -> list[Step]:
+        if not el.attr_value("redirect-to-https", parse_bool, False):
+            return []
+        if not any(p.https for p in self.settings.ports):
+            raise el.error("redirect-to-https needs an HTTPS <port>",
+                           hint='add <port protocol="HTTPS">443</port> and <ssl>')
+        return [RedirectToHTTPS()]
 
     def _certificate(self, el: Element, patterns: list[HostPattern]) -> None:
         """``certificate`` and ``privatekey``: this host's TLS pair, chosen by SNI."""
