@@ -9,10 +9,10 @@ import threading
 import time
 
 import pytest
+from ocsi.testing import WebSocketClient
 from conftest import APPS, EXT
-from wsproto import ConnectionType, WSConnection
 from wsproto.events import (AcceptConnection, CloseConnection, RejectConnection, RejectData,
-                            Request, TextMessage)
+                            TextMessage)
 
 
 def test_starlette_routes_streaming_lifespan(ocsi_client):
@@ -25,21 +25,8 @@ def test_starlette_routes_streaming_lifespan(ocsi_client):
     assert "startup" in sys.modules["star_app"].EVENTS
 
 
-class WS:
-    def __init__(self, port: int, target: str, protocols: list[str] | None = None) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.sock.sendall(self.ws.send(Request(host="h", target=target, subprotocols=protocols or [])))
-
-    def events(self, until: type) -> list:  # type: ignore[type-arg]
-        got: list = []  # type: ignore[type-arg]
-        while not any(isinstance(e, until) for e in got):
-            data = self.sock.recv(65536)
-            if not data:
-                break
-            self.ws.receive_data(data)
-            got += list(self.ws.events())
-        return got
+def WS(port: int, target: str, protocols: list[str] | None = None) -> WebSocketClient:  # noqa: N802
+    return WebSocketClient(port, target, host="h", subprotocols=protocols or ())
 
 
 def test_starlette_websocket(ocsi_server):

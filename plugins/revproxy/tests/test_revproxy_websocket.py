@@ -6,9 +6,9 @@ import json
 import socket
 
 import pytest
+from ocsi.testing import WebSocketClient
 from conftest import EXT
 from wsbackend import WebSocketBackend
-from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -17,7 +17,6 @@ from wsproto.events import (
     Pong,
     RejectConnection,
     RejectData,
-    Request,
     TextMessage,
 )
 
@@ -29,26 +28,8 @@ def ws_backend():  # type: ignore[no-untyped-def]
     b.stop()
 
 
-class Client:
-    """A WebSocket client over a plain socket to ocsi."""
-
-    def __init__(self, port: int, target: str = "/chat") -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.sock.sendall(self.ws.send(Request(host="front.example", target=target)))
-
-    def events(self, until: type) -> list:  # type: ignore[type-arg]
-        got: list = []  # type: ignore[type-arg]
-        while not any(isinstance(e, until) for e in got):
-            data = self.sock.recv(65536)
-            if not data:
-                break
-            self.ws.receive_data(data)
-            got += list(self.ws.events())
-        return got
-
-    def send(self, event) -> None:  # type: ignore[no-untyped-def]
-        self.sock.sendall(self.ws.send(event))
+def Client(port: int, target: str = "/chat") -> WebSocketClient:  # noqa: N802 - reads as a class
+    return WebSocketClient(port, target, host="front.example")
 
 
 def test_messages_both_ways(ocsi_server, ws_backend):
