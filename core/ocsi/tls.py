@@ -117,7 +117,7 @@ def _context(cert_path: str, key_path: str, password: str | None, options: SSLSe
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.load_cert_chain(cert_path, key_path, password=password)
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(["h2", "http/1.1"])  # HTTP/2 first (.http.h2conn)
     if options is None:
         return ctx
     try:

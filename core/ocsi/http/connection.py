@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Union
 
 from .access import AccessRecord
 from .limits import Limits
@@ -19,6 +20,12 @@ from .protocol import BadRequestBody, HTTPProtocol, RequestTimeout
 from .request import Request
 from .response import Response
 from .wire import server_line
+
+if TYPE_CHECKING:
+    from .h2conn import H2Protocol
+
+#: An open connection: HTTP/1.1, or HTTP/2 after ALPN chose it.
+Connection = Union[HTTPProtocol, "H2Protocol"]
 
 __all__ = ["App", "BadRequestBody", "ConnectionManager", "HTTPProtocol", "RequestTimeout"]
 
@@ -44,7 +51,7 @@ class ConnectionManager:
         self.access_log = access_log
         #: Send large files with ``os.sendfile`` on plain (non-TLS) connections.
         self.use_sendfile = True
-        self._conns: set[HTTPProtocol] = set()
+        self._conns: set[Connection] = set()
         #: Requests being answered (the connections count them in and out).
         self.in_flight = 0
         #: Shutting down: no new request is started, connections close after their response.
@@ -74,7 +81,7 @@ class ConnectionManager:
         return len(self._conns)
 
     @property
-    def connections(self) -> frozenset[HTTPProtocol]:
+    def connections(self) -> frozenset[Connection]:
         """The open connections."""
         return frozenset(self._conns)
 
@@ -111,14 +118,14 @@ class ConnectionManager:
                 self._empty.set_result(None)
         return self._empty
 
-    def register(self, conn: HTTPProtocol, loop: asyncio.AbstractEventLoop) -> None:
+    def register(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
         """A connection starts being served; its deadlines are checked from now on."""
         self._conns.add(conn)
         if self._timer is None:
             self._loop = loop
             self._schedule()
 
-    def unregister(self, conn: HTTPProtocol) -> None:
+    def unregister(self, conn: Connection) -> None:
         """A connection is over."""
         # The sweep timer is left running: it stops by itself at its next tick when no
         # connection is left. Cancelling it here and re-arming it on the next accept cost a

@@ -145,11 +145,24 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         if not m.has_room():
             self._refuse()
             return
+        if self._secure and _alpn(transport) == "h2":
+            self._to_http2(transport)
+            return
         self._h11 = RequestReader(limits.max_header_bytes)
         m.register(self, loop)
         self._deadline = loop.time() + limits.keepalive_timeout
         self._dkind = _D_IDLE
         self._task = loop.create_task(self._run())
+
+    def _to_http2(self, transport: Any) -> None:
+        """The handshake chose HTTP/2: the connection is an :class:`H2Protocol` from now on."""
+        from .h2conn import H2Protocol
+
+        self._phase = _STOP
+        h2p = H2Protocol(self._m, self._port, transport, self._client)
+        transport.set_protocol(h2p)
+        self._m.register(h2p, self._loop)
+        h2p.start()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -741,6 +754,11 @@ def _head_error(exc: h11.RemoteProtocolError, first: bytes, limits: Limits) -> H
         err.method, err.target = method, target  # type: ignore[attr-defined]
         err.version = version[5:] if version.startswith("HTTP/") else None  # type: ignore
     return err
+
+
+def _alpn(transport: Any) -> str | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object.selected_alpn_protocol() if ssl_object is not None else None
 
 
 def _accepts_trailers(req: Request) -> bool:

@@ -1,0 +1,345 @@
+"""HTTP/2 over TLS (ALPN ``h2``): the same Request, pipeline, Response and access line as
+HTTP/1.1, frames by the ``h2`` library.
+
+A TLS connection whose handshake chose ``h2`` is handed over from :class:`~.protocol.HTTPProtocol`
+to :class:`H2Protocol` before any byte is read. Each stream becomes a :class:`Request` answered by
+the manager's app on a task of its own. Limits:
+
+- at most ``MAX_STREAMS`` concurrent streams (announced in SETTINGS; more are refused);
+- the header list is bounded by ``<maxrequestheadersize>`` (announced, and enforced by h2);
+- bodies are bounded by ``<maxrequestbodysize>``;
+- flow control is respected both ways: a response waits for the client's window, and the
+  connection's writes wait while the transport's buffer is full.
+
+A protocol error closes the connection with GOAWAY and its error code, logged once. A stream
+the client resets is cancelled. On shutdown, GOAWAY is sent and streams in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+
+from .access import AccessRecord
+from .dates import format_http_date
+from .headers import Headers
+from .hostport import split_host_port
+from .request import Request, RequestBody
+from .response import Response, error_response
+from .urlpath import BadTarget, decode_path, split_target
+
+log = logging.getLogger("ocsi.http")
+
+MAX_STREAMS = 100
+#: Response headers HTTP/2 forbids (connection-specific).
+_DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+_NO_BODY = (204, 304)
+
+
+class _Stream:
+    __slots__ = ("body", "task", "window")
+
+    def __init__(self, body: RequestBody) -> None:
+        self.body = body
+        self.task: asyncio.Task[None] | None = None
+        self.window: asyncio.Event | None = None
+
+
+class H2Protocol(asyncio.Protocol):
+    """One HTTP/2 connection; registered with the manager like an HTTP/1.1 one."""
+
+    def __init__(self, manager: Any, port: int, transport: Any, client: str) -> None:
+        self._m = manager
+        self._port = port
+        self._transport = transport
+        self._client = client
+        self._loop = asyncio.get_running_loop()
+        limits = manager.limits
+        self._limits = limits
+        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        self._h2 = h2.connection.H2Connection(config)
+        self._h2.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_bytes,
+        })
+        self._streams: dict[int, _Stream] = {}
+        self._closed = False
+        self._write_ready: asyncio.Future[None] | None = None
+        self._deadline: float | None = self._loop.time() + limits.keepalive_timeout
+        self._gone: asyncio.Future[None] | None = None
+
+    # -- ClientLink: the client has gone ---------------------------------------------------------
+    @property
+    def client_gone(self) -> bool:
+        return self._closed
+
+    async def wait_client_gone(self) -> None:
+        if self._closed:
+            return
+        if self._gone is None:
+            self._gone = self._loop.create_future()
+        await asyncio.shield(self._gone)
+
+    # -- the manager's interface ---------------------------------------------------------------
+    def start(self) -> None:
+        self._h2.initiate_connection()
+        self._flush()
+
+    def shutdown(self) -> None:
+        """Stop taking streams: GOAWAY now, close once the streams in flight are done."""
+        if not self._closed:
+            self._h2.close_connection()
+            self._flush()
+            if not self._streams:
+                self._close()
+
+    def abort(self) -> None:
+        self._closed = True
+        self._transport.abort()
+
+    def check_deadlines(self, now: float) -> None:
+        if self._deadline is not None and now > self._deadline and not self._streams:
+            self.shutdown()  # idle for keepalive_timeout
+
+    # -- asyncio ---------------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            events = self._h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            log.warning("HTTP/2 protocol error from %s: %s", self._client, exc)
+            self._flush()  # h2 has queued the GOAWAY with the error code
+            self._close()
+            return
+        for event in events:
+            self._event(event)
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
+        for stream in self._streams.values():
+            stream.body.fail(ConnectionError("the client closed the connection"))
+            if stream.window is not None:
+                stream.window.set()
+            if stream.task is not None:
+                stream.task.cancel()
+        self._streams.clear()
+        w = self._write_ready
+        if w is not None and not w.done():
+            w.set_result(None)
+        self._m.unregister(self)
+
+    def pause_writing(self) -> None:
+        if self._write_ready is None or self._write_ready.done():
+            self._write_ready = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        w = self._write_ready
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # -- events ----------------------------------------------------------------------------------
+    def _event(self, event: Any) -> None:
+        if isinstance(event, h2.events.RequestReceived):
+            self._request(event)
+        elif isinstance(event, h2.events.DataReceived):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.body.feed(bytes(event.data))
+            # the data is taken (or dropped): give the window back
+            self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, h2.events.StreamEnded):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.body.end()
+        elif isinstance(event, h2.events.StreamReset):
+            stream = self._streams.pop(event.stream_id, None)
+            if stream is not None:
+                stream.body.fail(ConnectionError("the client reset the stream"))
+                if stream.task is not None:
+                    stream.task.cancel()
+        elif isinstance(event, h2.events.WindowUpdated):
+            targets = (self._streams.values() if event.stream_id == 0
+                       else [s for s in (self._streams.get(event.stream_id),) if s is not None])
+            for stream in targets:
+                if stream.window is not None:
+                    stream.window.set()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self._close()
+
+    def _request(self, event: h2.events.RequestReceived) -> None:
+        sid = event.stream_id
+        self._deadline = None
+        fields: dict[bytes, bytes] = {}
+        regular: list[tuple[str, str]] = []
+        for name, value in event.headers:
+            if name.startswith(b":"):
+                fields[name] = value
+            else:
+                regular.append((name.decode("latin-1"), value.decode("latin-1")))
+        method = fields.get(b":method", b"GET").decode("ascii")
+        target = fields.get(b":path", b"/").decode("latin-1")
+        authority = fields.get(b":authority")
+        host_header = authority.decode("latin-1") if authority else None
+        if host_header is None:
+            host_header = next((v for n, v in regular if n == "host"), None)
+        elif not any(n == "host" for n, _ in regular):
+            regular.append(("host", host_header))
+        limits = self._limits
+        length_text = next((v for n, v in regular if n == "content-length"), None)
+        length = int(length_text) if length_text and length_text.isdigit() else None
+        if event.stream_ended:
+            length = 0
+        body = RequestBody(length, limits.max_body)
+        if length == 0:
+            body.end()
+        stream = self._streams[sid] = _Stream(body)
+        try:
+            raw_path, query, _, _ = split_target(target)
+            raw_segments, segments = decode_path(raw_path)
+        except BadTarget:
+            stream.task = self._loop.create_task(self._answer(sid, None, method, target,
+                                                              error_response(400)))
+            return
+        hostname = split_host_port(host_header)[0] if host_header else None
+        request = Request(method, target, raw_path, query, "2.0", Headers.from_lower(regular),
+                          hostname.lower() if hostname else None, self._port, True, self._client, body,
+                          raw_segments, segments, host_header)
+        request.link = self
+        stream.task = self._loop.create_task(self._answer(sid, request, method, target, None))
+
+    # -- answering -------------------------------------------------------------------------------
+    async def _answer(self, sid: int, request: Request | None, method: str, target: str,
+                      response: Response | None) -> None:
+        t0, m0 = time.time(), self._loop.time()
+        m = self._m
+        sent, status = 0, 500
+        m.in_flight += 1
+        try:
+            if response is None:
+                assert request is not None
+                try:
+                    response = await m.app(request)
+                except Exception:  # noqa: BLE001 - the pipeline never raises; be safe anyway
+                    log.exception("error answering %s %s", method, target)
+                    response = error_response(500)
+            status = response.status
+            sent = await self._send(sid, response, method == "HEAD")
+        except asyncio.CancelledError:
+            pass  # the stream was reset or the connection is gone
+        except Exception:  # noqa: BLE001 - one stream fails, the connection goes on
+            log.exception("error sending the answer to %s %s", method, target)
+            self._reset(sid)
+        finally:
+            m.in_flight -= 1
+            if response is not None:
+                await response.body.aclose()
+            self._streams.pop(sid, None)
+            if request is not None:
+                self._record(request, status, sent, t0, m0)
+            if not self._streams:
+                if self._h2.state_machine.state == h2.connection.ConnectionState.CLOSED:
+                    self._close()
+                else:
+                    self._deadline = self._loop.time() + self._limits.keepalive_timeout
+
+    async def _send(self, sid: int, response: Response, head_only: bool) -> int:
+        headers: list[tuple[str, str]] = [(":status", str(response.status))]
+        has_date = has_server = False
+        length = response.body.length
+        for name, value in response.headers.items():
+            if name in _DROP:
+                continue
+            if name == "date":
+                has_date = True
+            elif name == "server":
+                has_server = True
+            elif name == "content-length":
+                continue
+            headers.append((name, value))
+        if not has_server:
+            headers.append(("server", self._limits.server_name))
+        if not has_date:
+            headers.append(("date", format_http_date(time.time())))
+        no_body = head_only or response.status in _NO_BODY
+        if isinstance(length, int) and response.status not in _NO_BODY:
+            headers.append(("content-length", str(length)))
+        if self._closed:
+            return 0
+        self._h2.send_headers(sid, headers, end_stream=no_body)
+        self._flush()
+        if no_body:
+            return 0
+        sent = 0
+        async for chunk in response.body.chunks():
+            await self._data(sid, chunk)
+            sent += len(chunk)
+        if not self._closed:
+            self._h2.end_stream(sid)
+            self._flush()
+        return sent
+
+    async def _data(self, sid: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._closed:
+                raise ConnectionError("the connection is gone")
+            window = min(self._h2.local_flow_control_window(sid), self._h2.max_outbound_frame_size)
+            if window <= 0:
+                stream = self._streams.get(sid)
+                if stream is None:
+                    raise ConnectionError("the stream is gone")
+                stream.window = asyncio.Event()
+                await stream.window.wait()
+                continue
+            piece, view = view[:window], view[window:]
+            self._h2.send_data(sid, bytes(piece))
+            self._flush()
+            w = self._write_ready
+            if w is not None and not w.done():
+                await w
+
+    def _reset(self, sid: int) -> None:
+        try:
+            self._h2.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self._flush()
+        except h2.exceptions.ProtocolError:
+            pass
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _flush(self) -> None:
+        data = self._h2.data_to_send()
+        if data and not self._closed:
+            self._transport.write(data)
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._transport.close()
+
+    def _record(self, req: Request, status: int, sent: int, t0: float, m0: float) -> None:
+        cb = self._m.access_log
+        if cb is None:
+            return
+        h = req.headers
+        try:
+            cb(AccessRecord(t0, self._client, req.method, req.target, "2.0", req.host_header,
+                            h.get("user-agent"), h.get("referer"), h.get("x-forwarded-for"),
+                            status, sent, self._loop.time() - m0, req, self._port, True))
+        except Exception:  # noqa: BLE001
+            log.exception("access log callback failed")

@@ -1,0 +1,144 @@
+"""HTTP/2 over TLS (ALPN): multiplexed streams through the same pipeline, request bodies,
+flow control with a small client window, resets, protocol errors, curl."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+import pytest
+
+from ocsi.tls import self_signed
+
+from .conftest import BASE
+
+
+@pytest.fixture
+def h2server(ocsi_server, exts_path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    cert, key = self_signed()
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "big.bin").write_bytes(bytes(range(256)) * 8192)  # 2 MiB
+    return ocsi_server(
+        f'<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>'
+        f"<ssl><certificate>{tmp_path}/c.pem</certificate><privatekey>{tmp_path}/k.pem</privatekey></ssl>"
+        f"<logdir>{{tmp}}/log</logdir>{BASE.format(exts=exts_path)}"
+        '<extension findlib-package="ocsi-ext-staticmod"/>'
+        f'<host><site path="files"><static dir="{www}"/></site><echo/></host></server></ocsigen>',
+        full=True)
+
+
+class Client:
+    def __init__(self, port: int, window: int | None = None) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        self.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                    server_hostname="localhost")
+        assert self.sock.selected_alpn_protocol() == "h2"
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        if window is not None:
+            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.flush()
+
+    def flush(self) -> None:
+        self.sock.sendall(self.h2.data_to_send())
+
+    def request(self, path: str, method: str = "GET", body: bytes = b"") -> int:
+        sid = self.h2.get_next_available_stream_id()
+        self.h2.send_headers(sid, [(":method", method), (":path", path), (":scheme", "https"),
+                                   (":authority", "localhost")], end_stream=not body)
+        for at in range(0, len(body), 16384):  # frames of the default maximum size
+            self.h2.send_data(sid, body[at:at + 16384], end_stream=at + 16384 >= len(body))
+        self.flush()
+        return sid
+
+    def responses(self, count: int) -> dict[int, tuple[dict[bytes, bytes], bytes]]:
+        heads: dict[int, dict[bytes, bytes]] = {}
+        bodies: dict[int, bytes] = {}
+        ended: set[int] = set()
+        while len(ended) < count:
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            for ev in self.h2.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    heads[ev.stream_id] = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    bodies[ev.stream_id] = bodies.get(ev.stream_id, b"") + ev.data
+                    self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    ended.add(ev.stream_id)
+            self.flush()
+        return {sid: (heads[sid], bodies.get(sid, b"")) for sid in ended}
+
+
+def test_multiplexed_streams_through_the_pipeline(h2server):
+    c = Client(h2server.port)
+    sids = [c.request(f"/n{i}") for i in range(10)]
+    got = c.responses(10)
+    for i, sid in enumerate(sids):
+        head, body = got[sid]
+        assert head[b":status"] == b"200" and body.startswith(f"GET /n{i} ".encode())
+    line = h2server.wait_log("access", "/n9")
+    assert "/n9" in line
+
+
+def test_request_body_and_big_file_with_a_small_client_window(h2server):
+    c = Client(h2server.port, window=16384)
+    post = c.request("/upload", "POST", b"b" * 50_000)
+    big = c.request("/files/big.bin")
+    got = c.responses(2)
+    assert b"len=50000" in got[post][1]
+    head, body = got[big]
+    assert head[b"content-length"] == b"2097152" and body == bytes(range(256)) * 8192
+
+
+def test_a_reset_stream_and_a_protocol_error_leave_the_server_serving(h2server):
+    c = Client(h2server.port)
+    sid = c.request("/files/big.bin")
+    c.h2.reset_stream(sid)
+    c.flush()
+    again = c.request("/after-reset")
+    assert b"/after-reset" in c.responses(1)[again][1]
+    bad = Client(h2server.port)
+    bad.sock.sendall(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00X")  # DATA on stream 0
+    data = b""
+    try:
+        while chunk := bad.sock.recv(65536):
+            data += chunk
+    except (ssl.SSLError, ConnectionError):
+        pass
+    events = bad.h2.receive_data(data)
+    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
+    c2 = Client(h2server.port)
+    sid = c2.request("/still")
+    assert b"/still" in c2.responses(1)[sid][1]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_http2(h2server):
+    out = subprocess.run(["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                          f"https://127.0.0.1:{h2server.port}/files/big.bin"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.stdout == "2 200"
+
+
+def test_http11_over_tls_is_unchanged(h2server):
+    import http.client
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", h2server.port, context=ctx, timeout=10)
+    conn.request("GET", "/one")
+    r = conn.getresponse()
+    assert r.status == 200 and r.version == 11 and b"/one" in r.read()
