@@ -6,7 +6,7 @@ to :class:`H2Protocol` before any byte is read. Each stream becomes a :class:`Re
 the manager's app on a task of its own. Limits:
 
 - at most ``MAX_STREAMS`` concurrent streams (announced in SETTINGS; more are refused);
-- the header list is bounded by ``<maxrequestheadersize>`` (announced, and enforced by h2);
+- the header list is bounded by ``<maxheadersize>`` (announced in SETTINGS);
 - bodies are bounded by ``<maxrequestbodysize>``;
 - flow control is respected both ways: a response waits for the client's window, and the
   connection's writes wait while the transport's buffer is full.
