@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import h2.config
+import h2.errors
 import h2.connection
 import h2.events
 import h2.settings
@@ -142,3 +143,30 @@ def test_http11_over_tls_is_unchanged(h2server):
     conn.request("GET", "/one")
     r = conn.getresponse()
     assert r.status == 200 and r.version == 11 and b"/one" in r.read()
+
+
+def test_rapid_reset_closes_the_connection(h2server):
+    from ocsi.http.h2conn import MAX_EARLY_RESETS
+
+    c = Client(h2server.port)
+    try:
+        for _ in range(MAX_EARLY_RESETS + 10):  # open and cancel in one write, as fast as it goes
+            sid = c.h2.get_next_available_stream_id()
+            c.h2.send_headers(sid, [(":method", "GET"), (":path", "/x"), (":scheme", "https"),
+                                    (":authority", "localhost")], end_stream=True)
+            c.h2.reset_stream(sid)
+            c.flush()
+    except (ssl.SSLError, ConnectionError):
+        pass
+    data = b""
+    try:
+        while chunk := c.sock.recv(65536):
+            data += chunk
+    except (ssl.SSLError, ConnectionError):
+        pass
+    terminated = [e for e in c.h2.receive_data(data) if isinstance(e, h2.events.ConnectionTerminated)]
+    assert terminated and terminated[0].error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    assert "reset more than" in h2server.wait_log("warnings", "reset more than")
+    fresh = Client(h2server.port)
+    sid = fresh.request("/fine")
+    assert b"/fine" in fresh.responses(1)[sid][1]

@@ -12,7 +12,7 @@ the manager's app on a task of its own. Limits:
   connection's writes wait while the transport's buffer is full.
 
 A protocol error closes the connection with GOAWAY and its error code, logged once. A stream
-the client resets is cancelled. On shutdown, GOAWAY is sent and streams in flight finish.
+the client resets is cancelled; more than ``MAX_EARLY_RESETS`` of them close the connection. On shutdown, GOAWAY is sent and streams in flight finish.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ from .urlpath import BadTarget, decode_path, split_target
 log = logging.getLogger("ocsi.http")
 
 MAX_STREAMS = 100
+#: Streams a client may reset before their answer, per connection, before it is closed with
+#: ENHANCE_YOUR_CALM (the "rapid reset" attack opens and cancels streams to make work).
+MAX_EARLY_RESETS = 200
 #: Response headers HTTP/2 forbids (connection-specific).
 _DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
 _NO_BODY = (204, 304)
@@ -72,6 +75,7 @@ class H2Protocol(asyncio.Protocol):
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_bytes,
         })
         self._streams: dict[int, _Stream] = {}
+        self._resets = 0
         self._closed = False
         self._write_ready: asyncio.Future[None] | None = None
         self._deadline: float | None = self._loop.time() + limits.keepalive_timeout
@@ -173,6 +177,13 @@ class H2Protocol(asyncio.Protocol):
                 stream.body.fail(ConnectionError("the client reset the stream"))
                 if stream.task is not None:
                     stream.task.cancel()
+                self._resets += 1
+                if self._resets > MAX_EARLY_RESETS:
+                    log.warning("HTTP/2 client %s reset more than %d streams before their answer: "
+                                "closing the connection", self._client, MAX_EARLY_RESETS)
+                    self._h2.close_connection(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+                    self._flush()
+                    self._close()
         elif isinstance(event, h2.events.WindowUpdated):
             targets = (self._streams.values() if event.stream_id == 0
                        else [s for s in (self._streams.get(event.stream_id),) if s is not None])
