@@ -170,3 +170,34 @@ def test_rapid_reset_closes_the_connection(h2server):
     fresh = Client(h2server.port)
     sid = fresh.request("/fine")
     assert b"/fine" in fresh.responses(1)[sid][1]
+
+
+def test_an_asgi_application_over_http2(ocsi_server, tmp_path):
+    cert, key = self_signed()
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    (tmp_path / "h2app.py").write_text('''
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for piece in (scope["http_version"].encode(), b" ", str(len(body)).encode()):
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+''')
+    srv = ocsi_server(
+        f'<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>'
+        f"<ssl><certificate>{tmp_path}/c.pem</certificate><privatekey>{tmp_path}/k.pem</privatekey></ssl>"
+        f'<logdir>{{tmp}}/log</logdir><findlib path="{tmp_path}"/>'
+        '<extension findlib-package="ocsi-ext-asgi"/>'
+        '<host><asgi app="h2app:app" lifespan="false"/></host></server></ocsigen>', full=True)
+    c = Client(srv.port)
+    sids = [c.request("/up", "POST", b"p" * 20_000) for _ in range(3)]  # within the window
+    got = c.responses(3)
+    assert [got[sid][1] for sid in sids] == [b"2 20000"] * 3

@@ -49,7 +49,7 @@ def http_scope(request: Request, state: dict[str, Any] | None) -> dict[str, Any]
     return {
         "type": "http",
         "asgi": ASGI,
-        "http_version": request.version,
+        "http_version": "2" if request.version == "2.0" else request.version,  # the spec's names
         "method": request.method,
         "scheme": request.scheme,
         "path": "/" + "/".join(request.segments),

@@ -183,3 +183,19 @@ def test_a_client_leaving_before_the_answer_is_an_http_disconnect(ocsi_server):
         time.sleep(0.01)
     assert "long-poll http.disconnect" in raw_app.STARTED
     assert srv.get("/app/scope").status == 200
+
+
+def test_http2_requests_are_named_as_the_specifications_say() -> None:
+    import asyncio
+
+    from ocsi_ext_asgi.http import http_scope
+    from ocsi_ext_asgi.wsgi import wsgi_environ
+
+    from ocsi.testing import make_request
+
+    request = make_request(version="2.0", secure=True)
+    assert http_scope(request, None)["http_version"] == "2"
+
+    async def environ() -> dict:  # type: ignore[type-arg]
+        return wsgi_environ(request, asyncio.get_running_loop(), "here", False)
+    assert asyncio.run(environ())["SERVER_PROTOCOL"] == "HTTP/2"
