@@ -34,13 +34,14 @@ from .parsing import load_context, parse_context, parse_element
 from .requests import build_pipeline, make_request
 from .servers import (Client, Result, RunningServer, ServerProcess, ShutdownError, decode_content, document,
                       free_port, wait_for_port)
+from .h2client import H2Client
 from .websocket import WebSocketClient
 
 __all__ = [
     "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
     "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
     "make_request", "parse_context", "parse_element", "wait_for_port", "write_extension",
-    "WebSocketClient",
+    "WebSocketClient", "H2Client",
     "ocsi_client", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
 

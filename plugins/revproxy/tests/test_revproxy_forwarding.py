@@ -305,3 +305,25 @@ def test_a_backend_that_never_finishes_connecting_is_a_504(ocsi_server):
         assert f"connecting to https://127.0.0.1:{port} timed out" in srv.wait_log("errors", "timed out")
     finally:
         listener.close()
+
+
+def test_an_http2_client_through_the_proxy(ocsi_server, backend, tmp_path):
+    from ocsi.testing import H2Client, self_signed
+
+    cert, key = self_signed()
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    b = backend()
+    srv = ocsi_server(
+        f'<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>'
+        f"<ssl><certificate>{tmp_path}/c.pem</certificate><privatekey>{tmp_path}/k.pem</privatekey></ssl>"
+        f"<logdir>{{tmp}}/log</logdir>{EXT}"
+        f'<host><revproxy suburl="(.*)" dest="{b.url}/\\1"/></host></server></ocsigen>', full=True)
+    c = H2Client(srv.port)
+    get, post = c.request("/echo/a?b=1"), c.request("/echo/up", "POST", b"x" * 30_000)
+    got = c.responses(2)
+    info = json.loads(got[get][1])
+    assert info["target"] == "/echo/a?b=1" and info["method"] == "GET"
+    assert not any(n.startswith(":") for n, _ in info["headers"])  # no pseudo-header goes on
+    assert json.loads(got[post][1])["method"] == "POST"
+    assert b"30000" in got[post][1]

@@ -1,0 +1,62 @@
+"""A blocking HTTP/2 client over TLS (ALPN ``h2``) for tests, frames by the ``h2`` library:
+several requests on one connection, bodies in frames of the default size, the client's
+initial window optionally small (to exercise the server's flow control)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+
+
+class H2Client:
+    """``H2Client(port)``; ``request(path, method, body)`` returns the stream id, and
+    ``responses(n)`` reads until ``n`` streams ended: ``{stream: (head, body)}``."""
+
+    def __init__(self, port: int, window: int | None = None) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        self.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                    server_hostname="localhost")
+        assert self.sock.selected_alpn_protocol() == "h2"
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        if window is not None:
+            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.flush()
+
+    def flush(self) -> None:
+        self.sock.sendall(self.h2.data_to_send())
+
+    def request(self, path: str, method: str = "GET", body: bytes = b"") -> int:
+        sid = self.h2.get_next_available_stream_id()
+        self.h2.send_headers(sid, [(":method", method), (":path", path), (":scheme", "https"),
+                                   (":authority", "localhost")], end_stream=not body)
+        for at in range(0, len(body), 16384):  # frames of the default maximum size
+            self.h2.send_data(sid, body[at:at + 16384], end_stream=at + 16384 >= len(body))
+        self.flush()
+        return sid
+
+    def responses(self, count: int) -> dict[int, tuple[dict[bytes, bytes], bytes]]:
+        heads: dict[int, dict[bytes, bytes]] = {}
+        bodies: dict[int, bytes] = {}
+        ended: set[int] = set()
+        while len(ended) < count:
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            for ev in self.h2.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    heads[ev.stream_id] = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    bodies[ev.stream_id] = bodies.get(ev.stream_id, b"") + ev.data
+                    self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    ended.add(ev.stream_id)
+            self.flush()
+        return {sid: (heads[sid], bodies.get(sid, b"")) for sid in ended}
