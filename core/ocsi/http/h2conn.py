@@ -68,7 +68,12 @@ class H2Protocol(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         limits = manager.limits
         self._limits = limits
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        self._server = limits.server_name.encode("latin-1")
+        # Inbound headers are validated by h2. Outbound ones are ours: names are lower-case
+        # already, and values are checked for CR, LF and NUL in _send, which is much cheaper.
+        config = h2.config.H2Configuration(client_side=False, header_encoding=None,
+                                           validate_outbound_headers=False,
+                                           normalize_outbound_headers=False)
         self._h2 = h2.connection.H2Connection(config)
         self._h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS,
@@ -270,48 +275,55 @@ class H2Protocol(asyncio.Protocol):
                     self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     async def _send(self, sid: int, response: Response, head_only: bool) -> int:
-        headers: list[tuple[str, str]] = [(":status", str(response.status))]
+        headers: list[tuple[bytes, bytes]] = [(b":status", str(response.status).encode())]
         has_date = has_server = False
         length = response.body.length
         for name, value in response.headers.items():
-            if name in _DROP:
+            if name in _DROP or name == "content-length":
                 continue
             if name == "date":
                 has_date = True
             elif name == "server":
                 has_server = True
-            elif name == "content-length":
-                continue
-            headers.append((name, value))
+            if "\n" in value or "\r" in value or "\0" in value:
+                raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
+            headers.append((name.encode("latin-1"), value.encode("latin-1")))
         if not has_server:
-            headers.append(("server", self._limits.server_name))
+            headers.append((b"server", self._server))
         if not has_date:
-            headers.append(("date", format_http_date(time.time())))
+            headers.append((b"date", format_http_date(time.time()).encode()))
         no_body = head_only or response.status in _NO_BODY
         if isinstance(length, int) and response.status not in _NO_BODY:
-            headers.append(("content-length", str(length)))
+            headers.append((b"content-length", str(length).encode()))
         if self._closed:
             return 0
         self._h2.send_headers(sid, headers, end_stream=no_body)
-        self._flush()
         if no_body:
-            return 0
-        sent = 0
-        async for chunk in response.body.chunks():
-            await self._data(sid, chunk)
-            sent += len(chunk)
-        if not self._closed:
-            self._h2.end_stream(sid)
             self._flush()
-        return sent
+            return 0
+        # HEADERS wait for the first DATA frame, and the last piece carries END_STREAM: a small
+        # answer is one write
+        sent = 0
+        pending: bytes | None = None
+        async for chunk in response.body.chunks():
+            if pending is not None:
+                await self._data(sid, pending, False)
+                sent += len(pending)
+            pending = chunk
+        await self._data(sid, pending or b"", True)
+        return sent + len(pending or b"")
 
-    async def _data(self, sid: int, data: bytes) -> None:
+    async def _data(self, sid: int, data: bytes, end: bool) -> None:
+        """Send ``data`` within the windows (``end``: and end the stream with it)."""
+        if not data and not end:
+            return
         view = memoryview(data)
-        while view:
+        while True:
             if self._closed:
                 raise ConnectionError("the connection is gone")
             window = min(self._h2.local_flow_control_window(sid), self._h2.max_outbound_frame_size)
-            if window <= 0:
+            if window <= 0 and view:
+                self._flush()
                 stream = self._streams.get(sid)
                 if stream is None:
                     raise ConnectionError("the stream is gone")
@@ -319,11 +331,14 @@ class H2Protocol(asyncio.Protocol):
                 await stream.window.wait()
                 continue
             piece, view = view[:window], view[window:]
-            self._h2.send_data(sid, bytes(piece))
-            self._flush()
-            w = self._write_ready
-            if w is not None and not w.done():
-                await w
+            last = end and not view
+            self._h2.send_data(sid, bytes(piece), end_stream=last)
+            if last or not view:
+                break
+        self._flush()
+        w = self._write_ready
+        if w is not None and not w.done():
+            await w
 
     def _reset(self, sid: int) -> None:
         try:

@@ -1,0 +1,114 @@
+"""HTTPS rows: a 100-byte static file over HTTP/2 (h2load, 4 connections of 16 concurrent
+streams) and over HTTP/1.1 + TLS (h2load --h1, 64 connections), under ocsi and nginx in one run.
+
+    .venv/bin/python bench/h2.py [--requests 40000]
+
+Each server is one process pinned to core 0 with its access log on; h2load runs on core 1.
+The certificate (ECDSA P-256) and the document root are made in a temporary directory.
+Needs ``h2load`` (Debian's nghttp2-client) and ``nginx``; a missing one is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from run import free_port  # noqa: E402
+
+from ocsi.certificates import self_signed  # noqa: E402
+
+ROWS = {
+    "h2 (4 conns x 16 streams)": ["-c", "4", "-m", "16"],
+    "h1.1+TLS (64 conns)": ["--h1", "-c", "64", "-m", "1"],
+}
+
+
+def ocsi_conf(d: Path, port: int) -> list[str]:
+    (d / "log").mkdir()
+    conf = d / "ocsi.xml"
+    conf.write_text(f"""<ocsigen><server><port protocol="HTTPS">127.0.0.1:{port}</port>
+<logdir>{d}/log</logdir><ssl><certificate>{d}/c.pem</certificate><privatekey>{d}/k.pem</privatekey></ssl>
+<extension findlib-package="ocsi-ext-staticmod"/><host><static dir="{d}/www"/></host>
+</server></ocsigen>""")
+    return [sys.executable, "-m", "ocsi", "-c", str(conf)]
+
+
+def nginx_conf(d: Path, port: int) -> list[str]:
+    conf = d / "nginx.conf"
+    conf.write_text(f"""daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
+error_log {d}/nginx-error.log warn; events {{ worker_connections 4096; }}
+http {{ access_log {d}/nginx-access.log; keepalive_requests 1000000; client_body_temp_path {d}/cb; proxy_temp_path {d}/px;
+fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;
+server {{ listen 127.0.0.1:{port} ssl http2; ssl_certificate {d}/c.pem;
+ssl_certificate_key {d}/k.pem; root {d}/www; }} }}""")
+    return [shutil.which("nginx") or "nginx", "-c", str(conf), "-p", str(d)]
+
+
+def measure(argv: list[str], port: int, requests: int) -> dict[str, float]:
+    proc = subprocess.Popen(["taskset", "-c", "0", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    out: dict[str, float] = {}
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(["curl", "-sk", "-o", "/dev/null", f"https://127.0.0.1:{port}/f"],
+                             timeout=5).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} did not start")
+            time.sleep(0.2)
+        for row, extra in ROWS.items():
+            res = subprocess.run(["taskset", "-c", "1", "h2load", "-n", str(requests), *extra,
+                                  f"https://127.0.0.1:{port}/f"], capture_output=True, text=True,
+                                 timeout=120)
+            m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", res.stdout)
+            ok = re.search(r"(\d+) succeeded", res.stdout)
+            out[row] = float(m.group(1)) if m and ok and int(ok.group(1)) == requests else 0.0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=40_000)
+    args = p.parse_args()
+    if shutil.which("h2load") is None:
+        print("h2load is not installed (apt-get install nghttp2-client)", file=sys.stderr)
+        return 1
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="ocsi-bench-h2-") as tmp:
+        d = Path(tmp)
+        cert, key = self_signed(("localhost", "127.0.0.1"))
+        (d / "c.pem").write_bytes(cert)
+        (d / "k.pem").write_bytes(key)
+        (d / "www").mkdir()
+        (d / "www" / "f").write_bytes(b"x" * 99 + b"\n")
+        servers = {"ocsi": ocsi_conf}
+        if shutil.which("nginx"):
+            servers["nginx"] = nginx_conf
+        for name, make in servers.items():
+            port = free_port()
+            results[name] = measure(make(d, port), port, args.requests)
+            print(f"[{name}] {results[name]}", file=sys.stderr)
+    names = list(results)
+    print("| row | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for row in ROWS:
+        print(f"| {row} | " + " | ".join(f"{results[n][row]:,.0f}" for n in names) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
