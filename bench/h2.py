@@ -22,7 +22,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import free_port  # noqa: E402
+from run import _stop, free_port  # noqa: E402
 
 from ocsi.certificates import self_signed  # noqa: E402
 
@@ -72,11 +72,7 @@ def measure(argv: list[str], port: int, requests: int) -> dict[str, float]:
             ok = re.search(r"(\d+) succeeded", res.stdout)
             out[row] = float(m.group(1)) if m and ok and int(ok.group(1)) == requests else 0.0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)  # the process group: the server and anything it started
     return out
 
 

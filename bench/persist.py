@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "plugins" / "ocsipersist-pgsql" / "tests"))
 sys.path.insert(0, str(BENCH))
 
 import postgres  # noqa: E402
-from run import free_port, parse_wrk  # noqa: E402
+from run import _stop, free_port, parse_wrk  # noqa: E402
 
 from ocsi.testing import write_extension  # noqa: E402
 from ocsi_ext_ocsipersist.conformance import COUNTER  # noqa: E402
@@ -72,11 +72,7 @@ def server(store: str, work: Path, name: str) -> Iterator[int]:
                 time.sleep(0.1)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)  # the process group: the server and anything it started
 
 
 def wrk(ports: list[int], path: str, duration: int) -> tuple[float, int, int]:

@@ -68,13 +68,7 @@ def test_a_reset_stream_and_a_protocol_error_leave_the_server_serving(h2server):
     assert b"/after-reset" in c.responses(1)[again][1]
     bad = Client(h2server.port)
     bad.sock.sendall(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00X")  # DATA on stream 0
-    data = b""
-    try:
-        while chunk := bad.sock.recv(65536):
-            data += chunk
-    except (ssl.SSLError, ConnectionError):
-        pass
-    events = bad.h2.receive_data(data)
+    events = bad.until_closed()
     assert any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
     c2 = Client(h2server.port)
     sid = c2.request("/still")
@@ -112,13 +106,7 @@ def test_rapid_reset_closes_the_connection(h2server):
             c.flush()
     except (ssl.SSLError, ConnectionError):
         pass
-    data = b""
-    try:
-        while chunk := c.sock.recv(65536):
-            data += chunk
-    except (ssl.SSLError, ConnectionError):
-        pass
-    terminated = [e for e in c.h2.receive_data(data) if isinstance(e, h2.events.ConnectionTerminated)]
+    terminated = [e for e in c.until_closed() if isinstance(e, h2.events.ConnectionTerminated)]
     assert terminated and terminated[0].error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
     assert "reset more than" in h2server.wait_log("warnings", "reset more than")
     fresh = Client(h2server.port)

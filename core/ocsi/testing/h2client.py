@@ -60,3 +60,13 @@ class H2Client:
                     ended.add(ev.stream_id)
             self.flush()
         return {sid: (heads[sid], bodies.get(sid, b"")) for sid in ended}
+
+    def until_closed(self) -> list[h2.events.Event]:
+        """Read until the server closes the connection; the events of what it sent last."""
+        data = b""
+        try:
+            while chunk := self.sock.recv(65536):
+                data += chunk
+        except (ssl.SSLError, ConnectionError):
+            pass
+        return list(self.h2.receive_data(data))
