@@ -143,3 +143,20 @@ async def app(scope, receive, send):
     sids = [c.request("/up", "POST", b"p" * 20_000) for _ in range(3)]  # within the window
     got = c.responses(3)
     assert [got[sid][1] for sid in sids] == [b"2 20000"] * 3
+
+
+def test_a_ping_flood_from_a_client_that_does_not_read_is_dropped(h2server):
+    c = Client(h2server.port)
+    ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"  # PING, 17 bytes
+    sent = 0
+    try:
+        for _ in range(2000):  # at most 34 MB, never reading the acknowledgements
+            c.sock.sendall(ping * 1000)
+            sent += 1
+    except (ssl.SSLError, ConnectionError, TimeoutError):
+        pass
+    assert sent < 2000  # the server stopped the flood
+    assert "does not read" in h2server.wait_log("warnings", "does not read")
+    fresh = Client(h2server.port)
+    sid = fresh.request("/fine")
+    assert b"/fine" in fresh.responses(1)[sid][1]

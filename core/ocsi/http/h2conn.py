@@ -12,7 +12,8 @@ the manager's app on a task of its own. Limits:
   connection's writes wait while the transport's buffer is full.
 
 A protocol error closes the connection with GOAWAY and its error code, logged once. A stream
-the client resets is cancelled; more than ``MAX_EARLY_RESETS`` of them close the connection. On shutdown, GOAWAY is sent and streams in flight finish.
+the client resets is cancelled; more than ``MAX_EARLY_RESETS`` of them close the connection,
+and so does a client that lets ``MAX_UNREAD`` bytes pile up (a PING or SETTINGS flood). On shutdown, GOAWAY is sent and streams in flight finish.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ MAX_STREAMS = 100
 #: Streams a client may reset before their answer, per connection, before it is closed with
 #: ENHANCE_YOUR_CALM (the "rapid reset" attack opens and cancels streams to make work).
 MAX_EARLY_RESETS = 200
+#: Bytes queued for a client that does not read, past which it is dropped. Answers wait for
+#: the transport's buffer to drain (pause_writing), so only frames h2 answers by itself (PING
+#: and SETTINGS acknowledgements: a flood) can pile up this far.
+MAX_UNREAD = 1024 * 1024
 #: Response headers HTTP/2 forbids (connection-specific).
 _DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
 _NO_BODY = (204, 304)
@@ -352,6 +357,10 @@ class H2Protocol(asyncio.Protocol):
         data = self._h2.data_to_send()
         if data and not self._closed:
             self._transport.write(data)
+            if self._transport.get_write_buffer_size() > MAX_UNREAD:
+                log.warning("HTTP/2 client %s does not read what it asks for (%d bytes "
+                            "waiting): closing the connection", self._client, MAX_UNREAD)
+                self.abort()
 
     def _close(self) -> None:
         if not self._closed:
