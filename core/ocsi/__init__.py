@@ -23,7 +23,8 @@ the server's own and may change without notice.
   and :class:`GroupTemplate` (Ocsigen's ``suburl``/``fullurl`` matching and ``\\N`` templates),
   :func:`negotiate` / :func:`parse_accept_encoding` (content codings), :func:`has_token`,
   :func:`format_http_date` / :func:`parse_http_date`, :func:`split_host_port` /
-  :func:`join_host_port`.
+  :func:`join_host_port`, and :func:`run_document` (serving a generated document, for commands
+  such as ``ocsi app``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,21 @@ from .pipeline.urls import absolute_url, slash_redirect, url_subject
 
 __version__ = "0.1.0"
 
+def run_document(xml: str, *, watch: bool = False, verbosity: int = 0,
+                 name: str = "<generated>") -> int:
+    """Run a whole configuration document given as text until the server stops, logs on the
+    terminal (what ``ocsi serve``, ``ocsi proxy`` and ``ocsi app`` do); the exit code.
+    ``watch``: reload when a file the configuration watches changes (``-w``)."""
+    import os
+    import tempfile
+
+    from .run import run_server  # here, not at import: it brings in the whole server
+
+    pipe = os.path.join(tempfile.gettempdir(), f"ocsi-{os.getpid()}.cmd")
+    return run_server(name, xml.encode(), silent=False, verbosity=verbosity, console=True,
+                      pipe=pipe, watch=watch)
+
+
 #: Marks an extension's hook implementations: ``@ocsi.hookimpl def ocsi_elements(): …``
 hookimpl = pluggy.HookimplMarker("ocsi")
 
@@ -88,5 +104,5 @@ __all__ = [
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",
     # extension machinery
-    "hookimpl", "import_fresh", "__version__",
+    "hookimpl", "import_fresh", "run_document", "__version__",
 ]

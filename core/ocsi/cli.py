@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from typing import Any
 
-from . import __version__
+from . import __version__, run_document
 from .config.errors import ConfigError
 from .extensions.loader import Catalog, new_plugin_manager
 from .runtime import build_configuration
@@ -189,11 +188,7 @@ def _serve(ns: argparse.Namespace) -> int:
     if not os.path.isdir(directory):
         return _fail(f"{directory} is not a directory", EXIT_USAGE)
     xml = serve_config(directory, ns.port, ns.listing, ns.bind)
-    pipe = os.path.join(tempfile.gettempdir(), f"ocsi-{os.getpid()}.cmd")
-    from .run import run_server
-
-    return run_server("<serve>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
-                pipe=pipe)
+    return run_document(xml, verbosity=ns.verbose, name="<serve>")
 
 
 def _extension_command(name: str) -> Any:
@@ -225,15 +220,11 @@ def _proxy(argv: list[str]) -> int:
     except ImportError:
         return _fail("proxy mode needs the revproxy extension: pip install ocsi-ext-revproxy",
                      EXIT_USAGE)
-    pipe = os.path.join(tempfile.gettempdir(), f"ocsi-{os.getpid()}.cmd")
     try:
         xml = proxy_config(ns.listen, ns.targets, insecure=ns.insecure)
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    from .run import run_server
-
-    return run_server("<proxy>", xml.encode(), silent=False, verbosity=ns.verbose, console=True,
-                      pipe=pipe)
+    return run_document(xml, verbosity=ns.verbose, name="<proxy>")
 
 
 def _new_extension(argv: list[str]) -> int:

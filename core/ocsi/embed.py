@@ -51,18 +51,3 @@ def serve_forever(hosts: Sequence[Host], port: int = 8080, address: str | None =
     from . import eventloop
 
     eventloop.run(server(hosts, port, address, **settings).serve())
-
-
-def run_document(xml: str, *, watch: bool = False, verbosity: int = 0,
-                 name: str = "<generated>") -> int:
-    """Run a whole configuration document given as text until the server stops, logs on the
-    terminal (what ``ocsi serve``, ``ocsi proxy`` and ``ocsi app`` do); the exit code.
-    ``watch``: reload when a file the configuration watches changes (``-w``)."""
-    import os
-    import tempfile
-
-    from .run import run_server
-
-    pipe = os.path.join(tempfile.gettempdir(), f"ocsi-{os.getpid()}.cmd")
-    return run_server(name, xml.encode(), silent=False, verbosity=verbosity, console=True,
-                      pipe=pipe, watch=watch)

@@ -8,7 +8,7 @@ import os
 import sys
 from xml.sax.saxutils import escape, quoteattr
 
-from ocsi import join_host_port
+from ocsi import join_host_port, run_document
 
 from .application import AppError, is_asgi3, load_app
 
@@ -50,6 +50,4 @@ def main(argv: list[str] | None = None) -> int:
     except AppError as exc:
         print(f"ocsi: {exc}", file=sys.stderr)
         return 2
-    from ocsi.embed import run_document
-
     return run_document(xml, watch=ns.reload, verbosity=ns.verbose, name="<app>")
