@@ -50,7 +50,6 @@ class CertificateChooser:
     """The ``sni_callback`` of the listeners' context."""
 
     def __init__(self, default: ssl.SSLContext, hosts: Sequence[HostCertificate] = ()) -> None:
-        self.listening = default  # the context the listeners were made with
         self.default = default  # what a client without a known name gets (``<ssl>``, re-read)
         self.hosts: Sequence[HostCertificate] = hosts
         default.sni_callback = self

@@ -19,6 +19,7 @@ from ..pipeline.engine import Host, HostPattern, Site
 from ..pipeline.https import RedirectToHTTPS, StrictTransportSecurity, hsts_value
 from ..pipeline.scope import SiteConfig
 from ..pipeline.step import Step
+from ..sni import HostCertificate
 from .context import ParseContext
 from .directives import HOSTNAME
 from .errors import ConfigError
@@ -81,8 +82,6 @@ class ScopeParser:
 
     def _certificate(self, el: Element, patterns: list[HostPattern]) -> None:
         """``certificate`` and ``privatekey``: this host's TLS pair, chosen by SNI."""
-        from ..sni import HostCertificate
-
         cert, key = el.get("certificate"), el.get("privatekey")
         if cert is None and key is None:
             return

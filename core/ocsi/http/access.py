@@ -23,7 +23,7 @@ class AccessRecord:
     method: str | None
     #: Request-target exactly as sent (``/a%20b?x=1``).
     target: str | None
-    #: ``"1.0"`` or ``"1.1"``.
+    #: ``"1.0"``, ``"1.1"`` or ``"2.0"``.
     version: str | None
     #: ``Host`` header as sent, port included.
     host: str | None
@@ -41,3 +41,12 @@ class AccessRecord:
     #: Listening port and TLS flag of the listener that accepted the connection.
     port: int
     secure: bool
+
+    @classmethod
+    def answered(cls, req: Request, time: float, client: str, status: int, sent: int,
+                 duration: float, port: int, secure: bool) -> AccessRecord:
+        """The record of an answer to a parsed request (HTTP/1.1 and HTTP/2 alike)."""
+        h = req.headers
+        return cls(time, client, req.method, req.target, req.version, req.host_header,
+                   h.get("user-agent"), h.get("referer"), h.get("x-forwarded-for"), status, sent,
+                   duration, req, port, secure)

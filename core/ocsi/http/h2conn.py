@@ -33,7 +33,7 @@ import h2.settings
 from .access import AccessRecord
 from .dates import format_http_date
 from .headers import Headers
-from .hostport import split_host_port
+from .incoming import HeadError, _host_field
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .urlpath import BadTarget, decode_path, split_target
@@ -86,6 +86,7 @@ class H2Protocol(asyncio.Protocol):
         })
         self._streams: dict[int, _Stream] = {}
         self._resets = 0
+        self._draining = False  # GOAWAY sent: close once the streams in flight are done
         self._closed = False
         self._write_ready: asyncio.Future[None] | None = None
         self._deadline: float | None = self._loop.time() + limits.keepalive_timeout
@@ -111,6 +112,7 @@ class H2Protocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """Stop taking streams: GOAWAY now, close once the streams in flight are done."""
         if not self._closed:
+            self._draining = True
             self._h2.close_connection()
             self._flush()
             if not self._streams:
@@ -213,7 +215,7 @@ class H2Protocol(asyncio.Protocol):
                 fields[name] = value
             else:
                 regular.append((name.decode("latin-1"), value.decode("latin-1")))
-        method = fields.get(b":method", b"GET").decode("ascii")
+        method = fields.get(b":method", b"GET").decode("latin-1")
         target = fields.get(b":path", b"/").decode("latin-1")
         authority = fields.get(b":authority")
         host_header = authority.decode("latin-1") if authority else None
@@ -233,14 +235,15 @@ class H2Protocol(asyncio.Protocol):
         try:
             raw_path, query, _, _ = split_target(target)
             raw_segments, segments = decode_path(raw_path)
-        except BadTarget:
+            # the same check and lower-casing as an HTTP/1.1 Host header
+            hostname = _host_field(host_header.encode("latin-1"))[1] if host_header else None
+        except (BadTarget, HeadError):
             stream.task = self._loop.create_task(self._answer(sid, None, method, target,
                                                               error_response(400)))
             return
-        hostname = split_host_port(host_header)[0] if host_header else None
         request = Request(method, target, raw_path, query, "2.0", Headers.from_lower(regular),
-                          hostname.lower() if hostname else None, self._port, True, self._client, body,
-                          raw_segments, segments, host_header)
+                          hostname, self._port, True, self._client, body, raw_segments, segments,
+                          host_header)
         request.link = self
         stream.task = self._loop.create_task(self._answer(sid, request, method, target, None))
 
@@ -274,7 +277,7 @@ class H2Protocol(asyncio.Protocol):
             if request is not None:
                 self._record(request, status, sent, t0, m0)
             if not self._streams:
-                if self._h2.state_machine.state == h2.connection.ConnectionState.CLOSED:
+                if self._draining:
                     self._close()
                 else:
                     self._deadline = self._loop.time() + self._limits.keepalive_timeout
@@ -371,10 +374,8 @@ class H2Protocol(asyncio.Protocol):
         cb = self._m.access_log
         if cb is None:
             return
-        h = req.headers
         try:
-            cb(AccessRecord(t0, self._client, req.method, req.target, "2.0", req.host_header,
-                            h.get("user-agent"), h.get("referer"), h.get("x-forwarded-for"),
-                            status, sent, self._loop.time() - m0, req, self._port, True))
+            cb(AccessRecord.answered(req, t0, self._client, status, sent, self._loop.time() - m0,
+                                     self._port, True))
         except Exception:  # noqa: BLE001
             log.exception("access log callback failed")

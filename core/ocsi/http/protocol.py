@@ -158,7 +158,6 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         """The handshake chose HTTP/2: the connection is an :class:`H2Protocol` from now on."""
         from .h2conn import H2Protocol
 
-        self._phase = _STOP
         h2p = H2Protocol(self._m, self._port, transport, self._client)
         transport.set_protocol(h2p)
         self._m.register(h2p, self._loop)
@@ -729,11 +728,8 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             tr.close()
 
     def _record(self, req: Request, status: int, sent: int) -> None:
-        h = req.headers
-        self._emit(AccessRecord(
-            self._t0, self._client, req.method, req.target, req.version, req.host_header,
-            h.get("user-agent"), h.get("referer"), h.get("x-forwarded-for"), status, sent,
-            self._loop.time() - self._m0, req, self._port, self._secure))
+        self._emit(AccessRecord.answered(req, self._t0, self._client, status, sent,
+                                         self._loop.time() - self._m0, self._port, self._secure))
 
     def _emit(self, record: AccessRecord) -> None:
         cb = self._m.access_log

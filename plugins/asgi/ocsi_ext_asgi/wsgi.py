@@ -177,6 +177,7 @@ class WSGIRunner:
                  multiprocess: bool = False) -> None:
         self.app = app
         self.where = where
+        self.max_threads = threads
         self.limit = threads + (queued if queued is not None else 4 * threads)
         self.busy = 0
         self.multiprocess = multiprocess
@@ -186,7 +187,7 @@ class WSGIRunner:
         """Start ``count`` threads now (Ocsigen's ``<minthreads>``), so the first requests after
         a load or a reload do not each pay for a new thread. The pool makes a thread for a job
         when no thread is idle: jobs that wait for each other force ``count`` of them."""
-        count = min(count, self._pool._max_workers)
+        count = min(count, self.max_threads)
         if count <= 0:
             return
         barrier = threading.Barrier(count)
