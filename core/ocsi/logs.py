@@ -287,11 +287,23 @@ def _syslog_handler(facility: str) -> logging.Handler | None:
     return handler
 
 
+class _Keep(logging.Handler):
+    """Keeps warnings and errors in a list."""
+
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
+
+
 class Logs:
     """The process's log destinations; ``reopen()`` serves ``reopen_logs`` and SIGUSR1."""
 
     def __init__(self, logdir: str | None, silent: bool, verbosity: int,
-                 access_format: str = "ocsigen", syslog: str | None = None) -> None:
+                 access_format: str = "ocsigen", syslog: str | None = None,
+                 keep: bool = False) -> None:
         if syslog is not None:
             logdir = None  # as in Ocsigen, <syslog> replaces the log files
         self.logdir = logdir
@@ -313,12 +325,14 @@ class Logs:
             err = _ReopenableFileHandler(os.path.join(logdir, "errors.log"))
             err.setLevel(logging.ERROR)
             self._handlers += [warn, err]
+        self._console: list[logging.Handler] = []
         if not silent:
             out = logging.StreamHandler(sys.stdout)
             out.addFilter(_MaxLevel(logging.WARNING))
             errh = logging.StreamHandler(sys.stderr)
             errh.setLevel(logging.WARNING)
             self._handlers += [out, errh]
+            self._console = [out, errh]
         for h in self._handlers:
             h.setFormatter(fmt)
         sys_handler = _syslog_handler(syslog) if syslog is not None else None
@@ -326,6 +340,11 @@ class Logs:
             self._handlers.append(sys_handler)
         if not self._handlers:  # silent, no log files: nothing at all, not logging's last resort
             self._handlers.append(logging.NullHandler())
+        #: Warnings and errors logged while these logs are open (``keep``): the first build's,
+        #: which run before the configuration named the log files, replayed into them.
+        self.kept: list[logging.LogRecord] = []
+        if keep:
+            self._handlers.append(_Keep(self.kept))
         for h in self._handlers:
             h._ocsi = True  # type: ignore[attr-defined]
             root.addHandler(h)
@@ -354,6 +373,15 @@ class Logs:
             log.warning("Log files reopened, except %s", ", ".join(failed))
         else:
             log.warning("Log files reopened")
+
+    def replay(self, records: list[logging.LogRecord]) -> None:
+        """Write ``records`` (already shown on the terminal) to the files and syslog only."""
+        for h in self._handlers:
+            if h in self._console:
+                continue
+            for record in records:
+                if record.levelno >= h.level:
+                    h.handle(record)
 
     def set_access_format(self, fmt: str) -> None:
         self.access.fmt = fmt

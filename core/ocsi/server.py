@@ -114,7 +114,7 @@ class Server:
         self._reload_lock = asyncio.Lock()
         # Terminal logging while the configuration (which names the log files) is built, so
         # that extension loading is visible with -vv.
-        bootstrap = Logs(None, self.silent, self.verbosity)
+        bootstrap = Logs(None, self.silent, self.verbosity, keep=True)
         try:
             if self._given_runtime is not None:
                 runtime = self._given_runtime
@@ -131,6 +131,7 @@ class Server:
         except OSError as exc:
             await runtime.cleanup()
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
+        self.logs.replay(bootstrap.kept)  # a certificate expiring soon, say, into warnings.log
         self.runtime = runtime
         self._set_observers()
         self.manager = ConnectionManager(runtime.respond, s.limits(), self._access)
@@ -172,7 +173,7 @@ class Server:
         try:
             for spec, sock in listening.sockets:
                 port = sock.getsockname()[1]
-                factory = self.manager.protocol_factory(port, spec.https)
+                factory = self.manager.protocol_factory(port, spec.https, spec.h2c)
                 srv = await self.loop.create_server(factory, sock=sock, backlog=1024,
                                                     ssl=listening.tls if spec.https else None)
                 self.listeners.append(srv)

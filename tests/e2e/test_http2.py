@@ -4,8 +4,11 @@ flow control with a small client window, resets, protocol errors, curl."""
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import h2.errors
@@ -31,7 +34,8 @@ def h2server(ocsi_server, exts_path, tmp_path: Path):  # type: ignore[no-untyped
         f"<ssl><certificate>{tmp_path}/c.pem</certificate><privatekey>{tmp_path}/k.pem</privatekey></ssl>"
         f"<logdir>{{tmp}}/log</logdir>{BASE.format(exts=exts_path)}"
         '<extension findlib-package="ocsi-ext-staticmod"/>'
-        f'<host><site path="files"><static dir="{www}"/></site><echo/></host></server></ocsigen>',
+        f'<host><site path="files"><static dir="{www}"/></site><slow seconds="1.5"/><echo/></host>'
+        '</server></ocsigen>',
         full=True)
 
 
@@ -160,3 +164,148 @@ def test_a_ping_flood_from_a_client_that_does_not_read_is_dropped(h2server):
     fresh = Client(h2server.port)
     sid = fresh.request("/fine")
     assert b"/fine" in fresh.responses(1)[sid][1]
+
+
+def _read_events(c: H2Client, quiet: float, once: bool = False) -> list[h2.events.Event]:
+    """What the server sends until it has been quiet for ``quiet`` seconds (``once``: the
+    first read's events)."""
+    events: list[h2.events.Event] = []
+    c.sock.settimeout(quiet)
+    try:
+        while data := c.sock.recv(65536):
+            events += c.h2.receive_data(data)
+            c.flush()
+            if once:
+                break
+    except (TimeoutError, socket.timeout):
+        pass
+    c.sock.settimeout(10)
+    return events
+
+
+def test_a_body_nobody_reads_holds_back_its_stream_only(h2server):
+    # /slow sleeps without reading: its client may send a window and the body's buffer, not
+    # the megabyte, while another stream on the same connection is answered at once
+    c = Client(h2server.port)
+    sid = c.h2.get_next_available_stream_id()
+    c.h2.send_headers(sid, [(":method", "POST"), (":path", "/slow"), (":scheme", "https"),
+                            (":authority", "localhost")])
+    body, sent = b"u" * 1_000_000, 0
+    while True:
+        room = min(c.h2.local_flow_control_window(sid), c.h2.max_outbound_frame_size, len(body) - sent)
+        if room <= 0:
+            if not _read_events(c, 0.5, once=True):
+                break  # quiet: the server stopped giving this stream credit
+            continue
+        c.h2.send_data(sid, body[sent:sent + room])
+        sent += room
+        c.flush()
+    assert 256 * 1024 <= sent < len(body)
+    fast = c.request("/fast")
+    got = c.responses(1)
+    assert b"/fast" in got[fast][1]
+    # /slow answers without reading; the rest of its body is not wanted any more
+    events = _read_events(c, 3)
+    ended = [e for e in events if isinstance(e, h2.events.StreamEnded) and e.stream_id == sid]
+    resets = [e for e in events if isinstance(e, h2.events.StreamReset) and e.stream_id == sid]
+    assert ended and resets and resets[0].error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def test_shutdown_sends_goaway_and_finishes_the_streams_in_flight(h2server):
+    from hyperframe.frame import DataFrame, Frame, GoAwayFrame
+
+    c = Client(h2server.port)
+    slow = c.request("/slow")
+    stopper = threading.Thread(target=h2server.stop, kwargs={"timeout": 10})
+    time.sleep(0.3)  # /slow is in flight (it takes 1.5 s)
+    stopper.start()
+    data = b""
+    try:
+        while chunk := c.sock.recv(65536):
+            data += chunk
+    except (ssl.SSLError, ConnectionError):
+        pass
+    stopper.join(20)
+    # frames by hand: h2's own state machine stops at a GOAWAY
+    frames = []
+    while len(data) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9:9 + length]))
+        frames.append(frame)
+        data = data[9 + length:]
+    goaway = [f for f in frames if isinstance(f, GoAwayFrame)]
+    assert len(goaway) == 1 and goaway[0].error_code == 0 and goaway[0].last_stream_id == slow
+    after = frames[frames.index(goaway[0]):]
+    body = [f for f in after if isinstance(f, DataFrame) and f.stream_id == slow]
+    assert b"".join(f.data for f in body) == b"slow" and "END_STREAM" in body[-1].flags
+
+
+@pytest.mark.parametrize("attack", ["continuation", "hpack-bomb"])
+def test_header_attacks_close_the_connection(h2server, attack):
+    import hpack
+    c = Client(h2server.port)
+    sid = c.h2.get_next_available_stream_id()
+    enc = hpack.Encoder()
+    block = enc.encode([(":method", "GET"), (":path", "/x"), (":scheme", "https"),
+                        (":authority", "localhost")])
+    frames = b""
+    if attack == "continuation":
+        # HEADERS without END_HEADERS, then CONTINUATION frames that never end (CVE-2024-27316)
+        frames += _frame(0x1, 0x0, sid, block)
+        frames += _frame(0x9, 0x0, sid, enc.encode([("x-a", "b" * 100)])) * 2000
+    else:
+        # one 4 KB field enters the dynamic table, then 100 one-byte references to it: a small
+        # block that decodes to 400 KB, past the header-list limit
+        big = enc.encode([("x-big", "v" * 4000)])
+        frames += _frame(0x1, 0x4, sid, block + big + b"\xbe" * 100)
+    try:
+        c.sock.sendall(frames)
+    except (ssl.SSLError, ConnectionError):
+        pass
+    terminated = [e for e in c.until_closed() if isinstance(e, h2.events.ConnectionTerminated)]
+    expected = {"continuation": h2.errors.ErrorCodes.PROTOCOL_ERROR,
+                "hpack-bomb": h2.errors.ErrorCodes.ENHANCE_YOUR_CALM}[attack]
+    assert terminated and terminated[0].error_code == expected
+    fresh = Client(h2server.port)
+    sid = fresh.request("/fine")
+    assert b"/fine" in fresh.responses(1)[sid][1]
+
+
+def _frame(kind: int, flags: int, sid: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + sid.to_bytes(4, "big") + payload
+
+
+@pytest.fixture
+def h2c_server(ocsi_server, exts_path):  # type: ignore[no-untyped-def]
+    def start(h2c: bool):  # type: ignore[no-untyped-def]
+        flag = ' h2c="true"' if h2c else ""
+        return ocsi_server(
+            f'<ocsigen><server><port{flag}>127.0.0.1:{{port}}</port>'
+            f"<logdir>{{tmp}}/log</logdir>{BASE.format(exts=exts_path)}"
+            "<host><echo/></host></server></ocsigen>", full=True)
+    return start
+
+
+def test_h2c_with_prior_knowledge_when_the_port_allows_it(h2c_server):
+    srv = h2c_server(True)
+    c = Client(srv.port, tls=False)
+    sids = [c.request(f"/c{i}", "POST", b"x" * 100) for i in range(3)]
+    got = c.responses(3)
+    assert all(got[sid][1].startswith(f"POST /c{i} ".encode()) for i, sid in enumerate(sids))
+    assert "/c2 200" in srv.wait_log("access", "/c2")
+    assert srv.get("/plain").status == 200  # HTTP/1.1 still answers on the same port
+    if shutil.which("curl"):
+        out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                              "%{http_version} %{http_code}", f"http://127.0.0.1:{srv.port}/k"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.stdout == "2 200"
+
+
+def test_h2c_is_off_by_default_and_only_opens_a_connection(h2c_server):
+    srv = h2c_server(False)
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    assert srv.raw(preface).startswith(b"HTTP/1.1 505 ")
+    on = h2c_server(True)
+    # after an HTTP/1.1 exchange the preface is an ordinary bad request
+    answer = on.raw(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" + preface)
+    assert answer.count(b"HTTP/1.1 ") == 2 and b"HTTP/1.1 505 " in answer

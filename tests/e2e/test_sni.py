@@ -121,10 +121,13 @@ def test_a_certificate_about_to_expire_is_announced(ocsi_server, exts_path, tmp_
     default = _pair(tmp_path, "default", "localhost")
     soon = _pair(tmp_path, "soon", "a.test", days=10)
     doc = _doc(exts_path, default, _host("a.test", soon, "A"))
-    srv = ocsi_server(doc, full=True)  # at start, the warning goes to the terminal
-    srv.reload(doc)  # at each reload, to warnings.log
+    srv = ocsi_server(doc, full=True)
     expiry = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10))
+    # at start (read before the log files were open), then at each reload: in warnings.log
     assert f"{expiry:%Y-%m}" in srv.wait_log("warnings", "expires on")
+    assert srv.log("warnings").count("expires on") == 1
+    srv.reload(doc)
+    assert srv.log("warnings").count("expires on") == 2
 
 
 def test_which_names_a_certificate_covers() -> None:

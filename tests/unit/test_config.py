@@ -66,6 +66,8 @@ def test_xml_syntax_error_is_located(write_conf):
 @pytest.mark.parametrize("inner,needle", [
     ("<port>localhost:80</port>", "not a valid value"),
     ("<port protocol='FTP'>80</port>", "not HTTP or HTTPS"),
+    ("<port protocol='HTTPS' h2c='true'>443</port>", 'h2c="true" is for plain HTTP ports'),
+    ("<port h2c='maybe'>80</port>", 'not a boolean'),
     ("<maxrequestbodysize>lots</maxrequestbodysize>", "not a valid size"),
     ("<maxretries>x</maxretries>", "not a valid integer"),
     ("<minthreads>5</minthreads><maxthreads>2</maxthreads>", "maxthreads should be greater"),

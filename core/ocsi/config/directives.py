@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .settings import PortSpec, SSLSettings
-from .values import ValueFormatError, parse_duration, parse_int, parse_size
+from .values import ValueFormatError, parse_bool, parse_duration, parse_int, parse_size
 from .xml import Element
 
 # -- directive tables --------------------------------------------------------------------------
@@ -92,10 +92,14 @@ _V4 = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$")
 
 def parse_port(el: Element) -> PortSpec:
     """``<port>``: ``N``, ``*:N``, ``[::]:N``, ``[v6]:N`` or ``a.b.c.d:N``; ``protocol`` HTTP(S)."""
-    el.check(attributes=["protocol"], text=True)
+    el.check(attributes=["protocol", "h2c"], text=True)
     proto = (el.get("protocol") or "HTTP").upper()
     if proto not in ("HTTP", "HTTPS"):
         raise el.error(f"protocol=\"{el.get('protocol')}\" is not HTTP or HTTPS")
+    h2c = el.attr_value("h2c", parse_bool, False)
+    if h2c and proto == "HTTPS":
+        raise el.error('h2c="true" is for plain HTTP ports',
+                       hint="HTTPS ports offer HTTP/2 to every client by ALPN already")
     text = el.text.strip()
     address: str | None
     if text.isdigit():
@@ -111,7 +115,7 @@ def parse_port(el: Element) -> PortSpec:
                        hint="write N, *:N, a.b.c.d:N, [::]:N or [v6addr]:N (no host names)")
     if not 0 <= port <= 65535:
         raise el.error(f"port {port} is out of range")
-    return PortSpec(address, port, proto == "HTTPS", el.where)
+    return PortSpec(address, port, proto == "HTTPS", el.where, h2c)
 
 
 def parse_ssl(el: Element) -> SSLSettings:

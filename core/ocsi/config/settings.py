@@ -20,6 +20,8 @@ class PortSpec:
     port: int
     https: bool = False
     where: str = "?"
+    #: ``h2c="true"``: a plain port also takes cleartext HTTP/2 with prior knowledge.
+    h2c: bool = False
 
     def describe(self, port: int | None = None) -> str:
         """``http://[::1]:8080``; ``port`` is the bound port when the configuration said 0."""

@@ -70,10 +70,12 @@ class ConnectionManager:
         self.server_line = server_line(limits.server_name)
         self._limits = limits
 
-    def protocol_factory(self, port: int, secure: bool) -> Callable[[], asyncio.Protocol]:
+    def protocol_factory(self, port: int, secure: bool,
+                         h2c: bool = False) -> Callable[[], asyncio.Protocol]:
         """The factory for ``loop.create_server``: ``port`` is the listening port (it becomes
-        ``Request.port``), ``secure`` tells a TLS listener (``Request.secure``)."""
-        return functools.partial(HTTPProtocol, self, port, secure)
+        ``Request.port``), ``secure`` tells a TLS listener (``Request.secure``), ``h2c`` that a
+        plain one also takes HTTP/2 with prior knowledge."""
+        return functools.partial(HTTPProtocol, self, port, secure, h2c)
 
     @property
     def active(self) -> int:

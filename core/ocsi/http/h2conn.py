@@ -29,6 +29,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hyperframe.frame  # h2's own frame layer
 
 from .access import AccessRecord
 from .dates import format_http_date
@@ -53,20 +54,32 @@ _DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-enc
 _NO_BODY = (204, 304)
 
 
+#: The connection's receive window. Each stream's own window is the default 65,535 bytes and is
+#: given back only as its body is read (back-pressure per stream); the connection's is large
+#: enough for every stream's at once, so one stream that nobody reads never stalls the others.
+CONNECTION_WINDOW = MAX_STREAMS * 65_535
+
+
 class _Stream:
-    __slots__ = ("body", "task", "window")
+    __slots__ = ("body", "task", "window", "unacked", "ended")
 
     def __init__(self, body: RequestBody) -> None:
         self.body = body
         self.task: asyncio.Task[None] | None = None
         self.window: asyncio.Event | None = None
+        #: Received body bytes not yet given back to the client's window (the body is full).
+        self.unacked = 0
+        #: The client has finished sending (END_STREAM).
+        self.ended = False
 
 
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection; registered with the manager like an HTTP/1.1 one."""
 
-    def __init__(self, manager: Any, port: int, transport: Any, client: str) -> None:
+    def __init__(self, manager: Any, port: int, transport: Any, client: str,
+                 secure: bool = True) -> None:
         self._m = manager
+        self._secure = secure
         self._port = port
         self._transport = transport
         self._client = client
@@ -105,16 +118,26 @@ class H2Protocol(asyncio.Protocol):
         await asyncio.shield(self._gone)
 
     # -- the manager's interface ---------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, received: bytes = b"") -> None:
+        """Send the server's preface; ``received``: bytes already read (h2c's client preface)."""
         self._h2.initiate_connection()
+        self._h2.increment_flow_control_window(CONNECTION_WINDOW - 65_535)
         self._flush()
+        if received:
+            self.data_received(received)
 
     def shutdown(self) -> None:
-        """Stop taking streams: GOAWAY now, close once the streams in flight are done."""
-        if not self._closed:
+        """Stop taking streams: GOAWAY now, close once the streams in flight are done.
+
+        The GOAWAY frame is written here, not by ``h2``: h2's connection refuses to send
+        anything once it has sent one, which would cut the streams in flight short."""
+        if not self._closed and not self._draining:
             self._draining = True
-            self._h2.close_connection()
+            goaway = hyperframe.frame.GoAwayFrame(0)
+            goaway.last_stream_id = self._h2.highest_inbound_stream_id
+            goaway.error_code = h2.errors.ErrorCodes.NO_ERROR
             self._flush()
+            self._transport.write(goaway.serialize())
             if not self._streams:
                 self._close()
 
@@ -175,13 +198,17 @@ class H2Protocol(asyncio.Protocol):
             self._request(event)
         elif isinstance(event, h2.events.DataReceived):
             stream = self._streams.get(event.stream_id)
-            if stream is not None:
+            size = event.flow_controlled_length
+            if stream is None:  # answered already: drop the data, give the window back
+                self._h2.acknowledge_received_data(size, event.stream_id)
+            else:
                 stream.body.feed(bytes(event.data))
-            # the data is taken (or dropped): give the window back
-            self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                stream.unacked += size
+                self._credit(event.stream_id, flush=False)  # data_received flushes
         elif isinstance(event, h2.events.StreamEnded):
             stream = self._streams.get(event.stream_id)
             if stream is not None:
+                stream.ended = True
                 stream.body.end()
         elif isinstance(event, h2.events.StreamReset):
             stream = self._streams.pop(event.stream_id, None)
@@ -207,6 +234,9 @@ class H2Protocol(asyncio.Protocol):
 
     def _request(self, event: h2.events.RequestReceived) -> None:
         sid = event.stream_id
+        if self._draining:  # after GOAWAY: the client may retry it on a new connection
+            self._reset(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+            return
         self._deadline = None
         fields: dict[bytes, bytes] = {}
         regular: list[tuple[str, str]] = []
@@ -228,10 +258,11 @@ class H2Protocol(asyncio.Protocol):
         length = int(length_text) if length_text and length_text.isdigit() else None
         if event.stream_ended:
             length = 0
-        body = RequestBody(length, limits.max_body)
+        body = RequestBody(length, limits.max_body, lambda: self._credit(sid))
         if length == 0:
             body.end()
         stream = self._streams[sid] = _Stream(body)
+        stream.ended = event.stream_ended is not None
         try:
             raw_path, query, _, _ = split_target(target)
             raw_segments, segments = decode_path(raw_path)
@@ -242,10 +273,20 @@ class H2Protocol(asyncio.Protocol):
                                                               error_response(400)))
             return
         request = Request(method, target, raw_path, query, "2.0", Headers.from_lower(regular),
-                          hostname, self._port, True, self._client, body, raw_segments, segments,
+                          hostname, self._port, self._secure, self._client, body, raw_segments, segments,
                           host_header)
         request.link = self
         stream.task = self._loop.create_task(self._answer(sid, request, method, target, None))
+
+    def _credit(self, sid: int, flush: bool = True) -> None:
+        """Give a stream's received bytes back to the client's window once its body has room:
+        a step that reads slowly slows its own client down, and only that stream."""
+        stream = self._streams.get(sid)
+        if stream is not None and stream.unacked and stream.body.wants_more():
+            size, stream.unacked = stream.unacked, 0
+            self._h2.acknowledge_received_data(size, sid)
+            if flush:
+                self._flush()
 
     # -- answering -------------------------------------------------------------------------------
     async def _answer(self, sid: int, request: Request | None, method: str, target: str,
@@ -268,12 +309,15 @@ class H2Protocol(asyncio.Protocol):
             pass  # the stream was reset or the connection is gone
         except Exception:  # noqa: BLE001 - one stream fails, the connection goes on
             log.exception("error sending the answer to %s %s", method, target)
-            self._reset(sid)
+            self._reset(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
         finally:
             m.in_flight -= 1
             if response is not None:
                 await response.body.aclose()
-            self._streams.pop(sid, None)
+            stream = self._streams.pop(sid, None)
+            if stream is not None and not stream.ended and not self._closed:
+                # answered before the client finished its body: it need not send the rest
+                self._reset(sid, h2.errors.ErrorCodes.NO_ERROR)
             if request is not None:
                 self._record(request, status, sent, t0, m0)
             if not self._streams:
@@ -348,9 +392,9 @@ class H2Protocol(asyncio.Protocol):
         if w is not None and not w.done():
             await w
 
-    def _reset(self, sid: int) -> None:
+    def _reset(self, sid: int, code: h2.errors.ErrorCodes) -> None:
         try:
-            self._h2.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self._h2.reset_stream(sid, code)
             self._flush()
         except h2.exceptions.ProtocolError:
             pass
@@ -376,6 +420,6 @@ class H2Protocol(asyncio.Protocol):
             return
         try:
             cb(AccessRecord.answered(req, t0, self._client, status, sent, self._loop.time() - m0,
-                                     self._port, True))
+                                     self._port, self._secure))
         except Exception:  # noqa: BLE001
             log.exception("access log callback failed")

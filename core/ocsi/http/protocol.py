@@ -67,6 +67,9 @@ _TUNNEL = 5  # switched protocols (101): input goes to the tunnel
 _D_IDLE, _D_HEAD, _D_BODY, _D_DRAIN, _D_LINGER = 1, 2, 3, 4, 5
 
 _QUIET = object()  # "close without answering" in place of a request
+_HANDED = object()  # "the connection is HTTP/2 now": the task ends, the transport stays open
+#: The start of HTTP/2's connection preface (RFC 9113 §3.4), what an h2c client sends first.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 def _set_nodelay(transport: Any) -> None:
@@ -93,11 +96,13 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         "_phase", "_head", "_waiter", "_wwaiter", "_deadline", "_dkind", "_wdeadline",
         "_seen", "_first", "_body", "_body_status", "_expect", "_continue_sent", "_stalled",
         "_discard", "_keep", "_wrote", "_sent", "_read_paused", "_write_paused", "_lost", "_eof",
-        "_t0", "_m0", "_tunnel", "_trailers_ok", "_gone",
+        "_t0", "_m0", "_tunnel", "_trailers_ok", "_gone", "_h2c",
     )
 
-    def __init__(self, manager: ConnectionManager, port: int, secure: bool) -> None:
+    def __init__(self, manager: ConnectionManager, port: int, secure: bool,
+                 h2c: bool = False) -> None:
         self._m = manager
+        self._h2c = h2c  # cleartext HTTP/2 with prior knowledge is accepted on this port
         self._port = port
         self._secure = secure
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -154,20 +159,34 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._dkind = _D_IDLE
         self._task = loop.create_task(self._run())
 
-    def _to_http2(self, transport: Any) -> None:
-        """The handshake chose HTTP/2: the connection is an :class:`H2Protocol` from now on."""
+    def _to_http2(self, transport: Any, received: bytes = b"") -> None:
+        """The handshake chose HTTP/2, or the client opened with HTTP/2's preface on an h2c
+        port: the connection is an :class:`H2Protocol` from now on."""
         from .h2conn import H2Protocol
 
-        h2p = H2Protocol(self._m, self._port, transport, self._client)
+        h2p = H2Protocol(self._m, self._port, transport, self._client, self._secure)
         transport.set_protocol(h2p)
         self._m.register(h2p, self._loop)
-        h2p.start()
+        h2p.start(received)
+
+    def _handed_over(self, data: bytes) -> None:
+        """An h2c client's preface as the first bytes of a connection (only there: after an
+        HTTP/1.1 exchange, :meth:`_next_cycle` turns h2c off and it is an ordinary bad
+        request). The preface must come whole in the first read, as clients send it."""
+        self._head = _HANDED
+        self._phase = _STOP
+        self._deadline = None
+        self._wake()
+        self._to_http2(self._transport, data)
 
     def data_received(self, data: bytes) -> None:
         try:
             ph = self._phase
             if ph == _HEAD:
                 if not self._seen:
+                    if self._h2c and data.startswith(_H2_PREFACE):
+                        self._handed_over(data)
+                        return
                     self._first = data
                     self._deadline = self._loop.time() + self._limits.header_timeout
                     self._dkind = _D_HEAD
@@ -500,6 +519,8 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                             self._waiter = None
                         item = self._head
                 self._head = None
+                if item is _HANDED:
+                    return
                 if item is _QUIET or item is None:
                     break
                 if type(item) is not Request:
@@ -520,6 +541,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             m.unregister(self)
 
     def _next_cycle(self) -> None:
+        self._h2c = False
         limits = self._limits = self._m.limits
         reader = self._h11
         reader.start_next_cycle(limits.max_header_bytes)

@@ -17,13 +17,18 @@ class H2Client:
     """``H2Client(port)``; ``request(path, method, body)`` returns the stream id, and
     ``responses(n)`` reads until ``n`` streams ended: ``{stream: (head, body)}``."""
 
-    def __init__(self, port: int, window: int | None = None) -> None:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        ctx.set_alpn_protocols(["h2", "http/1.1"])
-        self.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
-                                    server_hostname="localhost")
-        assert self.sock.selected_alpn_protocol() == "h2"
+    def __init__(self, port: int, window: int | None = None, tls: bool = True) -> None:
+        """``tls=False``: cleartext HTTP/2 with prior knowledge (an h2c port)."""
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2", "http/1.1"])
+            tls_sock = ctx.wrap_socket(sock, server_hostname="localhost")
+            assert tls_sock.selected_alpn_protocol() == "h2"
+            sock = tls_sock
+        self.sock: socket.socket = sock
+        self.scheme = "https" if tls else "http"
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         self.h2.initiate_connection()
         if window is not None:
@@ -35,7 +40,7 @@ class H2Client:
 
     def request(self, path: str, method: str = "GET", body: bytes = b"") -> int:
         sid = self.h2.get_next_available_stream_id()
-        self.h2.send_headers(sid, [(":method", method), (":path", path), (":scheme", "https"),
+        self.h2.send_headers(sid, [(":method", method), (":path", path), (":scheme", self.scheme),
                                    (":authority", "localhost")], end_stream=not body)
         for at in range(0, len(body), 16384):  # frames of the default maximum size
             self.h2.send_data(sid, body[at:at + 16384], end_stream=at + 16384 >= len(body))
