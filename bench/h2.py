@@ -1,9 +1,12 @@
 """HTTPS rows: a 100-byte static file over HTTP/2 (h2load, 4 connections of 16 concurrent
-streams) and over HTTP/1.1 + TLS (h2load --h1, 64 connections), under ocsi and nginx in one run.
+streams), over HTTP/1.1 + TLS (h2load --h1, 64 connections) and a new TLS connection per
+request (handshakes per second), under ocsi and nginx in one run.
 
     .venv/bin/python bench/h2.py [--requests 40000]
 
-Each server is one process pinned to core 0 with its access log on; h2load runs on core 1.
+Each server is one process pinned to core 0 with its access log on, allowed 4,096 connections
+(nginx's worker_connections; ocsi's <maxconnected>, 350 by default as in Ocsigen); h2load runs on
+core 1.
 The certificate (ECDSA P-256) and the document root are made in a temporary directory.
 Needs ``h2load`` (Debian's nghttp2-client) and ``nginx``; a missing one is skipped.
 """
@@ -26,9 +29,12 @@ from run import _stop, free_port  # noqa: E402
 
 from ocsi.certificates import self_signed  # noqa: E402
 
+#: row -> h2load's arguments; ``{n}`` is --requests. The last row opens a connection per
+#: request (a full TLS 1.3 handshake each, no resumption): handshakes per second.
 ROWS = {
-    "h2 (4 conns x 16 streams)": ["-c", "4", "-m", "16"],
-    "h1.1+TLS (64 conns)": ["--h1", "-c", "64", "-m", "1"],
+    "h2 (4 conns x 16 streams)": ["-n", "{n}", "-c", "4", "-m", "16"],
+    "h1.1+TLS (64 conns)": ["-n", "{n}", "--h1", "-c", "64", "-m", "1"],
+    "TLS handshakes (2,000 conns, 1 request each)": ["-n", "2000", "--h1", "-c", "2000"],
 }
 
 
@@ -36,7 +42,7 @@ def ocsi_conf(d: Path, port: int) -> list[str]:
     (d / "log").mkdir()
     conf = d / "ocsi.xml"
     conf.write_text(f"""<ocsigen><server><port protocol="HTTPS">127.0.0.1:{port}</port>
-<logdir>{d}/log</logdir><ssl><certificate>{d}/c.pem</certificate><privatekey>{d}/k.pem</privatekey></ssl>
+<logdir>{d}/log</logdir><maxconnected>4096</maxconnected><ssl><certificate>{d}/c.pem</certificate><privatekey>{d}/k.pem</privatekey></ssl>
 <extension findlib-package="ocsi-ext-staticmod"/><host><static dir="{d}/www"/></host>
 </server></ocsigen>""")
     return [sys.executable, "-m", "ocsi", "-c", str(conf)]
@@ -65,12 +71,14 @@ def measure(argv: list[str], port: int, requests: int) -> dict[str, float]:
                 raise RuntimeError(f"{argv[0]} did not start")
             time.sleep(0.2)
         for row, extra in ROWS.items():
-            res = subprocess.run(["taskset", "-c", "1", "h2load", "-n", str(requests), *extra,
+            args = [a.replace("{n}", str(requests)) for a in extra]
+            res = subprocess.run(["taskset", "-c", "1", "h2load", *args,
                                   f"https://127.0.0.1:{port}/f"], capture_output=True, text=True,
                                  timeout=120)
             m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", res.stdout)
             ok = re.search(r"(\d+) succeeded", res.stdout)
-            out[row] = float(m.group(1)) if m and ok and int(ok.group(1)) == requests else 0.0
+            total = int(args[args.index("-n") + 1])
+            out[row] = float(m.group(1)) if m and ok and int(ok.group(1)) == total else 0.0
     finally:
         _stop(proc)  # the process group: the server and anything it started
     return out
