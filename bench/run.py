@@ -83,6 +83,9 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario("tiny-1", "tiny", 1, "tiny fixed response, 1 keep-alive connection (latency)"),
         Scenario("tiny-64", "tiny", 64, "tiny fixed response, 64 keep-alive connections"),
+        Scenario("mem-1", "mem", 1, "100 bytes from memory (ocsi <tiny size=100>, uvicorn's "
+                 "plain ASGI app), 1 connection"),
+        Scenario("mem-64", "mem", 64, "100 bytes from memory, 64 keep-alive connections"),
         Scenario("small-1", "small", 1, "100-byte static file, 1 keep-alive connection"),
         Scenario("small-64", "small", 64, "100-byte static file, 64 keep-alive connections"),
         Scenario("big-16", "big", 16, "1 MiB static file, 16 connections"),
@@ -285,9 +288,10 @@ class Ocsi(Server):
         cmd = shlex.split(ctx.args.ocsi_cmd)
         if not cmd or not (shutil.which(cmd[0]) or Path(cmd[0]).exists()):
             raise Skip(f"ocsi command not found: {ctx.args.ocsi_cmd!r}")
-        variant = "tiny" if sc.kind == "tiny" else _ocsigen_like_variant(sc.kind)
+        variant = "tiny" if sc.kind in ("tiny", "mem") else _ocsigen_like_variant(sc.kind)
         values = {"PORT": str(port), "DOCROOT": str(ctx.docroot), "RUNDIR": str(rundir),
-                  "BENCHDIR": str(Path(__file__).resolve().parent)}
+                  "BENCHDIR": str(Path(__file__).resolve().parent),
+                  "TINY": '<tiny size="100"/>' if sc.kind == "mem" else "<tiny/>"}
         if is_proxy(sc):
             variant = "proxy"
             values["BACKEND"] = _backend_url(ctx)
@@ -297,7 +301,7 @@ class Ocsi(Server):
         conf = fill_template(f"ocsi-{variant}.xml", rundir / "ocsi.xml", values)
         (rundir / "log").mkdir(exist_ok=True)
         argv = [a.replace("{config}", str(conf)) for a in cmd]
-        path = ctx.args.ocsi_tiny_path if sc.kind == "tiny" else STATIC_PATHS[sc.kind]
+        path = ctx.args.ocsi_tiny_path if sc.kind in ("tiny", "mem") else STATIC_PATHS[sc.kind]
         return Target(argv, path, cwd=REPO_DIR)
 
     def version(self, ctx: Context) -> str:
@@ -333,6 +337,8 @@ class Ocsigen(Server):
             (rundir / sub).mkdir(exist_ok=True)
         # Stock ocsigenserver has no in-memory responder without Eliom, so the
         # tiny scenarios serve a 13-byte file with staticmod.
+        if sc.kind == "mem":
+            raise Skip("n/a (no in-memory responder without Eliom)")
         path = "/tiny.txt" if sc.kind == "tiny" else STATIC_PATHS[sc.kind]
         note = "static tiny.txt" if sc.kind == "tiny" else ""
         return Target([binary, "-c", str(conf)], path, note=note)
@@ -376,7 +382,7 @@ class Nginx(Server):
                 "VARIANT": variant.rstrip("\n"),
             },
         )
-        path = "/tiny" if sc.kind == "tiny" else STATIC_PATHS[sc.kind]
+        path = {"tiny": "/tiny", "mem": "/mem"}.get(sc.kind) or STATIC_PATHS[sc.kind]
         # -e: the Debian build logs to stderr until the config is read.
         return Target([binary, "-p", str(rundir), "-c", str(conf), "-e", str(rundir / "error.log")], path)
 
@@ -427,13 +433,14 @@ class Uvicorn(Server):
     name = "uvicorn"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
-        if sc.kind not in ("app-asgi", "app-starlette"):
+        if sc.kind not in ("app-asgi", "app-starlette", "mem"):
             raise Skip("n/a (ASGI rows only)")
         exe = Path(sys.executable).with_name("uvicorn")
         if not exe.exists():
             raise Skip("uvicorn not installed (bench/install.sh)")
         argv = [str(exe), "--http", "httptools", "--loop", "uvloop", "--host", "127.0.0.1",
-                "--port", str(port), "--app-dir", str(BENCH_DIR), APPS[sc.kind][1]]
+                "--port", str(port), "--app-dir", str(BENCH_DIR),
+                APPS["app-asgi" if sc.kind == "mem" else sc.kind][1]]
         return Target(argv, "/", note="access log to the terminal (a file)", cwd=REPO_DIR)
 
     def version(self, ctx: Context) -> str:

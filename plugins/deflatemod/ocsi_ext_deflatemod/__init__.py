@@ -16,6 +16,7 @@ from typing import Any
 
 import ocsi
 
+from .cache import CompressedCache, clear_all
 from .codecs import AVAILABLE
 from .negotiation import negotiate, parse_accept_encoding
 from .options import DeflateOptions, parse_options
@@ -29,9 +30,14 @@ def ocsi_elements() -> dict[str, Any]:
 
 
 @ocsi.hookimpl
+def ocsi_clear_caches() -> None:
+    clear_all()
+
+
+@ocsi.hookimpl
 def ocsi_extension_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> DeflateOptions:
     return parse_options(options, ctx)
 
 
-__all__ = ["AVAILABLE", "Deflate", "DeflateOptions", "Selection", "add_vary", "deflate",
+__all__ = ["AVAILABLE", "CompressedCache", "Deflate", "DeflateOptions", "Selection", "add_vary", "deflate",
            "negotiate", "parse_accept_encoding", "parse_options", "weak_etag"]

@@ -9,7 +9,8 @@ whatever is chosen, and then:
 
 * a coding is chosen (see :mod:`.negotiation`) → the body is compressed as a stream (chunked
   framing: the body length becomes unknown), ``Content-Encoding`` set, ``Content-Length``,
-  ``Accept-Ranges`` and ``Content-MD5`` removed, a strong ``ETag`` weakened (``W/"…"``);
+  ``Accept-Ranges`` and ``Content-MD5`` removed, a strong ``ETag`` weakened (``W/"…"``). A
+  whole static file compressed before is answered from the cache (:mod:`.cache`), sized;
 * the body is known to be shorter than ``<minsize>`` and identity is acceptable → sent as is;
 * nothing acceptable and identity refused (``identity;q=0`` / ``*;q=0``) → 406;
 * otherwise sent as is.
@@ -26,7 +27,10 @@ from collections.abc import Iterable
 from ocsi import (
     DO_NOTHING,
     Answer,
+    Body,
+    BytesBody,
     Element,
+    FileBody,
     Found,
     Headers,
     ParseContext,
@@ -131,14 +135,21 @@ class Deflate(Step):
         etag = headers.get("etag")
         if etag is not None:
             headers.set("etag", weak_etag(etag))
-        if request.method == "HEAD":
+        cache = opts.cache
+        key = cache.key(body, coding, opts.level) if type(body) is FileBody else None
+        kept = cache.get(key) if key is not None else None
+        new_body: Body
+        if kept is not None:  # compressed before: a sized answer, as a static file is
+            await body.aclose()
+            new_body = BytesBody(kept)  # (for HEAD, the connection layer sends no body)
+        elif request.method == "HEAD":
             await body.aclose()
             new_body = StreamBody(empty_chunks(), None)
         else:
-            new_body = StreamBody(
-                compressed_chunks(body, encoder(coding, opts.level), opts.buffer_size),
-                None, close=body.aclose,
-            )
+            chunks = compressed_chunks(body, encoder(coding, opts.level), opts.buffer_size)
+            if key is not None:
+                chunks = cache.keeping(key, chunks)
+            new_body = StreamBody(chunks, None, close=body.aclose)
         return Serve(Response(status, headers, new_body, resp.reason))
 
     def __repr__(self) -> str:

@@ -80,10 +80,13 @@ def test_conditional_get_with_weakened_etag(site) -> None:  # type: ignore[no-un
 
 
 def test_head_matches_get(site) -> None:  # type: ignore[no-untyped-def]
-    g, h = site.get("/index.html", GZ), site.head("/index.html", GZ)
-    assert h.status == 200 and h.body == b""
-    for name in ("content-encoding", "etag", "vary", "content-length"):
-        assert h.headers[name] == g.headers[name], name
+    # before the file is in the compressed cache (no length), and after (sized)
+    for _ in range(2):
+        h, g = site.head("/index.html", GZ), site.get("/index.html", GZ)
+        assert h.status == 200 and h.body == b""
+        for name in ("content-encoding", "etag", "vary", "content-length"):
+            assert h.headers[name] == g.headers[name], name
+    assert g.headers["content-length"] == str(len(g.body))
 
 
 def test_not_found_not_compressed(site) -> None:  # type: ignore[no-untyped-def]
@@ -103,3 +106,42 @@ def test_listing_compressed(site) -> None:  # type: ignore[no-untyped-def]
     assert plain.status == r.status == 200 and b"file-049.txt" in plain.body
     assert r.headers["content-encoding"] == "gzip"
     assert gzip.decompress(r.body) == plain.body
+
+
+def test_a_file_compressed_once_is_served_sized_from_the_cache(site, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = site.get("/index.html", GZ)
+    assert first.headers["transfer-encoding"] == "chunked"
+    again = site.get("/index.html", GZ)
+    assert again.headers["content-length"] == str(len(again.body))
+    assert again.headers["transfer-encoding"] is None
+    assert again.body == first.body and gzip.decompress(again.body) == payload(20000)
+    assert again.headers["etag"].startswith('W/') and again.headers["vary"] == "Accept-Encoding"
+    head = site.head("/index.html", GZ)
+    assert head.headers["content-length"] == str(len(again.body)) and head.body == b""
+    # an edited file is never served from the old entry, even at the same size
+    page = tmp_path / "www" / "index.html"
+    page.write_bytes(payload(20000, seed=9))
+    assert gzip.decompress(site.get("/index.html", GZ).body) == payload(20000, seed=9)
+    assert gzip.decompress(site.get("/index.html", GZ).body) == payload(20000, seed=9)
+    # clearcache empties it
+    site.command("clearcache")
+    assert site.get("/index.html", GZ).headers["transfer-encoding"] == "chunked"
+
+
+@pytest.mark.parametrize("options,cached", [
+    ('<cache size="0"/>', False),
+    ('<cache maxfile="10KiB"/>', False),  # the 20 KB page is too big to keep
+    ('<cache size="1MiB" maxfile="20000"/>', True),
+])
+def test_cache_options(ocsi_server, tmp_path, options: str, cached: bool) -> None:  # type: ignore[no-untyped-def]
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_bytes(payload(20000))
+    srv = ocsi_server(f"""
+        <extension findlib-package="ocsi-ext-staticmod"/>
+        <extension findlib-package="ocsi-ext-deflatemod">{options}</extension>
+        <host><static dir="{www}"/><deflate compress="only"><type>text/*</type></deflate></host>""")
+    for _ in range(2):
+        r = srv.get("/index.html", GZ)
+        assert gzip.decompress(r.body) == payload(20000)
+    assert (r.headers["content-length"] is not None) is cached
