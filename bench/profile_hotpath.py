@@ -1,6 +1,7 @@
 """Where the time goes: ocsi under wrk load, profiled with cProfile.
 
     python bench/profile_hotpath.py [--path /small.txt] [--connections 64] [--seconds 5] [--top 30]
+                                    [--parser h11|httptools]
 
 Serves a temporary directory (100-byte ``small.txt``) with staticmod on 127.0.0.1, runs wrk on
 CPU 1 against ``--path`` while the server runs on CPU 0 under cProfile, then prints the
@@ -30,6 +31,8 @@ def main() -> int:
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--sort", default="tottime")
+    p.add_argument("--parser", default="h11", choices=["h11", "httptools"],
+                   help="<httpparser>: h11 (the default) or httptools")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (bench/install.sh)", file=sys.stderr)
@@ -45,7 +48,8 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     conf = tmp / "ocsi.conf"
-    conf.write_text(f"""<ocsigen><server><port>127.0.0.1:{port}</port><logdir>{tmp}/log</logdir>
+    conf.write_text(f"""<ocsigen><server><httpparser>{args.parser}</httpparser>
+      <port>127.0.0.1:{port}</port><logdir>{tmp}/log</logdir>
       <extension findlib-package="ocsigenserver.ext.staticmod"/>
       <host hostfilter="*"><static dir="{tmp}/www"/></host></server></ocsigen>""")
     os.sched_setaffinity(0, {0})

@@ -280,9 +280,14 @@ class Server:
 
 
 class Ocsi(Server):
-    """The server being developed; command and tiny path are command-line options."""
+    """The server being developed; command and tiny path are command-line options.
 
-    name = "ocsi"
+    ``ocsi-httptools``: the same with ``<httpparser>httptools</httpparser>`` (the C head
+    parser of ``ocsi[fast]``) added to each configuration."""
+
+    def __init__(self, parser: str = "h11") -> None:
+        self.parser = parser
+        self.name = "ocsi" if parser == "h11" else f"ocsi-{parser}"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
         cmd = shlex.split(ctx.args.ocsi_cmd)
@@ -299,6 +304,10 @@ class Ocsi(Server):
             variant = "app"
             values["ELEMENT"], values["APP"] = APPS[sc.kind]
         conf = fill_template(f"ocsi-{variant}.xml", rundir / "ocsi.xml", values)
+        if self.parser != "h11":
+            text = conf.read_text(encoding="utf-8")
+            conf.write_text(text.replace("<server>", f"<server><httpparser>{self.parser}"
+                                         "</httpparser>", 1), encoding="utf-8")
         (rundir / "log").mkdir(exist_ok=True)
         argv = [a.replace("{config}", str(conf)) for a in cmd]
         path = ctx.args.ocsi_tiny_path if sc.kind in ("tiny", "mem") else STATIC_PATHS[sc.kind]
@@ -531,7 +540,7 @@ def proxy_backend(ctx: Context, workroot: Path, needed: bool) -> Iterator[None]:
 
 
 def all_servers() -> dict[str, Server]:
-    servers: list[Server] = [Ocsi(), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
+    servers: list[Server] = [Ocsi(), Ocsi("httptools"), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
                              AiohttpProxy(), Uvicorn(), HypercornApps(), Gunicorn()]
     return {s.name: s for s in servers}
 

@@ -146,8 +146,15 @@ def test_https(ocsi_server, exts_path, tmp_path):
     conn.close()
 
 
-def test_mutated_requests_through_the_whole_server(ocsi_server, tmp_path, caplog):
-    """Mutated requests reach host selection, staticmod and deflatemod: never an internal error."""
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_mutated_requests_through_the_whole_server(ocsi_server, tmp_path, caplog, monkeypatch,
+                                                   parser):
+    """Mutated requests reach host selection, staticmod and deflatemod: never an internal error.
+    Once with each request-head parser (``<httpparser>``, by its environment default)."""
+    from ocsi.http import fasthead
+    if parser == "httptools" and not fasthead.AVAILABLE:
+        pytest.skip("httptools is not installed")
+    monkeypatch.setenv("OCSI_HTTP_PARSER", parser)
     import importlib.util
     import logging
     import random

@@ -19,8 +19,25 @@ try:
 except ImportError:  # pragma: no cover
     uvloop = None
 
+from ocsi.http import fasthead
+
 LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
 TIMEOUT = 5.0
+#: Every test here runs with each request-head parser: h11 (the reference) and, when installed,
+#: the httptools fast path (``<httpparser>``), which must answer everything the same way.
+PARSERS = ["h11"] + (["httptools"] if fasthead.AVAILABLE else [])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "http_parser" in metafunc.fixturenames:
+        metafunc.parametrize("http_parser", PARSERS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def http_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``$OCSI_HTTP_PARSER`` for the test: the default of every Limits and configuration."""
+    monkeypatch.setenv("OCSI_HTTP_PARSER", request.param)
+    return str(request.param)
 
 
 class Server:

@@ -68,6 +68,7 @@ def test_xml_syntax_error_is_located(write_conf):
     ("<port protocol='FTP'>80</port>", "not HTTP or HTTPS"),
     ("<port protocol='HTTPS' h2c='true'>443</port>", 'h2c="true" is for plain HTTP ports'),
     ("<port h2c='maybe'>80</port>", 'not a boolean'),
+    ("<httpparser>llhttp</httpparser>", 'not an HTTP parser (h11 or httptools)'),
     ("<maxrequestbodysize>lots</maxrequestbodysize>", "not a valid size"),
     ("<maxretries>x</maxretries>", "not a valid integer"),
     ("<minthreads>5</minthreads><maxthreads>2</maxthreads>", "maxthreads should be greater"),

@@ -46,6 +46,18 @@ def _access_format(text: str) -> str:
     return value
 
 
+def _http_parser(text: str) -> str:
+    value = text.strip()
+    if value not in ("h11", "httptools"):
+        raise ValueFormatError(f"{value!r} is not an HTTP parser (h11 or httptools)")
+    if value == "httptools":
+        from ..http.fasthead import AVAILABLE
+
+        if not AVAILABLE:
+            raise ValueFormatError("httptools is not installed (pip install 'ocsi[fast]')")
+    return value
+
+
 #: tag -> (settings attribute, converter of the text)
 SCALARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "logdir": ("logdir", str.strip),
@@ -73,6 +85,7 @@ SCALARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "maxheadersize": ("maxheadersize", parse_size),
     "maxheaders": ("maxheaders", parse_int),
     "accesslogformat": ("accesslogformat", _access_format),
+    "httpparser": ("httpparser", _http_parser),
     "workers": ("workers", parse_workers),
 }
 FLAGS = {"debugmode", "usedefaulthostname", "disablepartialrequests", "respectpipeline"}

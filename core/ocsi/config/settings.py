@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..http.fasthead import default_parser
 from ..http.hostport import join_host_port
 from ..http.limits import Limits
 
@@ -82,6 +83,8 @@ class ServerSettings:
     maxheadersize: int = 32 * 1024
     maxheaders: int = 100
     accesslogformat: str = "ocsigen"
+    #: ``<httpparser>``: ``h11`` (the reference) or ``httptools`` (canonical heads in C).
+    httpparser: str = field(default_factory=default_parser)
     #: Processes serving requests (``<workers>``, ``--workers``); 1 means no fork at all.
     workers: int = 1
     findlib_paths: list[str] = field(default_factory=list)
@@ -96,4 +99,5 @@ class ServerSettings:
             read_timeout=self.timeout,
             keepalive_timeout=self.keepalivetimeout,
             max_connections=self.maxconnected,
+            fast_parser=self.httpparser == "httptools",
         )

@@ -54,7 +54,10 @@ class HeadError(Exception):
 
 def _items(h11_headers: Any) -> list[tuple[bytes, bytes, bytes]]:
     # h11's Headers keeps (raw name, lower-cased name, value) triples; iterating it through the
-    # Sequence protocol costs a Python call per field, so read the list when it is there.
+    # Sequence protocol costs a Python call per field, so read the list when it is there. A
+    # FastHead's fields are such a list already.
+    if type(h11_headers) is list:
+        return h11_headers
     full = getattr(h11_headers, "_full_items", None)
     if full is None:
         return [(n, n, v) for n, v in h11_headers]
@@ -92,7 +95,7 @@ def _host_field(raw: bytes) -> tuple[str, str | None]:
 def parse_head(
     ev: Any, limits: Limits, port: int, secure: bool, client: str
 ) -> tuple[Request, int | None, bool, bool]:
-    """Build the request from an ``h11.Request`` event.
+    """Build the request from an ``h11.Request`` event (or a :class:`~.fasthead.FastHead`).
 
     Returns ``(request, body_length, expect_continue, keep_alive)`` where ``body_length`` is the
     declared ``Content-Length`` (``None`` for chunked). ``request.body`` is the shared empty body;

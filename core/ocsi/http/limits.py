@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .fasthead import default_parser
 
 
 @dataclass(slots=True, frozen=True)
@@ -25,3 +27,6 @@ class Limits:
     max_connections: int = 350
     #: ``Server`` header value on locally generated responses.
     server_name: str = "Ocsigen"
+    #: ``<httpparser>httptools</httpparser>``: canonical request heads are read by httptools
+    #: (:mod:`.fasthead`), everything else by h11.
+    fast_parser: bool = field(default_factory=lambda: default_parser() == "httptools")

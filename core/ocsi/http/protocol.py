@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 
 from .access import AccessRecord
+from .fasthead import FastHead
 from .incoming import HeadError, error_status, head_size, parse_head, peer_address
 from .limits import Limits
 from .reader import RequestReader
@@ -153,7 +154,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         if self._secure and _alpn(transport) == "h2":
             self._to_http2(transport)
             return
-        self._h11 = RequestReader(limits.max_header_bytes)
+        self._h11 = RequestReader(limits.max_header_bytes, limits.fast_parser)
         m.register(self, loop)
         self._deadline = loop.time() + limits.keepalive_timeout
         self._dkind = _D_IDLE
@@ -318,14 +319,14 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             self._deadline = None
             self._wake()
             return
-        if type(ev) is h11.Request:
+        if type(ev) is FastHead or type(ev) is h11.Request:
             self._start_request(ev)
         elif ev is not h11.NEED_DATA:  # ConnectionClosed before any byte of a head
             self._head = _QUIET
             self._phase = _STOP
             self._wake()
 
-    def _start_request(self, ev: h11.Request) -> None:
+    def _start_request(self, ev: h11.Request | FastHead) -> None:
         self._deadline = None
         self._t0 = time.time()
         self._m0 = self._loop.time()
@@ -784,6 +785,6 @@ def _accepts_trailers(req: Request) -> bool:
     return te is not None and "trailers" in te.lower()
 
 
-def _event_line(ev: h11.Request) -> tuple[str, str, str]:
+def _event_line(ev: h11.Request | FastHead) -> tuple[str, str, str]:
     return (ev.method.decode("latin-1"), ev.target.decode("latin-1"),
             ev.http_version.decode("latin-1"))

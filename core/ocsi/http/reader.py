@@ -28,6 +28,9 @@ import h11
 from h11._readers import READERS, maybe_read_from_IDLE_client
 from h11._receivebuffer import ReceiveBuffer
 
+from .fasthead import AVAILABLE as FAST_AVAILABLE
+from .fasthead import parse_canonical_head
+
 __all__ = ["RequestReader", "ResponseReader"]
 
 _BODY_READERS = READERS[h11.SEND_BODY]
@@ -110,12 +113,26 @@ class _Reader:
 class RequestReader(_Reader):
     """Reads requests from one connection: a head, then (optionally) its body, then the next.
 
-    Events: ``h11.Request``, ``h11.Data``, ``h11.EndOfMessage``."""
+    Events: ``h11.Request`` (or a :class:`~.fasthead.FastHead` with ``fast``), ``h11.Data``,
+    ``h11.EndOfMessage``. ``fast``: a complete canonical head is read by httptools; anything
+    else, and every body, by h11 (:mod:`.fasthead`)."""
 
-    __slots__ = ()
+    __slots__ = ("_fast",)
 
-    def __init__(self, max_incomplete_event_size: int) -> None:
+    def __init__(self, max_incomplete_event_size: int, fast: bool = False) -> None:
         super().__init__(maybe_read_from_IDLE_client, max_incomplete_event_size)
+        self._fast = fast and FAST_AVAILABLE
+
+    def next_event(self) -> Any:
+        if self._fast and self._read is maybe_read_from_IDLE_client:
+            data = self._buf._data  # noqa: SLF001 - h11's buffer, as above
+            end = data.find(b"\r\n\r\n")
+            if end >= 0 and end + 4 <= self._max:
+                head = parse_canonical_head(bytes(data[:end + 4]))
+                if head is not None:
+                    self._buf.maybe_extract_at_most(end + 4)
+                    return head
+        return super().next_event()
 
     def start_body(self, length: int | None) -> None:
         """After a head: read a body of ``length`` bytes, or a chunked one (``None``)."""
