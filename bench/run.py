@@ -210,6 +210,11 @@ def make_docroot(root: Path) -> None:
         "<body><p>ocsi benchmark document root</p></body></html>\n",
         encoding="utf-8",
     )
+    # deployed an hour ago, as a site's files are (servers that cache by modification time,
+    # like ocsi's compressed-file cache, do not trust a file written a moment ago)
+    then = time.time() - 3600
+    for f in root.iterdir():
+        os.utime(f, (then, then))
 
 
 # --------------------------------------------------------------------------

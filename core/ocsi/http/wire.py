@@ -54,6 +54,26 @@ def wire_name(name: str) -> str:
     return w
 
 
+#: ``(name, value)`` → its checked header line. The same fields go out again and again (a
+#: file's type, validators and cache headers, an application's constant headers), and a dict
+#: lookup is several times cheaper than checking and formatting the line. Bounded: values up
+#: to 256 characters, emptied when full.
+_LINES: dict[tuple[str, str], str] = {}
+_MAX_LINES = 8192
+_MAX_CACHED_VALUE = 256
+
+
+def _header_line(name: str, value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"CR/LF in the value of header {name!r}")
+    line = f"{wire_name(name)}: {value}\r\n"
+    if len(value) <= _MAX_CACHED_VALUE:
+        if len(_LINES) >= _MAX_LINES:
+            _LINES.clear()
+        _LINES[(name, value)] = line
+    return line
+
+
 def status_line(status: int, reason: str | None = None) -> str:
     """``HTTP/1.1 200 OK\\r\\n`` (cached when the standard reason phrase is used)."""
     if reason is None:
@@ -144,9 +164,10 @@ def build_head(
             has_server = True
         elif name == "date":
             has_date = True
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"CR/LF in the value of header {name!r}")
-        lines.append(f"{wire_name(name)}: {value}\r\n")
+        line = _LINES.get((name, value))
+        if line is None:
+            line = _header_line(name, value)
+        lines.append(line)
 
     length: int | None
     if status == 204 or status == 304:

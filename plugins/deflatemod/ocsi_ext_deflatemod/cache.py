@@ -7,6 +7,10 @@ and kept here, keyed on the file's identity as ``fstat`` gives it (device, inode
 modification time in nanoseconds) with the coding and level. An edited or replaced file has a
 new key: the old entry is never served again and ages out.
 
+- Only files last modified at least ``RACY`` seconds ago are kept (git's "racy" rule): a
+  file rewritten at the same size within the file system's timestamp granularity keeps its
+  modification time, so an entry taken just after a write could outlive the next one. Once a
+  file is older than that, any later write gives it a new modification time, hence a new key.
 - Filled on first use: the first response streams as usual, and its compressed bytes are
   kept on the side when the whole file went through (a client that goes away early leaves
   nothing). Only files up to ``max_file`` bytes are kept, which bounds that side copy.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -31,6 +36,9 @@ from ocsi import FileBody
 
 Key = tuple[int, int, int, int, str, int]
 
+#: Seconds a file must have gone unmodified before its compressed form is kept (timestamps
+#: are as coarse as 2 s on some file systems).
+RACY = 2.0
 DEFAULT_BUDGET = 32 * 1024 * 1024
 DEFAULT_MAX_FILE = 1024 * 1024
 
@@ -58,6 +66,8 @@ class CompressedCache:
             return None
         if body.offset != 0 or body.length != st.st_size or not stat.S_ISREG(st.st_mode):
             return None
+        if time.time() - st.st_mtime < RACY:
+            return None  # just written: its timestamp may not change at the next write
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, coding, level)
 
     def get(self, key: Key) -> bytes | None:

@@ -20,6 +20,7 @@ def _body(path: Path, offset: int = 0, length: int | None = None) -> FileBody:
 def test_keys_name_the_whole_file_its_coding_and_level(tmp_path: Path) -> None:
     f = tmp_path / "a.html"
     f.write_bytes(b"a" * 1000)
+    os.utime(f, (1e9, 1e9))
     cache = CompressedCache(budget=10_000, max_file=5000)
     whole = _body(f)
     key = cache.key(whole, "gzip", 6)
@@ -28,11 +29,15 @@ def test_keys_name_the_whole_file_its_coding_and_level(tmp_path: Path) -> None:
     part = _body(f, 10)
     assert cache.key(part, "gzip", 6) is None  # a byte range
     f.write_bytes(b"b" * 6000)
+    os.utime(f, (1e9, 1e9))
     big = _body(f)
     assert cache.key(big, "gzip", 6) is None  # over max_file
     off = CompressedCache(budget=0)
     assert off.key(big, "gzip", 6) is None
-    for b in (whole, part, big):
+    f.write_bytes(b"c" * 1000)  # just written: not kept until it is older than RACY
+    fresh = _body(f)
+    assert cache.key(fresh, "gzip", 6) is None
+    for b in (whole, part, big, fresh):
         b.close()
 
 
