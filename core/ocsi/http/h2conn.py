@@ -32,7 +32,7 @@ import h2.settings
 import hyperframe.frame  # h2's own frame layer
 
 from .access import AccessRecord
-from .dates import format_http_date
+from .dates import http_date_now
 from .headers import Headers
 from .incoming import HeadError, _host_field
 from .request import Request, RequestBody
@@ -102,6 +102,7 @@ class H2Protocol(asyncio.Protocol):
         self._draining = False  # GOAWAY sent: close once the streams in flight are done
         self._closed = False
         self._write_ready: asyncio.Future[None] | None = None
+        self._flush_pending = False  # a _flush is scheduled (_flush_soon)
         self._deadline: float | None = self._loop.time() + limits.keepalive_timeout
         self._gone: asyncio.Future[None] | None = None
 
@@ -343,7 +344,7 @@ class H2Protocol(asyncio.Protocol):
         if not has_server:
             headers.append((b"server", self._server))
         if not has_date:
-            headers.append((b"date", format_http_date(time.time()).encode()))
+            headers.append((b"date", http_date_now().encode()))
         no_body = head_only or response.status in _NO_BODY
         if isinstance(length, int) and response.status not in _NO_BODY:
             headers.append((b"content-length", str(length).encode()))
@@ -351,7 +352,7 @@ class H2Protocol(asyncio.Protocol):
             return 0
         self._h2.send_headers(sid, headers, end_stream=no_body)
         if no_body:
-            self._flush()
+            self._flush_soon()
             return 0
         # HEADERS wait for the first DATA frame, and the last piece carries END_STREAM: a small
         # answer is one write
@@ -387,7 +388,7 @@ class H2Protocol(asyncio.Protocol):
             self._h2.send_data(sid, bytes(piece), end_stream=last)
             if last or not view:
                 break
-        self._flush()
+        self._flush_soon()
         w = self._write_ready
         if w is not None and not w.done():
             await w
@@ -400,7 +401,15 @@ class H2Protocol(asyncio.Protocol):
             pass
 
     # -- writing ---------------------------------------------------------------------------------
+    def _flush_soon(self) -> None:
+        """Write what h2 has queued once the streams answering now have all queued theirs:
+        sixteen answers to one read become one TLS write instead of sixteen."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_pending = False
         data = self._h2.data_to_send()
         if data and not self._closed:
             self._transport.write(data)
@@ -411,6 +420,8 @@ class H2Protocol(asyncio.Protocol):
 
     def _close(self) -> None:
         if not self._closed:
+            if self._flush_pending:
+                self._flush()  # the last answers first
             self._closed = True
             self._transport.close()
 
