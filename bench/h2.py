@@ -19,13 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import _stop, free_port  # noqa: E402
+from run import _stop, free_port, wait_answering  # noqa: E402
 
 from ocsi.certificates import self_signed  # noqa: E402
 
@@ -64,12 +63,7 @@ def measure(argv: list[str], port: int, requests: int) -> dict[str, float]:
                             stderr=subprocess.DEVNULL, start_new_session=True)
     out: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 20
-        while subprocess.run(["curl", "-sk", "-o", "/dev/null", f"https://127.0.0.1:{port}/f"],
-                             timeout=5).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{argv[0]} did not start")
-            time.sleep(0.2)
+        wait_answering(proc, f"https://127.0.0.1:{port}/f", argv[0])
         for row, extra in ROWS.items():
             args = [a.replace("{n}", str(requests)) for a in extra]
             res = subprocess.run(["taskset", "-c", "1", "h2load", *args,

@@ -564,6 +564,16 @@ def _dpkg_version(pkg: str) -> str:
 # --------------------------------------------------------------------------
 
 
+def wait_answering(proc: subprocess.Popen, url: str, name: str, timeout: float = 20) -> None:
+    """Until ``url`` answers (curl, certificates not checked); RuntimeError if ``proc`` exits
+    or ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["curl", "-sk", "-o", "/dev/null", url], timeout=5).returncode != 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.2)
+
+
 def free_port() -> int:
     """Ask the kernel for a free loopback port (tiny race, acceptable here)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -25,7 +25,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import _stop, free_port, make_docroot  # noqa: E402
+from run import _stop, free_port, make_docroot, wait_answering  # noqa: E402
 
 
 def ocsi_argv(d: Path, port: int, workers: int, parser: str) -> list[str]:
@@ -54,12 +54,7 @@ def measure(argv: list[str], port: int, workers: int, path: str, duration: int) 
     proc = subprocess.Popen(["taskset", "-c", cores, *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 20
-        while subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}{path}"],
-                             timeout=5).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{argv[0]} did not start")
-            time.sleep(0.2)
+        wait_answering(proc, f"http://127.0.0.1:{port}{path}", argv[0])
         time.sleep(0.5)  # every worker up
         wrk = ["wrk", "-t1" if workers == 1 else "-t2", "-c64"]
         pin = ["taskset", "-c", "1"] if workers == 1 else []

@@ -66,12 +66,16 @@ class H2Client:
             self.flush()
         return {sid: (heads[sid], bodies.get(sid, b"")) for sid in ended}
 
-    def until_closed(self) -> list[h2.events.Event]:
-        """Read until the server closes the connection; the events of what it sent last."""
+    def read_until_closed(self) -> bytes:
+        """Every byte the server sends until it closes the connection (not parsed)."""
         data = b""
         try:
             while chunk := self.sock.recv(65536):
                 data += chunk
         except (ssl.SSLError, ConnectionError):
             pass
-        return list(self.h2.receive_data(data))
+        return data
+
+    def until_closed(self) -> list[h2.events.Event]:
+        """Read until the server closes the connection; the events of what it sent last."""
+        return list(self.h2.receive_data(self.read_until_closed()))
