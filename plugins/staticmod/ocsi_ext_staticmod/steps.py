@@ -345,14 +345,14 @@ class Static(Step):
                         return Serve(resp)
                     if ranges is not None:
                         return Serve(self._partial(fd, ranges, size, items))  # type: ignore[arg-type]
-        return Serve(Response(200, Headers(items), FileBody(fd, 0, size)))
+        return Serve(Response(200, Headers.from_lower(items), FileBody(fd, 0, size)))
 
     def _partial(self, fd: int, ranges: list[tuple[int, int]], size: int,
                  items: list[tuple[str, str]]) -> Response:
         if len(ranges) == 1:
             first, last = ranges[0]
             items.append(("content-range", content_range(first, last, size)))
-            return Response(206, Headers(items), FileBody(fd, first, last - first + 1))
+            return Response(206, Headers.from_lower(items), FileBody(fd, first, last - first + 1))
         ctype = items[0][1]
         mp = Multipart(fd, ranges, size, ctype)
         items[0] = ("content-type", mp.content_type)
@@ -366,7 +366,7 @@ class Static(Step):
         entry, fd, st = opened  # type: ignore[misc]
         items = [("content-type", self._content_type(request.config, path, entry))]
         self._add_cache_headers(items)
-        return Serve(Response(status, Headers(items), FileBody(fd, 0, st.st_size)))
+        return Serve(Response(status, Headers.from_lower(items), FileBody(fd, 0, st.st_size)))
 
     def _listing(self, request: Request, path: str, cfg: SiteConfig, check_root: str) -> Answer:
         hidden = None
