@@ -143,3 +143,14 @@ def test_the_directive_turns_it_on_for_the_server(ocsi_server, monkeypatch) -> N
     assert srv.get("/nothing-here").status == 404
     plain = ocsi_server("<host/>")
     assert not plain.server.manager.limits.fast_parser
+
+
+def test_a_head_arriving_a_byte_at_a_time() -> None:
+    head = b"GET /slow HTTP/1.1\r\nHost: a\r\nX-Long: " + b"v" * 2000 + b"\r\n\r\n"
+    reader = RequestReader(64 * 1024, fast=True)
+    for i in range(len(head) - 1):
+        reader.receive_data(head[i:i + 1])
+        assert reader.next_event() is h11.NEED_DATA
+    reader.receive_data(head[-1:])
+    ev = reader.next_event()
+    assert isinstance(ev, FastHead) and ev.target == b"/slow"

@@ -117,20 +117,27 @@ class RequestReader(_Reader):
     ``h11.EndOfMessage``. ``fast``: a complete canonical head is read by httptools; anything
     else, and every body, by h11 (:mod:`.fasthead`)."""
 
-    __slots__ = ("_fast",)
+    __slots__ = ("_fast", "_scanned")
 
     def __init__(self, max_incomplete_event_size: int, fast: bool = False) -> None:
         super().__init__(maybe_read_from_IDLE_client, max_incomplete_event_size)
         self._fast = fast and FAST_AVAILABLE
+        #: Bytes of the buffer already searched for the end of the head: a head arriving a
+        #: byte at a time is not searched again from its start on every byte.
+        self._scanned = 0
 
     def next_event(self) -> Any:
         if self._fast and self._read is maybe_read_from_IDLE_client:
             data = self._buf._data  # noqa: SLF001 - h11's buffer, as above
-            end = data.find(b"\r\n\r\n")
-            if end >= 0 and end + 4 <= self._max:
+            start = self._scanned - 3 if 3 <= self._scanned <= len(data) else 0
+            end = data.find(b"\r\n\r\n", start)
+            if end < 0:
+                self._scanned = len(data)
+            elif end + 4 <= self._max:
                 head = parse_canonical_head(bytes(data[:end + 4]))
                 if head is not None:
                     self._buf.maybe_extract_at_most(end + 4)
+                    self._scanned = 0
                     return head
         return super().next_event()
 
@@ -142,6 +149,7 @@ class RequestReader(_Reader):
         """The request is over: read the next head (with the limits now in force)."""
         self._read = maybe_read_from_IDLE_client
         self._max = max_incomplete_event_size
+        self._scanned = 0
 
 
 class ResponseReader(_Reader):
