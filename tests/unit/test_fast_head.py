@@ -27,8 +27,10 @@ HEADS = [
     b"GET http://a/abs HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
     b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
     b"OPTIONS * HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Spaces:   v  \r\n\r\n",
+    b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nX: \xffy\r\n\r\n",
+    b"GET /a?b=c&d#f HTTP/1.1\r\nHost:\r\nContent-Length: 5 \r\n\r\n",
 ]
-SPECIAL = [b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\t", b":", b"\x7f", b"\xff", b"\x0b", b"\x0c",
+SPECIAL = [b"\r", b"\n", b"\r\n", b"\x00", b" ", b"  ", b"\t", b"Chunked", b"CHUNKED", b":", b"\x7f", b"\xff", b"\x0b", b"\x0c",
            b"Content-Length: 3\r\n", b"Content-Length: +3\r\n", b"Transfer-Encoding: gzip\r\n",
            b"Transfer-Encoding: chunked\r\n", b"Host: b\r\n", b"HTTP/1.1", b"HTTP/2.0", b"-1",
            b"\r\n ", b"\r\n\t", b"x:y\r\n", b" :", b"\xc3\xa9"]
@@ -109,6 +111,8 @@ def test_the_unmutated_heads_take_the_fast_path_with_h11s_fields() -> None:
     b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",  # not visible ASCII
     b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n",  # a method llhttp does not know
     b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+    b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",  # two spaces: llhttp takes it, h11 does not
+    b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n",
 ])
 def test_shapes_left_to_h11(head: bytes) -> None:
     assert parse_canonical_head(head) is None

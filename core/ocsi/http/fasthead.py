@@ -8,7 +8,8 @@ the reference.
 The fast path never widens what is accepted. It takes a head only when it is *canonical* —
 every line ends with CRLF, no obsolete line folding, the head is complete in the buffer — and
 llhttp accepts it, and then it applies h11's own rules on top: the request-target is visible
-ASCII, the version is 1.0 or 1.1, a ``Content-Length`` is digits and given once, ``Transfer-Encoding`` is exactly
+ASCII between single spaces, the version is 1.0 or 1.1, a ``Content-Length`` is digits and
+given once, ``Transfer-Encoding`` is exactly
 ``chunked`` and given once, and HTTP/1.1 has exactly one ``Host`` (HTTP/1.0 at most one).
 Anything else — whatever llhttp refuses, and every shape where the two parsers might read the
 bytes differently — is left in the buffer for h11, which answers it exactly as it always did.
@@ -100,7 +101,11 @@ def parse_canonical_head(head: bytes) -> FastHead | None:
     version = parser.get_http_version()
     if version != "1.1" and version != "1.0":
         return None  # HTTP/0.9 (no version: llhttp takes it, h11 does not), 2.0…: h11's answer
+    method = parser.get_method()
+    if not head.startswith(b"%s %s HTTP/%s\r\n" % (method, got.target, version.encode())):
+        return None  # not exactly one space each side of the target (llhttp allows more)
     hosts = lengths = codings = 0
+    chunked = False
     for _, name, value in got.fields:
         if name == _HOST:
             hosts += 1
@@ -112,7 +117,11 @@ def parse_canonical_head(head: bytes) -> FastHead | None:
             codings += 1
             if value.lower() != b"chunked":
                 return None
+            chunked = True
     if lengths > 1 or codings > 1 or hosts > 1 or (hosts == 0 and version == "1.1"):
         return None
-    return FastHead(parser.get_method(), got.target, version.encode("ascii"), got.fields)
+    fields = got.fields
+    if chunked:  # h11 lower-cases this value
+        fields = [(r, n, v.lower() if n == _TE else v) for r, n, v in fields]
+    return FastHead(method, got.target, version.encode("ascii"), fields)
 
