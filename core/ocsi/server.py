@@ -249,6 +249,7 @@ class Server:
             assert self.manager is not None
             self.manager.app = new.respond
             self.manager.limits = new.settings.limits()
+            self.manager.reloaded()
             if self.logs is not None:
                 self.logs.set_access_format(new.settings.accesslogformat)
             self._set_observers()
@@ -287,6 +288,8 @@ class Server:
                 return
             s.host_certificates = hosts
             if self._renew_certificates(hosts, s.ssl):
+                if self.manager is not None:
+                    self.manager.reloaded()
                 log.warning("Certificates reloaded")
 
     def reopen_logs(self) -> None:

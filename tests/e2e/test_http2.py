@@ -32,7 +32,8 @@ def h2server(ocsi_server, exts_path, tmp_path: Path):  # type: ignore[no-untyped
     return ocsi_server(
         f'<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>'
         f"<ssl><certificate>{tmp_path}/c.pem</certificate><privatekey>{tmp_path}/k.pem</privatekey></ssl>"
-        f"<logdir>{{tmp}}/log</logdir>{BASE.format(exts=exts_path)}"
+        f"<logdir>{{tmp}}/log</logdir><commandpipe>{{tmp}}/ocsi.cmd</commandpipe>"
+        f"{BASE.format(exts=exts_path)}"
         '<extension findlib-package="ocsi-ext-staticmod"/>'
         f'<host><site path="files"><static dir="{www}"/></site><slow seconds="1.5"/><echo/></host>'
         '</server></ocsigen>',
@@ -213,9 +214,32 @@ def test_a_body_nobody_reads_holds_back_its_stream_only(h2server):
     assert ended and resets and resets[0].error_code == h2.errors.ErrorCodes.NO_ERROR
 
 
-def test_shutdown_sends_goaway_and_finishes_the_streams_in_flight(h2server):
-    from hyperframe.frame import DataFrame, Frame, GoAwayFrame
+def _frames(data: bytes) -> list:  # type: ignore[type-arg]
+    """The frames in ``data``, parsed by hand: h2's own state machine stops at a GOAWAY."""
+    from hyperframe.frame import Frame
 
+    frames = []
+    while len(data) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9:9 + length]))
+        frames.append(frame)
+        data = data[9 + length:]
+    return frames
+
+
+def _assert_drained(data: bytes, slow: int) -> None:
+    """One GOAWAY (NO_ERROR, last stream ``slow``), then ``slow``'s whole answer."""
+    from hyperframe.frame import DataFrame, GoAwayFrame
+
+    frames = _frames(data)
+    goaway = [f for f in frames if isinstance(f, GoAwayFrame)]
+    assert len(goaway) == 1 and goaway[0].error_code == 0 and goaway[0].last_stream_id == slow
+    after = frames[frames.index(goaway[0]):]
+    body = [f for f in after if isinstance(f, DataFrame) and f.stream_id == slow]
+    assert b"".join(f.data for f in body) == b"slow" and "END_STREAM" in body[-1].flags
+
+
+def test_shutdown_sends_goaway_and_finishes_the_streams_in_flight(h2server):
     c = Client(h2server.port)
     slow = c.request("/slow")
     stopper = threading.Thread(target=h2server.stop, kwargs={"timeout": 10})
@@ -223,18 +247,19 @@ def test_shutdown_sends_goaway_and_finishes_the_streams_in_flight(h2server):
     stopper.start()
     data = c.read_until_closed()
     stopper.join(20)
-    # frames by hand: h2's own state machine stops at a GOAWAY
-    frames = []
-    while len(data) >= 9:
-        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
-        frame.parse_body(memoryview(data[9:9 + length]))
-        frames.append(frame)
-        data = data[9 + length:]
-    goaway = [f for f in frames if isinstance(f, GoAwayFrame)]
-    assert len(goaway) == 1 and goaway[0].error_code == 0 and goaway[0].last_stream_id == slow
-    after = frames[frames.index(goaway[0]):]
-    body = [f for f in after if isinstance(f, DataFrame) and f.stream_id == slow]
-    assert b"".join(f.data for f in body) == b"slow" and "END_STREAM" in body[-1].flags
+    _assert_drained(data, slow)
+
+
+@pytest.mark.parametrize("command", ["reload", "ssl:reload"])
+def test_a_reload_sends_goaway_and_the_next_connection_is_served(h2server, command):
+    c = Client(h2server.port)
+    slow = c.request("/slow")
+    time.sleep(0.3)  # /slow is in flight
+    h2server.command(command)
+    _assert_drained(c.read_until_closed(), slow)
+    fresh = Client(h2server.port)
+    sid = fresh.request("/after")
+    assert b"/after" in fresh.responses(1)[sid][1]
 
 
 @pytest.mark.parametrize("attack", ["continuation", "hpack-bomb"])

@@ -91,6 +91,11 @@ class ConnectionManager:
         """Whether one more connection may be served (below ``max_connections``, not closing)."""
         return not self.closing and len(self._conns) < self._limits.max_connections
 
+    def reloaded(self) -> None:
+        """A reload took effect: each connection is told (HTTP/2 ones send GOAWAY)."""
+        for c in list(self._conns):
+            c.reloaded()
+
     async def shutdown(self, timeout: float | None) -> None:
         """Close idle connections now, let requests in flight finish (their connection closes
         after the response) for up to ``timeout`` seconds (``None``: no limit), then abort what

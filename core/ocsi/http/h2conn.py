@@ -142,6 +142,11 @@ class H2Protocol(asyncio.Protocol):
             if not self._streams:
                 self._close()
 
+    def reloaded(self) -> None:
+        """After a reload, as nginx does: GOAWAY, the streams in flight finish, and the client
+        opens a new connection for the next ones, with the certificates now in force."""
+        self.shutdown()
+
     def abort(self) -> None:
         self._closed = True
         self._transport.abort()

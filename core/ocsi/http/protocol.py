@@ -489,6 +489,10 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         elif self._discard >= 0:
             self._body_failed(None, 0)  # stop draining
 
+    def reloaded(self) -> None:
+        """The configuration or the certificates were reloaded: an HTTP/1.1 connection carries
+        on, its next request answered by the new configuration."""
+
     def abort(self) -> None:
         """Drop the connection now (and its task)."""
         if self._transport is not None:
