@@ -170,11 +170,19 @@ def _write_pid(path: str, pid: int) -> None:
 
 
 def _check(path: str, quiet: bool = False) -> int:
+    """``--check``: the configuration built as at start, and the ``<ssl>`` files read (host
+    certificates are read while building)."""
+    from .tls import check_server_pair
+
     try:
         config = build_configuration(new_plugin_manager(), path)
+        ssl = config.settings.ssl
+        note = check_server_pair(ssl) if ssl is not None and ssl.certificate else None
     except ConfigError as exc:
         print(f"ocsi: {exc}", file=sys.stderr)
         return exc.exit_code
+    if note and not quiet:
+        print(f"{path}: {note}")
     if not quiet:
         exts = ", ".join(config.extensions.names) or "none"
         print(f"{path}: configuration OK ({len(config.hosts)} host(s); extensions: {exts})")

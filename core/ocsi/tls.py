@@ -34,6 +34,10 @@ class WrongPassword(ConfigError):
     exit_code = 10
 
 
+class KeyNeedsPassword(ConfigError):
+    """The key is encrypted and there is no way to ask for its password here."""
+
+
 def _read(path: str, what: str, where: str) -> bytes:
     try:
         with open(path, "rb") as f:
@@ -57,7 +61,7 @@ def _check_pair(cert_path: str, key_path: str, where: str, password: str | None,
     except TypeError:  # encrypted
         if password is None:
             if ask is None:
-                raise ConfigError(f"the key {key_path} is protected by a password", where=where,
+                raise KeyNeedsPassword(f"the key {key_path} is protected by a password", where=where,
                                   hint="a host's key must be readable without a password: "
                                        "openssl pkey -in KEY -out KEY.plain") from None
             password = getpass.getpass(f"Please enter the password for {ask}: ")
@@ -140,6 +144,24 @@ def server_context(s: SSLSettings, ports: str = "", password: str | None = None,
     ask = f"the HTTPS server listening on port(s) {ports}" if prompt else None
     _, password = _check_pair(s.certificate, s.privatekey, s.where, password, ask)
     return _context(s.certificate, s.privatekey, password, s, s.where)
+
+
+def check_server_pair(s: SSLSettings) -> str | None:
+    """``ocsi --check``: the ``<ssl>`` pair read and checked as at start (files, formats, the
+    pair, the dates), without asking for a password. For a protected key, the certificate is
+    checked alone and a note is returned: the pair is checked at start, once the password is
+    given."""
+    assert s.certificate and s.privatekey
+    try:
+        _check_pair(s.certificate, s.privatekey, s.where, None, None)
+    except KeyNeedsPassword:
+        try:
+            cert = x509.load_pem_x509_certificate(_read(s.certificate, "certificate", s.where))
+        except ValueError:
+            raise ConfigError(f"{s.certificate} is not a PEM certificate", where=s.where) from None
+        _check_dates(cert, s.certificate, s.where)
+        return f"the key {s.privatekey} is protected by a password, asked at start"
+    return None
 
 
 def host_context(certificate: str, privatekey: str, hostnames: Sequence[str],

@@ -55,6 +55,39 @@ def test_check_ok_and_errors(tmp_path, exts_path):
     assert r.returncode == 53 and "ocsi-ext-nope" in r.stderr
 
 
+def test_check_reads_the_ssl_files(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    from ocsi.certificates import self_signed
+
+    cert, key = self_signed()
+    other_cert, _ = self_signed()
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    (tmp_path / "other.pem").write_bytes(other_cert)
+    protected = serialization.load_pem_private_key(key, None).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"))
+    (tmp_path / "pk.pem").write_bytes(protected)
+
+    def check(cert_file: str, key_file: str) -> subprocess.CompletedProcess:
+        conf = tmp_path / "tls.conf"
+        conf.write_text('<ocsigen><server><port protocol="HTTPS">8443</port>\n'
+                        f"<ssl><certificate>{tmp_path}/{cert_file}</certificate>"
+                        f"<privatekey>{tmp_path}/{key_file}</privatekey></ssl>"
+                        "<host/></server></ocsigen>")
+        return ocsi("--check", "-c", str(conf))
+
+    assert check("c.pem", "k.pem").returncode == 0
+    missing = check("none.pem", "k.pem")
+    assert missing.returncode == 50 and "tls.conf:2:" in missing.stderr
+    assert "cannot read the SSL certificate" in missing.stderr
+    mismatch = check("other.pem", "k.pem")
+    assert mismatch.returncode == 50 and "do not match" in mismatch.stderr
+    asked = check("c.pem", "pk.pem")  # the password is asked at start, not by --check
+    assert asked.returncode == 0 and "protected by a password, asked at start" in asked.stdout
+
+
 def test_bind_failure_exit_9(tmp_path):
     import socket
     with socket.socket() as s:
