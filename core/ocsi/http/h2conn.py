@@ -279,8 +279,8 @@ class H2Protocol(asyncio.Protocol):
                                                               error_response(400)))
             return
         request = Request(method, target, raw_path, query, "2.0", Headers.from_lower(regular),
-                          hostname, self._port, self._secure, self._client, body, raw_segments, segments,
-                          host_header)
+                          hostname, self._port, self._secure, self._client, body, raw_segments,
+                          segments, host_header)
         request.link = self
         stream.task = self._loop.create_task(self._answer(sid, request, method, target, None))
 
