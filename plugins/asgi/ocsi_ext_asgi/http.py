@@ -75,8 +75,7 @@ class HTTPCycle:
         self.first: tuple[bytes | FileBody, bool] | None = None
         #: Set once the head and the first piece are there, or the application is done.
         self.ready: asyncio.Future[None] = loop.create_future()
-        #: Further pieces, one at a time: send() waits for the reader
-        self.pieces: asyncio.Queue[tuple[bytes | FileBody, bool]] = asyncio.Queue(maxsize=1)
+        self._pieces: asyncio.Queue[tuple[bytes | FileBody, bool]] | None = None
         self.complete = False
         #: http.response.trailers: announced in the start message, their fields once sent
         self.trailers_expected = False
@@ -85,6 +84,16 @@ class HTTPCycle:
         self._body_done = False
 
     # -- the application's side ------------------------------------------------------------------
+
+    @property
+    def pieces(self) -> asyncio.Queue[tuple[bytes | FileBody, bool]]:
+        """Further pieces, one at a time (send() waits for the reader). Made on first use:
+        most answers are one piece, and a queue per request costs more than the answer."""
+        q = self._pieces
+        if q is None:
+            q = self._pieces = asyncio.Queue(maxsize=1)
+        return q
+
     async def receive(self) -> dict[str, Any]:
         if not self._body_done:
             try:
