@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypercorn_app import answer_lifespan  # bench/ is on the path of every server running us
+
 BODY = b"x" * 99 + b"\n"
 _HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"100")]
 
 
 async def plain(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     await send({"type": "http.response.body", "body": BODY})
 

@@ -33,6 +33,17 @@ _NOT_FOUND_HEADERS = [
 ]
 
 
+async def answer_lifespan(receive: Receive, send: Send) -> None:
+    """Acknowledge startup and shutdown, and do nothing else (also used by ``apps.py``)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """Answer ``GET /`` with :data:`BODY`, anything else with a 404.
 
@@ -40,13 +51,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     events are acknowledged so hypercorn does not log a warning at startup.
     """
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     if scope["path"] == "/":

@@ -46,24 +46,29 @@ def _read(path: str, what: str, where: str) -> bytes:
         raise ConfigError(f"cannot read the SSL {what} {path}: {exc.strerror}", where=where) from None
 
 
+def _parse_certificate(pem: bytes, path: str, where: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise ConfigError(f"{path} is not a PEM certificate", where=where) from None
+
+
 def _check_pair(cert_path: str, key_path: str, where: str, password: str | None,
                 ask: str | None) -> tuple[x509.Certificate, str | None]:
     """The certificate, checked against its key and its dates; the key's password (asked on
     the terminal when ``ask`` says for what, else a located error)."""
     cert_pem = _read(cert_path, "certificate", where)
     key_pem = _read(key_path, "key", where)
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
-    except ValueError:
-        raise ConfigError(f"{cert_path} is not a PEM certificate", where=where) from None
+    cert = _parse_certificate(cert_pem, cert_path, where)
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError:  # encrypted
         if password is None:
             if ask is None:
-                raise KeyNeedsPassword(f"the key {key_path} is protected by a password", where=where,
-                                  hint="a host's key must be readable without a password: "
-                                       "openssl pkey -in KEY -out KEY.plain") from None
+                raise KeyNeedsPassword(f"the key {key_path} is protected by a password",
+                                       where=where,
+                                       hint="a host's key must be readable without a password: "
+                                            "openssl pkey -in KEY -out KEY.plain") from None
             password = getpass.getpass(f"Please enter the password for {ask}: ")
         try:
             key = serialization.load_pem_private_key(key_pem, password=password.encode())
@@ -155,11 +160,8 @@ def check_server_pair(s: SSLSettings) -> str | None:
     try:
         _check_pair(s.certificate, s.privatekey, s.where, None, None)
     except KeyNeedsPassword:
-        try:
-            cert = x509.load_pem_x509_certificate(_read(s.certificate, "certificate", s.where))
-        except ValueError:
-            raise ConfigError(f"{s.certificate} is not a PEM certificate", where=s.where) from None
-        _check_dates(cert, s.certificate, s.where)
+        pem = _read(s.certificate, "certificate", s.where)
+        _check_dates(_parse_certificate(pem, s.certificate, s.where), s.certificate, s.where)
         return f"the key {s.privatekey} is protected by a password, asked at start"
     return None
 

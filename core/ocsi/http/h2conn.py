@@ -163,8 +163,7 @@ class H2Protocol(asyncio.Protocol):
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             log.warning("HTTP/2 protocol error from %s: %s", self._client, exc)
-            self._flush()  # h2 has queued the GOAWAY with the error code
-            self._close()
+            self._close()  # after the GOAWAY with the error code, which h2 has queued
             return
         for event in events:
             self._event(event)
@@ -227,7 +226,6 @@ class H2Protocol(asyncio.Protocol):
                     log.warning("HTTP/2 client %s reset more than %d streams before their answer: "
                                 "closing the connection", self._client, MAX_EARLY_RESETS)
                     self._h2.close_connection(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
-                    self._flush()
                     self._close()
         elif isinstance(event, h2.events.WindowUpdated):
             targets = (self._streams.values() if event.stream_id == 0
@@ -424,9 +422,9 @@ class H2Protocol(asyncio.Protocol):
                 self.abort()
 
     def _close(self) -> None:
+        """Close after writing what h2 has queued (the last answers, a GOAWAY)."""
         if not self._closed:
-            if self._flush_pending:
-                self._flush()  # the last answers first
+            self._flush()
             self._closed = True
             self._transport.close()
 
