@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -30,7 +29,7 @@ sys.path.insert(0, str(REPO / "plugins" / "ocsipersist-pgsql" / "tests"))
 sys.path.insert(0, str(BENCH))
 
 import postgres  # noqa: E402
-from run import _stop, free_port, parse_wrk  # noqa: E402
+from run import _stop, free_port, parse_wrk, wait_answering  # noqa: E402
 
 from ocsi.testing import write_extension  # noqa: E402
 from ocsi_ext_ocsipersist.conformance import COUNTER  # noqa: E402
@@ -61,15 +60,10 @@ def server(store: str, work: Path, name: str) -> Iterator[int]:
                             stdout=subprocess.DEVNULL, stderr=open(run / "stderr", "wb"),  # noqa: SIM115
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/get?n", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((run / "stderr").read_text()) from None
-                time.sleep(0.1)
+        try:
+            wait_answering(proc, f"http://127.0.0.1:{port}/get?n", "ocsi", timeout=30)
+        except RuntimeError:
+            raise RuntimeError((run / "stderr").read_text()) from None
         yield port
     finally:
         _stop(proc)  # the process group: the server and anything it started

@@ -2,7 +2,7 @@
 streams), over HTTP/1.1 + TLS (h2load --h1, 64 connections) and a new TLS connection per
 request (handshakes per second), under ocsi and nginx in one run.
 
-    .venv/bin/python bench/h2.py [--requests 40000]
+    .venv/bin/python bench/https_rows.py [--requests 40000]
 
 Each server is one process pinned to core 0 with its access log on, allowed 4,096 connections
 (nginx's worker_connections; ocsi's <maxconnected>, 350 by default as in Ocsigen); h2load runs on
