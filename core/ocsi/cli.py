@@ -14,6 +14,7 @@ from typing import Any
 
 from . import __version__, run_document
 from .config.errors import ConfigError
+from .control import CONTROL_COMMANDS, control_main
 from .extensions.loader import Catalog, new_plugin_manager
 from .runtime import build_configuration
 
@@ -21,15 +22,57 @@ DEFAULT_CONFIG = os.environ.get("OCSI_CONFIG", "/etc/ocsi/ocsi.conf")
 EXIT_USAGE, EXIT_SYSTEM, EXIT_OTHER = 2, 9, 100
 
 
-def _main_parser() -> argparse.ArgumentParser:
+#: Commands of the core, for ``--help`` (extensions add theirs through ``ocsi.cli``).
+BUILTIN_COMMANDS = {
+    "serve DIR": "serve a directory without configuration",
+    "proxy --to URL": "a reverse proxy in front of URL, without configuration",
+    "extensions": "the installed extensions: version, elements, dependencies",
+    "new-extension NAME": "write a ready extension distribution ocsi-ext-NAME",
+    "cert dev [NAMES]": "a local CA and a certificate for development",
+    **{("command LINE" if name == "command" else name): summary
+       for name, (_, summary) in CONTROL_COMMANDS.items()},
+}
+
+
+def _commands_help() -> str:
+    """The ``Commands:`` part of ``--help``: the core's, then every installed extension's."""
+    rows = dict(BUILTIN_COMMANDS)
+    for name, summary in _extension_commands():
+        rows.setdefault(name, summary)
+    width = max(len(n) for n in rows) + 2
+    lines = ["commands (ocsi COMMAND --help for each):"]
+    lines += [f"  {name.ljust(width)}{summary}" for name, summary in rows.items()]
+    return "\n".join(lines)
+
+
+def _extension_commands() -> list[tuple[str, str]]:
+    """``(name, first line of its docstring)`` for each ``ocsi.cli`` entry point; one that
+    cannot be loaded is listed with the reason."""
+    from .extensions.loader import metadata
+
+    out = []
+    for ep in sorted(metadata.entry_points(group="ocsi.cli"), key=lambda e: e.name):
+        try:
+            doc = (ep.load().__doc__ or "").strip().splitlines()
+            summary = doc[0].rstrip(".") if doc else f"(from {ep.value.split(':')[0]})"
+        except Exception as exc:  # noqa: BLE001 - --help must always work
+            summary = f"(cannot load: {type(exc).__name__})"
+        # "MODULE:APP: serve …" documents the arguments first
+        args, sep, rest = summary.partition(": ")
+        if sep and " " not in args.strip():
+            out.append((f"{ep.name} {args}", rest))
+        else:
+            out.append((ep.name, summary))
+    return out
+
+
+def _main_parser(with_commands: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ocsi",
+        usage="ocsi [-c FILE] [options] | ocsi COMMAND …",
         description="A web server configured like Ocsigen Server.",
-        epilog="Other commands: 'ocsi serve DIR' serves a directory without configuration; "
-               "'ocsi extensions' lists installed extensions; 'ocsi new-extension NAME' "
-               "writes a ready extension distribution; 'ocsi proxy --to URL' forwards "
-               "everything to a backend; 'ocsi cert dev [NAMES]' makes a local CA and a "
-               "certificate for development; extensions add more (authbasic: 'ocsi hash-password').",
+        epilog=_commands_help() if with_commands else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-c", "--config", metavar="FILE",
                    help=f"configuration file (default {DEFAULT_CONFIG}, or $OCSI_CONFIG)")
@@ -105,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         from .devcert import cert_command
 
         return cert_command(argv[1:])
+    if argv and argv[0] in CONTROL_COMMANDS:
+        return control_main(argv[0], argv[1:], DEFAULT_CONFIG)
     if argv and not argv[0].startswith("-"):
         command = _extension_command(argv[0])
         if command is not None:
             return int(command(argv[1:]) or 0)
     try:
-        args = _main_parser().parse_args(argv)
+        args = _main_parser(with_commands="-h" in argv or "--help" in argv).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     verbosity = args.verbose_level or args.verbose

@@ -6,14 +6,18 @@ serves the same sockets).
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import ssl
 from dataclasses import dataclass
 
 from .config.settings import PortSpec, ServerSettings
+from .logs import NOTICE
 from .tls import server_context
 
-__all__ = ["Listening", "StartupError", "open_listeners"]
+__all__ = ["Listening", "StartupError", "announce", "open_listeners"]
+
+log = logging.getLogger("ocsi.main")
 
 
 class StartupError(Exception):
@@ -77,6 +81,20 @@ class Listening:
     def close(self) -> None:
         for _, sock in self.sockets:
             sock.close()
+
+    def announce(self) -> None:
+        """One notice per ``<port>``, with a URL to open: what a user waits for at start."""
+        announce([(spec, sock.getsockname()[1]) for spec, sock in self.sockets])
+
+
+def announce(bound: list[tuple[PortSpec, int]]) -> None:
+    """Log ``Listening on URL`` once per ``<port>`` (its IPv4 and IPv6 sockets are one line)."""
+    seen: set[str] = set()
+    for spec, port in bound:
+        url = spec.url(port)
+        if url not in seen:
+            seen.add(url)
+            log.log(NOTICE, "Listening on %s", url)
 
 
 def open_listeners(s: ServerSettings) -> Listening:

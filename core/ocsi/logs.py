@@ -27,6 +27,13 @@ from .http.hostport import split_host_port
 if TYPE_CHECKING:
     from .http.access import AccessRecord
 
+#: Routine events an operator wants to see without asking (listening, reloads, commands):
+#: between INFO and WARNING, as syslog's and nginx's ``notice``. Shown on the terminal at the
+#: default verbosity and kept in ``warnings.log`` tagged ``[NOTICE]``, so alerting on
+#: ``[WARNING]`` and ``[ERROR]`` sees only what needs attention.
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -65,13 +72,14 @@ class _MaxLevel(logging.Filter):
         return record.levelno < self.below
 
 
-class _ExactLevel(logging.Filter):
-    def __init__(self, level: int) -> None:
+class _LevelRange(logging.Filter):
+    def __init__(self, low: int, below: int) -> None:
         super().__init__()
-        self.level = level
+        self.low = low
+        self.below = below
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno == self.level
+        return self.low <= record.levelno < self.below
 
 
 def _open_log(path: str) -> IO[str]:
@@ -288,10 +296,10 @@ def _syslog_handler(facility: str) -> logging.Handler | None:
 
 
 class _Keep(logging.Handler):
-    """Keeps warnings and errors in a list."""
+    """Keeps notices, warnings and errors in a list."""
 
     def __init__(self, into: list[logging.LogRecord]) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(NOTICE)
         self.into = into
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -313,7 +321,7 @@ class Logs:
         for h in list(root.handlers):
             if getattr(h, "_ocsi", False):
                 root.removeHandler(h)
-        level = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}.get(verbosity, logging.DEBUG)
+        level = {0: NOTICE, 1: NOTICE, 2: logging.INFO}.get(verbosity, logging.DEBUG)
         root.setLevel(level)
         logging.getLogger("ocsi").setLevel(level)
         fmt = OcsigenFormatter()
@@ -321,7 +329,7 @@ class Logs:
             if not os.path.isdir(logdir):
                 raise OSError(f"log directory {logdir} does not exist")
             warn = _ReopenableFileHandler(os.path.join(logdir, "warnings.log"))
-            warn.addFilter(_ExactLevel(logging.WARNING))
+            warn.addFilter(_LevelRange(NOTICE, logging.ERROR))
             err = _ReopenableFileHandler(os.path.join(logdir, "errors.log"))
             err.setLevel(logging.ERROR)
             self._handlers += [warn, err]
@@ -352,9 +360,10 @@ class Logs:
         self.access = AccessLog(access_path, console=not silent, fmt=access_format)
         self.access.syslog = sys_handler
 
-    def reopen(self) -> None:
+    def reopen(self) -> bool:
         """Open every log file anew (after logrotate moved them). One that cannot be opened
-        keeps being written where it was, and the failure is logged with the reason."""
+        keeps being written where it was, and the failure is logged with the reason; whether
+        every file was reopened."""
         log = logging.getLogger("ocsi.main")
         failed = []
         reopeners: list[tuple[str, Callable[[], None]]] = [
@@ -372,7 +381,8 @@ class Logs:
         if failed:
             log.warning("Log files reopened, except %s", ", ".join(failed))
         else:
-            log.warning("Log files reopened")
+            log.log(NOTICE, "Log files reopened")
+        return not failed
 
     def replay(self, records: list[logging.LogRecord]) -> None:
         """Write ``records`` (already shown on the terminal) to the files and syslog only."""

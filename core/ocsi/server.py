@@ -28,8 +28,9 @@ from .config.settings import PortSpec, ServerSettings, SSLSettings
 from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
-from .listeners import Listening, StartupError, open_listeners
-from .logs import Logs
+from .replies import Reply
+from .listeners import Listening, StartupError, announce, open_listeners
+from .logs import NOTICE, Logs
 from .runtime import Runtime, build_runtime
 from .sni import CertificateChooser, HostCertificate
 from .tls import server_context
@@ -88,6 +89,8 @@ class Server:
         self.listeners: list[asyncio.AbstractServer] = []
         #: ``(PortSpec, actual port)`` of every open listening socket.
         self.bound: list[tuple[PortSpec, int]] = []
+        #: Senders of ``reply=… shutdown`` (``ocsi shutdown``), told when the server has stopped.
+        self.shutdown_replies: list[Reply] = []
         self.pipe: CommandPipe | None = None
         self.commands = Commands(self)
         self.reloads = 0
@@ -161,7 +164,8 @@ class Server:
         if self.watch:
             self.watcher = ConfigWatcher(self)
             self.watcher.start()
-        log.info("ocsi listening on %s", ", ".join(spec.describe(port) for spec, port in self.bound))
+        if self._given_listening is None:  # a worker's master says it once for all
+            announce(self.bound)
         self.runtime.extensions.hook.ocsi_server_started(server=self)
         _settle_gc()
 
@@ -226,7 +230,7 @@ class Server:
             log.warning("reload: this server was built in Python, there is no file to re-read")
             return False
         async with self._reload_lock:
-            log.warning("Reloading config file %s", path or self.config_path)
+            log.log(NOTICE, "Reloading config file %s", path or self.config_path)
             old = self.runtime
             try:
                 data = None if path is not None else self.config_data
@@ -255,7 +259,7 @@ class Server:
             self._set_observers()
             self.reloads += 1
             asyncio.get_running_loop().create_task(old.retire())
-            log.warning("Config file reloaded")
+            log.log(NOTICE, "Config file reloaded")
             new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
             return True
 
@@ -276,7 +280,7 @@ class Server:
         chooser.update(hosts, default)
         return True
 
-    async def reload_certificates(self) -> None:
+    async def reload_certificates(self) -> bool:
         """``ssl:reload``: read the certificates again, the configuration otherwise unchanged."""
         assert self._reload_lock is not None
         async with self._reload_lock:
@@ -285,16 +289,18 @@ class Server:
                 hosts = [h.reread(s.ssl) for h in s.host_certificates]
             except ConfigError as exc:
                 log.error("Certificates not reloaded, the previous ones stay: %s", exc)
-                return
+                return False
             s.host_certificates = hosts
-            if self._renew_certificates(hosts, s.ssl):
-                if self.manager is not None:
-                    self.manager.reloaded()
-                log.warning("Certificates reloaded")
+            if not self._renew_certificates(hosts, s.ssl):
+                return False
+            if self.manager is not None:
+                self.manager.reloaded()
+            log.log(NOTICE, "Certificates reloaded")
+            return True
 
-    def reopen_logs(self) -> None:
-        if self.logs is not None:
-            self.logs.reopen()
+    def reopen_logs(self) -> bool:
+        """Open the log files anew; whether every one could be."""
+        return self.logs.reopen() if self.logs is not None else True
 
     # -- shutdown --------------------------------------------------------------------------------
     def request_shutdown(self, timeout: float | None | object = ...) -> None:
@@ -311,7 +317,7 @@ class Server:
     async def shutdown(self, timeout: float | None = 10.0) -> None:
         """Stop accepting, let requests in flight finish (up to ``timeout``), then close all."""
         started = time.monotonic()
-        log.warning("Shutting down%s", "" if timeout is None else f" (at most {timeout:g} s)")
+        log.log(NOTICE, "Shutting down%s", "" if timeout is None else f" (at most {timeout:g} s)")
         await self._close_listeners()
         if self.watcher is not None:
             self.watcher.stop()
@@ -331,6 +337,9 @@ class Server:
         log.info("Stopped after %.2f s", time.monotonic() - started)
         if self.logs is not None:
             self.logs.close()
+        for reply in self.shutdown_replies:
+            reply.done("stopped")
+        self.shutdown_replies = []
         if self._stopped is not None:
             self._stopped.set()
 

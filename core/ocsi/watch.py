@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .logs import NOTICE
+
 if TYPE_CHECKING:
     from .server import Server
 
@@ -89,7 +91,7 @@ class ConfigWatcher:
         self.loop.create_task(self._reload())
 
     async def _reload(self) -> None:
-        log.warning("Configuration changed on disk")
+        log.log(NOTICE, "Configuration changed on disk")
         if await self.server.reload():
             self._rewatch()
 

@@ -42,14 +42,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import privileges
-from .commands import INVALID, open_fifo, shutdown_timeout, split_lines
+from .commands import INVALID, open_fifo, remove_fifo, shutdown_timeout, split_lines
+from .replies import Reply, take_reply
 from .config.directives import parse_workers
 from .config.errors import ConfigError
 from .config.settings import ServerSettings
 from .config.values import ValueFormatError
 from .config.xml import parse_file
 from .extensions.loader import new_plugin_manager
-from .logs import Logs
+from .logs import NOTICE, Logs
 from .runtime import build_configuration
 from .listeners import Listening, StartupError, open_listeners
 
@@ -148,7 +149,10 @@ class Master:
         self.logs: Logs | None = None
         self.listening: Listening | None = None
         self.pipe_fd: int | None = None
+        self.pipe_path: str | None = None
         self._pipe_buffer = b""
+        #: Senders of ``reply=… shutdown``, told when every worker has stopped.
+        self._shutdown_replies: list[Reply] = []
         self.fifo_dir: str | None = None
         self.workers: list[Worker] = []
         self._wake: tuple[int, int] | None = None
@@ -196,6 +200,7 @@ class Master:
         if s.commandpipe:
             try:
                 self.pipe_fd, _ = open_fifo(s.commandpipe)
+                self.pipe_path = s.commandpipe
             except OSError as exc:
                 log.warning("Cannot create the command pipe %s (%s). I will continue without.",
                             s.commandpipe, exc.strerror)
@@ -204,6 +209,7 @@ class Master:
         privileges.drop(s.user, s.group, self._owned())
         self._install_signals()
         log.info("Master process %d: %d workers", os.getpid(), self.count)
+        self.listening.announce()
 
     def _new_worker(self, index: int) -> Worker:
         assert self.fifo_dir is not None
@@ -371,32 +377,48 @@ class Master:
 
     # -- commands --------------------------------------------------------------------------------
     def _command(self, line: str) -> None:
+        line, reply = take_reply(line)
         words = line.split()
         if not words:
+            if reply is not None:
+                reply.done("failed")
             return
-        log.warning("Command received: %s", line.strip())
+        log.log(NOTICE, "Command received: %s", line.strip())
+        if reply is None:
+            self._run_command(words, None)
+            return
+        with reply:
+            ok = self._run_command(words, reply)
+        if words[0] != "shutdown" or not ok:
+            reply.done("ok" if ok else "failed")
+
+    def _run_command(self, words: list[str], reply: Reply | None) -> bool:
+        """One command; whether it was carried out (for the workers' part: handed to them)."""
         head, args = words[0], words[1:]
         if head == "reload":
-            self._reload(args[0] if args else None)
-        elif head == "shutdown":
-            self._shutdown_command(args)
-        elif head == "reopen_logs":
-            self._reopen_logs()
-        else:
-            self._forward(" ".join(words))
+            return self._reload(args[0] if args else None)
+        if head == "shutdown":
+            if self._shutdown_command(args) and reply is not None:
+                self._shutdown_replies.append(reply)
+                return True
+            return False
+        if head == "reopen_logs":
+            return self._reopen_logs()
+        self._forward(" ".join(words))
+        return True
 
-    def _reload(self, path: str | None) -> None:
+    def _reload(self, path: str | None) -> bool:
         """Validate the new configuration here first, so a broken one never reaches a worker."""
         target = path or self.config_path
-        log.warning("Checking config file %s before reloading the workers", target)
+        log.log(NOTICE, "Checking config file %s before reloading the workers", target)
         try:
             config = build_configuration(new_plugin_manager(), target)
         except ConfigError as exc:
             log.error("Reload failed, configuration unchanged: %s", exc)
-            return
+            return False
         except Exception:  # noqa: BLE001
             log.exception("Reload failed, configuration unchanged")
-            return
+            return False
         self.settings = config.settings
         # what a restarted worker starts from: FILE until the next plain reload, as the others
         self.running_path = path
@@ -404,11 +426,14 @@ class Master:
             self._signal_workers(signal.SIGHUP)
         else:
             self._forward(f"reload {path}")
+        return True
 
-    def _shutdown_command(self, args: list[str]) -> None:
+    def _shutdown_command(self, args: list[str]) -> bool:
         timeout = shutdown_timeout(args, self.settings.shutdowntimeout)
-        if timeout is not INVALID:
-            self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]
+        if timeout is INVALID:
+            return False
+        self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]
+        return True
 
     def _stop(self, timeout: float | None, line: str | None) -> None:
         """Stop the workers: ``line`` through their FIFOs, else SIGTERM; kill them when late."""
@@ -416,7 +441,7 @@ class Master:
             return
         self._stopping = True
         self._dead.clear()
-        log.warning("Shutting down the workers%s",
+        log.log(NOTICE, "Shutting down the workers%s",
                     "" if timeout is None else f" (at most {timeout:g} s)")
         if self.listening is not None:
             self.listening.close()  # so that new connections are refused, not queued
@@ -433,10 +458,10 @@ class Master:
             self._signal_workers(signal.SIGKILL)
             self._deadline = None
 
-    def _reopen_logs(self) -> None:
-        if self.logs is not None:
-            self.logs.reopen()
+    def _reopen_logs(self) -> bool:
+        ok = self.logs.reopen() if self.logs is not None else True
         self._signal_workers(signal.SIGUSR1)
+        return ok
 
     # -- exit ------------------------------------------------------------------------------------
     def _close(self) -> None:
@@ -448,8 +473,13 @@ class Master:
         if self.fifo_dir is not None:
             shutil.rmtree(self.fifo_dir, ignore_errors=True)
         if self.pipe_fd is not None:
+            if self.pipe_path is not None:
+                remove_fifo(self.pipe_path, self.pipe_fd)
             os.close(self.pipe_fd)
             self.pipe_fd = None
+        for reply in self._shutdown_replies:
+            reply.done("stopped")
+        self._shutdown_replies = []
         if self._wake is not None:
             signal.set_wakeup_fd(-1)
             for fd in self._wake:

@@ -183,7 +183,7 @@ def test_sample_configuration_serves(tmp_path):
     port = free_port()
     text = (REPO / "conf.d" / "ocsi.conf").read_text()
     text = text.replace("<port>8080</port>", f"<port>127.0.0.1:{port}</port>")
-    text = text.replace("/tmp/ocsi.cmd", str(tmp_path / "ocsi.cmd"))
+    text = text.replace("conf.d/ocsi.cmd", str(tmp_path / "ocsi.cmd"))
     conf = tmp_path / "ocsi.conf"
     conf.write_text(text)
     proc = subprocess.Popen([sys.executable, "-m", "ocsi", "-c", str(conf)], cwd=REPO,
@@ -475,3 +475,34 @@ def test_encrypted_key_asks_for_its_password(tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=15)
+
+
+def test_where_it_listens_is_said_at_the_default_level(ocsi_process, exts_path):
+    proc = ocsi_process(f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                        "<host><say text='x'/></host>")
+    deadline = time.monotonic() + 10
+    while "Listening" not in proc.stdout_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = proc.stdout_path.read_text()
+    assert f"[NOTICE] Listening on http://127.0.0.1:{proc.port}/" in out
+    assert "Command pipe created" not in out  # routine, below the default level
+    proc.stop()
+    assert "[WARNING]" not in proc.log("warnings")  # nothing routine passes for a warning
+    assert proc.stderr_path.read_text() == ""
+
+
+def test_help_lists_every_command_and_the_readme_names_them():
+    r = ocsi("--help")
+    assert r.returncode == 0
+    commands = r.stdout.split("commands (ocsi COMMAND --help for each):", 1)[1]
+    names = [line.split()[0] for line in commands.splitlines() if line.startswith("  ")]
+    for name in ("serve", "proxy", "app", "reload", "shutdown", "reopen-logs", "command",
+                 "extensions", "new-extension", "cert", "hash-password"):
+        assert name in names, name
+    readme = (REPO / "README.md").read_text()
+    using = readme.split("## Using it", 1)[1].split("\n## ", 1)[0]
+    for name in names:
+        assert f"ocsi {name}" in using, f"README's 'Using it' does not show 'ocsi {name}'"
+    for name in ("serve", "proxy", "app", "reload", "shutdown", "reopen-logs", "command",
+                 "extensions", "new-extension", "cert"):
+        assert ocsi(name, "--help").returncode == 0, name

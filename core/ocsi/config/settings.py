@@ -29,6 +29,17 @@ class PortSpec:
         where = join_host_port(self.address or "*", self.port if port is None else port)
         return f"{'https' if self.https else 'http'}://{where}"
 
+    def url(self, port: int | None = None) -> str:
+        """A URL a browser can open (``http://localhost:8080/`` for every interface), then
+        which interfaces: what the "Listening on" notice shows."""
+        bound = self.port if port is None else port
+        scheme = "https" if self.https else "http"
+        if self.address in (None, "*", "0.0.0.0", "::"):
+            which = {None: "every IPv4 and IPv6 interface", "*": "every IPv4 and IPv6 interface",
+                     "0.0.0.0": "every IPv4 interface", "::": "every IPv6 interface"}[self.address]
+            return f"{scheme}://{join_host_port('localhost', bound)}/ ({which})"
+        return f"{scheme}://{join_host_port(self.address, bound)}/"
+
 
 @dataclass(slots=True, frozen=True)
 class SSLSettings:

@@ -31,6 +31,7 @@ def app_config(spec: str, *, host: str, port: int, wsgi: bool | None, factory: b
 
 
 def main(argv: list[str] | None = None) -> int:
+    """MODULE:APP: serve an ASGI or WSGI application without configuration (as uvicorn does)."""
     p = argparse.ArgumentParser(prog="ocsi app",
                                 description="Serve an ASGI or WSGI application, no configuration.")
     p.add_argument("app", metavar="MODULE:APP", help="e.g. myproject.asgi:application")
