@@ -194,3 +194,14 @@ def test_two_entry_points_in_the_group_are_an_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         build_configuration(new_plugin_manager(), "two.conf", doc.encode())
     assert e.value.where == "two.conf:3"
+
+
+def test_a_misspelt_name_suggests_the_installed_extension_not_the_typo(tmp_path):
+    d = tmp_path / "typo"
+    _dist(d, "ocsi-ext-hello")
+    with pytest.raises(ConfigError) as e:
+        Catalog([str(d)]).load_order("ocsi-ext-helo")
+    assert e.value.hint == "did you mean ocsi-ext-hello? (installed)"
+    with pytest.raises(ConfigError) as e:
+        Catalog([str(d)]).load_order("ocsi-ext-something-else")
+    assert e.value.hint is not None and e.value.hint.startswith("pip install ocsi-ext-something-else")

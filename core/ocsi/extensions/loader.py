@@ -9,6 +9,7 @@ order. Ocsigen's names (``ocsigenserver.ext.staticmod``, ``name="staticmod"``,
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import os
@@ -151,6 +152,15 @@ class Catalog:
                 out.append(info)
         return out
 
+    def _missing_hint(self, name: str) -> str:
+        """A misspelt name gets the closest installed extension, not an invitation to install
+        the typo; a name close to nothing gets how to install or find it."""
+        installed = sorted(n for n, d in self._all().items() if self._entry_points(d))
+        close = difflib.get_close_matches(name, installed, n=1, cutoff=0.75)
+        if close:
+            return f"did you mean {close[0]}? (installed)"
+        return f"pip install {name}, or add <findlib path=\"DIR\"/> pointing where it is"
+
     def load_order(self, name: str) -> list[ExtensionInfo]:
         """``name`` and the extensions it depends on, dependencies first, each once.
 
@@ -170,10 +180,8 @@ class Catalog:
                 needed = f" (required by {chain[-1]})" if chain else ""
                 what = ("is installed but is not an ocsi extension (no 'ocsi.extensions' entry point)"
                         if self.exists(n) else "is not installed")
-                raise ExtensionNotFound(
-                    f"extension distribution '{n}'{needed} {what}",
-                    hint=f"pip install {n}, or add <findlib path=\"DIR\"/> pointing where it is",
-                )
+                raise ExtensionNotFound(f"extension distribution '{n}'{needed} {what}",
+                                        hint=self._missing_hint(n))
             for dep in info.dependencies:
                 visit(dep, chain + (n,), info.dependency_extras.get(dep, frozenset()))
             done.add(n)
