@@ -216,21 +216,27 @@ def _write_pid(path: str, pid: int) -> None:
 
 def _check(path: str, quiet: bool = False) -> int:
     """``--check``: the configuration built as at start, and the ``<ssl>`` files read (host
-    certificates are read while building)."""
+    certificates are read while building). Warnings of the build (a missing ``<static dir>``,
+    a risky option) are printed and counted: they do not fail the check."""
+    from .logs import collected_warnings
     from .tls import check_server_pair
 
-    try:
-        config = build_configuration(new_plugin_manager(), path)
-        ssl = config.settings.ssl
-        note = check_server_pair(ssl) if ssl is not None and ssl.certificate else None
-    except ConfigError as exc:
-        print(f"ocsi: {exc}", file=sys.stderr)
-        return exc.exit_code
+    with collected_warnings() as warnings:
+        try:
+            config = build_configuration(new_plugin_manager(), path)
+            ssl = config.settings.ssl
+            note = check_server_pair(ssl) if ssl is not None and ssl.certificate else None
+        except ConfigError as exc:
+            print(f"ocsi: {exc}", file=sys.stderr)
+            return exc.exit_code
+    for record in warnings:
+        print(f"ocsi: warning: {record.getMessage()}", file=sys.stderr)
     if note and not quiet:
         print(f"{path}: {note}")
     if not quiet:
         exts = ", ".join(config.extensions.names) or "none"
-        print(f"{path}: configuration OK ({len(config.hosts)} host(s); extensions: {exts})")
+        counted = f", {len(warnings)} warning(s) above" if warnings else ""
+        print(f"{path}: configuration OK ({len(config.hosts)} host(s); extensions: {exts}{counted})")
     return 0
 
 

@@ -13,13 +13,14 @@ per flush, so the lines of several worker processes never interleave).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING
 
 from .http.hostport import split_host_port
@@ -304,6 +305,21 @@ class _Keep(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.into.append(record)
+
+
+@contextlib.contextmanager
+def collected_warnings() -> Iterator[list[logging.LogRecord]]:
+    """Warnings logged inside the block, kept in a list instead of printed by logging's last
+    resort (what ``ocsi --check`` reports, with no log destinations set up)."""
+    records: list[logging.LogRecord] = []
+    root = logging.getLogger()
+    handler = _Keep(records)
+    handler.setLevel(logging.WARNING)
+    root.addHandler(handler)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
 
 
 class Logs:

@@ -506,3 +506,16 @@ def test_help_lists_every_command_and_the_readme_names_them():
     for name in ("serve", "proxy", "app", "reload", "shutdown", "reopen-logs", "command",
                  "extensions", "new-extension", "cert"):
         assert ocsi(name, "--help").returncode == 0, name
+
+
+def test_check_reports_a_static_directory_that_does_not_exist(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text('<ocsigen><server><port>8080</port>\n'
+                    '<extension findlib-package="ocsigenserver.ext.staticmod"/>\n'
+                    f'<host>\n<static dir="{tmp_path}/missing"/>\n<static dir="{tmp_path}"/>\n'
+                    '</host></server></ocsigen>')
+    r = ocsi("--check", "-c", str(conf))
+    assert r.returncode == 0  # allowed, as in Ocsigen: it may be mounted later
+    assert f"ocsi: warning: {conf}:4:1: <static dir=\"{tmp_path}/missing\">: does not exist" in r.stderr
+    assert r.stderr.count("warning:") == 1
+    assert "configuration OK" in r.stdout and "1 warning(s) above" in r.stdout
