@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -301,8 +302,18 @@ def _new_extension(argv: list[str]) -> int:
         root = new_extension(ns.name, ns.dir)
     except (ValueError, FileExistsError) as exc:
         return _fail(str(exc), EXIT_USAGE)
-    print(f"wrote {root}/\n  pip install -e {root}\n  pytest {root}")
+    # the interpreter running ocsi, so the commands work without an activated environment
+    python = shlex.quote(_shown_path(sys.executable))
+    where = shlex.quote(_shown_path(str(root)))
+    print(f"wrote {where}/\nthen:\n  {python} -m pip install -e {where}\n"
+          f"  {python} -m pytest {where}")
     return 0
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the current directory when it is below it (shorter to read)."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else path
 
 
 def _extensions() -> int:

@@ -29,7 +29,7 @@ def test_the_template_passes_its_own_tests_once_installed(tmp_path, ocsi_process
     out = subprocess.run([sys.executable, "-m", "ocsi", "new-extension", "hello-world",
                           str(tmp_path / "ext")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "pip install -e" in out.stdout
+    assert " -m pip install -e " in out.stdout and " -m pytest " in out.stdout  # runnable as printed
     python = _fresh_venv(tmp_path)
     pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
                           "--no-deps", "--no-build-isolation", "-e", str(tmp_path / "ext")],
