@@ -29,6 +29,7 @@ from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
 from .replies import Reply
+from .systemd import Notifier, notifier
 from .listeners import Listening, StartupError, announce, open_listeners
 from .logs import NOTICE, Logs
 from .runtime import Runtime, build_runtime
@@ -97,6 +98,9 @@ class Server:
         self._stopped: asyncio.Event | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
+        #: systemd's ``Type=notify`` (a no-op without ``$NOTIFY_SOCKET``); a worker's master
+        #: speaks for it.
+        self.notifier = notifier() if listening is None else Notifier(None)
         self._reload_lock: asyncio.Lock | None = None
         self._observers: list[Callable[..., object]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -167,6 +171,9 @@ class Server:
         if self._given_listening is None:  # a worker's master says it once for all
             announce(self.bound)
         self.runtime.extensions.hook.ocsi_server_started(server=self)
+        self.notifier.ready(self._status())
+        if self.notifier.watchdog_interval is not None:
+            self._ping_watchdog()
         _settle_gc()
 
     async def _listen(self, s: ServerSettings) -> None:
@@ -195,6 +202,19 @@ class Server:
             self.loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             pass
+
+    def _status(self) -> str:
+        """systemd's ``STATUS=``: what ``systemctl status`` shows."""
+        ports = ", ".join(spec.describe(port) for spec, port in self.bound)
+        return f"Serving on {ports}; {self.reloads} reload(s)"
+
+    def _ping_watchdog(self) -> None:
+        """``WATCHDOG=1`` from the event loop: a loop that stops turning misses it, and systemd
+        restarts the service (``WatchdogSec=``)."""
+        assert self.loop is not None and self.notifier.watchdog_interval is not None
+        if self._shutdown_task is None:
+            self.notifier.watchdog()
+            self.loop.call_later(self.notifier.watchdog_interval, self._ping_watchdog)
 
     def _schedule_flush(self) -> None:
         assert self.loop is not None
@@ -230,38 +250,46 @@ class Server:
             log.warning("reload: this server was built in Python, there is no file to re-read")
             return False
         async with self._reload_lock:
-            log.log(NOTICE, "Reloading config file %s", path or self.config_path)
-            old = self.runtime
+            self.notifier.reloading()
             try:
-                data = None if path is not None else self.config_data
-                new = await build_runtime(self.pm, path or self.config_path, data)
-            except ConfigError as exc:
-                log.error("Reload failed, configuration unchanged: %s", exc)
-                old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
-                return False
-            except Exception as exc:  # noqa: BLE001
-                log.exception("Reload failed, configuration unchanged")
-                old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
-                return False
-            # ``reload FILE`` loads FILE once; a plain ``reload`` reads the -c file again, as
-            # in Ocsigen (config_path is left as it is)
-            if [(p.address, p.port, p.https) for p in new.settings.ports] != [
-                    (p.address, p.port, p.https) for p in old.settings.ports]:
-                log.warning("<port> changes take effect at the next restart, not on reload")
-            self.runtime = new
-            self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
-            assert self.manager is not None
-            self.manager.app = new.respond
-            self.manager.limits = new.settings.limits()
-            self.manager.reloaded()
-            if self.logs is not None:
-                self.logs.set_access_format(new.settings.accesslogformat)
-            self._set_observers()
-            self.reloads += 1
-            asyncio.get_running_loop().create_task(old.retire())
-            log.log(NOTICE, "Config file reloaded")
-            new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
-            return True
+                return await self._reload(path)
+            finally:
+                self.notifier.ready(self._status())
+
+    async def _reload(self, path: str | None) -> bool:
+        """One reload, under the reload lock; whether the new configuration is live."""
+        log.log(NOTICE, "Reloading config file %s", path or self.config_path)
+        old = self.runtime
+        try:
+            data = None if path is not None else self.config_data
+            new = await build_runtime(self.pm, path or self.config_path, data)
+        except ConfigError as exc:
+            log.error("Reload failed, configuration unchanged: %s", exc)
+            old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+            return False
+        except Exception as exc:  # noqa: BLE001
+            log.exception("Reload failed, configuration unchanged")
+            old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+            return False
+        # ``reload FILE`` loads FILE once; a plain ``reload`` reads the -c file again, as
+        # in Ocsigen (config_path is left as it is)
+        if [(p.address, p.port, p.https) for p in new.settings.ports] != [
+                (p.address, p.port, p.https) for p in old.settings.ports]:
+            log.warning("<port> changes take effect at the next restart, not on reload")
+        self.runtime = new
+        self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
+        assert self.manager is not None
+        self.manager.app = new.respond
+        self.manager.limits = new.settings.limits()
+        self.manager.reloaded()
+        if self.logs is not None:
+            self.logs.set_access_format(new.settings.accesslogformat)
+        self._set_observers()
+        self.reloads += 1
+        asyncio.get_running_loop().create_task(old.retire())
+        log.log(NOTICE, "Config file reloaded")
+        new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
+        return True
 
     def _renew_certificates(self, hosts: list[HostCertificate], options: SSLSettings | None) -> bool:
         """New connections get ``hosts``' certificates (already read) and the ``<ssl>`` pair,
@@ -317,6 +345,7 @@ class Server:
     async def shutdown(self, timeout: float | None = 10.0) -> None:
         """Stop accepting, let requests in flight finish (up to ``timeout``), then close all."""
         started = time.monotonic()
+        self.notifier.stopping()
         log.log(NOTICE, "Shutting down%s", "" if timeout is None else f" (at most {timeout:g} s)")
         await self._close_listeners()
         if self.watcher is not None:

@@ -44,6 +44,7 @@ from typing import Any
 from . import privileges
 from .commands import INVALID, open_fifo, remove_fifo, shutdown_timeout, split_lines
 from .replies import Reply, take_reply
+from .systemd import Notifier, notifier
 from .config.directives import parse_workers
 from .config.errors import ConfigError
 from .config.settings import ServerSettings
@@ -146,6 +147,8 @@ class Master:
         self.silent = silent
         self.verbosity = verbosity
         self.settings = ServerSettings()
+        self.notifier = Notifier(None)
+        self._next_ping = 0.0
         self.logs: Logs | None = None
         self.listening: Listening | None = None
         self.pipe_fd: int | None = None
@@ -176,6 +179,7 @@ class Master:
         try:
             for worker in self.workers:
                 self._spawn(worker)
+            self.notifier.ready(f"{self.count} workers serving")
             self._loop()
         except BaseException:
             self._signal_workers(signal.SIGTERM)  # never leave orphans behind
@@ -186,6 +190,8 @@ class Master:
 
     # -- start -----------------------------------------------------------------------------------
     def _start(self) -> None:
+        self.notifier = notifier()  # before any fork: workers must not notify in our name
+        self._next_ping = time.monotonic()
         bootstrap = Logs(None, self.silent, self.verbosity)
         try:
             config = build_configuration(new_plugin_manager(), self.config_path)
@@ -338,7 +344,7 @@ class Master:
         wake = self._wake[0]
         while not self._stopping or any(w.pid for w in self.workers):
             fds = [wake] if self.pipe_fd is None or self._stopping else [wake, self.pipe_fd]
-            readable, _, _ = select.select(fds, [], [], 1.0)
+            readable, _, _ = select.select(fds, [], [], self._ping_watchdog())
             if wake in readable:
                 self._on_signals(wake)
             if self.pipe_fd is not None and self.pipe_fd in readable:
@@ -347,6 +353,17 @@ class Master:
             if not self._stopping:
                 self._restart_dead()
             self._kill_if_late()
+
+    def _ping_watchdog(self) -> float:
+        """``WATCHDOG=1`` when due; how long the loop may wait (at most 1 s)."""
+        interval = self.notifier.watchdog_interval
+        if interval is None or self._stopping:
+            return 1.0
+        now = time.monotonic()
+        if now >= self._next_ping:
+            self.notifier.watchdog()
+            self._next_ping = now + interval
+        return max(0.0, min(1.0, self._next_ping - now))
 
     def _on_signals(self, fd: int) -> None:
         try:
@@ -409,6 +426,13 @@ class Master:
 
     def _reload(self, path: str | None) -> bool:
         """Validate the new configuration here first, so a broken one never reaches a worker."""
+        self.notifier.reloading()
+        try:
+            return self._check_and_reload(path)
+        finally:
+            self.notifier.ready(f"{self.count} workers serving")
+
+    def _check_and_reload(self, path: str | None) -> bool:
         target = path or self.config_path
         log.log(NOTICE, "Checking config file %s before reloading the workers", target)
         try:
@@ -440,6 +464,7 @@ class Master:
         if self._stopping:
             return
         self._stopping = True
+        self.notifier.stopping()
         self._dead.clear()
         log.log(NOTICE, "Shutting down the workers%s",
                     "" if timeout is None else f" (at most {timeout:g} s)")
