@@ -134,7 +134,7 @@ class Server:
         logdir = None if self.force_console_logs else s.logdir
         try:
             self.logs = Logs(logdir, self.silent, self.verbosity, s.accesslogformat,
-                             None if self.force_console_logs else s.syslog)
+                             None if self.force_console_logs else s.syslog, log_format=s.logformat)
         except OSError as exc:
             await runtime.cleanup()
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
@@ -284,6 +284,7 @@ class Server:
         self.manager.reloaded()
         if self.logs is not None:
             self.logs.set_access_format(new.settings.accesslogformat)
+            self.logs.set_log_format(new.settings.logformat)
         self._set_observers()
         self.reloads += 1
         asyncio.get_running_loop().create_task(old.retire())

@@ -199,7 +199,8 @@ class Master:
             bootstrap.close()
         s = self.settings = config.settings
         try:
-            self.logs = Logs(s.logdir, self.silent, self.verbosity, s.accesslogformat, s.syslog)
+            self.logs = Logs(s.logdir, self.silent, self.verbosity, s.accesslogformat, s.syslog,
+                             log_format=s.logformat)
         except OSError as exc:
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
         self.listening = open_listeners(s)

@@ -94,6 +94,8 @@ class ServerSettings:
     maxheadersize: int = 32 * 1024
     maxheaders: int = 100
     accesslogformat: str = "ocsigen"
+    #: ``<logformat>``: warnings and errors as Ocsigen's lines or as JSON objects.
+    logformat: str = "ocsigen"
     #: ``<httpparser>``: ``h11`` (the reference) or ``httptools`` (canonical heads in C).
     httpparser: str = field(default_factory=default_parser)
     #: Processes serving requests (``<workers>``, ``--workers``); 1 means no fork at all.
