@@ -155,10 +155,13 @@ class Catalog:
     def _missing_hint(self, name: str) -> str:
         """A misspelt name gets the closest installed extension, not an invitation to install
         the typo; a name close to nothing gets how to install or find it."""
-        installed = sorted(n for n, d in self._all().items() if self._entry_points(d))
-        close = difflib.get_close_matches(name, installed, n=1, cutoff=0.75)
+        def short(n: str) -> str:  # the shared ocsi-ext- prefix would make any two look alike
+            return n.removeprefix("ocsi-ext-")
+
+        installed = {short(n): n for n, d in self._all().items() if self._entry_points(d)}
+        close = difflib.get_close_matches(short(name), sorted(installed), n=1, cutoff=0.75)
         if close:
-            return f"did you mean {close[0]}? (installed)"
+            return f"did you mean {installed[close[0]]}? (installed)"
         return f"pip install {name}, or add <findlib path=\"DIR\"/> pointing where it is"
 
     def load_order(self, name: str) -> list[ExtensionInfo]:
