@@ -137,6 +137,9 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .upgrade import record_command_line
+
+    record_command_line(argv)
     if argv and argv[0] == "serve":
         return _serve(_serve_parser().parse_args(argv[1:]))
     if argv and argv[0] == "extensions":

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .logs import NOTICE
 from .replies import Reply, take_reply
+from .upgrade import UPGRADE_FROM
 
 if TYPE_CHECKING:
     from .server import Server
@@ -111,6 +112,8 @@ class Commands:
             log.log(NOTICE, "Caches cleared")
         elif head == "reopen_logs":
             return srv.reopen_logs()
+        elif head == "upgrade":
+            return await srv.upgrade()
         else:
             log.warning("Unknown command: %s", " ".join(words))
             return False
@@ -162,7 +165,7 @@ def open_fifo(path: str) -> tuple[int, bool]:
         log.info("Command pipe created: %s", path)
     elif not stat.S_ISFIFO(os.stat(path).st_mode):
         log.warning("%s exists and is not a FIFO; using it as it is", path)
-    elif _has_reader(path):
+    elif _has_reader(path) and os.environ.get(UPGRADE_FROM) is None:
         log.warning("another process already reads the command pipe %s: commands sent there "
                     "reach either process; give each server its own <commandpipe>", path)
     # Read-write so that the pipe never reports end of file when writers come and go.
@@ -230,13 +233,15 @@ class CommandPipe:
             line = await self._queue.get()
             await self.commands.run(line)
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """Stop reading; the FIFO is removed unless ``keep`` (a successor reads it now)."""
         if self.fd is not None:
             try:
                 asyncio.get_running_loop().remove_reader(self.fd)
             except RuntimeError:
                 pass
-            remove_fifo(self.path, self.fd)
+            if not keep:
+                remove_fifo(self.path, self.fd)
             os.close(self.fd)
             self.fd = None
         if self._task is not None:

@@ -33,6 +33,7 @@ CONTROL_COMMANDS = {
     "reload": ("reload", "re-read the running server's configuration (a broken one changes nothing)"),
     "shutdown": ("shutdown", "stop the running server after the requests in flight"),
     "reopen-logs": ("reopen_logs", "open the log files anew (after logrotate moved them)"),
+    "upgrade": ("upgrade", "hand the sockets to a new process from the code installed now"),
     "command": ("", "send any command-pipe line (clearcache, logs:SECTION LEVEL, ssl:reload, …)"),
 }
 
@@ -60,7 +61,7 @@ def _parser(name: str, default_config: str) -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", metavar="FILE", default=default_config,
                    help=f"the running server's configuration, for its <commandpipe> (default {default_config})")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="how long to wait for the outcome (default 30; shutdown: 60)")
+                   help="how long to wait for the outcome (default 30; shutdown and upgrade: 60)")
     if name == "reload":
         p.add_argument("file", nargs="?", metavar="OTHER_FILE",
                        help="load this file once instead of re-reading the configuration")
@@ -93,7 +94,8 @@ def control_main(name: str, argv: list[str], default_config: str) -> int:
     except ConfigError as exc:
         print(f"ocsi {name}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    timeout = ns.timeout if ns.timeout is not None else (60.0 if name == "shutdown" else 30.0)
+    timeout = ns.timeout if ns.timeout is not None else (
+        60.0 if name in ("shutdown", "upgrade") else 30.0)
     return send(pipe, " ".join(words), timeout, name)
 
 

@@ -15,6 +15,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from .http.access import AccessRecord
 from .http.connection import ConnectionManager
 from .replies import Reply
 from .systemd import Notifier, notifier
+from .upgrade import start_successor, successor_arguments
 from .listeners import Listening, StartupError, announce, open_listeners
 from .logs import NOTICE, Logs
 from .runtime import Runtime, build_runtime
@@ -90,8 +92,12 @@ class Server:
         self.listeners: list[asyncio.AbstractServer] = []
         #: ``(PortSpec, actual port)`` of every open listening socket.
         self.bound: list[tuple[PortSpec, int]] = []
+        #: The listening sockets themselves (handed to a successor by ``upgrade``).
+        self.listening_sockets: list[socket.socket] = []
         #: Senders of ``reply=… shutdown`` (``ocsi shutdown``), told when the server has stopped.
         self.shutdown_replies: list[Reply] = []
+        #: A successor took the listening sockets over (``upgrade``): this process drains.
+        self.upgraded = False
         self.pipe: CommandPipe | None = None
         self.commands = Commands(self)
         self.reloads = 0
@@ -188,6 +194,7 @@ class Server:
                 srv = await self.loop.create_server(factory, sock=sock, backlog=1024,
                                                     ssl=listening.tls if spec.https else None)
                 self.listeners.append(srv)
+                self.listening_sockets.append(sock)
                 self.bound.append((spec, port))
         except BaseException:
             listening.close()  # those not handed to the loop yet
@@ -200,6 +207,7 @@ class Server:
             self.loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
             self.loop.add_signal_handler(signal.SIGINT, self.request_shutdown)
             self.loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+            self.loop.add_signal_handler(signal.SIGUSR2, lambda: self.loop.create_task(self.upgrade()))  # type: ignore[union-attr]
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             pass
 
@@ -326,6 +334,29 @@ class Server:
                 self.manager.reloaded()
             log.log(NOTICE, "Certificates reloaded")
             return True
+
+    async def upgrade(self) -> bool:
+        """``upgrade`` / SIGUSR2: hand the listening sockets to a new process started from the
+        code installed now; once it is ready, stop accepting and drain (see :mod:`ocsi.upgrade`).
+        Whether the successor took over."""
+        arguments = successor_arguments()
+        if arguments is None or self._given_listening is not None:
+            log.warning("upgrade: only a server started by the ocsi command can be upgraded")
+            return False
+        if self._shutdown_task is not None or self.upgraded:
+            return False
+        fds = [sock.fileno() for sock in self.listening_sockets if sock.fileno() >= 0]
+        pid = await asyncio.to_thread(start_successor, arguments, fds,
+                                      max(30.0, self.settings.shutdowntimeout or 0.0))
+        if pid is None:
+            return False
+        log.log(NOTICE, "Upgrade: process %d is serving; this one stops accepting and drains", pid)
+        self.upgraded = True
+        if self.pipe is not None:  # the successor reads it from now on
+            self.pipe.close(keep=True)
+            self.pipe = None
+        self.request_shutdown()
+        return True
 
     def reopen_logs(self) -> bool:
         """Open the log files anew; whether every one could be."""

@@ -89,9 +89,22 @@ def notifier() -> Notifier:
     return n
 
 
+#: The descriptors a running ocsi hands to its successor (``ocsi upgrade``), comma-separated:
+#: the same idea as ``LISTEN_FDS`` without the need to renumber them from 3.
+HANDOVER_FDS = "OCSI_LISTEN_FDS"
+
+
 def listen_fds() -> list[tuple[socket.socket, str]]:
     """The sockets passed to this process, each with its ``FileDescriptorName=`` (``""`` when
     unnamed); empty when none were passed, or when they were meant for another process."""
+    handed = os.environ.pop(HANDOVER_FDS, None)
+    if handed:
+        out = []
+        for text in handed.split(","):
+            fd = int(text)
+            os.set_inheritable(fd, False)
+            out.append((socket.socket(fileno=fd), ""))
+        return out
     pid = os.environ.pop("LISTEN_PID", None)
     count = os.environ.pop("LISTEN_FDS", None)
     names = os.environ.pop("LISTEN_FDNAMES", "")

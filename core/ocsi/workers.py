@@ -45,6 +45,7 @@ from . import privileges
 from .commands import INVALID, open_fifo, remove_fifo, shutdown_timeout, split_lines
 from .replies import Reply, take_reply
 from .systemd import Notifier, notifier
+from .upgrade import start_successor, successor_arguments
 from .config.directives import parse_workers
 from .config.errors import ConfigError
 from .config.settings import ServerSettings
@@ -60,7 +61,8 @@ log = logging.getLogger("ocsi.master")
 RESTARTS_PER_MINUTE = 5
 #: Seconds after the shutdown timeout before workers that are still running get SIGKILL.
 KILL_GRACE = 5.0
-_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD)
+_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2,
+            signal.SIGCHLD)
 
 
 def configured_workers(path: str) -> int:
@@ -378,6 +380,8 @@ class Master:
                 self._stop(self.settings.shutdowntimeout, None)
             elif signum == signal.SIGUSR1:
                 self._reopen_logs()
+            elif signum == signal.SIGUSR2:
+                self._upgrade()
             # SIGCHLD: the loop reaps after every wake-up
 
     def _read_pipe(self) -> None:
@@ -422,6 +426,8 @@ class Master:
             return False
         if head == "reopen_logs":
             return self._reopen_logs()
+        if head == "upgrade":
+            return self._upgrade()
         self._forward(" ".join(words))
         return True
 
@@ -483,6 +489,24 @@ class Master:
             log.error("Workers still running after the shutdown timeout: killing them")
             self._signal_workers(signal.SIGKILL)
             self._deadline = None
+
+    def _upgrade(self) -> bool:
+        """Hand the sockets to a new master from the code installed now; once it is ready,
+        stop as ``shutdown`` does (see :mod:`ocsi.upgrade`)."""
+        arguments = successor_arguments()
+        if arguments is None or self.listening is None or self._stopping:
+            log.warning("upgrade: nothing to hand over (stopping, or not started by the ocsi command)")
+            return False
+        fds = [sock.fileno() for _, sock in self.listening.sockets]
+        pid = start_successor(arguments, fds, max(30.0, self.settings.shutdowntimeout or 0.0))
+        if pid is None:
+            return False
+        log.log(NOTICE, "Upgrade: master %d is serving; this one stops its workers", pid)
+        if self.pipe_fd is not None:  # the successor reads the command pipe from now on
+            os.close(self.pipe_fd)
+            self.pipe_fd = None
+        self._stop(self.settings.shutdowntimeout, "shutdown")
+        return True
 
     def _reopen_logs(self) -> bool:
         ok = self.logs.reopen() if self.logs is not None else True

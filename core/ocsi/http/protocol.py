@@ -49,6 +49,8 @@ log = logging.getLogger("ocsi.http")
 #: the connection; beyond it (or after ``DRAIN_TIME`` seconds) the connection is closed.
 DRAIN_MAX = 1024 * 1024
 DRAIN_TIME = 5.0
+#: How long an idle connection stays open once a shutdown has begun (see ``shutdown``).
+SHUTDOWN_GRACE = 1.0
 #: When closing with request bytes possibly in flight, wait this long for the client's FIN
 #: (discarding what it sends) so that the kernel does not answer with RST and lose the response.
 LINGER_TIME = 2.0
@@ -157,6 +159,8 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
         self._h11 = RequestReader(limits.max_header_bytes, limits.fast_parser)
         m.register(self, loop)
         self._deadline = loop.time() + limits.keepalive_timeout
+        if m.closing:  # accepted by the loop just before the listener closed: still answered
+            self._deadline = loop.time() + min(SHUTDOWN_GRACE, limits.keepalive_timeout)
         self._dkind = _D_IDLE
         self._task = loop.create_task(self._run())
 
@@ -481,8 +485,16 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
             self._transport.abort()
 
     def shutdown(self) -> None:
-        """Server shutdown: close now if idle, else the current response ends the connection."""
+        """Server shutdown: the current response ends the connection; an idle one closes after
+        :data:`SHUTDOWN_GRACE`, in case a request is already on its way (a connection the
+        kernel accepted just before the listener closed, or a client reusing a keep-alive
+        connection), and is then answered with ``Connection: close``. Closing it at once
+        would reset a request the client had every reason to send."""
         if self._phase == _HEAD and self._head is None:
+            if not self._seen and self._dkind == _D_IDLE and not self._eof:
+                grace = self._loop.time() + SHUTDOWN_GRACE
+                self._deadline = grace if self._deadline is None else min(self._deadline, grace)
+                return
             self._head = _QUIET
             self._phase = _STOP
             self._wake()
@@ -512,7 +524,7 @@ class HTTPProtocol(ResponseWriter, asyncio.Protocol):
                         self._pump_head()
                     item = self._head
                     if item is None:
-                        if m.closing:
+                        if m.closing and self._deadline is None:  # between two requests
                             break
                         if not self._seen and self._deadline is None:
                             self._deadline = self._loop.time() + self._limits.keepalive_timeout
