@@ -55,6 +55,8 @@ BAD = {
     "path with a control": dict(path=b"/a\x01"),
     "path with non-ASCII": dict(path="/caf\u00e9".encode()),
     "star for GET": dict(path=b"*"),
+    "absolute URL as :path": dict(path=b"http://evil.example/x"),
+    "relative :path": dict(path=b"x"),
     "value with SOH": dict(headers=[(b"x-a", b"a\x01b")]),
     "value with DEL": dict(headers=[(b"x-a", b"a\x7fb")]),
     "value with VT": dict(headers=[(b"x-a", b"a\x0bb")]),
@@ -108,3 +110,12 @@ def test_rapid_reset_logs_one_line_and_handles_nothing_after_the_close(h2tls):
     h2tls.wait_log("access", "/fine")
     assert h2tls.log("warnings").count("reset more than") == 1
     assert "/late" not in h2tls.log("access")
+
+
+def test_connect_is_refused_as_over_http11(h2c):
+    c = H2Client(h2c.port, tls=False, strict=False)
+    sid = c.h2.get_next_available_stream_id()
+    c.h2.send_headers(sid, [(":method", "CONNECT"), (":authority", "example.org:443")],
+                      end_stream=True)
+    c.flush()
+    assert _status(c, sid) == (b"400", b"Error: Bad Request")

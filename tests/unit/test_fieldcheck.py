@@ -55,7 +55,10 @@ def test_the_issues_shapes_are_refused_with_a_reason_safe_for_a_log() -> None:
     assert request_head_problem("OPTIONS", "*", []) is None
     assert "not a token" in (request_head_problem("GET", "/", [('x(a)"/', "v")]) or "")
     assert request_head_problem("GET", "/", [("X-A", "v")]) is None
-    assert "lower-case" in (request_head_problem("GET", "/", [("X-A", "v")], lower_names=True) or "")
+    assert "lower-case" in (request_head_problem("GET", "/", [("X-A", "v")], pseudo=True) or "")
+    assert request_head_problem("GET", "http://h/x", []) is None  # absolute-form, HTTP/1.1
+    assert request_head_problem("GET", "http://h/x", [], pseudo=True) is not None  # :path
+    assert request_head_problem("OPTIONS", "*", [], pseudo=True) is None
     assert request_head_problem("GET", "/", [("x", "é\tok \xff")]) is None
     assert request_head_problem("GET", "/", [("x", "\u0100")]) is not None  # not latin-1
     assert value_problem([("a", "ok"), ("b", "x\x01")]) == "character '\\x01' in the value of field 'b'"

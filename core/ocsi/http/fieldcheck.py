@@ -7,6 +7,7 @@ it, and the proxy holds what it writes to them too:
 
 - the method is a token (RFC 9110 §9.1, tchar of §5.6.2);
 - the target is visible ASCII, 0x21-0x7e (RFC 9112 §3.2), and ``*`` only for ``OPTIONS``;
+  over HTTP/2 and HTTP/3 a path (RFC 9113 §8.3.1: ``:path`` is never an absolute URL);
 - field names are tokens (RFC 9110 §5.1), lower-case over HTTP/2 and HTTP/3 (RFC 9113 §8.2.1);
 - field values hold no control character but HTAB, and no DEL (RFC 9110 §5.5); obs-text
   (0x80-0xff) passes, as in h11 and in Apache's strict mode.
@@ -57,21 +58,25 @@ def value_problem(fields: Sequence[tuple[str, str]]) -> str | None:
 
 
 def request_head_problem(method: str, target: str, fields: Iterable[tuple[str, str]],
-                         lower_names: bool = False) -> str | None:
+                         pseudo: bool = False) -> str | None:
     """Why a request head cannot be taken (or written to a backend), or ``None`` when it can.
 
-    ``fields``: ``(name, value)`` pairs; ``lower_names``: names must be lower-case (HTTP/2,
-    HTTP/3). The answer is a short sentence for a log line; the bad part is quoted with
-    ``repr`` so that it never writes control characters into the log."""
+    ``fields``: ``(name, value)`` pairs. ``pseudo``: the head came as HTTP/2 or HTTP/3
+    fields, where names are lower-case and ``:path`` is a path or ``*``, never an absolute
+    URL (RFC 9113 §8.2.1, §8.3.1). The answer is a short sentence for a log line; the bad part
+    is quoted with ``repr`` so that it never writes control characters into the log."""
     if not _token(method):
         return f"method {method!r} is not a token"
     if not target_ok(target):
         return f"target {target!r} is not visible ASCII"
-    if target == "*" and method != "OPTIONS":
-        return "'*' is only for OPTIONS"
+    if target == "*":
+        if method != "OPTIONS":
+            return "'*' is only for OPTIONS"
+    elif pseudo and target[0] != "/":
+        return f"path {target!r} does not start with '/'"
     fields = list(fields)
-    name_ok = _lower_token if lower_names else _token
+    name_ok = _lower_token if pseudo else _token
     for name, _ in fields:
         if not name_ok(name):
-            return f"field name {name!r} is not a{' lower-case' if lower_names else ''} token"
+            return f"field name {name!r} is not a{' lower-case' if pseudo else ''} token"
     return value_problem(fields)

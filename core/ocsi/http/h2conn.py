@@ -257,7 +257,7 @@ class H2Protocol(asyncio.Protocol):
             else:
                 regular.append((name.decode("latin-1"), value.decode("latin-1")))
         method = fields.get(b":method", b"GET").decode("latin-1")
-        target = fields.get(b":path", b"/").decode("latin-1")
+        target = fields.get(b":path", b"").decode("latin-1")  # none: CONNECT, refused
         authority = fields.get(b":authority")
         host_header = authority.decode("latin-1") if authority else None
         if host_header is None:
@@ -275,7 +275,7 @@ class H2Protocol(asyncio.Protocol):
         stream = self._streams[sid] = _Stream(body)
         stream.ended = event.stream_ended is not None
         try:
-            problem = request_head_problem(method, target, regular, lower_names=True)
+            problem = request_head_problem(method, target, regular, pseudo=True)
             if problem is not None:
                 raise HeadError(400, problem)
             raw_path, query, _, _ = split_target(target)
