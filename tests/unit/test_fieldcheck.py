@@ -7,6 +7,7 @@ from __future__ import annotations
 import h11
 import pytest
 
+from ocsi.http import fasthead
 from ocsi.http.fieldcheck import request_head_problem, target_ok_bytes, value_problem
 
 BYTES = [bytes([b]) for b in range(256)]
@@ -44,6 +45,9 @@ def test_values_without_control_characters(byte: bytes) -> None:
     assert _ours(value=b"a" + byte + b"b") == allowed
     if allowed:  # h11 takes every value fieldcheck takes
         assert _h11_takes(b"GET / HTTP/1.1\r\nHost: h\r\nx: a%bb\r\n\r\n" % byte)
+    if fasthead.AVAILABLE:  # llhttp takes exactly these: parse_head checks only h11's heads
+        head = b"GET / HTTP/1.1\r\nHost: h\r\nx: a%bb\r\n\r\n" % byte
+        assert (fasthead.parse_canonical_head(head) is not None) == allowed
 
 
 def test_the_issues_shapes_are_refused_with_a_reason_safe_for_a_log() -> None:
