@@ -14,7 +14,8 @@ it, and the proxy holds what it writes to them too:
 
 Who applies them: HTTP/1.1 heads are parsed by h11, whose grammar already holds the method,
 target and names to these rules, but which lets control characters other than NUL, CR, LF and
-VT/FF through in values (:func:`value_problem` is applied after it). HTTP/2 fields are bytes
+VT/FF through in values (:func:`value_problem` is applied after it; llhttp, the optional fast
+path, refuses exactly those values itself). HTTP/2 fields are bytes
 as HPACK decoded them, and the h2 library refuses only NUL, CR, LF, white space around values
 and names with upper case or bytes outside 0x21-0x7e: :func:`request_head_problem` is applied
 to every HTTP/2 request (and is what an HTTP/3 one goes through). The proxy's client side
