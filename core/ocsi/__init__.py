@@ -14,7 +14,9 @@ the server's own and may change without notice.
   :class:`HTTPError`, :class:`BodyAborted` (a body that cannot go on), :class:`TunnelBody` /
   :class:`Tunnel` (a 101 answer taking the connection over), :class:`AccessRecord`,
   :class:`ClientLink` (``Request.wait_client_gone``: the client has gone), and for the
-  client side of a connection (a proxy) :class:`ResponseReader`, :func:`header_fields`, :func:`response_framing`.
+  client side of a connection (a proxy) :class:`ResponseReader`, :func:`header_fields`, :func:`response_framing`,
+  and :func:`request_head_problem` (the server's own rules for a request head, which a client
+  must hold what it writes to: a proxy never sends what it would refuse).
 - Configuration: :class:`Element` (``check``, ``require``, ``get``, ``attr_value``,
   ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
   parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
@@ -44,6 +46,7 @@ from .http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, R
                    Tunnel, TunnelBody, error_response)
 from .http.access import AccessRecord
 from .http.dates import format_http_date, parse_http_date
+from .http.fieldcheck import request_head_problem
 from .http.headers import has_token
 from .http.hostport import join_host_port, split_host_port
 from .http.negotiation import negotiate, parse_accept_encoding
@@ -96,7 +99,7 @@ __all__ = [
     # HTTP objects
     "Request", "ClientLink", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
     "error_response", "HTTPError", "BodyAborted", "Tunnel", "TunnelBody", "AccessRecord",
-    "ResponseReader", "header_fields", "response_framing",
+    "ResponseReader", "header_fields", "response_framing", "request_head_problem",
     # configuration
     "Element", "ElementParser", "ParseContext", "parse_xml", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex", "check_bounded_regex",

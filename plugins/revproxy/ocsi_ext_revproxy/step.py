@@ -14,6 +14,8 @@ Failures and what the client gets:
   otherwise 502;
 - the backend dies, stalls or breaks the protocol mid-body: the client connection is aborted
   (:class:`ocsi.BodyAborted`), never ended as if the body were whole.
+- the head to write breaks the rules of a request head (a step before the proxy changed the
+  method, the target or a field so): 502, and nothing is written.
 
 Each is logged once with the destination.
 """
@@ -45,7 +47,7 @@ from ocsi import (
 )
 
 from .balance import Balancer
-from .client import Pool, UpstreamClosed, UpstreamConnection
+from .client import Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
 from .headers import request_headers, response_headers, wants_websocket
 from .options import ProxyOptions
@@ -163,6 +165,12 @@ class RevProxy(Step):
                         return error_response(502)
                     failure = "reset"
                     break
+                except UnwritableHead as exc:
+                    self.balancer.active[index] -= 1
+                    self.pool.release(conn)  # nothing was written on it
+                    log.error("%s: refused to write the request to %s: %s", self.where,
+                              dest.origin, exc)
+                    return error_response(502)
                 except _Timeout:
                     self.balancer.active[index] -= 1
                     conn.close()
