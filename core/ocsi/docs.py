@@ -36,7 +36,8 @@ def generate(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ocsi.docs", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m ocsi.docs",
+                                description="Write the extensions' reference into the docs.")
     p.add_argument("file", nargs="?", default="docs/configuration.md", type=Path)
     p.add_argument("--check", action="store_true", help="exit 1 when FILE is out of date")
     ns = p.parse_args(argv)

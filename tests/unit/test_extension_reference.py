@@ -139,6 +139,17 @@ def test_documented_children_cover_those_the_parser_knows(case: Case) -> None:
         f"<{doc.tag}> of {case.extension} knows {sorted(known - documented)} undocumented")
 
 
+@pytest.mark.parametrize("ref", REFS, ids=[r.short_name for r in REFS])
+def test_documented_options_cover_those_the_extension_knows(ref: ExtensionReference) -> None:
+    error = _rejection(f'<extension findlib-package="{ref.info.name}"><{PROBE}/></extension>')
+    assert PROBE in error.message or "does not accept options" in error.message, str(error)
+    known = set(re.findall(r"<([\w-]+)[\s/>]", error.hint or "")) - {PROBE}
+    documented = {d.tag for d in ref.options}
+    assert known <= documented, f"{ref.info.name}'s options {sorted(known - documented)} are undocumented"
+    if not documented:
+        assert "does not accept options" in error.message
+
+
 # -- the rendering itself --------------------------------------------------------------------------
 def test_ocsi_extensions_lines_show_attributes_and_children() -> None:
     ref = next(r for r in REFS if r.short_name == "authbasic")
