@@ -18,8 +18,9 @@ the server's own and may change without notice.
   and :func:`request_head_problem` (the server's own rules for a request head, which a client
   must hold what it writes to: a proxy never sends what it would refuse).
 - Configuration: :class:`Element` (``check``, ``require``, ``get``, ``attr_value``,
-  ``error``), :class:`ParseContext`, :class:`LoadContext`, :class:`ConfigError`, and the value
-  parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
+  ``error``), :func:`documents` with :class:`ElementDoc`/:class:`AttributeDoc` (what an
+  element means, for ``ocsi extensions`` and the docs), :class:`ParseContext`,
+  :class:`LoadContext`, :class:`ConfigError`, and the value parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
   :func:`parse_regex` (raising :class:`ValueFormatError`).
 - Helpers: :func:`slash_redirect` and :func:`absolute_url` (redirects), :func:`url_subject`
   and :class:`GroupTemplate` (Ocsigen's ``suburl``/``fullurl`` matching and ``\\N`` templates),
@@ -34,6 +35,7 @@ from __future__ import annotations
 import pluggy
 
 from .config.context import LoadContext, ParseContext
+from .config.elementdocs import AttributeDoc, ElementDoc, documents
 from .config.errors import ConfigError
 from .config.values import (ValueFormatError, check_bounded_regex, parse_bool, parse_duration, parse_int,
                             parse_regex, parse_seconds, parse_size)
@@ -101,7 +103,8 @@ __all__ = [
     "error_response", "HTTPError", "BodyAborted", "Tunnel", "TunnelBody", "AccessRecord",
     "ResponseReader", "header_fields", "response_framing", "request_head_problem",
     # configuration
-    "Element", "ElementParser", "ParseContext", "parse_xml", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
+    "Element", "ElementParser", "ElementDoc", "AttributeDoc", "documents", "ParseContext",
+    "parse_xml", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex", "check_bounded_regex",
     # helpers
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",

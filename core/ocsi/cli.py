@@ -16,7 +16,7 @@ from typing import Any
 from . import __version__, run_document
 from .config.errors import ConfigError
 from .control import CONTROL_COMMANDS, control_main
-from .extensions.loader import Catalog, new_plugin_manager
+from .extensions.loader import new_plugin_manager
 from .runtime import build_configuration
 
 DEFAULT_CONFIG = os.environ.get("OCSI_CONFIG", "/etc/ocsi/ocsi.conf")
@@ -320,28 +320,14 @@ def _shown_path(path: str) -> str:
 
 
 def _extensions() -> int:
-    pm = new_plugin_manager()
-    catalog = Catalog()
-    infos = catalog.extensions()
-    if not infos:
+    from .extensions.reference import collect, lines
+
+    refs = collect()
+    if not refs:
         print("no ocsi extension is installed")
         return 0
-    for info in infos:
-        elements = ""
-        try:
-            plugin = info.entry_point.load()
-            fn = getattr(plugin, "ocsi_elements", None)
-            if fn is not None:
-                elements = ", ".join(f"<{t}>" for t in sorted(fn() or {}))
-            pm.is_registered(plugin)
-        except Exception as exc:  # noqa: BLE001
-            elements = f"(cannot load: {type(exc).__name__}: {exc})"
-        deps = ", ".join(info.dependencies) or "-"
-        print(f"{info.name} {info.version}")
-        if info.summary:
-            print(f"    {info.summary}")
-        print(f"    elements: {elements or '-'}")
-        print(f"    depends on: {deps}")
+    for ref in refs:
+        print("\n".join(lines(ref)))
     return 0
 
 

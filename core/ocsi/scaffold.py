@@ -85,6 +85,9 @@ class Greeting(ocsi.Step):
         return Serve(Response(200, [("content-type", "text/plain; charset=utf-8")], self.body))
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "{tag}", "answers every request with a text",
+    attributes=[ocsi.AttributeDoc("text", "the text", required=True)]))
 def parse_{func}(el: ocsi.Element, ctx: ocsi.ParseContext) -> ocsi.Step:
     """``<{tag} text="…"/>``: unknown attributes and children are located errors."""
     el.check(attributes=["text"])

@@ -169,6 +169,9 @@ def test_extensions_command(tmp_path):
     block = lines[at:at + 4]
     assert block[1].startswith("    ") and "static files" in block[1]  # its summary
     assert block[2:] == ["    elements: <static>", "    depends on: -"]
+    # then each element with its attributes and what it does, and the <extension> options
+    assert lines[at + 4].startswith("    <static dir regexp dest code root cache ")
+    assert lines[at + 5].startswith("    <filecache ttl entries>  (in <extension>) ")
 
 
 REPO = Path(__file__).resolve().parents[2]

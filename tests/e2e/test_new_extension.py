@@ -59,6 +59,7 @@ def test_listed_by_ocsi_extensions_once_installed(tmp_path):
     out = subprocess.run([str(python), "-m", "ocsi", "extensions"], capture_output=True, text=True)
     assert "ocsi-ext-listed 0.1.0" in out.stdout
     assert "elements: <listed>" in out.stdout
+    assert "<listed text>  answers every request with a text" in out.stdout
 
 
 @pytest.mark.parametrize("name", ["Hello", "9lives", "a--b", "with space", "x/y", ""])

@@ -141,6 +141,21 @@ def _common(el: Element) -> tuple[str, bool, bool]:
     return spec, factory, fallthrough
 
 
+_APP_ATTRIBUTES = [
+    ocsi.AttributeDoc("app", "package.module:attribute, found on the import path and in <findlib path> "
+                      "directories; imported anew by each reload", required=True),
+    ocsi.AttributeDoc("factory", "true: the attribute is a function returning the application", "`false`"),
+    ocsi.AttributeDoc("fallthrough", "false: a 404 from the application is the answer; true: the "
+                      "steps after it may answer instead", "`true`"),
+]
+
+
+@ocsi.documents(ocsi.ElementDoc(
+    "asgi", "serves an ASGI 3 application (HTTP, WebSocket, lifespan)",
+    attributes=[*_APP_ATTRIBUTES,
+                ocsi.AttributeDoc("lifespan", "false: do not run the lifespan protocol", "`true`"),
+                ocsi.AttributeDoc("websocket-max-message", "largest WebSocket message from a client (a "
+                                  "size; infinity: no limit)", "`16MiB`")]))
 def parse_asgi(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["app", "factory", "fallthrough", "lifespan", "websocket-max-message"])
     spec, factory, fallthrough = _common(el)
@@ -161,6 +176,8 @@ def parse_asgi(el: Element, ctx: ParseContext) -> Step:
                    max_message)
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "wsgi", "serves a WSGI application, on threads (<maxthreads>)", attributes=_APP_ATTRIBUTES))
 def parse_wsgi(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["app", "factory", "fallthrough"])
     spec, factory, fallthrough = _common(el)

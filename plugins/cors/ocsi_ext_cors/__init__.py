@@ -174,6 +174,17 @@ def _bool(el: Element, name: str) -> bool:
     return value.strip() == "true"
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "cors", "answers CORS preflights and adds Access-Control-* headers to what the steps before "
+    "it found; place it after them",
+    attributes=[
+        ocsi.AttributeDoc("origins", "allowed origins, separated by spaces or commas: exact "
+                          "scheme://host[:port] or patterns such as https://*.example.org", "every origin"),
+        ocsi.AttributeDoc("credentials", "true: send Access-Control-Allow-Credentials: true", "`false`"),
+        ocsi.AttributeDoc("methods", "the methods a preflight may ask for", "any"),
+        ocsi.AttributeDoc("max_age", "Access-Control-Max-Age of preflight answers, in seconds", "none"),
+        ocsi.AttributeDoc("exposed_headers", "Access-Control-Expose-Headers on ordinary answers", "none"),
+    ]))
 def parse_cors(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["max_age", "credentials", "exposed_headers", "methods", "origins"])
     credentials = _bool(el, "credentials")

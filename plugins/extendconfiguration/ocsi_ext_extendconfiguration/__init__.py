@@ -8,6 +8,7 @@ that scope. See README.md. Python constructors: :func:`listdirs`, :func:`follows
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = ["Extend", "charset", "contenttype", "defaultindex", "extend", "follow
 
 
 def _located(parser):  # type: ignore[no-untyped-def]
+    @functools.wraps(parser)  # keeps the element's description (ocsi.documents)
     def parse(el: ocsi.Element, ctx: ocsi.ParseContext) -> Extend:
         step = parser(el, ctx)
         step.where = el.where
