@@ -403,7 +403,12 @@ def test_group_is_taken_and_supplementary_groups_dropped(tmp_path, exts_path, us
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, proc)
+        # the port listens a moment before the privileges are dropped: wait for the drop
+        deadline = time.monotonic() + 15
         ids = _proc_ids(proc.pid)
+        while ids["Gid:"][0] == "0" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            ids = _proc_ids(proc.pid)
         assert ids["Gid:"] == [str(nogroup.gr_gid)] * 4
         if user:
             assert ids["Uid:"] == [str(nobody.pw_uid)] * 4
