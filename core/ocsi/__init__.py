@@ -28,6 +28,10 @@ the server's own and may change without notice.
   :func:`format_http_date` / :func:`parse_http_date`, :func:`split_host_port` /
   :func:`join_host_port`, and :func:`run_document` (serving a generated document, for commands
   such as ``ocsi app``).
+- Lifecycle: :class:`ServerView`, what ``ocsi_server_started``, ``ocsi_reloaded`` and
+  ``ocsi_server_stopping`` receive (settings, data directory, worker index, the live
+  configuration's per-extension state, the event loop); ``ctx.state(extension)`` on a
+  :class:`LoadContext` or :class:`ParseContext` is the same dictionary while it is built.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ from .pipeline.answers import (
 from .pipeline.scope import NameRule, SiteConfig
 from .pipeline.step import FunctionStep, Step
 from .pipeline.urls import absolute_url, slash_redirect, url_subject
+from .serverview import ServerView
 
 __version__ = "0.1.0"
 
@@ -110,5 +115,5 @@ __all__ = [
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",
     # extension machinery
-    "hookimpl", "import_fresh", "run_document", "__version__",
+    "hookimpl", "ServerView", "import_fresh", "run_document", "__version__",
 ]

@@ -30,6 +30,7 @@ from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
 from .replies import Reply
+from .serverview import ServerView
 from .systemd import Notifier, notifier
 from .upgrade import start_successor, successor_arguments
 from .listeners import Listening, StartupError, announce, open_listeners
@@ -69,8 +70,13 @@ class Server:
         watch: bool = False,
         runtime: Runtime | None = None,
         listening: Listening | None = None,
+        worker: int | None = None,
     ) -> None:
         self.config_path = config_path
+        #: This process's index among the workers (``None``: no workers).
+        self.worker = worker
+        #: What lifecycle hooks are given: the public, typed face of this server.
+        self.view = ServerView(self)
         self.config_data = config_data
         self.silent = silent
         self.verbosity = verbosity
@@ -176,7 +182,7 @@ class Server:
             self.watcher.start()
         if self._given_listening is None:  # a worker's master says it once for all
             announce(self.bound)
-        self.runtime.extensions.hook.ocsi_server_started(server=self)
+        self.runtime.extensions.hook.ocsi_server_started(server=self.view)
         self.notifier.ready(self._status())
         if self.notifier.watchdog_interval is not None:
             self._ping_watchdog()
@@ -273,11 +279,11 @@ class Server:
             new = await build_runtime(self.pm, path or self.config_path, data)
         except ConfigError as exc:
             log.error("Reload failed, configuration unchanged: %s", exc)
-            old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+            old.extensions.hook.ocsi_reloaded(server=self.view, ok=False, error=exc)
             return False
         except Exception as exc:  # noqa: BLE001
             log.exception("Reload failed, configuration unchanged")
-            old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
+            old.extensions.hook.ocsi_reloaded(server=self.view, ok=False, error=exc)
             return False
         # ``reload FILE`` loads FILE once; a plain ``reload`` reads the -c file again, as
         # in Ocsigen (config_path is left as it is)
@@ -297,7 +303,7 @@ class Server:
         self.reloads += 1
         asyncio.get_running_loop().create_task(old.retire())
         log.log(NOTICE, "Config file reloaded")
-        new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
+        new.extensions.hook.ocsi_reloaded(server=self.view, ok=True, error=None)
         return True
 
     def _renew_certificates(self, hosts: list[HostCertificate], options: SSLSettings | None) -> bool:
@@ -384,7 +390,7 @@ class Server:
             self.watcher.stop()
         try:
             if self.runtime is not None:
-                self.runtime.extensions.hook.ocsi_server_stopping(server=self)
+                self.runtime.extensions.hook.ocsi_server_stopping(server=self.view)
         except Exception:  # noqa: BLE001
             log.exception("ocsi_server_stopping failed")
         if self.manager is not None:

@@ -285,7 +285,8 @@ class Master:
 
         return run_server(self.running_path or self.config_path, None, silent=self.silent,
                           verbosity=self.verbosity,
-                          pipe=worker.fifo, listening=self.listening, started=early.replay)
+                          pipe=worker.fifo, listening=self.listening, worker=worker.index,
+                          started=early.replay)
 
     def _signal_workers(self, sig: int) -> None:
         for worker in self.workers:

@@ -107,7 +107,8 @@ class Loader:
             if options:
                 raise options[0].error(f"extension {name} does not accept options")
             return
-        self.enabled.options[name] = fn(options=options, ctx=LoadContext(self.settings, el.where))
+        ctx = LoadContext(self.settings, el.where, _state=self.enabled.state)
+        self.enabled.options[name] = fn(options=options, ctx=ctx)
 
     def _python_module(self, el: Element, module: str, fresh: bool) -> None:
         """Import a module (``<library>`` always anew) and register it as a plugin."""

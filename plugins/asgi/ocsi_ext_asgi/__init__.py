@@ -64,7 +64,9 @@ class ASGIApp(Step):
     def state(self) -> dict[str, Any] | None:
         return self.lifespan.state if self.lifespan is not None else None
 
-    def _start(self, scope: dict[str, Any], receive: Any, send: Any) -> asyncio.Task[None]:
+    def start_cycle(self, scope: dict[str, Any], receive: Any, send: Any) -> asyncio.Task[None]:
+        """Run the application on one connection scope (HTTP request or WebSocket) as a task
+        the step keeps until it is done, so shutdown can wait for it."""
         task = asyncio.get_running_loop().create_task(self.app(scope, receive, send))
         self._tasks.add(task)  # kept until done: background work after the answer too
         task.add_done_callback(self._done)
@@ -79,7 +81,7 @@ class ASGIApp(Step):
         if wants_websocket(request):
             return Serve(await serve_websocket(self, request))
         cycle = HTTPCycle(request)
-        task = self._start(http_scope(request, self.state), cycle.receive, cycle.send)
+        task = self.start_cycle(http_scope(request, self.state), cycle.receive, cycle.send)
         response = await cycle.response(task, f"{self.where} ({self.spec})")
         if response is None:
             return Serve(error_response(500))
