@@ -1,0 +1,123 @@
+"""Static files as a browser gets them: over HTTP/2, compressed, listed, seeked in, and only
+over HTTPS (``redirect-to-https``, HSTS). One server for the module."""
+
+from __future__ import annotations
+
+import struct
+import wave
+from pathlib import Path
+
+import pytest
+
+from .conftest import Browser, Served, log_lines
+
+WORDS = " ".join(f"word{i % 50}" for i in range(4000))  # 35 kB of text that compresses well
+SECONDS = 240  # a WAV of 240 s, 8 kHz, 16-bit mono: 3.8 MB, more than one read ahead
+
+
+def _wav(path: Path) -> None:
+    """A sound a browser plays and seeks in, made here (a 440 Hz square wave)."""
+    period = b"".join(struct.pack("<h", 8000 if i < 9 else -8000) for i in range(18))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(period * (SECONDS * 8000 // 18))
+
+
+@pytest.fixture(scope="module")
+def site(https_server, tmp_path_factory: pytest.TempPathFactory) -> Served:
+    www = tmp_path_factory.mktemp("www")
+    (www / "index.html").write_text("<!doctype html><title>home</title><p id=home>Home page</p>")
+    (www / "words.html").write_text(f"<!doctype html><title>words</title><p id=words>{WORDS}</p>")
+    (www / "files").mkdir()
+    for name in ("a&b.txt", "notes.txt"):
+        (www / "files" / name).write_text(name)
+    (www / "files" / "sub").mkdir()
+    _wav(www / "tone.wav")
+    return https_server(f"""
+<extension findlib-package="ocsi-ext-staticmod"/>
+<extension findlib-package="ocsi-ext-extendconfiguration"/>
+<extension findlib-package="ocsi-ext-deflatemod"/>
+<host hostfilter="hsts.test" redirect-to-https="true" hsts="600"><static dir="{www}"/></host>
+<host redirect-to-https="true">
+  <listdirs value="true"/>
+  <static dir="{www}"/>
+  <deflate compress="only"><type>text/*</type></deflate>
+</host>""", plain=True)
+
+
+def test_a_page_over_http2(browser: Browser, site: Served) -> None:
+    browser.get(site.url("/"))
+    assert browser.text() == "Home page"
+    assert browser.entry("")["nextHopProtocol"] == "h2"
+
+
+def test_a_compressed_page_is_decoded(browser: Browser, site: Served) -> None:
+    browser.get(site.url("/words.html"))
+    assert browser.text() == WORDS
+    nav = browser.entry("")
+    assert nav["contentEncoding"] == "zstd"  # the best of what Chromium offers
+    assert nav["decodedBodySize"] > 10 * nav["encodedBodySize"] > 0
+    # what the browser fetched itself, decoded the same way
+    got = browser.run("const r = await fetch('/words.html'); return [r.headers.get('vary'), await r.text()];")
+    assert got[0] == "Accept-Encoding" and WORDS in got[1]
+
+
+def test_a_directory_listing_is_browsed(browser: Browser, site: Served) -> None:
+    browser.get(site.url("/files/"))
+    assert browser.driver.title == "Directory listing for /files/"
+    links = browser.driver.find_elements("css selector", "li a")
+    assert [a.text for a in links] == ["a&b.txt", "notes.txt", "sub/"]
+    links[0].click()  # an escaped name, followed as a user would
+    assert browser.url == site.url("/files/a%26b.txt") and browser.text() == "a&b.txt"
+    browser.driver.back()
+    browser.driver.find_element("link text", "sub/").click()
+    assert browser.url == site.url("/files/sub/") and browser.driver.title == "Directory listing for /files/sub/"
+
+
+def test_a_range_fetched_and_a_sound_seeked(browser: Browser, site: Served) -> None:
+    browser.get(site.url("/"))
+    got = browser.run("""
+        const r = await fetch('/tone.wav', {headers: {Range: 'bytes=44-143'}});
+        return [r.status, r.headers.get('content-range'), (await r.arrayBuffer()).byteLength];""")
+    size = (SECONDS * 8000 // 18) * 18 * 2 + 44
+    assert got == [206, f"bytes 44-143/{size}", 100]
+    before = len(log_lines(site.server, "/tone.wav ", 1))
+    state = browser.run("""
+        const v = document.createElement('video');
+        v.preload = 'metadata';
+        v.muted = true;
+        document.body.append(v);
+        const ready = new Promise((ok, ko) => { v.onloadedmetadata = ok; v.onerror = () => ko(v.error.message); });
+        v.src = '/tone.wav';
+        await ready;
+        const seeked = new Promise(ok => { v.onseeked = ok; });
+        v.currentTime = arguments[0];
+        await seeked;
+        if (v.readyState < HTMLMediaElement.HAVE_CURRENT_DATA)
+            await new Promise(ok => { v.onloadeddata = ok; v.oncanplay = ok; });
+        return {duration: v.duration, seekable: v.seekable.length && v.seekable.end(0),
+                time: v.currentTime, ready: v.readyState};""", SECONDS - 10)
+    assert state["duration"] == pytest.approx(SECONDS, abs=0.1)
+    assert state["seekable"] == pytest.approx(SECONDS, abs=0.1)  # only with a server that serves ranges
+    assert state["time"] == pytest.approx(SECONDS - 10, abs=0.1) and state["ready"] >= 2
+    media = log_lines(site.server, "/tone.wav ", before + 2)[before:]
+    assert len(media) >= 2 and all(" 206 " in line for line in media), media  # every piece a range
+
+
+def test_plain_http_is_redirected_to_https(browser: Browser, site: Served) -> None:
+    browser.get(site.plain_url("/words.html?x=1"))
+    assert browser.url == site.url("/words.html?x=1") and browser.text() == WORDS
+    assert browser.driver.execute_script("return window.isSecureContext") is True
+
+
+def test_hsts_makes_the_browser_ask_for_https_itself(browser: Browser, site: Served) -> None:
+    # plain HTTP sent to the HTTPS port: no page, until the browser knows the site is HTTPS-only
+    unknown = site.url("/", name="hsts.test").replace("https:", "http:")
+    browser.get(unknown)
+    assert browser.text() != "Home page"
+    browser.get(site.url("/", name="hsts.test"))
+    assert browser.text() == "Home page"
+    browser.get(unknown)
+    assert browser.url == site.url("/", name="hsts.test") and browser.text() == "Home page"
