@@ -29,7 +29,7 @@ import pytest
 from ocsi.testing import RunningServer, free_port
 
 #: The names ``ocsi cert dev`` signs besides localhost; each is an origin of its own.
-NAMES = ("app.test", "api.test", "hsts.test")
+NAMES = ("app.test", "api.test", "other.test", "hsts.test")
 APPS = str(Path(__file__).parent / "apps")
 
 #: Every wait in the browser is bounded: a page load, a script, an element.
@@ -203,13 +203,15 @@ def https_server(module_server: Callable[..., RunningServer],
                  devcert: DevCert) -> Callable[..., Served]:
     """``start(inner, plain=False)``: a server for the whole module on an HTTPS port with the
     development certificate (and a plain HTTP port with ``plain``); ``inner`` is the rest
-    of ``<server>`` (``{tmp}`` is the server's directory)."""
+    of ``<server>`` (``{tmp}`` is the server's directory, ``{https}`` and ``{http}`` its
+    ports)."""
 
     def start(inner: str, plain: bool = False) -> Served:
         https, http = free_port(), (free_port() if plain else None)
         ports = f'<port protocol="HTTPS">127.0.0.1:{https}</port>'
         if http is not None:
             ports += f"<port>127.0.0.1:{http}</port>"
+        inner = inner.replace("{https}", str(https)).replace("{http}", str(http))
         doc = (f"<ocsigen><server>{ports}{devcert.ssl()}<logdir>{{tmp}}/log</logdir>"
                f"<commandpipe>{{tmp}}/ocsi.cmd</commandpipe>{inner}</server></ocsigen>")
         return Served(module_server(doc, full=True), https, http)
