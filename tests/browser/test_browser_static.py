@@ -4,6 +4,8 @@ over HTTPS (``redirect-to-https``, HSTS). One server for the module."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -35,13 +37,22 @@ def site(https_server, tmp_path_factory: pytest.TempPathFactory) -> Served:
         (www / "files" / name).write_text(name)
     (www / "files" / "sub").mkdir()
     _wav(www / "tone.wav")
+    (www / "private").mkdir()
+    (www / "private" / "index.html").write_text("<!doctype html><title>private</title><p>Members only</p>")
+    (www / "private" / "notes.txt").write_text("the notes")
+    users = tmp_path_factory.mktemp("users") / "htpasswd"
+    hashed = subprocess.run([sys.executable, "-m", "ocsi", "hash-password", "ada", "--cost", "4"],
+                            input="lovelace\n", capture_output=True, text=True, check=True, timeout=60)
+    users.write_text(hashed.stdout)
     return https_server(f"""
 <extension findlib-package="ocsi-ext-staticmod"/>
 <extension findlib-package="ocsi-ext-extendconfiguration"/>
 <extension findlib-package="ocsi-ext-deflatemod"/>
+<extension findlib-package="ocsi-ext-authbasic"/>
 <host hostfilter="hsts.test" redirect-to-https="true" hsts="600"><static dir="{www}"/></host>
 <host redirect-to-https="true">
   <listdirs value="true"/>
+  <site path="private"><authbasic realm="Members"><htpasswd file="{users}"/></authbasic></site>
   <static dir="{www}"/>
   <deflate compress="only"><type>text/*</type></deflate>
 </host>""", plain=True)
@@ -121,3 +132,17 @@ def test_hsts_makes_the_browser_ask_for_https_itself(browser: Browser, site: Ser
     assert browser.text() == "Home page"
     browser.get(unknown)
     assert browser.url == site.url("/", name="hsts.test") and browser.text() == "Home page"
+
+
+def test_a_protected_page_with_credentials(browser: Browser, site: Served) -> None:
+    browser.get(site.url("/private/"))
+    assert "Members only" not in browser.text()
+    assert browser.entry("")["responseStatus"] == 401
+    browser.get(site.url("/private/").replace("https://", "https://ada:wrong@"))
+    assert browser.entry("")["responseStatus"] == 401
+    browser.get(site.url("/private/").replace("https://", "https://ada:lovelace@"))
+    assert browser.text() == "Members only"
+    # the browser sends what it was given again, unasked, for the rest of the protected space
+    got = browser.run("const r = await fetch(arguments[0]); return [r.status, await r.text()];",
+                      site.url("/private/notes.txt"))
+    assert got == [200, "the notes"]
