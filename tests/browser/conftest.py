@@ -73,11 +73,16 @@ class DevCert:
         return f"<ssl><certificate>{self.cert}</certificate><privatekey>{self.key}</privatekey></ssl>"
 
 
-@pytest.fixture(scope="session")
-def devcert(tmp_path_factory: pytest.TempPathFactory) -> DevCert:
+@pytest.fixture(scope="session", autouse=True)
+def _browser_installed() -> None:
+    """Every browser test is skipped, before any server starts, where Chromium is missing."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def devcert(tmp_path_factory: pytest.TempPathFactory) -> DevCert:
     root = tmp_path_factory.mktemp("devcert")
     home = root / "home"
     env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / ".local" / "share")}
