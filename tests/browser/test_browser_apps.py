@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -17,14 +19,14 @@ APP = f'<findlib path="{APPS}"/><extension findlib-package="ocsi-ext-asgi"/>'
 
 
 @pytest.fixture(scope="module")
-def backend(module_server) -> RunningServer:
+def backend(module_server: Callable[..., RunningServer]) -> RunningServer:
     """The application alone on plain HTTP, as behind a proxy."""
     server: RunningServer = module_server(f'{APP}<host><asgi app="browser_app:app"/></host>')
     return server
 
 
 @pytest.fixture(scope="module")
-def site(https_server, backend: RunningServer) -> Served:
+def site(https_server: Callable[..., Served], backend: RunningServer) -> Served:
     back = f"http://127.0.0.1:{backend.port}"
     return https_server(f"""{APP}
 <extension findlib-package="ocsi-ext-revproxy"/>
@@ -38,7 +40,7 @@ def site(https_server, backend: RunningServer) -> Served:
 </host>""")
 
 
-def test_a_form_with_a_file_upload(browser: Browser, site: Served, tmp_path) -> None:
+def test_a_form_with_a_file_upload(browser: Browser, site: Served, tmp_path: Path) -> None:
     content = os.urandom(300_000)  # more than one read on every hop
     doc = tmp_path / "report 2026.bin"
     doc.write_bytes(content)

@@ -5,6 +5,7 @@ ones, and an origin the list refuses."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -21,7 +22,7 @@ PREFLIGHT_REFUSED = pytest.mark.xfail(strict=True, reason=(
 
 
 @pytest.fixture(scope="module")
-def site(https_server, tmp_path_factory: pytest.TempPathFactory) -> Served:
+def site(https_server: Callable[..., Served], tmp_path_factory: pytest.TempPathFactory) -> Served:
     pages, api = tmp_path_factory.mktemp("pages"), tmp_path_factory.mktemp("api")
     (pages / "index.html").write_text("<!doctype html><title>app</title><p>app</p>")
     (api / "data.json").write_text(json.dumps(DATA))

@@ -1,5 +1,6 @@
-"""Static files as a browser gets them: over HTTP/2, compressed, listed, seeked in, and only
-over HTTPS (``redirect-to-https``, HSTS). One server for the module."""
+"""Static files as a browser gets them: over HTTP/2, compressed in each coding, listed, seeked
+in, only over HTTPS (``redirect-to-https``, HSTS), and behind Basic authentication. One server
+for the module, and one more per content coding (deflatemod's offer is the extension's)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import struct
 import subprocess
 import sys
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from .conftest import Browser, Served, log_lines
 
 WORDS = " ".join(f"word{i % 50}" for i in range(4000))  # 35 kB of text that compresses well
+WORDS_PAGE = f"<!doctype html><title>words</title><p id=words>{WORDS}</p>"
 SECONDS = 240  # a WAV of 240 s, 8 kHz, 16-bit mono: 3.8 MB, more than one read ahead
 
 
@@ -28,10 +31,10 @@ def _wav(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(https_server, tmp_path_factory: pytest.TempPathFactory) -> Served:
+def site(https_server: Callable[..., Served], tmp_path_factory: pytest.TempPathFactory) -> Served:
     www = tmp_path_factory.mktemp("www")
     (www / "index.html").write_text("<!doctype html><title>home</title><p id=home>Home page</p>")
-    (www / "words.html").write_text(f"<!doctype html><title>words</title><p id=words>{WORDS}</p>")
+    (www / "words.html").write_text(WORDS_PAGE)
     (www / "files").mkdir()
     for name in ("a&b.txt", "notes.txt"):
         (www / "files" / name).write_text(name)
@@ -64,15 +67,37 @@ def test_a_page_over_http2(browser: Browser, site: Served) -> None:
     assert browser.entry("")["nextHopProtocol"] == "h2"
 
 
-def test_a_compressed_page_is_decoded(browser: Browser, site: Served) -> None:
-    browser.get(site.url("/words.html"))
+@pytest.fixture(scope="module")
+def coded(https_server: Callable[..., Served], site: Served,
+          tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Served]:
+    """``coded(coding)``: a server whose deflatemod offers only ``coding`` (the option is the
+    extension's, one per server); zstd, the best Chromium asks for, is the main site's."""
+    servers: dict[str, Served] = {"zstd": site}
+
+    def start(coding: str) -> Served:
+        if coding not in servers:
+            www = tmp_path_factory.mktemp(coding)
+            (www / "words.html").write_text(WORDS_PAGE)
+            servers[coding] = https_server(f"""
+<extension findlib-package="ocsi-ext-staticmod"/>
+<extension findlib-package="ocsi-ext-deflatemod"><encodings value="{coding}"/></extension>
+<host><static dir="{www}"/><deflate compress="only"><type>text/*</type></deflate></host>""")
+        return servers[coding]
+
+    return start
+
+
+@pytest.mark.parametrize("coding", ["zstd", "br", "gzip", "deflate"])
+def test_a_compressed_page_is_decoded(browser: Browser, coded: Callable[[str], Served], coding: str) -> None:
+    served = coded(coding)
+    browser.get(served.url("/words.html"))
     assert browser.text() == WORDS
     nav = browser.entry("")
-    assert nav["contentEncoding"] == "zstd"  # the best of what Chromium offers
+    assert nav["contentEncoding"] == coding
     assert nav["decodedBodySize"] > 10 * nav["encodedBodySize"] > 0
-    # what the browser fetched itself, decoded the same way
+    # what the page fetches itself is decoded the same way
     got = browser.run("const r = await fetch('/words.html'); return [r.headers.get('vary'), await r.text()];")
-    assert got[0] == "Accept-Encoding" and WORDS in got[1]
+    assert got[0] == "Accept-Encoding" and got[1] == WORDS_PAGE
 
 
 def test_a_directory_listing_is_browsed(browser: Browser, site: Served) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import html
 
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -24,6 +25,7 @@ async def form(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     async with request.form() as data:
         doc = data["doc"]
+        assert isinstance(doc, UploadFile), "the form's file field"
         content = await doc.read()
         fields = {"title": data["title"], "file": doc.filename, "size": len(content),
                   "sha256": hashlib.sha256(content).hexdigest()}
