@@ -38,7 +38,8 @@ async def go(request: Request) -> Response:
 
 
 async def landed(request: Request) -> Response:
-    return HTMLResponse(f"<!doctype html><title>landed</title><p>landed from {request.query_params['from']}</p>")
+    came = html.escape(request.query_params["from"])
+    return HTMLResponse(f"<!doctype html><title>landed</title><p>landed from {came}</p>")
 
 
 async def echo(websocket: WebSocket) -> None:
