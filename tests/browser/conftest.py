@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ocsi.testing import RunningServer, free_port
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 #: The names ``ocsi cert dev`` signs besides localhost; each is an origin of its own.
 NAMES = ("app.test", "api.test", "other.test", "hsts.test")
@@ -61,12 +64,11 @@ def _missing() -> str | None:
 
 @dataclass
 class DevCert:
-    """``ocsi cert dev``'s output: the certificate and key a server uses, its authority, and
-    the HOME whose NSS database trusts that authority."""
+    """``ocsi cert dev``'s output: the certificate and key a server uses, and the HOME whose
+    NSS database trusts the authority that signed them."""
 
     cert: Path
     key: Path
-    authority: Path
     home: Path
 
     def ssl(self) -> str:
@@ -95,13 +97,13 @@ def devcert(tmp_path_factory: pytest.TempPathFactory) -> DevCert:
                  ["-A", "-t", "C,,", "-n", "ocsi development CA", "-i", str(authority)]):
         subprocess.run(["certutil", "-d", f"sql:{nssdb}", *args], check=True, capture_output=True,
                        timeout=30)
-    return DevCert(root / "certs" / "ocsi-dev.crt", root / "certs" / "ocsi-dev.key", authority, home)
+    return DevCert(root / "certs" / "ocsi-dev.crt", root / "certs" / "ocsi-dev.key", home)
 
 
 class Browser:
     """The Selenium driver and the few calls the tests make with it."""
 
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, driver: WebDriver) -> None:
         self.driver = driver
 
     def get(self, url: str) -> None:
@@ -110,6 +112,24 @@ class Browser:
     @property
     def url(self) -> str:
         return str(self.driver.current_url)
+
+    def wait_title(self, title: str) -> None:
+        """Until the page's title is ``title``: the driver does not wait for a navigation
+        that a click starts."""
+        from selenium.webdriver.support.expected_conditions import title_is
+
+        self._wait(title_is(title))
+
+    def wait_url(self, url: str) -> None:
+        """Until the page is the one at ``url`` (a page without a title)."""
+        from selenium.webdriver.support.expected_conditions import url_to_be
+
+        self._wait(url_to_be(url))
+
+    def _wait(self, condition: Callable[[Any], Any]) -> None:
+        from selenium.webdriver.support.wait import WebDriverWait
+
+        WebDriverWait(self.driver, TIMEOUT).until(condition)
 
     def text(self) -> str:
         """The page's visible text."""
@@ -124,15 +144,12 @@ class Browser:
         result = self.driver.execute_async_script(script, *args)
         return result.get("value") if "value" in result else result
 
-    def entry(self, url: str) -> dict[str, Any]:
-        """The page's resource timing entry for ``url`` (or the navigation's with ``""``)."""
-        entries = self.driver.execute_script(
-            "return JSON.stringify(performance.getEntries().filter("
-            "e => arguments[0] === '' ? e.entryType === 'navigation' : e.name === arguments[0]))",
-            url)
-        found: list[dict[str, Any]] = json.loads(entries)
-        assert found, f"no performance entry for {url or 'the navigation'}"
-        return found[-1]
+    def navigation(self) -> dict[str, Any]:
+        """The page's navigation timing entry (``performance.getEntries()[0]``): the protocol,
+        content coding, sizes and status of the page as the browser received it."""
+        entry: dict[str, Any] = json.loads(self.driver.execute_script(
+            "return JSON.stringify(performance.getEntriesByType('navigation')[0])"))
+        return entry
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,8 @@ def test_a_form_with_a_file_upload(browser: Browser, site: Served, tmp_path: Pat
     browser.driver.find_element("id", "title").send_keys("Quarterly é")
     browser.driver.find_element("id", "doc").send_keys(str(doc))
     browser.driver.find_element("id", "send").click()
-    assert browser.driver.title == "received" and browser.url == site.url("/app/upload")
+    browser.wait_title("received")
+    assert browser.url == site.url("/app/upload")
     got = {k: browser.driver.find_element("id", k).text for k in ("title", "file", "size", "sha256")}
     assert got == {"title": "Quarterly é", "file": "report 2026.bin", "size": "300000",
                    "sha256": hashlib.sha256(content).hexdigest()}
