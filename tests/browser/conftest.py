@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ocsi.testing import RunningServer, free_port
+from ocsi.testing import RunningServer, _servers, free_port
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -206,18 +206,9 @@ class Served:
 
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningServer]]:
-    """``start(xml, full=False)``: :class:`RunningServer` kept for the whole module (one
-    server serves several scenarios, as it would serve several pages)."""
-    started: list[RunningServer] = []
-
-    def start(xml: str, full: bool = False) -> RunningServer:
-        server = RunningServer(xml, tmp_path_factory.mktemp("srv"), full=full)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    """``start(xml, full=False)``: ``ocsi_server`` for the whole module (one server serves
+    several scenarios, as it would serve several pages); every server stopped at its end."""
+    yield from _servers(tmp_path_factory.mktemp("servers"), "srv", RunningServer, RunningServer.stop)
 
 
 @pytest.fixture(scope="module")
