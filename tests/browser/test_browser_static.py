@@ -1,6 +1,7 @@
 """Static files as a browser gets them: over HTTP/2, compressed in each coding, listed, seeked
 in, only over HTTPS (``redirect-to-https``, HSTS), and behind Basic authentication. One server
-for the module, and one more per content coding (deflatemod's offer is the extension's)."""
+for the module, one more per content coding (deflatemod's offer is the extension's), and one
+whose certificate the browser must refuse."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from ocsi.testing import RunningServer, self_signed
 
 from .conftest import Browser, Served, log_lines
 
@@ -190,3 +193,21 @@ def test_a_protected_page_with_credentials(browser: Browser, site: Served) -> No
     got = browser.run("const r = await fetch(arguments[0]); return [r.status, await r.text()];",
                       site.url("/private/notes.txt"))
     assert got == [200, "the notes"]
+
+
+def test_a_certificate_from_elsewhere_is_refused(browser: Browser,
+                                                 module_server: Callable[..., RunningServer],
+                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    # the trust the other tests rely on is the NSS database's: the same name signed by a key
+    # it does not hold gets the browser's warning, not the page
+    d = tmp_path_factory.mktemp("untrusted")
+    cert, key = self_signed(("app.test",))
+    (d / "c.pem").write_bytes(cert)
+    (d / "k.pem").write_bytes(key)
+    (d / "index.html").write_text("Home page")
+    other = module_server(f"""<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>
+<ssl><certificate>{d}/c.pem</certificate><privatekey>{d}/k.pem</privatekey></ssl>
+<logdir>{{tmp}}/log</logdir><extension findlib-package="ocsi-ext-staticmod"/>
+<host><static dir="{d}"/></host></server></ocsigen>""", full=True)
+    browser.get(f"https://app.test:{other.port}/")
+    assert "NET::ERR_CERT_AUTHORITY_INVALID" in browser.text() and "Home page" not in browser.text()
