@@ -13,13 +13,6 @@ from .conftest import APPS, Browser, Served
 
 DATA = {"items": [1, 2, 3]}
 
-#: The step before cors answers the preflight 405 (staticmod on an existing file, Starlette on
-#: a GET route) and cors leaves that status, so Chromium refuses the preflight and the fetch
-#: fails ("Failed to fetch"). Fixed in cors on main (an accepted preflight becomes 200): drop
-#: the mark with that fix.
-PREFLIGHT_REFUSED = pytest.mark.xfail(strict=True, reason=(
-    "a preflight answered 405 by the step before cors (issue 18's first part, fixed on main)"))
-
 
 @pytest.fixture(scope="module")
 def site(https_server: Callable[..., Served], tmp_path_factory: pytest.TempPathFactory) -> Served:
@@ -64,7 +57,6 @@ def test_an_origin_off_the_list_cannot_read(browser: Browser, site: Served) -> N
     assert got == {"failed": "TypeError: Failed to fetch"}
 
 
-@PREFLIGHT_REFUSED
 @pytest.mark.parametrize("header", ["X-Token", "Authorization"])
 def test_a_preflighted_request(browser: Browser, site: Served, header: str) -> None:
     browser.get(site.url("/"))
@@ -72,7 +64,6 @@ def test_a_preflighted_request(browser: Browser, site: Served, header: str) -> N
     assert got["status"] == 200 and json.loads(str(got["body"])) == DATA
 
 
-@PREFLIGHT_REFUSED
 def test_a_preflighted_request_to_an_application(browser: Browser, site: Served) -> None:
     browser.get(site.url("/"))
     got = _fetch(browser, site.url("/app/landed?from=x", name="api.test"), {"headers": {"X-Token": "t"}})
