@@ -225,8 +225,11 @@ class Server:
         if self._given_runtime is not None and path is None:
             log.warning("reload: this server was built in Python, there is no file to re-read")
             return False
+        # a one-liner's document: no file to name, the watcher said what changed
+        generated = self.config_data is not None and path is None
         async with self._reload_lock:
-            log.warning("Reloading config file %s", path or self.config_path)
+            if not generated:
+                log.warning("Reloading config file %s", path or self.config_path)
             old = self.runtime
             try:
                 data = None if path is not None else self.config_data
@@ -255,7 +258,10 @@ class Server:
             self._set_observers()
             self.reloads += 1
             asyncio.get_running_loop().create_task(old.retire())
-            log.warning("Config file reloaded")
+            if generated:
+                log.warning("%s: reloaded", self.config_path)
+            else:
+                log.warning("Config file reloaded")
             new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
             return True
 
