@@ -14,7 +14,9 @@ nowhere. Each line of the document remembers what the user typed that produced i
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from xml.sax.saxutils import escape, quoteattr
 
@@ -38,13 +40,31 @@ def _port(text: str) -> int:
     return port
 
 
+def _host(text: str) -> str:
+    """An address as ``<port>`` takes it; a name (``localhost``) is resolved to its first
+    address, IPv4 first, as a socket bound to a name would be."""
+    host = text.strip().strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither an address nor a name that "
+                                         f"resolves ({exc})") from None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return str(infos[0][4][0])
+
+
 def listen_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options every one-liner takes: ``--host``/``--bind``, ``--port``/``-P``, ``-v``.
 
     Left unset (``None``) when not given, so that :meth:`OneLiner.from_arguments` can tell
     the defaults from what was typed.
     """
-    parser.add_argument("--host", "--bind", dest="host", metavar="ADDRESS",
+    parser.add_argument("--host", "--bind", dest="host", type=_host, metavar="ADDRESS",
                         help=f"address to listen on (default {DEFAULT_HOST}: this machine only; "
                              "0.0.0.0 or :: for every interface)")
     parser.add_argument("--port", "-P", dest="port", type=_port, metavar="PORT",
@@ -81,16 +101,6 @@ class OneLiner:
         typed += [f"--port {port}"] if args.port is not None else []
         origin = " ".join(typed) if typed else f"the default --host {host} --port {port}"
         return cls(command, host.strip("[]"), port, origin=origin)
-
-    @property
-    def listen_url(self) -> str:
-        """``http://127.0.0.1:8080/``: where a browser reaches it."""
-        host = self.host
-        if host in ("0.0.0.0", "", "*"):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        return f"http://{join_host_port(host, self.port)}/"
 
     # -- pieces --------------------------------------------------------------------------------
     def findlib(self, path: str, origin: str) -> None:
