@@ -80,7 +80,8 @@ def parser() -> argparse.ArgumentParser:
                    help="pass Location and Refresh naming the backend unchanged")
     p.add_argument("--request-buffer", metavar="SIZE", default=DEFAULT_REQUEST_BUFFER,
                    help="a chunked request body is read up to SIZE and sent with a Content-Length "
-                        f"(default {DEFAULT_REQUEST_BUFFER}; larger: 413); 0 forwards it chunked as it comes")
+                        f"(default {DEFAULT_REQUEST_BUFFER}; larger: 413); 0 forwards it chunked "
+                        "(an HTTP/1.0 backend then gets 411)")
     p.add_argument("--insecure", action="store_true", help="do not verify HTTPS backends")
     return p
 

@@ -66,7 +66,7 @@ def serve_document(directory: str, *, listing: bool = True, show_hidden: bool = 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ocsi serve", description="Serve DIR over HTTP: no configuration, logs on the terminal.")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="the directory to serve")
     listen_arguments(p)
     p.add_argument("--no-listing", dest="listing", action="store_false",
                    help="answer 404 for a directory without an index instead of listing it")
