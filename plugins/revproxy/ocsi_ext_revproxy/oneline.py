@@ -18,7 +18,7 @@ from ocsi import OneLiner, listen_arguments, split_host_port
 from .destination import DestinationError, parse_destination
 
 #: A chunked request body is buffered up to this size by ``ocsi proxy`` (``--request-buffer``).
-DEFAULT_REQUEST_BUFFER = "10MiB"
+DEFAULT_REQUEST_BUFFER = "8MB"
 
 
 def listen_address(text: str) -> tuple[str, int]:

@@ -71,7 +71,7 @@ def test_the_document_it_runs():
     assert el.tag == "revproxy"
     assert el.attrs == {"suburl": "(.*)", "dest": "http://127.0.0.1:9000/\\1 https://b.example/app/\\1",
                         "insecure": "insecure", "rewritelocation": "rewritelocation",
-                        "requestbuffer": "10MiB"}
+                        "requestbuffer": "8MB"}
     assert "<port>127.0.0.1:8080</port>" in doc.document()
     kept = proxy_document(["127.0.0.1:9000"], keep_host=True, rewrite_location=False,
                           request_buffer=None).document()
