@@ -108,3 +108,14 @@ def test_bad_arguments(tmp_path):
     assert r.returncode == 2 and "is not a directory" in r.stderr
     r = run("serve", str(tmp_path), "--port", "99999")
     assert r.returncode == 2 and "not a port number" in r.stderr
+
+
+def test_a_directory_inside_a_dot_directory_is_served(ocsi_command, tmp_path):
+    """Only names below the served directory are hidden, not the directories above it."""
+    root = tmp_path / ".config" / "site"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.txt").write_text("a")
+    (root / "sub" / ".b").write_text("b")
+    srv = ocsi_command(["serve", str(root), "--port", "{port}"])
+    assert srv.get("/sub/a.txt").body == b"a" and srv.get("/sub/.b").status == 404
+    assert "a.txt" in srv.get("/sub/").text
