@@ -26,8 +26,10 @@ the server's own and may change without notice.
   and :class:`GroupTemplate` (Ocsigen's ``suburl``/``fullurl`` matching and ``\\N`` templates),
   :func:`negotiate` / :func:`parse_accept_encoding` (content codings), :func:`has_token`,
   :func:`format_http_date` / :func:`parse_http_date`, :func:`split_host_port` /
-  :func:`join_host_port`, and :func:`run_document` (serving a generated document, for commands
-  such as ``ocsi app``).
+  :func:`join_host_port`, and for one-line commands such as ``ocsi app``: :class:`OneLiner`
+  (the document they run, errors located at what the user typed) with
+  :func:`listen_arguments` (``--host``/``--port`` alike everywhere), and :func:`run_document`
+  (serving any generated document).
 - Lifecycle: :class:`ServerView`, what ``ocsi_server_started``, ``ocsi_reloaded`` and
   ``ocsi_server_stopping`` receive (settings, data directory, worker index, the live
   configuration's per-extension state, the event loop); ``ctx.state(extension)`` on a
@@ -76,6 +78,7 @@ from .pipeline.answers import (
 )
 from .pipeline.scope import NameRule, SiteConfig
 from .pipeline.step import FunctionStep, Step
+from .oneliner import OneLiner, listen_arguments
 from .pipeline.urls import absolute_url, slash_redirect, url_subject
 from .serverview import ServerView
 
@@ -115,5 +118,5 @@ __all__ = [
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",
     # extension machinery
-    "hookimpl", "ServerView", "import_fresh", "run_document", "__version__",
+    "hookimpl", "ServerView", "import_fresh", "run_document", "OneLiner", "listen_arguments", "__version__",
 ]

@@ -13,20 +13,20 @@ import shlex
 import sys
 from typing import Any
 
-from . import __version__, run_document
+from . import __version__
 from .config.errors import ConfigError
 from .control import CONTROL_COMMANDS, control_main
 from .extensions.loader import new_plugin_manager
 from .runtime import build_configuration
 
+#: Commands of the built-in extensions (``ocsi.cli`` entry points), named when not installed.
+PROVIDED_BY = {"serve": "ocsi-ext-staticmod", "proxy": "ocsi-ext-revproxy", "app": "ocsi-ext-asgi"}
 DEFAULT_CONFIG = os.environ.get("OCSI_CONFIG", "/etc/ocsi/ocsi.conf")
 EXIT_USAGE, EXIT_SYSTEM, EXIT_OTHER = 2, 9, 100
 
 
 #: Commands of the core, for ``--help`` (extensions add theirs through ``ocsi.cli``).
 BUILTIN_COMMANDS = {
-    "serve DIR": "serve a directory without configuration",
-    "proxy --to URL": "a reverse proxy in front of URL, without configuration",
     "extensions": "the installed extensions: version, elements, dependencies",
     "new-extension NAME": "write a ready extension distribution ocsi-ext-NAME",
     "cert dev [NAMES]": "a local CA and a certificate for development",
@@ -60,7 +60,7 @@ def _extension_commands() -> list[tuple[str, str]]:
             summary = f"(cannot load: {type(exc).__name__})"
         # "MODULE:APP: serve …" documents the arguments first
         args, sep, rest = summary.partition(": ")
-        if sep and " " not in args.strip():
+        if sep and (" " not in args.strip() or args.startswith("--")):
             out.append((f"{ep.name} {args}", rest))
         else:
             out.append((ep.name, summary))
@@ -93,7 +93,7 @@ def _main_parser(with_commands: bool = False) -> argparse.ArgumentParser:
     # Ocsigen's one-command serve mode: `ocsi DIR` / `ocsi --serve DIR --port N`.
     p.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--serve", metavar="DIR", help="serve DIR without configuration")
-    p.add_argument("-P", "--port", type=int, help="port for serve mode (default 8080)")
+    p.add_argument("-P", "--port", type=int, help="port for serve mode (default 8080, on 127.0.0.1)")
     p.add_argument("--directory-listing", action="store_true", help="serve mode: list directories")
     return p
 
@@ -108,28 +108,6 @@ def _workers_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _serve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ocsi serve",
-                                description="Serve DIR over HTTP: no configuration, logs on the terminal.")
-    p.add_argument("dir", metavar="DIR")
-    p.add_argument("-P", "--port", type=int, default=8080, help="port (default 8080)")
-    p.add_argument("--bind", metavar="ADDR", default=None,
-                   help="address to listen on (default: every IPv4 and IPv6 interface)")
-    p.add_argument("--listing", "--directory-listing", action="store_true", dest="listing",
-                   help="list directories that have no index file")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    return p
-
-
-def serve_config(directory: str, port: int, listing: bool, bind: str | None = None) -> str:
-    """The configuration serve mode runs, as staticmod writes it (one host, optional listings)."""
-    try:
-        from ocsi_ext_staticmod import serve_config as static_serve_config
-    except ImportError:
-        raise SystemExit("ocsi: serve mode needs the staticmod extension: pip install ocsi-ext-staticmod") from None
-    return static_serve_config(directory, port, listing, bind)
-
-
 def _fail(message: str, code: int) -> int:
     print(f"ocsi: {message}", file=sys.stderr)
     return code
@@ -140,14 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     from .upgrade import record_command_line
 
     record_command_line(argv)
-    if argv and argv[0] == "serve":
-        return _serve(_serve_parser().parse_args(argv[1:]))
     if argv and argv[0] == "extensions":
         return _extensions()
     if argv and argv[0] == "new-extension":
         return _new_extension(argv[1:])
-    if argv and argv[0] == "proxy":
-        return _proxy(argv[1:])
     if argv and argv[0] == "cert":
         from .devcert import cert_command
 
@@ -158,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         command = _extension_command(argv[0])
         if command is not None:
             return int(command(argv[1:]) or 0)
+        if argv[0] in PROVIDED_BY:
+            return _fail(f"'ocsi {argv[0]}' comes with {PROVIDED_BY[argv[0]]}: "
+                         f"pip install {PROVIDED_BY[argv[0]]}", EXIT_USAGE)
     try:
         args = _main_parser(with_commands="-h" in argv or "--help" in argv).parse_args(argv)
     except SystemExit as exc:
@@ -169,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             return _fail("only one directory to serve can be given", EXIT_USAGE)
         if args.config:
             return _fail("-c/--config cannot be combined with serve mode", EXIT_USAGE)
-        ns = argparse.Namespace(dir=serve_dir, port=args.port or 8080, bind=None,
-                                listing=args.directory_listing, verbose=verbosity)
-        return _serve(ns)
+        return _serve_ocsigen_form(serve_dir, args.port, args.directory_listing, verbosity)
     if args.port is not None or args.directory_listing:
         return _fail("--port and --directory-listing require a directory to serve", EXIT_USAGE)
     path = args.config or DEFAULT_CONFIG
@@ -244,16 +219,6 @@ def _check(path: str, quiet: bool = False) -> int:
     return 0
 
 
-def _serve(ns: argparse.Namespace) -> int:
-    directory = os.path.abspath(ns.dir)
-    if not os.path.exists(directory):
-        return _fail(f"no such directory: {directory}", EXIT_USAGE)
-    if not os.path.isdir(directory):
-        return _fail(f"{directory} is not a directory", EXIT_USAGE)
-    xml = serve_config(directory, ns.port, ns.listing, ns.bind)
-    return run_document(xml, verbosity=ns.verbose, name="<serve>")
-
-
 def _extension_command(name: str) -> Any:
     """``ocsi NAME …`` given by an installed extension: an entry point in the group
     ``ocsi.cli`` (authbasic's ``hash-password``), loaded only when asked for."""
@@ -265,29 +230,16 @@ def _extension_command(name: str) -> Any:
     return None
 
 
-def _proxy(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ocsi proxy",
-                                description="Forward every request to the backend(s), no configuration.")
-    p.add_argument("--from", dest="listen", default=":8080", metavar="[ADDR]:PORT",
-                   help="where to listen (default :8080, every interface)")
-    p.add_argument("--to", dest="targets", action="append", required=True, metavar="URL",
-                   help="a backend (http://host:port[/prefix]); repeat for several")
-    p.add_argument("--insecure", action="store_true", help="do not verify HTTPS backends")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    try:
-        ns = p.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        from ocsi_ext_revproxy.oneline import proxy_config
-    except ImportError:
-        return _fail("proxy mode needs the revproxy extension: pip install ocsi-ext-revproxy",
-                     EXIT_USAGE)
-    try:
-        xml = proxy_config(ns.listen, ns.targets, insecure=ns.insecure)
-    except ValueError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    return run_document(xml, verbosity=ns.verbose, name="<proxy>")
+def _serve_ocsigen_form(directory: str, port: int | None, listing: bool, verbosity: int) -> int:
+    """Ocsigen's ``ocsi DIR`` / ``ocsi --serve DIR --port N [--directory-listing]``: the
+    ``serve`` command, with Ocsigen's listing default (off unless asked for)."""
+    command = _extension_command("serve")
+    if command is None:
+        return _fail(f"serve mode comes with {PROVIDED_BY['serve']}: pip install "
+                     f"{PROVIDED_BY['serve']}", EXIT_USAGE)
+    argv = [directory, *(["--port", str(port)] if port is not None else []),
+            *([] if listing else ["--no-listing"]), *(["-v"] * verbosity)]
+    return int(command(argv) or 0)
 
 
 def _new_extension(argv: list[str]) -> int:

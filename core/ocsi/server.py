@@ -263,16 +263,21 @@ class Server:
         if self._given_runtime is not None and path is None:
             log.warning("reload: this server was built in Python, there is no file to re-read")
             return False
+        # a one-liner's document: no file to name, the watcher said what changed
+        generated = self.config_data is not None and path is None
         async with self._reload_lock:
             self.notifier.reloading()
             try:
-                return await self._reload(path)
+                return await self._reload(path, generated)
             finally:
                 self.notifier.ready(self._status())
 
-    async def _reload(self, path: str | None) -> bool:
-        """One reload, under the reload lock; whether the new configuration is live."""
-        log.log(NOTICE, "Reloading config file %s", path or self.config_path)
+    async def _reload(self, path: str | None, generated: bool) -> bool:
+        """One reload, under the reload lock; whether the new configuration is live.
+        ``generated``: a one-liner's document, which has no file to name (the watcher said
+        what changed)."""
+        if not generated:
+            log.log(NOTICE, "Reloading config file %s", path or self.config_path)
         old = self.runtime
         try:
             data = None if path is not None else self.config_data
@@ -302,7 +307,10 @@ class Server:
         self._set_observers()
         self.reloads += 1
         asyncio.get_running_loop().create_task(old.retire())
-        log.log(NOTICE, "Config file reloaded")
+        if generated:
+            log.log(NOTICE, "%s: reloaded", self.config_path)
+        else:
+            log.log(NOTICE, "Config file reloaded")
         new.extensions.hook.ocsi_reloaded(server=self.view, ok=True, error=None)
         return True
 

@@ -118,8 +118,13 @@ class Loader:
             try:
                 mod = import_fresh(module)
             except Exception as exc:  # noqa: BLE001
+                # where modules are looked for matters only when it was not found (a module
+                # found but broken, a SyntaxError say, is located by its own message)
+                missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
+                    module == exc.name or module.startswith(exc.name + "."))
                 err = ConfigError(f"cannot import module '{module}': {type(exc).__name__}: {exc}",
-                                  where=el.where, hint="is it on sys.path, or under <findlib path>?")
+                                  where=el.where,
+                                  hint="is it on sys.path, or under <findlib path>?" if missing else None)
                 err.exit_code = 52
                 raise err from exc
             if existing is not None:

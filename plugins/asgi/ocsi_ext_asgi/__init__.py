@@ -126,14 +126,30 @@ class WSGIApp(Step):
         return Serve(response)
 
 
+def _hint(exc: AppError) -> str | None:
+    if not exc.missing:
+        return None  # found but broken: the traceback's own words say where
+    return "the module is looked for on the import path and in <findlib path> directories"
+
+
 def _watch_source(ctx: ParseContext, app: Any, spec: str) -> None:
-    """With ``-w``, an edit of the application's module (or of its package) reloads it."""
+    """With ``-w``, an edit of the application's module, or of a module beside it (its
+    package), reloads it. Only ``.py`` files, as ``uvicorn --reload``: a log or a database
+    written next to the code must not reload it (each write would)."""
     import sys
 
     module = sys.modules.get(spec.partition(":")[0])
     source = getattr(module, "__file__", None)
-    if source:
-        ctx.watch(os.path.dirname(source))  # its directory: a sibling module edited too
+    if not source:
+        return
+    directory = os.path.dirname(source)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        names = []
+    for name in sorted(names):
+        if name.endswith(".py"):
+            ctx.watch(os.path.join(directory, name))
 
 
 def _common(el: Element) -> tuple[str, bool, bool]:
@@ -164,8 +180,7 @@ def parse_asgi(el: Element, ctx: ParseContext) -> Step:
     try:
         app = load_app(spec, factory)
     except AppError as exc:
-        raise el.error(str(exc), hint="the module is looked for on the import path and in "
-                                      "<findlib path> directories") from None
+        raise el.error(str(exc), hint=_hint(exc)) from None
     _watch_source(ctx, app, spec)
     if not is_asgi3(app):
         raise el.error(f"{spec!r} is not an ASGI 3 application (async def app(scope, receive, send))",
@@ -186,7 +201,7 @@ def parse_wsgi(el: Element, ctx: ParseContext) -> Step:
     try:
         app = load_app(spec, factory)
     except AppError as exc:
-        raise el.error(str(exc)) from None
+        raise el.error(str(exc), hint=_hint(exc)) from None
     if is_asgi3(app):
         raise el.error(f"{spec!r} is an ASGI application", hint="use <asgi app=…/>")
     _watch_source(ctx, app, spec)

@@ -61,6 +61,12 @@ def revproxy(*, options: ProxyOptions | None = None, **rule: Any) -> RevProxy:
         ocsi.AttributeDoc("cafile", "verify HTTPS backends against these CAs (PEM)", "the system's"),
         ocsi.AttributeDoc("insecure", "insecure (or true): do not verify HTTPS backends", "off"),
         ocsi.AttributeDoc("forwarded", "forwarded (or true): also send the RFC 7239 Forwarded header", "off"),
+        ocsi.AttributeDoc("rewritelocation", "rewritelocation (or true): Location and Refresh pointing "
+                          "at the destination are rewritten to the client's scheme and Host "
+                          "(nginx's proxy_redirect default)", "off"),
+        ocsi.AttributeDoc("requestbuffer", "a chunked request body is sent with a Content-Length, "
+                          "buffered up to this size (spooled to a file past 256 KiB), 413 beyond; "
+                          "0: never", "off (1 MiB for an HTTP/1.0 backend)"),
     ]))
 def _parse(el: ocsi.Element, ctx: ocsi.ParseContext) -> ocsi.Step:
     return RevProxy(parse_revproxy(el, ctx), ctx.options(DISTRIBUTION), el.where)

@@ -22,13 +22,13 @@ from ocsi import Element, LoadContext, ParseContext
 
 from .cache import FileCache, clear_all, default_cache
 from .parse import DEFAULT_MAX_RANGES, StaticSpec, make_spec, parse_options, parse_static
-from .serve import serve_config
+from .serve import serve_document
 from .steps import Static
 
 DISTRIBUTION = "ocsi-ext-staticmod"
 
 __all__ = ["DISTRIBUTION", "FileCache", "Static", "StaticSpec", "clear_all", "default_cache",
-           "make_spec", "serve_config", "static"]
+           "make_spec", "serve_document", "static"]
 
 
 def static(
