@@ -308,7 +308,8 @@ class ServerProcess(Client):
                     raise RuntimeError("ocsi did not start listening within 30 s") from None
                 time.sleep(0.05)
         # the command pipe is made a moment after the ports listen
-        if f"<commandpipe>{self.pipe}</commandpipe>" in Path(self.config_path).read_text():
+        config = getattr(self, "config_path", None)  # a one-line command has no file
+        if config and f"<commandpipe>{self.pipe}</commandpipe>" in Path(config).read_text():
             while not os.path.exists(self.pipe) and time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break

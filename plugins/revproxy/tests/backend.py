@@ -33,12 +33,11 @@ from typing import Any
 import h11
 
 
-class Backend:
-    def __init__(self, name: str = "b1", tls: ssl.SSLContext | None = None) -> None:
-        self.name = name
-        self.connections = 0
-        self.requests = 0
-        self.seen: list[dict[str, Any]] = []
+class ThreadedServer:
+    """An asyncio server on 127.0.0.1 (an ephemeral port) in a thread of its own, with
+    :meth:`_serve` answering each connection; :meth:`stop` aborts every open one."""
+
+    def __init__(self, name: str, tls: ssl.SSLContext | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -56,9 +55,12 @@ class Backend:
             ready.set()
             self.loop.run_forever()
 
-        self.thread = threading.Thread(target=run, daemon=True, name=f"backend-{name}")
+        self.thread = threading.Thread(target=run, daemon=True, name=name)
         self.thread.start()
         ready.wait(10)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -74,6 +76,15 @@ class Backend:
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+class Backend(ThreadedServer):
+    def __init__(self, name: str = "b1", tls: ssl.SSLContext | None = None) -> None:
+        self.name = name
+        self.connections = 0
+        self.requests = 0
+        self.seen: list[dict[str, Any]] = []
+        super().__init__(f"backend-{name}", tls)
 
     # -- serving ---------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -203,34 +214,14 @@ class Backend:
         return True
 
 
-class RawBackend:
+class RawBackend(ThreadedServer):
     """A backend that parses nothing: it records each request head as the bytes it received
     (what a lenient parser would read) and answers ``200 ok``, keeping the connection. For
     the tests that prove what the proxy never writes."""
 
     def __init__(self) -> None:
         self.heads: list[bytes] = []
-        self.loop = asyncio.new_event_loop()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self._server: asyncio.AbstractServer | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self._server = self.loop.run_until_complete(asyncio.start_server(self._serve, sock=sock))
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True, name="raw-backend")
-        self.thread.start()
-        ready.wait(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__("raw-backend")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
@@ -245,14 +236,3 @@ class RawBackend:
         finally:
             self._writers.discard(writer)
             writer.transport.abort()
-
-    def stop(self) -> None:
-        async def close() -> None:
-            assert self._server is not None
-            self._server.close()
-            for w in list(self._writers):
-                w.transport.abort()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
