@@ -45,10 +45,11 @@ def test_ocsi_app_with_reload(ocsi_command, tmp_path):
     source.write_text(SOURCE.format("second edit"))
     _wait_for(lambda: srv.get("/").body == b"second edit", "the edit")
     assert srv.stop() == 0
-    err = srv.output()[1]
-    assert "hello_app.py changed: re-importing the application" in err
-    assert "ocsi app: reloaded" in err
-    assert "invalid syntax (hello_app.py, line 6)" in err
+    out, err = srv.output()
+    assert "hello_app.py changed: re-importing the application" in out  # notices: stdout
+    assert "ocsi app: reloaded" in out
+    assert "invalid syntax (hello_app.py, line 6)" in err  # errors: stderr
+    err = out + err
     assert "<findlib path>" not in err and "Reloading config file" not in err
     assert "Configuration changed on disk" not in err
 
