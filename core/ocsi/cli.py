@@ -49,7 +49,7 @@ def _commands_help() -> str:
 def _extension_commands() -> list[tuple[str, str]]:
     """``(name, first line of its docstring)`` for each ``ocsi.cli`` entry point; one that
     cannot be loaded is listed with the reason."""
-    from .extensions.loader import metadata
+    import importlib_metadata as metadata  # a dependency of ocsi (the newest behaviour everywhere)
 
     out = []
     for ep in sorted(metadata.entry_points(group="ocsi.cli"), key=lambda e: e.name):
@@ -222,7 +222,7 @@ def _check(path: str, quiet: bool = False) -> int:
 def _extension_command(name: str) -> Any:
     """``ocsi NAME …`` given by an installed extension: an entry point in the group
     ``ocsi.cli`` (authbasic's ``hash-password``), loaded only when asked for."""
-    from .extensions.loader import metadata
+    import importlib_metadata as metadata  # a dependency of ocsi (the newest behaviour everywhere)
 
     for ep in metadata.entry_points(group="ocsi.cli"):
         if ep.name == name:

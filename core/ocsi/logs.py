@@ -115,7 +115,7 @@ def _open_log(path: str) -> IO[str]:
     return os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="replace")
 
 
-class _ReopenableFileHandler(logging.StreamHandler):
+class _ReopenableFileHandler(logging.StreamHandler[IO[str]]):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(_open_log(path))

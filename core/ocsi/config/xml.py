@@ -146,10 +146,11 @@ class Element:
         return name in self._el.attrib
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self._el.attrib.get(name, default)
+        value: str | None = self._el.attrib.get(name, default)  # lxml is untyped
+        return value
 
     def require(self, name: str, hint: str | None = None) -> str:
-        value = self._el.attrib.get(name)
+        value: str | None = self._el.attrib.get(name)
         if value is None:
             raise self.error(f"missing attribute '{name}' in <{self.tag}>", hint)
         return value

@@ -135,7 +135,8 @@ class EnabledExtensions:
             return None
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             if impl.plugin_name == extension:
-                return impl.function
+                function: Callable[..., Any] = impl.function
+                return function
         return None
 
     # -- elements ----------------------------------------------------------------------------------
