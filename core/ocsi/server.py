@@ -29,15 +29,15 @@ from .config.settings import PortSpec, ServerSettings, SSLSettings
 from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
-from .replies import Reply
-from .serverview import ServerView
-from .systemd import Notifier, notifier
-from .upgrade import start_successor, successor_arguments
 from .listeners import Listening, StartupError, announce, open_listeners
 from .logs import NOTICE, Logs
+from .replies import Reply
 from .runtime import Runtime, build_runtime
+from .serverview import ServerView
 from .sni import CertificateChooser, HostCertificate
+from .systemd import Notifier, notifier
 from .tls import server_context
+from .upgrade import start_successor, successor_arguments
 from .watch import ConfigWatcher
 
 log = logging.getLogger("ocsi.main")

@@ -36,7 +36,6 @@ OCSIGEN_PREFIX = "ocsigenserver.ext."
 log = logging.getLogger("ocsi.extensions")
 
 
-
 def normalize(name: str) -> str:
     """PEP 503 normalisation: case and ``-_.`` runs do not matter."""
     return str(canonicalize_name(name))
@@ -264,7 +263,3 @@ def library_modules(catalog: Catalog, package: str) -> list[str]:
     if info is None:
         raise ExtensionNotFound(f"library distribution '{package}' is not installed")
     return [info.entry_point.module]
-
-
-def names_of(items: Iterable[ExtensionInfo]) -> list[str]:
-    return [i.name for i in items]
