@@ -15,7 +15,8 @@ a test started is stopped when it ends, and one that does not stop cleanly fails
   servers share :class:`Client`'s calls (``get``, ``head``, ``request``, ``raw``) and
   return the same :class:`Result`; ``srv.mode`` tells which one runs.
 
-For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
+For configuration errors: :func:`assert_config_error` (the message, and the line counted in
+the XML the test wrote). For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
 element parser: :func:`parse_element`, :func:`parse_context`, :func:`load_context`; for
 registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``);
 for TLS: :func:`self_signed`, :func:`authority_and_certificate` (a test CA and a certificate).
@@ -31,6 +32,7 @@ import pytest
 
 from ..certificates import authority_and_certificate, self_signed
 from .distributions import write_extension
+from .errors import FIRST_LINE, assert_config_error
 from .memory import MEMORY_PORT, MemoryServer
 from .parsing import load_context, parse_context, parse_element
 from .requests import build_pipeline, make_request
@@ -40,7 +42,7 @@ from .h2client import H2Client
 from .websocket import WebSocketClient
 
 __all__ = [
-    "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
+    "FIRST_LINE", "assert_config_error", "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
     "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
     "make_request", "parse_context", "parse_element", "wait_for_port", "write_extension",
     "WebSocketClient", "H2Client",
