@@ -21,6 +21,7 @@ import socket
 import ssl
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -37,6 +38,17 @@ HIGH_WATER = 256 * 1024
 
 class UpstreamClosed(ConnectionError):
     """The backend closed the connection (or broke the protocol) before the response ended."""
+
+
+class ClientGone(Exception):
+    """The client went away while the backend had not answered yet: there is nobody left to
+    answer, so the request behind it is abandoned (nginx's default, ``proxy_ignore_client_abort
+    off``)."""
+
+
+#: While waiting for a backend, how often the client is looked at (a timer, re-armed: no task,
+#: nothing at all for a backend that answers sooner).
+GONE_POLL = 0.5
 
 
 class UnwritableHead(ValueError):
@@ -173,10 +185,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport.write(b"0\r\n\r\n")
 
     # -- receiving -----------------------------------------------------------------------------
-    async def next_event(self, timeout: float | None) -> Any:
+    async def next_event(self, timeout: float | None,
+                         gone: Callable[[], bool] | None = None) -> Any:
         """The next response event: ``h11.Response`` / ``InformationalResponse`` (the head),
         ``h11.Data``, ``h11.EndOfMessage``. TimeoutError when the backend is silent for
-        ``timeout``; :class:`UpstreamClosed` when it closes or breaks the protocol."""
+        ``timeout``; :class:`UpstreamClosed` when it closes or breaks the protocol;
+        :class:`ClientGone` when ``gone()`` turns true while waiting."""
         reader = self.reader
         while True:
             try:
@@ -190,7 +204,7 @@ class UpstreamConnection(asyncio.Protocol):
                 if self._read_paused:
                     self._read_paused = False
                     self.transport.resume_reading()
-                await self._wait(timeout)
+                await self._wait(timeout, gone)
                 continue
             kind = type(event)
             if kind is h11.ConnectionClosed:
@@ -212,10 +226,29 @@ class UpstreamConnection(asyncio.Protocol):
             if name == "connection" and "close" in value.lower():
                 self.keep_alive = False
 
-    async def _wait(self, timeout: float | None) -> None:
+    async def _wait(self, timeout: float | None, gone: Callable[[], bool] | None = None) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        timer: asyncio.TimerHandle | None
+        if gone is None:
+            timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        else:
+            deadline = None if timeout is None else loop.time() + timeout
+
+            def watch() -> None:
+                nonlocal timer
+                if waiter.done():
+                    return
+                if gone():
+                    waiter.set_exception(ClientGone())
+                    return
+                left = None if deadline is None else deadline - loop.time()
+                if left is not None and left <= 0:
+                    _expire(waiter)
+                    return
+                timer = loop.call_later(GONE_POLL if left is None else min(GONE_POLL, left), watch)
+
+            timer = loop.call_later(GONE_POLL if timeout is None else min(GONE_POLL, timeout), watch)
         try:
             await waiter
         finally:

@@ -50,7 +50,7 @@ from ocsi import (
 
 from .balance import Balancer
 from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
-from .client import Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
+from .client import ClientGone, Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
 from .headers import request_headers, response_headers, wants_websocket
 from .options import ProxyOptions
@@ -198,6 +198,12 @@ class RevProxy(Step):
                         return error_response(502)
                     failure = "reset"
                     break
+                except ClientGone:
+                    self.balancer.active[index] -= 1
+                    conn.close()  # the backend sees the request abandoned, as from nginx
+                    log.info("%s: the client left before %s answered %s %s", self.where,
+                             dest.origin, request.method, dest.target)
+                    return Response(499, [], BytesBody(b""), reason="Client Closed Request")
                 except UnwritableHead as exc:
                     self.balancer.active[index] -= 1
                     self.pool.release(conn)  # nothing was written on it
@@ -232,9 +238,9 @@ class RevProxy(Step):
                 sender = asyncio.get_running_loop().create_task(
                     _send_body(conn, request) if spool is None else _send_spooled(conn, spool))
             if sender is None:
-                head = await _final_head(conn, rule.response_timeout, websocket)
+                head = await _final_head(conn, rule.response_timeout, websocket, request)
             else:
-                head = await self._response_head(conn, sender, websocket)
+                head = await self._response_head(conn, sender, request, websocket)
         except asyncio.TimeoutError:
             await _stop(sender)
             raise _Timeout() from None
@@ -348,12 +354,12 @@ class RevProxy(Step):
         return Response(101, Headers.from_lower(fields), TunnelBody(run))
 
     async def _response_head(self, conn: UpstreamConnection, sender: asyncio.Task[None] | None,
-                             websocket: bool = False
+                             request: Request, websocket: bool = False
                              ) -> h11.Response | h11.InformationalResponse:
         """The backend's final response head (1xx skipped, but a 101 to a WebSocket
         handshake), while the body goes up."""
         timeout = self.rule.response_timeout
-        reader = asyncio.ensure_future(_final_head(conn, timeout, websocket))
+        reader = asyncio.ensure_future(_final_head(conn, timeout, websocket, request))
         try:
             if sender is not None:
                 done, _ = await asyncio.wait({reader, sender}, timeout=timeout,
@@ -371,10 +377,11 @@ class RevProxy(Step):
                 reader.cancel()
 
 
-async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool
-                      ) -> h11.Response | h11.InformationalResponse:
+async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool,
+                      request: Request) -> h11.Response | h11.InformationalResponse:
+    gone = request.link is not None and (lambda: request.client_gone)
     while True:
-        event = await conn.next_event(timeout)
+        event = await conn.next_event(timeout, gone or None)
         if type(event) is h11.Response:
             return event
         if websocket and type(event) is h11.InformationalResponse and event.status_code == 101:

@@ -7,6 +7,8 @@ It parses requests with h11 (server side) and answers by path:
 - ``/bytes/N`` (``?chunked`` to send it chunked): N bytes, streamed in 64 KiB pieces.
 - ``/status/N``: that status, a small body (none for 204/304).
 - ``/redirect``: 302 to ``http://<its own address>/moved``.
+- ``/hold/S``: the answer after S seconds, unless the proxy closes the connection first
+  (recorded in ``abandoned``);
 - ``/slowhead/S``: the head after S seconds; ``/stall``: a head and 10 bytes of 1000000, then silence.
 - ``/diemid``: a head announcing 1000000 bytes, 100 of them, then the connection closes;
   ``/diesmall`` the same with 1000.
@@ -84,6 +86,8 @@ class Backend(ThreadedServer):
         self.connections = 0
         self.requests = 0
         self.seen: list[dict[str, Any]] = []
+        #: ``/hold/S`` requests whose connection the proxy closed before the answer.
+        self.abandoned: list[str] = []
         super().__init__(f"backend-{name}", tls)
 
     # -- serving ---------------------------------------------------------------------------------
@@ -191,6 +195,19 @@ class Backend(ThreadedServer):
         if path == "/redirect":
             await send(302, [("location", f"http://127.0.0.1:{self.port}/moved"),
                              ("content-length", "0")])
+            return True
+        if path.startswith("/hold/"):  # answers after S seconds, unless the proxy leaves first
+            deadline = asyncio.get_running_loop().time() + float(path.split("/")[2])
+            try:
+                await self._body(conn, reader)
+                while asyncio.get_running_loop().time() < deadline:
+                    if reader.at_eof() or reader.exception() is not None:
+                        raise ConnectionResetError("closed")
+                    await asyncio.sleep(0.02)
+            except ConnectionError:  # closed or reset by the proxy
+                self.abandoned.append(path)
+                return False
+            await send(200, [("content-length", "4")], b"late")
             return True
         if path.startswith("/slowhead/"):
             await asyncio.sleep(float(path.split("/")[2]))

@@ -164,3 +164,29 @@ def test_accesscontrol_and_the_access_log_apply(ocsi_server, backend):
     assert srv.get("/echo", {"x-block": "yes"}).status == 403 and b.requests == 0
     assert srv.get("/status/418").status == 418
     assert "/status/418 418" in srv.wait_log("access", "/status/418")
+
+
+# -- a client that leaves ------------------------------------------------------------------------
+@pytest.mark.parametrize("body", [b"", b"x" * 10])
+def test_a_client_that_leaves_abandons_the_request_behind_it(ocsi_server, backend, body):
+    """nginx's default (proxy_ignore_client_abort off): nobody is left to answer, so the
+    backend's connection is closed rather than kept busy until its answer."""
+    import socket
+    import time
+
+    b = backend()
+    srv = proxy(ocsi_server, f'<revproxy suburl="(.*)" dest="{b.url}/\\1"/>')
+    with socket.create_connection(("127.0.0.1", srv.port)) as s:
+        method = b"POST" if body else b"GET"
+        s.sendall(method + b" /hold/30 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                  + body)
+        deadline = time.monotonic() + 10
+        while not b.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b.requests == 1
+    deadline = time.monotonic() + 10  # the proxy looks at the client twice a second
+    while not b.abandoned and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert b.abandoned == ["/hold/30"]
+    srv.wait_log("access", " 499 ")
+    assert srv.get("/echo").status == 200  # and the proxy goes on
