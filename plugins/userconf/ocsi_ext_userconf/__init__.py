@@ -10,6 +10,7 @@ and an error in it is that user's 500 and one error line, never the server's pro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import pwd
@@ -29,8 +30,11 @@ from ocsi import (
     SubChain,
     ValueFormatError,
     check_bounded_regex,
+    parse_size,
     parse_xml,
 )
+
+from .userfile import DEFAULT_MAX_SIZE, UserFileError, read_user_file
 
 if TYPE_CHECKING:
     from ocsi import Answer, Request, State
@@ -107,7 +111,7 @@ class _Parsed:
 class UserConf(Step):
     def __init__(self, regex: re.Pattern[str], conf: GroupTemplate, url: GroupTemplate,
                  prefix: GroupTemplate, localpath: GroupTemplate, ctx: ParseContext,
-                 where: str = "?") -> None:
+                 where: str = "?", max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.regex = regex
         self.conf = conf
         self.url = url
@@ -115,6 +119,7 @@ class UserConf(Step):
         self.localpath = localpath
         self.ctx = ctx
         self.where = where
+        self.max_size = max_size
         self._files: dict[str, _Parsed] = {}
         self._retired: list[Step] = []
 
@@ -175,14 +180,16 @@ class UserConf(Step):
     async def _parse(self, conf: str, localpath: str, site_path: tuple[str, ...],
                      stamp: tuple[int, int, int, int], request: Request) -> _Parsed:
         try:
-            with open(conf, "rb") as f:
-                data = f.read()
+            data = await asyncio.to_thread(read_user_file, conf, self.max_size)
             root = parse_xml(data, conf)  # the configuration's own reader: safe, located
             check_user_document(root)
             steps = self.ctx.for_user(os.path.normpath(localpath), site_path).parse_steps([root])
             for step in steps:
                 for s in _walk(step):
                     await s.provision()
+        except UserFileError as exc:
+            log.error("Refused userconf configuration file for url %s: %s", request.target, exc)
+            return _Parsed(stamp, None, str(exc))
         except (ConfigError, OSError) as exc:
             kind = ("Unauthorized option" if "not allowed" in str(exc) or "refers" in str(exc)
                     else "Syntax error")
@@ -212,7 +219,11 @@ def _walk(step: Step) -> list[Step]:
     ]))
 def parse_userconf(el: Element, ctx: ParseContext) -> Step:
     names = ["regexp", "conf", "url", "prefix", "localpath"]
-    el.check(attributes=names)
+    el.check(attributes=[*names, "maxsize"])
+    default: int | None = DEFAULT_MAX_SIZE
+    max_size = el.attr_value("maxsize", parse_size, default)
+    if max_size is None:
+        raise el.error("maxsize must be a size, not unlimited", hint='e.g. maxsize="64KiB"')
     missing = [n for n in names if not el.has(n)]
     if missing:
         raise el.error("Missing attributes for <userconf>", hint="missing: " + ", ".join(missing))
@@ -226,7 +237,7 @@ def parse_userconf(el: Element, ctx: ParseContext) -> Step:
     except ValueError as exc:
         raise el.error(str(exc)) from None
     return UserConf(regex, templates["conf"], templates["url"], templates["prefix"],
-                    templates["localpath"], ctx, el.where)
+                    templates["localpath"], ctx, el.where, max_size)
 
 
 @ocsi.hookimpl
