@@ -218,6 +218,8 @@ def test_serve_mode_subprocess(tmp_path):
     (www / "sub").mkdir(parents=True)
     (www / "index.html").write_text("<html>hello</html>")
     (www / "a b.txt").write_text("spaced")
+    (www / ".git").mkdir()
+    (www / ".git" / "config").write_text("[remote]")
     port = free_port()
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -243,6 +245,7 @@ def test_serve_mode_subprocess(tmp_path):
         assert (status, body) == (200, b"<html>hello</html>")
         assert get("/nope.html")[0] == 404
         assert get("/a%20b.txt") == (200, b"spaced")
+        assert get("/.git/config")[0] == 404
         status, listing = get("/sub/")
         assert status == 200 and b"Directory listing" in listing
         pipe = Path(tempfile_dir()) / f"ocsi-{proc.pid}.cmd"

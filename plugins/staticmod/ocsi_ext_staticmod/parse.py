@@ -32,11 +32,12 @@ from ocsi import (
 from .cache import DEFAULT_ENTRIES, DEFAULT_TTL, FileCache
 from .dest import Template
 from .encoding import SUFFIXES
+from .protect import DEFAULT, Protected
 
 log = logging.getLogger("ocsi.ext.staticmod")
 
 ATTRIBUTES = ["dir", "regexp", "dest", "code", "root", "cache", "precompressed", "etag",
-              "maxranges"]
+              "maxranges", "protect"]
 ETAG_MODES = ("strong", "weak", "off")
 DEFAULT_MAX_RANGES = 16
 _ANYTHING = re.compile(r".*", re.DOTALL)
@@ -52,6 +53,8 @@ class SpecOptions:
     precompressed: tuple[str, ...] = ()
     etag: str = "strong"
     max_ranges: int = DEFAULT_MAX_RANGES
+    #: Names never served (``protect=``): ``.ht*``, ``.git``, ``.env`` by default.
+    protect: Protected = DEFAULT
     #: Directory a user configuration file is confined to (userconf), else ``None``.
     userconf: str | None = None
     #: Working directory at configuration time (relative ``dest`` paths are resolved from it).
@@ -129,6 +132,7 @@ def make_spec(
     max_ranges: int = DEFAULT_MAX_RANGES,
     userconf: str | None = None,
     cwd: str | None = None,
+    protect: str | None = None,
 ) -> StaticSpec:
     """Check a combination of attributes (already converted); raises ``ValueError``."""
     cwd = cwd or os.getcwd()
@@ -151,7 +155,8 @@ def make_spec(
     if max_ranges < 0:
         raise ValueError("maxranges= must be 0 or more")
     common = SpecOptions(cache=cache, precompressed=tuple(precompressed), etag=etag,
-                         max_ranges=max_ranges, userconf=userconf, cwd=cwd)
+                         max_ranges=max_ranges, userconf=userconf, cwd=cwd,
+                         protect=DEFAULT if protect is None else Protected(protect))
     if dir is not None:
         return DirectorySpec(directory=_dir_path(dir, cwd, userconf), **_fields(common))
     try:
@@ -182,7 +187,7 @@ def parse_static(el: Element, ctx: ParseContext) -> StaticSpec:
         spec = make_spec(
             dir=el.get("dir"), regexp=el.get("regexp"), dest=el.get("dest"), code=el.get("code"),
             root=el.get("root"), cache=cache, precompressed=pre, etag=el.get("etag", "strong") or "",
-            max_ranges=max_ranges, userconf=ctx.userconf,
+            max_ranges=max_ranges, userconf=ctx.userconf, protect=el.get("protect"),
         )
     except ValueError as exc:
         msg = str(exc)
