@@ -46,6 +46,7 @@ from .ranges import UNSATISFIABLE, Multipart, content_range, parse_range
 from .resolve import (
     DIR,
     FILE,
+    INSIDE,
     Entry,
     Stale,
     errno_status,
@@ -120,6 +121,7 @@ class Static(Step):
             check = os.path.normpath(spec.userconf)
             check = "" if check == "/" else check
         self._dir_check_root = check
+        self._confined = spec.userconf is not None
 
     def __repr__(self) -> str:
         s = self.spec
@@ -198,7 +200,9 @@ class Static(Step):
     def serve_path(self, request: Request, status: int, path: str, trailing: bool,
                    check_root: str, code_page: bool = False) -> Answer:
         cfg = request.config
-        policy = cfg.follow_symlinks
+        policy: str = cfg.follow_symlinks
+        if self._confined and policy != "never":
+            policy = INSIDE  # a user's site: no link leads out of the user's directory
         entry = self.cache.get(path, check_root, policy)
         kind = entry.kind
         if kind != FILE and kind != DIR:

@@ -188,3 +188,35 @@ def test_maxsize_must_be_bounded(ocsi_memory):
         ocsi_memory(EXTS + '<host>\n<userconf regexp="a" conf="c" url="u" prefix="p" localpath="l" '
                            'maxsize="infinity"/></host>')
     assert "maxsize must be a size" in str(e.value)
+
+
+# -- links in a user's directory ------------------------------------------------------------------
+def test_a_same_owner_link_out_of_localpath_is_403(ocsi_client, homes):
+    eve = homes / "eve"
+    eve.mkdir()
+    (eve / "secret").write_text("EVE'S SECRET")
+    pub = homes / "bob" / "public_html"
+    (pub / "x").symlink_to("../../eve/secret")     # same owner as its target
+    (pub / "d").symlink_to("../../eve")
+    (pub / "in").symlink_to("page.html")           # a link that stays inside is fine
+    (pub / "sub").mkdir()
+    (pub / "sub" / "up").symlink_to("../page.html")
+    user_file(homes, "bob", '<static dir="."/>')
+    srv = serve(ocsi_client, homes)
+    for target in ("/~bob/x", "/~bob/d/secret"):
+        r = srv.get(target)
+        assert r.status == 403 and b"SECRET" not in r.body, target
+    assert srv.get("/~bob/in").body == b"bob's page"
+    assert srv.get("/~bob/sub/up").body == b"bob's page"
+
+
+def test_a_same_owner_link_out_of_localpath_in_regexp_mode_is_403(ocsi_client, homes):
+    eve = homes / "eve"
+    eve.mkdir()
+    (eve / "secret").write_text("EVE'S SECRET")
+    (homes / "bob" / "public_html" / "x").symlink_to("../../eve/secret")
+    user_file(homes, "bob", '<static regexp="f/(.*)" dest="\\1"/>')
+    srv = serve(ocsi_client, homes)
+    r = srv.get("/~bob/f/x")
+    assert r.status == 403 and b"SECRET" not in r.body
+    assert srv.get("/~bob/f/page.html").body == b"bob's page"
