@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import re
 from dataclasses import dataclass, fields
 from typing import Any
@@ -216,9 +217,32 @@ def _warn_unusable(el: Element, directory: str) -> None:
                 "does", el.where, directory, why)
 
 
+def serves_as_root(user: str | None) -> bool:
+    """Whether requests will be served with root's rights: the process is root and ``<user>``
+    does not name another user (privileges are dropped to it after binding)."""
+    if os.geteuid() != 0:
+        return False
+    if not user:
+        return True
+    try:
+        uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return True  # an unknown user is the configuration's own error, said elsewhere
+    return uid == 0
+
+
 # -- <extension findlib-package="ocsi-ext-staticmod"> options ---------------------------------------
 def parse_options(options: list[Element], ctx: LoadContext) -> FileCache:
-    """``<filecache ttl="1" entries="4096"/>`` (``ttl="0"`` disables the cache)."""
+    """``<filecache ttl="1" entries="4096"/>`` (``ttl="0"`` disables the cache).
+
+    Also says, once per configuration, when the server will serve as root (see
+    :func:`serves_as_root`): ``ownermatch``, the default symlink policy, then follows any link
+    root owns to any file root owns (a root-owned ``/srv/www/passwd -> /etc/shadow``)."""
+    if serves_as_root(ctx.settings.user):
+        ctx.log.warning('%s: the server runs as root: <followsymlinks value="ownermatch"/> (the '
+                        "default) follows every link root owns to any file root owns (a "
+                        "root-owned /srv/www/passwd -> /etc/shadow is served); run as another "
+                        '<user>, or use <followsymlinks value="never"/>', ctx.where)
     ttl, entries = DEFAULT_TTL, DEFAULT_ENTRIES
     for el in options:
         if el.tag != "filecache":

@@ -382,3 +382,16 @@ def test_no_descriptor_leak(ocsi_server, www):
     while fds() > before + 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert fds() <= before + 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the warning concerns a server running as root")
+def test_running_as_root_warns_that_ownermatch_follows_root_owned_links(ocsi_server, ocsi_process,
+                                                                         www):
+    warning = "the server runs as root"
+    srv = ocsi_server(host(www))
+    text = srv.wait_log("warnings", warning)
+    assert "ocsi.conf:5:" in text and 'followsymlinks value="ownermatch"' in text
+    assert text.count(warning) == 1
+    other = ocsi_process("<user>nobody</user>" + host(www))
+    assert other.get("/nope").status in (403, 404)  # answering: the configuration is loaded
+    assert warning not in other.log("warnings")
