@@ -121,9 +121,12 @@ class UserConf(Step):
         self.where = where
         self.max_size = max_size
         self._files: dict[str, _Parsed] = {}
+        self._pending: dict[str, tuple[tuple[int, int, int, int], asyncio.Future[_Parsed]]] = {}
         self._retired: list[Step] = []
 
     async def cleanup(self) -> None:
+        if self._pending:  # reads under way end first (bounded: a regular file, maxsize bytes)
+            await asyncio.gather(*(t for _, t in self._pending.values()), return_exceptions=True)
         steps = self._retired + [s for p in self._files.values() for s in (p.steps or ())]
         self._retired, self._files = [], {}
         for step in steps:
@@ -171,11 +174,25 @@ class UserConf(Step):
         known = self._files.get(conf)
         if known is not None and known.stamp == stamp:
             return known
-        parsed = await self._parse(conf, localpath, site_path, stamp, request)
+        pending = self._pending.get(conf)
+        if pending is None or pending[0] != stamp:
+            # one read per change, however many requests arrive while it runs (one error
+            # line for a bad file); shielded, so a client that leaves does not cancel it
+            task = asyncio.ensure_future(self._parse(conf, localpath, site_path, stamp, request))
+            pending = self._pending[conf] = (stamp, task)
+            task.add_done_callback(lambda t: self._loaded(conf, t))
+        return await asyncio.shield(pending[1])
+
+    def _loaded(self, conf: str, task: asyncio.Future[_Parsed]) -> None:
+        pending = self._pending.get(conf)
+        if pending is not None and pending[1] is task:
+            del self._pending[conf]
+        if task.cancelled() or task.exception() is not None:
+            return
+        known = self._files.get(conf)
         if known is not None and known.steps:
             self._retired += known.steps  # requests in flight may still use them
-        self._files[conf] = parsed
-        return parsed
+        self._files[conf] = task.result()
 
     async def _parse(self, conf: str, localpath: str, site_path: tuple[str, ...],
                      stamp: tuple[int, int, int, int], request: Request) -> _Parsed:

@@ -220,3 +220,15 @@ def test_a_same_owner_link_out_of_localpath_in_regexp_mode_is_403(ocsi_client, h
     r = srv.get("/~bob/f/x")
     assert r.status == 403 and b"SECRET" not in r.body
     assert srv.get("/~bob/f/page.html").body == b"bob's page"
+
+
+def test_requests_arriving_together_read_a_changed_file_once(ocsi_server, homes):
+    from concurrent.futures import ThreadPoolExecutor
+
+    user_file(homes, "bob", '<static dir="."')  # broken
+    srv = serve(ocsi_server, homes)
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: srv.get("/~bob/page.html").status, range(32)))
+    assert statuses == [500] * 32
+    errors = srv.wait_log("errors", "userconf configuration file")
+    assert errors.count("userconf configuration file for url") == 1
