@@ -44,12 +44,13 @@ class Protected:
         """Whether one file name is protected."""
         return self._rx is not None and self._rx.match(name) is not None
 
-    def path(self, rel: str) -> bool:
-        """Whether any name of ``rel`` (a path below the root, ``/``-separated) is protected."""
+    def path(self, path: str, start: int = 0) -> bool:
+        """Whether any name of ``path[start:]`` (the part below the root, which begins with
+        ``/`` or is empty) is protected. Most paths have no ``/.``: one search, no copy."""
         rx = self._rx
-        if rx is None or (self._dotted and "/." not in rel and not rel.startswith(".")):
+        if rx is None or (self._dotted and path.find("/.", start) < 0):
             return False
-        return any(rx.match(part) is not None for part in rel.split("/"))
+        return any(rx.match(part) is not None for part in path[start:].split("/"))
 
 
 DEFAULT = Protected(DEFAULT_PROTECT)

@@ -212,7 +212,7 @@ class Static(Step):
             r = self._ruled(cfg, path, check_root)
             if r:
                 return DO_NOTHING if r == 404 else _FORBIDDEN
-        if self.spec.protect.path(path[len(check_root):]):
+        if self.spec.protect.path(path, len(check_root)):
             return DO_NOTHING
         method = request.method
         if kind == FILE:
