@@ -87,6 +87,8 @@ def _options_cache(ctx: ParseContext) -> FileCache | None:
                           "accepting that coding (br zstd gzip)", "none"),
         ocsi.AttributeDoc("etag", "strong, weak or off", "`strong`"),
         ocsi.AttributeDoc("maxranges", "most ranges in one Range header; 0 disables ranges", "`16`"),
+        ocsi.AttributeDoc("protect", "names never served, on any component of the path below the "
+                          "root (file patterns; empty: none)", "`.ht* .git .env .env.*`"),
     ]))
 def _parse(el: Element, ctx: ParseContext) -> Static:
     return Static(parse_static(el, ctx), _options_cache(ctx), where=el.where)

@@ -233,6 +233,8 @@ def _walk(step: Step) -> list[Step]:
         ocsi.AttributeDoc("prefix", "where the user's site is, below the current one (~bob)",
                           required=True),
         ocsi.AttributeDoc("localpath", "the directory the user's files must stay in", required=True),
+        ocsi.AttributeDoc("maxsize", "the largest user's file read (a size, not infinity)",
+                          "`64KiB`"),
     ]))
 def parse_userconf(el: Element, ctx: ParseContext) -> Step:
     names = ["regexp", "conf", "url", "prefix", "localpath"]
