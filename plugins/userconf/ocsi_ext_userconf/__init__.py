@@ -3,7 +3,8 @@
 ``<userconf regexp="R" conf="F" url="U" prefix="P" localpath="D"/>``: a request whose sub-path
 matches ``R`` is served by the configuration in file ``F`` (typically in the user's home), as a
 site at ``P`` below the current one, with the URL ``U``, its files confined to ``D``. The file
-is read when it changes, not on every request. What a user may write there is limited (no
+is read when it changes, not on every request, in a worker thread and only when it is a
+regular file of its own of at most ``maxsize`` bytes (:mod:`.userfile`). What a user may write there is limited (no
 proxy, no rewriting, no file outside ``D``, no regular expression that could hang the server),
 and an error in it is that user's 500 and one error line, never the server's problem.
 """
