@@ -12,6 +12,9 @@ import re
 
 __all__ = ["GroupTemplate"]
 
+#: What :meth:`GroupTemplate.expand_url` percent-encodes in the text of a group.
+_URL_UNSAFE = {c: f"%{c:02X}" for c in (*range(0x21), 0x5C, 0x7F)}
+
 _GROUP = re.compile(r"\\(\d)")
 _GROUP_OR_DOLLAR = re.compile(r"\\(\d)|\$(\d)")
 
@@ -56,6 +59,21 @@ class GroupTemplate:
         return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in self._parts)
 
     __call__ = expand  # usable as re.sub's replacement
+
+    def expand_url(self, match: re.Match[str], at_start: bool = True) -> str:
+        """:meth:`expand` for a URL sent back to a browser (a ``Location``): what the groups
+        copy from the request cannot make it name another host. A ``\\``, a space or a control
+        character from a group is percent-encoded (browsers read ``/\\evil.example`` as
+        ``//evil.example``, and drop tabs and line breaks from URLs), and a
+        result that starts with ``//`` only because of a group gets its second ``/`` encoded
+        (``/%2Fevil.example``: a path, not a network-path reference). What the template itself
+        writes is kept (``//cdn.example/\\1`` is the administrator's choice). ``at_start``:
+        the result begins the URL (``False`` for a replacement inside a longer value)."""
+        out = "".join(p if isinstance(p, str) else (match.group(p) or "").translate(_URL_UNSAFE)
+                      for p in self._parts)
+        if at_start and out.startswith("//") and not self.text.startswith("//"):
+            out = "/%2F" + out[2:]
+        return out
 
     def __repr__(self) -> str:
         return f"GroupTemplate({self.text!r})"

@@ -94,7 +94,13 @@ def _trusted(el: Element, ctx: ParseContext) -> tuple[Network, ...] | None:
     if el.has("proxies"):
         return _networks(el, el.require("proxies"), "proxies")
     opts = ctx.options(EXTENSION)
-    return opts.trusted_proxies if isinstance(opts, AccessControlOptions) else None
+    trusted = opts.trusted_proxies if isinstance(opts, AccessControlOptions) else None
+    if trusted is None:
+        what = "address" if el.tag == "allow-forward-for" else "scheme (https)"
+        log.warning("%s: <%s/> without proxies= or <trustedproxy> believes any peer: a client "
+                    "that connects directly chooses its own %s; list your proxies "
+                    '(proxies="10.0.0.0/8")', el.where, el.tag, what)
+    return trusted
 
 
 def forwarded_client(items: Sequence[str], peer: str, trusted: tuple[Network, ...] | None,

@@ -63,3 +63,39 @@ def test_option_errors(xml: str, message: str) -> None:
     with pytest.raises(ConfigError) as e:
         opts(xml)
     assert message in str(e.value) and str(e.value).startswith("o.conf:1")
+
+
+# -- believing any peer is said at load -----------------------------------------------------------
+AC = '<extension findlib-package="ocsi-ext-accesscontrol"/>'
+
+
+@pytest.mark.parametrize("element", ["<allow-forward-for/>", "<allow-forward-proto/>"])
+def test_trusting_any_peer_is_a_located_warning(ocsi_server, element):
+    srv = ocsi_server(AC + f'<host>\n{element}</host>')
+    warnings = srv.wait_log("warnings", "believes any peer")
+    assert f"ocsi.conf:6:1: {element} without proxies= or <trustedproxy> believes any peer" in warnings
+
+
+@pytest.mark.parametrize("xml", [
+    AC + '<host><allow-forward-for proxies="127.0.0.1"/></host>',
+    '<extension findlib-package="ocsi-ext-accesscontrol"><trustedproxy value="127.0.0.1"/></extension>'
+    '<host><allow-forward-for/><allow-forward-proto/></host>',
+])
+def test_no_warning_with_trusted_proxies(ocsi_server, xml):
+    srv = ocsi_server(xml)
+    assert srv.get("/", headers={"X-Forwarded-For": "1.2.3.4"}).status == 404
+    assert "believes any peer" not in srv.log("warnings")
+
+
+def test_check_says_it(tmp_path):
+    import subprocess
+    import sys
+
+    conf = tmp_path / "ocsi.conf"
+    conf.write_text(f"<ocsigen><server><port>0</port>\n{AC}\n<host>\n<allow-forward-for/>"
+                    "</host></server></ocsigen>")
+    r = subprocess.run([sys.executable, "-m", "ocsi", "--check", "-c", str(conf)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"ocsi: warning: {conf}:4:1: <allow-forward-for/> without proxies=" in r.stderr
+    assert "configuration OK" in r.stdout and "1 warning(s) above" in r.stdout

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 
 
+#: Headers whose value a browser follows as a URL: groups copied into them are made unable to
+#: name another host (:meth:`ocsi.GroupTemplate.expand_url`).
+_URL_HEADERS = frozenset(("location", "content-location"))
+
+
 class RewriteHeader(Step):
     def __init__(self, header: str, regexp: re.Pattern[str], dest: GroupTemplate) -> None:
         self.header = header.lower()
@@ -47,12 +52,16 @@ class RewriteHeader(Step):
         values = headers.get_all(self.header)
         if not values:
             return DO_NOTHING
-        rewritten = [self.regexp.sub(self.dest, v) for v in values]
+        replace = self._url if self.header in _URL_HEADERS else self.dest
+        rewritten = [self.regexp.sub(replace, v) for v in values]
         if rewritten != values:
             headers.remove(self.header)
             for v in rewritten:
                 headers.add(self.header, v)
         return DO_NOTHING
+
+    def _url(self, match: re.Match[str]) -> str:
+        return self.dest.expand_url(match, at_start=match.start() == 0)
 
 
 class AddHeader(Step):

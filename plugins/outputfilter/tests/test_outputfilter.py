@@ -95,3 +95,42 @@ def test_from_python(ocsi_memory, www):
         sethttpcode(1000)
     with pytest.raises(ValueError):
         outputfilter("x", "v", regexp="a", replace=True)
+
+
+@pytest.fixture
+def echoing_backend():  # type: ignore[no-untyped-def]
+    """A backend that redirects to its own address + the request's path, as sent."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(302)
+            self.send_header("Location", "http://backend.internal" + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+@pytest.mark.parametrize("target, location", [
+    ("/\\evil.example/x", "/%5Cevil.example/x"),
+    ("/ok/x", "/ok/x"),
+])
+def test_a_rewritten_location_names_no_other_host(ocsi_server, echoing_backend, target, location):
+    srv = ocsi_server('<extension findlib-package="ocsi-ext-revproxy"/>'
+                      '<extension findlib-package="ocsi-ext-outputfilter"/>'
+                      f'<host><revproxy suburl="(.*)" dest="http://127.0.0.1:{echoing_backend}/\\1"/>'
+                      '<outputfilter header="location" regexp="http://backend\\.internal(.*)" '
+                      'dest="\\1"/></host>')
+    r = srv.raw(f"GET {target} HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n".encode())
+    assert f"\r\nLocation: {location}\r\n".encode() in r, r

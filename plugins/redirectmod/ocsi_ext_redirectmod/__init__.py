@@ -56,7 +56,7 @@ class Redirect(Step):
                 continue
             m = self.regex.fullmatch(subject)
             if m is not None:
-                location = self.dest.expand(m)
+                location = self.dest.expand_url(m)
                 return Serve(Response(self.status, Headers([("location", location)]),
                                       BytesBody(b"")))
         return DO_NOTHING

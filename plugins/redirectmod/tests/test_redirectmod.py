@@ -52,3 +52,35 @@ def test_errors_are_located(ocsi_memory, element, message):
     with pytest.raises(ConfigError) as e:
         ocsi_memory(EXT + "<host>\n" + element + "</host>")
     assert message in str(e.value) and e.value.where.rsplit(":", 2)[-2] == "6"
+
+
+@pytest.mark.parametrize("target, location", [
+    ("/r/\\evil.example/x", "/%5Cevil.example/x"),      # browsers read /\ as //
+    ("/r/%5Cevil.example/x", "/%5Cevil.example/x"),
+    ("/r//evil.example/x", "/evil.example/x"),          # the empty segment is dropped
+    ("/r/a\\b", "/a%5Cb"),
+    ("/r/ok/x?y=1", "/ok/x?y=1"),
+])
+def test_a_location_built_from_the_request_names_no_other_host(ocsi_server, target, location):
+    srv = ocsi_server(EXT + '<host><redirect suburl="r/(.*)" dest="/\\1"/></host>')
+    r = srv.raw(f"GET {target} HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n".encode())
+    assert r.startswith(b"HTTP/1.1 301"), r
+    assert f"\r\nLocation: {location}\r\n".encode() in r, r
+
+
+@pytest.mark.parametrize("target, location", [
+    ("/r/\\evil.example/x", "/%5Cevil.example/x"),
+    ("/go?to=/evil.example/x", "/%2Fevil.example/x"),  # would be a network-path reference
+    ("/go?to=%09/evil.example/x", "/%09/evil.example/x"),
+    ("/go?to=ok", "/ok"),
+])
+def test_a_location_from_the_full_url_names_no_other_host(ocsi_server, target, location):
+    srv = ocsi_server(EXT + '<host><redirect fullurl="http://[^/]*/r(.*)" dest="\\1"/>'
+                            '<redirect suburl="go\\?to=(.*)" dest="/\\1"/></host>')
+    r = srv.raw(f"GET {target} HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n".encode())
+    assert f"\r\nLocation: {location}\r\n".encode() in r, r
+
+
+def test_an_administrators_network_path_dest_is_kept(ocsi_server):
+    srv = ocsi_server(EXT + '<host><redirect suburl="(.*)" dest="//cdn.example/\\1"/></host>')
+    assert srv.get("/x").headers["location"] == "//cdn.example/x"

@@ -43,11 +43,13 @@ def static(
     etag: str = "strong",
     max_ranges: int = DEFAULT_MAX_RANGES,
     file_cache: FileCache | None = None,
+    protect: str | None = None,
 ) -> Static:
     """A ``<static>`` step built from Python; same rules as the XML (raises ``ValueError``).
 
     ``cache`` is seconds (``0`` or ``"no"``: ``no-cache``); ``precompressed`` lists codings
-    among ``br``, ``zstd``, ``gzip``; ``file_cache`` defaults to a process-wide cache.
+    among ``br``, ``zstd``, ``gzip``; ``file_cache`` defaults to a process-wide cache;
+    ``protect`` lists the names never served (default ``.ht* .git .env .env.*``; ``""``: none).
     """
     from .parse import parse_cache, parse_precompressed
 
@@ -58,7 +60,7 @@ def static(
     else:
         pre = parse_precompressed(" ".join(precompressed))
     spec = make_spec(dir=dir, regexp=regexp, dest=dest, code=code, root=root, cache=cache,
-                     precompressed=pre, etag=etag, max_ranges=max_ranges)
+                     precompressed=pre, etag=etag, max_ranges=max_ranges, protect=protect)
     return Static(spec, file_cache, where="<python>")
 
 
@@ -85,6 +87,8 @@ def _options_cache(ctx: ParseContext) -> FileCache | None:
                           "accepting that coding (br zstd gzip)", "none"),
         ocsi.AttributeDoc("etag", "strong, weak or off", "`strong`"),
         ocsi.AttributeDoc("maxranges", "most ranges in one Range header; 0 disables ranges", "`16`"),
+        ocsi.AttributeDoc("protect", "names never served, on any component of the path below the "
+                          "root (file patterns; empty: none)", "`.ht* .git .env .env.*`"),
     ]))
 def _parse(el: Element, ctx: ParseContext) -> Static:
     return Static(parse_static(el, ctx), _options_cache(ctx), where=el.where)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import re
 from dataclasses import dataclass, fields
 from typing import Any
@@ -32,11 +33,12 @@ from ocsi import (
 from .cache import DEFAULT_ENTRIES, DEFAULT_TTL, FileCache
 from .dest import Template
 from .encoding import SUFFIXES
+from .protect import DEFAULT, Protected
 
 log = logging.getLogger("ocsi.ext.staticmod")
 
 ATTRIBUTES = ["dir", "regexp", "dest", "code", "root", "cache", "precompressed", "etag",
-              "maxranges"]
+              "maxranges", "protect"]
 ETAG_MODES = ("strong", "weak", "off")
 DEFAULT_MAX_RANGES = 16
 _ANYTHING = re.compile(r".*", re.DOTALL)
@@ -52,6 +54,8 @@ class SpecOptions:
     precompressed: tuple[str, ...] = ()
     etag: str = "strong"
     max_ranges: int = DEFAULT_MAX_RANGES
+    #: Names never served (``protect=``): ``.ht*``, ``.git``, ``.env`` by default.
+    protect: Protected = DEFAULT
     #: Directory a user configuration file is confined to (userconf), else ``None``.
     userconf: str | None = None
     #: Working directory at configuration time (relative ``dest`` paths are resolved from it).
@@ -129,6 +133,7 @@ def make_spec(
     max_ranges: int = DEFAULT_MAX_RANGES,
     userconf: str | None = None,
     cwd: str | None = None,
+    protect: str | None = None,
 ) -> StaticSpec:
     """Check a combination of attributes (already converted); raises ``ValueError``."""
     cwd = cwd or os.getcwd()
@@ -151,7 +156,8 @@ def make_spec(
     if max_ranges < 0:
         raise ValueError("maxranges= must be 0 or more")
     common = SpecOptions(cache=cache, precompressed=tuple(precompressed), etag=etag,
-                         max_ranges=max_ranges, userconf=userconf, cwd=cwd)
+                         max_ranges=max_ranges, userconf=userconf, cwd=cwd,
+                         protect=DEFAULT if protect is None else Protected(protect))
     if dir is not None:
         return DirectorySpec(directory=_dir_path(dir, cwd, userconf), **_fields(common))
     try:
@@ -182,7 +188,7 @@ def parse_static(el: Element, ctx: ParseContext) -> StaticSpec:
         spec = make_spec(
             dir=el.get("dir"), regexp=el.get("regexp"), dest=el.get("dest"), code=el.get("code"),
             root=el.get("root"), cache=cache, precompressed=pre, etag=el.get("etag", "strong") or "",
-            max_ranges=max_ranges, userconf=ctx.userconf,
+            max_ranges=max_ranges, userconf=ctx.userconf, protect=el.get("protect"),
         )
     except ValueError as exc:
         msg = str(exc)
@@ -211,9 +217,32 @@ def _warn_unusable(el: Element, directory: str) -> None:
                 "does", el.where, directory, why)
 
 
+def serves_as_root(user: str | None) -> bool:
+    """Whether requests will be served with root's rights: the process is root and ``<user>``
+    does not name another user (privileges are dropped to it after binding)."""
+    if os.geteuid() != 0:
+        return False
+    if not user:
+        return True
+    try:
+        uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return True  # an unknown user is the configuration's own error, said elsewhere
+    return uid == 0
+
+
 # -- <extension findlib-package="ocsi-ext-staticmod"> options ---------------------------------------
 def parse_options(options: list[Element], ctx: LoadContext) -> FileCache:
-    """``<filecache ttl="1" entries="4096"/>`` (``ttl="0"`` disables the cache)."""
+    """``<filecache ttl="1" entries="4096"/>`` (``ttl="0"`` disables the cache).
+
+    Also says, once per configuration, when the server will serve as root (see
+    :func:`serves_as_root`): ``ownermatch``, the default symlink policy, then follows any link
+    root owns to any file root owns (a root-owned ``/srv/www/passwd -> /etc/shadow``)."""
+    if serves_as_root(ctx.settings.user):
+        ctx.log.warning('%s: the server runs as root: <followsymlinks value="ownermatch"/> (the '
+                        "default) follows every link root owns to any file root owns (a "
+                        "root-owned /srv/www/passwd -> /etc/shadow is served); run as another "
+                        '<user>, or use <followsymlinks value="never"/>', ctx.where)
     ttl, entries = DEFAULT_TTL, DEFAULT_ENTRIES
     for el in options:
         if el.tag != "filecache":

@@ -10,9 +10,11 @@ Safety rests on three rules, applied in this order:
    below the root by construction. Regexp mode normalises the substituted ``dest``: a ``..``
    component gives 403, and with ``root=`` a path that is not the root or below ``root + "/"``
    (component-wise, so ``/srv/www2`` is *not* inside ``/srv/www``) gives 403 (:func:`inside`).
-3. **Symlinks.** Every component below the check root is ``lstat``-ed (policies ``never`` and
-   ``ownermatch``): ``never`` refuses any link, ``ownermatch`` a link whose owner differs from
-   its target's owner (403). ``always`` does no check. The final file is opened with
+3. **Symlinks.** Every component below the check root is ``lstat``-ed (policies ``never``,
+   ``ownermatch`` and ``inside``): ``never`` refuses any link, ``ownermatch`` a link whose owner
+   differs from its target's owner (403), ``inside`` (a user's directory, userconf) that or a
+   link whose target, fully resolved, is not inside the check root (403), so no link, whoever
+   owns it, leads a user's site out of its directory. ``always`` does no check. The final file is opened with
    ``O_NOFOLLOW`` unless it was an accepted link, and its ``fstat`` must be the inode that was
    checked, so a file swapped for a link after the check is caught.
 
@@ -173,7 +175,13 @@ def inside(path: str, root: str) -> bool:
     return root == "" or path == root or path.startswith(root + "/")
 
 
-def _link_ok(path: str, lst: os.stat_result, policy: str) -> os.stat_result | Entry:
+#: The policy staticmod uses in a user's directory (userconf) where the scope says
+#: ``ownermatch``: owners must match and the target must stay inside the check root.
+INSIDE = "inside"
+
+
+def _link_ok(path: str, lst: os.stat_result, policy: str,
+             check_root: str) -> os.stat_result | Entry:
     """The target's stat when the link at ``path`` is acceptable, else a miss entry."""
     if policy == "never":
         return FORBIDDEN
@@ -182,6 +190,9 @@ def _link_ok(path: str, lst: os.stat_result, policy: str) -> os.stat_result | En
     except OSError as exc:
         return _miss(exc)
     if st.st_uid != lst.st_uid:
+        return FORBIDDEN
+    if policy == INSIDE and not inside(os.path.realpath(path), os.path.realpath(check_root or "/")
+                                       .rstrip("/")):
         return FORBIDDEN
     return st
 
@@ -212,7 +223,7 @@ def lookup(path: str, check_root: str, policy: str) -> Entry:
                     cur = cur + "/" + part
                     lst = os.lstat(cur)
                     if stat_mod.S_ISLNK(lst.st_mode):
-                        res = _link_ok(cur, lst, policy)
+                        res = _link_ok(cur, lst, policy, check_root)
                         if isinstance(res, Entry):
                             return res
                         if i == last:

@@ -55,7 +55,9 @@ def serve_document(directory: str, *, listing: bool = True, show_hidden: bool = 
                  inner=f"<regexp regexp={quoteattr(HIDDEN)}/>")
     if listing:
         doc.step("listdirs", {"value": "true"}, origin="ocsi serve: listing (--no-listing)")
-    doc.step("static", {"dir": root}, origin=f"DIR {directory}")
+    # --show-hidden serves every dotfile, the ones <static> protects by default included
+    doc.step("static", {"dir": root, **({"protect": ""} if show_hidden else {})},
+             origin=f"DIR {directory}")
     if compress:
         doc.extension("ocsi-ext-deflatemod", origin="ocsi serve: compression (--no-compress)")
         doc.step("deflate", {"compress": "only"}, origin="ocsi serve: compression (--no-compress)",

@@ -7,7 +7,8 @@ Per-request order (spec §4.1 with ocsi's fixes):
 3. Map to a path (directory or regexp mode; ``..`` or a path outside ``root=`` → 403).
 4. Check the path under the scope's symlink policy (cached): miss → ``Next(status)``.
 5. ``<forbidfile>`` → ``Next(403)``, ``<hidefile>`` → not found; checked on the final path and
-   on every directory below the root on the way.
+   on every directory below the root on the way. Then a name of the path below the root that
+   ``protect=`` names (``.ht*``, ``.git``, ``.env`` by default) → not found.
 6. A method other than GET/HEAD on something that exists → 405 with ``Allow: GET, HEAD``.
 7. Directory without ``/`` → 301; with ``/`` → first index file (``<defaultindex>``), else a
    listing (``<listdirs>``), else not found. A file named with a trailing ``/`` → not found.
@@ -45,6 +46,7 @@ from .ranges import UNSATISFIABLE, Multipart, content_range, parse_range
 from .resolve import (
     DIR,
     FILE,
+    INSIDE,
     Entry,
     Stale,
     errno_status,
@@ -119,6 +121,7 @@ class Static(Step):
             check = os.path.normpath(spec.userconf)
             check = "" if check == "/" else check
         self._dir_check_root = check
+        self._confined = spec.userconf is not None
 
     def __repr__(self) -> str:
         s = self.spec
@@ -197,7 +200,9 @@ class Static(Step):
     def serve_path(self, request: Request, status: int, path: str, trailing: bool,
                    check_root: str, code_page: bool = False) -> Answer:
         cfg = request.config
-        policy = cfg.follow_symlinks
+        policy: str = cfg.follow_symlinks
+        if self._confined and policy != "never":
+            policy = INSIDE  # a user's site: no link leads out of the user's directory
         entry = self.cache.get(path, check_root, policy)
         kind = entry.kind
         if kind != FILE and kind != DIR:
@@ -207,6 +212,8 @@ class Static(Step):
             r = self._ruled(cfg, path, check_root)
             if r:
                 return DO_NOTHING if r == 404 else _FORBIDDEN
+        if self.spec.protect.path(path, len(check_root)):
+            return DO_NOTHING
         method = request.method
         if kind == FILE:
             if trailing:
@@ -369,10 +376,15 @@ class Static(Step):
         return Serve(Response(status, Headers.from_lower(items), FileBody(fd, 0, st.st_size)))
 
     def _listing(self, request: Request, path: str, cfg: SiteConfig, check_root: str) -> Answer:
+        protect = self.spec.protect
         hidden = None
         if cfg.hide or cfg.forbid:
             def hidden(p: str) -> bool:
-                return self._ruled(cfg, p, check_root) != 0
+                return (protect.name(p.rsplit("/", 1)[-1])
+                        or self._ruled(cfg, p, check_root) != 0)
+        elif protect:
+            def hidden(p: str) -> bool:
+                return protect.name(p.rsplit("/", 1)[-1])
         try:
             entries = listing.read_entries(path, hidden)
         except OSError as exc:

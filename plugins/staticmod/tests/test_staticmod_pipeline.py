@@ -458,8 +458,8 @@ def test_code_page(runtime, tree):
     assert g.headers.get("content-type") == "text/html; charset=utf-8" and g.headers.get("cache-control") == "no-cache"
     assert rt.get("/hello.txt").body == b"hello\n"
     assert rt.request("POST", "/nope").status == 404
-    g = rt.get("/.git/config")  # not hidden here: served
-    assert g.status == 200
+    g = rt.get("/.git/config")  # protected by default: the error page, as for any miss
+    assert g.status == 404 and g.body == b"custom 404\n"
     rt = runtime(f'<host><forbidfile><file file=".htaccess"/></forbidfile>'
                  f'<static dir="{tree}/www"/><static code="403" dest="{tree}/errors/404.html"/></host>')
     g = rt.get("/.htaccess")

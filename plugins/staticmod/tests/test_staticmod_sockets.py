@@ -195,6 +195,34 @@ def test_hide_forbid_index(ocsi_server, www):
     assert srv.get("/").body == b"<p>home</p>\n"
 
 
+def test_access_files_repositories_and_env_files_are_not_served(ocsi_server, www):
+    (www / ".htpasswd").write_text("admin:$apr1$x")
+    (www / "sub" / ".htaccess").write_text("deny")
+    (www / ".git").mkdir()
+    (www / ".git" / "config").write_text("[remote]")
+    (www / ".env").write_text("KEY=1")
+    (www / ".env.local").write_text("KEY=2")
+    (www / ".well-known").mkdir()
+    (www / ".well-known" / "security.txt").write_text("Contact: x")
+    srv = ocsi_server(host(www, '<listdirs value="true"/>'))
+    for target in ("/.htaccess", "/.htpasswd", "/sub/.htaccess", "/.HTACCESS", "/.git/config",
+                   "/.git/", "/.git", "/.env", "/.env.local", "/%2egit/config"):
+        r = srv.get(target)
+        assert r.status == 404 and b"deny" not in r.body and b"remote" not in r.body, target
+    assert srv.get("/.well-known/security.txt").body == b"Contact: x"
+    for name in (".htaccess", ".git", ".env", ".well-known"):
+        (www / "empty" / name).mkdir()
+    listing = srv.get("/empty/").body
+    assert b".git" not in listing and b".ht" not in listing and b".env" not in listing
+    assert b".well-known" in listing
+    served = ocsi_server(host(www, attrs=' protect=""'))
+    assert served.get("/.htaccess").body == b"deny"
+    assert served.get("/.git/config").body == b"[remote]"
+    mine = ocsi_server(host(www, attrs=' protect="*.php .git"'))
+    assert mine.get("/x.php").status == 404 and mine.get("/.git/config").status == 404
+    assert mine.get("/.htaccess").body == b"deny"
+
+
 def test_symlink_policies(ocsi_server, www):
     never = ocsi_server(host(www, '<followsymlinks value="never"/>'))
     assert never.get("/link-in").status == 403
@@ -354,3 +382,16 @@ def test_no_descriptor_leak(ocsi_server, www):
     while fds() > before + 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert fds() <= before + 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the warning concerns a server running as root")
+def test_running_as_root_warns_that_ownermatch_follows_root_owned_links(ocsi_server, ocsi_process,
+                                                                         www):
+    warning = "the server runs as root"
+    srv = ocsi_server(host(www))
+    text = srv.wait_log("warnings", warning)
+    assert "ocsi.conf:5:" in text and 'followsymlinks value="ownermatch"' in text
+    assert text.count(warning) == 1
+    other = ocsi_process("<user>nobody</user>" + host(www))
+    assert other.get("/nope").status in (403, 404)  # answering: the configuration is loaded
+    assert warning not in other.log("warnings")

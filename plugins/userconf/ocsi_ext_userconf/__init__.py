@@ -3,13 +3,15 @@
 ``<userconf regexp="R" conf="F" url="U" prefix="P" localpath="D"/>``: a request whose sub-path
 matches ``R`` is served by the configuration in file ``F`` (typically in the user's home), as a
 site at ``P`` below the current one, with the URL ``U``, its files confined to ``D``. The file
-is read when it changes, not on every request. What a user may write there is limited (no
+is read when it changes, not on every request, in a worker thread and only when it is a
+regular file of its own of at most ``maxsize`` bytes (:mod:`.userfile`). What a user may write there is limited (no
 proxy, no rewriting, no file outside ``D``, no regular expression that could hang the server),
 and an error in it is that user's 500 and one error line, never the server's problem.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import pwd
@@ -29,8 +31,11 @@ from ocsi import (
     SubChain,
     ValueFormatError,
     check_bounded_regex,
+    parse_size,
     parse_xml,
 )
+
+from .userfile import DEFAULT_MAX_SIZE, UserFileError, read_user_file
 
 if TYPE_CHECKING:
     from ocsi import Answer, Request, State
@@ -107,7 +112,7 @@ class _Parsed:
 class UserConf(Step):
     def __init__(self, regex: re.Pattern[str], conf: GroupTemplate, url: GroupTemplate,
                  prefix: GroupTemplate, localpath: GroupTemplate, ctx: ParseContext,
-                 where: str = "?") -> None:
+                 where: str = "?", max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.regex = regex
         self.conf = conf
         self.url = url
@@ -115,10 +120,14 @@ class UserConf(Step):
         self.localpath = localpath
         self.ctx = ctx
         self.where = where
+        self.max_size = max_size
         self._files: dict[str, _Parsed] = {}
+        self._pending: dict[str, tuple[tuple[int, int, int, int], asyncio.Future[_Parsed]]] = {}
         self._retired: list[Step] = []
 
     async def cleanup(self) -> None:
+        if self._pending:  # reads under way end first (bounded: a regular file, maxsize bytes)
+            await asyncio.gather(*(t for _, t in self._pending.values()), return_exceptions=True)
         steps = self._retired + [s for p in self._files.values() for s in (p.steps or ())]
         self._retired, self._files = [], {}
         for step in steps:
@@ -166,23 +175,39 @@ class UserConf(Step):
         known = self._files.get(conf)
         if known is not None and known.stamp == stamp:
             return known
-        parsed = await self._parse(conf, localpath, site_path, stamp, request)
+        pending = self._pending.get(conf)
+        if pending is None or pending[0] != stamp:
+            # one read per change, however many requests arrive while it runs (one error
+            # line for a bad file); shielded, so a client that leaves does not cancel it
+            task = asyncio.ensure_future(self._parse(conf, localpath, site_path, stamp, request))
+            pending = self._pending[conf] = (stamp, task)
+            task.add_done_callback(lambda t: self._loaded(conf, t))
+        return await asyncio.shield(pending[1])
+
+    def _loaded(self, conf: str, task: asyncio.Future[_Parsed]) -> None:
+        pending = self._pending.get(conf)
+        if pending is not None and pending[1] is task:
+            del self._pending[conf]
+        if task.cancelled() or task.exception() is not None:
+            return
+        known = self._files.get(conf)
         if known is not None and known.steps:
             self._retired += known.steps  # requests in flight may still use them
-        self._files[conf] = parsed
-        return parsed
+        self._files[conf] = task.result()
 
     async def _parse(self, conf: str, localpath: str, site_path: tuple[str, ...],
                      stamp: tuple[int, int, int, int], request: Request) -> _Parsed:
         try:
-            with open(conf, "rb") as f:
-                data = f.read()
+            data = await asyncio.to_thread(read_user_file, conf, self.max_size)
             root = parse_xml(data, conf)  # the configuration's own reader: safe, located
             check_user_document(root)
             steps = self.ctx.for_user(os.path.normpath(localpath), site_path).parse_steps([root])
             for step in steps:
                 for s in _walk(step):
                     await s.provision()
+        except UserFileError as exc:
+            log.error("Refused userconf configuration file for url %s: %s", request.target, exc)
+            return _Parsed(stamp, None, str(exc))
         except (ConfigError, OSError) as exc:
             kind = ("Unauthorized option" if "not allowed" in str(exc) or "refers" in str(exc)
                     else "Syntax error")
@@ -209,10 +234,16 @@ def _walk(step: Step) -> list[Step]:
         ocsi.AttributeDoc("prefix", "where the user's site is, below the current one (~bob)",
                           required=True),
         ocsi.AttributeDoc("localpath", "the directory the user's files must stay in", required=True),
+        ocsi.AttributeDoc("maxsize", "the largest user's file read (a size, not infinity)",
+                          "`64KiB`"),
     ]))
 def parse_userconf(el: Element, ctx: ParseContext) -> Step:
     names = ["regexp", "conf", "url", "prefix", "localpath"]
-    el.check(attributes=names)
+    el.check(attributes=[*names, "maxsize"])
+    default: int | None = DEFAULT_MAX_SIZE
+    max_size = el.attr_value("maxsize", parse_size, default)
+    if max_size is None:
+        raise el.error("maxsize must be a size, not unlimited", hint='e.g. maxsize="64KiB"')
     missing = [n for n in names if not el.has(n)]
     if missing:
         raise el.error("Missing attributes for <userconf>", hint="missing: " + ", ".join(missing))
@@ -226,7 +257,7 @@ def parse_userconf(el: Element, ctx: ParseContext) -> Step:
     except ValueError as exc:
         raise el.error(str(exc)) from None
     return UserConf(regex, templates["conf"], templates["url"], templates["prefix"],
-                    templates["localpath"], ctx, el.where)
+                    templates["localpath"], ctx, el.where, max_size)
 
 
 @ocsi.hookimpl
