@@ -8,11 +8,13 @@ committed with its fix so that CI replays it from then on.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
@@ -42,3 +44,27 @@ def budget(examples: int) -> Callable[[T], T]:
             return settings(max_examples=examples * LONG_FACTOR)(test)  # type: ignore[no-any-return]
         return seed(SEED)(settings(max_examples=examples)(test))  # type: ignore[no-any-return]
     return apply
+
+
+@contextlib.contextmanager
+def bounded(seconds: int) -> Iterator[None]:
+    """A hang detector, not a measure: code that should take milliseconds and has not
+    returned after ``seconds`` fails the test (an alarm in the main thread) instead of
+    leaving the suite stuck. The alarm interrupts the code where it is; if that code turns
+    the interruption into an answer (a server's 500), the test fails all the same."""
+    fired = False
+
+    def hung(signum: int, frame: Any) -> None:
+        nonlocal fired
+        fired = True
+        raise TimeoutError(f"no answer within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    if fired:
+        raise TimeoutError(f"no answer within {seconds} s")

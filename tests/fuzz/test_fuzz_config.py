@@ -17,15 +17,13 @@ tests' business, and a fuzzer must not import arbitrary modules.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fuzz_settings import budget
+from fuzz_settings import bounded, budget
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
@@ -185,21 +183,6 @@ def documents(draw: st.DrawFn, tmp: Path, choices: list[Doctype]) -> bytes:
         i = draw(st.integers(0, len(data) - 1))
         data = data[:i] + bytes([draw(st.integers(0, 255))]) + data[i + 1:]
     return data
-
-
-@contextlib.contextmanager
-def bounded(seconds: int) -> Iterator[None]:
-    """Turns a hang into a failure (an alarm in the main thread) instead of a stuck suite."""
-    def hung(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"the loader did not return within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def strings_of(obj: object, seen: set[int] | None = None, depth: int = 0) -> Iterator[str]:
