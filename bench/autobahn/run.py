@@ -92,16 +92,22 @@ def ensure_wstest(venv: Path, python2: str | None) -> Path:
         raise SystemExit("autobahn: no Python 2.7 interpreter (give --python2 or $OCSI_PYTHON2; "
                          "pyenv can build one: pyenv install 2.7.18)")
     tools = venv.parent / (venv.name + "-virtualenv")
-    step = [py2, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(tools),
-            "virtualenv<20.22"]
     print("autobahn: installing virtualenv for", py2, flush=True)
-    subprocess.run(step, check=True, timeout=600)
-    env = {**os.environ, "PYTHONPATH": str(tools)}
-    subprocess.run([py2, "-m", "virtualenv", "-q", str(venv)], check=True, timeout=300, env=env)
+    quiet([py2, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(tools),
+           "virtualenv<20.22"], timeout=600)
+    quiet([py2, "-m", "virtualenv", "-q", str(venv)], timeout=300, env={**os.environ, "PYTHONPATH": str(tools)})
     print(f"autobahn: installing autobahntestsuite=={WSTEST_VERSION} into {venv}", flush=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
-                    f"autobahntestsuite=={WSTEST_VERSION}"], check=True, timeout=900)
+    quiet([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+           f"autobahntestsuite=={WSTEST_VERSION}"], timeout=900)
     return wstest
+
+
+def quiet(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> None:
+    """Run an install step; its output (pip's Python 2 warnings) is shown only if it fails."""
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        raise subprocess.CalledProcessError(done.returncode, cmd)
 
 
 def free_port() -> int:
