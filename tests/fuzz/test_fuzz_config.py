@@ -17,6 +17,7 @@ tests' business, and a fuzzer must not import arbitrary modules.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections.abc import Iterator
@@ -140,7 +141,7 @@ def trees(draw: st.DrawFn, tmp: Path) -> str:
         if op == "remove" and parent is not None:
             parent.remove(el)
         elif op == "copy" and parent is not None:
-            parent.insert(parent.index(el), etree.fromstring(etree.tostring(el)))
+            parent.insert(parent.index(el), copy.deepcopy(el))
         elif op == "move" and parent is not None:
             target = draw(st.sampled_from(elements))
             if target is not el and el not in target.iterancestors():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from pathlib import Path
 
 import h2.config
@@ -48,6 +49,15 @@ def workers(pid: int) -> set[int]:
         except OSError:
             pass
     return pids
+
+
+def both_workers(pid: int) -> set[int]:
+    """The two workers, once the master has forked them (it listens before it forks)."""
+    deadline = time.monotonic() + 30
+    while len(found := workers(pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(found) == 2, found
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +169,7 @@ RAW = st.tuples(st.sampled_from(list(range(0, 11)) + [0x0B, 0x10, 0xFF]), st.int
 
 
 def test_frames_from_h2s_client_never_kill_the_server(h2c) -> None:  # type: ignore[no-untyped-def]
-    before = workers(h2c.proc.pid)
-    assert len(before) == 2
+    before = both_workers(h2c.proc.pid)
 
     @budget(100)
     @given(st.lists(ACTIONS, min_size=1, max_size=12))
@@ -174,8 +183,7 @@ def test_frames_from_h2s_client_never_kill_the_server(h2c) -> None:  # type: ign
 
 
 def test_raw_frames_never_kill_the_server(h2c) -> None:  # type: ignore[no-untyped-def]
-    before = workers(h2c.proc.pid)
-    assert len(before) == 2
+    before = both_workers(h2c.proc.pid)
 
     @budget(150)
     @given(st.lists(RAW, min_size=1, max_size=8), st.booleans())
