@@ -24,11 +24,11 @@ PROFILE = os.environ.get("OCSI_FUZZ", "ci")
 #: How many times each property's CI budget the long run tries.
 LONG_FACTOR = 50
 
-_COMMON = dict(deadline=None, print_blob=True,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                      HealthCheck.data_too_large, HealthCheck.filter_too_much])
-settings.register_profile("ci", database=ReadOnlyDatabase(DATABASE), **_COMMON)
-settings.register_profile("long", database=DATABASE, **_COMMON)
+_COMMON = settings(deadline=None, print_blob=True,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                          HealthCheck.data_too_large, HealthCheck.filter_too_much])
+settings.register_profile("ci", parent=_COMMON, database=ReadOnlyDatabase(DATABASE))
+settings.register_profile("long", parent=_COMMON, database=DATABASE)
 settings.load_profile(PROFILE)
 
 
@@ -41,8 +41,8 @@ def budget(examples: int) -> Callable[[T], T]:
     more from a random one in the long run. Put it above ``@given``."""
     def apply(test: T) -> T:
         if PROFILE == "long":
-            return settings(max_examples=examples * LONG_FACTOR)(test)  # type: ignore[no-any-return]
-        return seed(SEED)(settings(max_examples=examples)(test))  # type: ignore[no-any-return]
+            return settings(max_examples=examples * LONG_FACTOR)(test)
+        return seed(SEED)(settings(max_examples=examples)(test))
     return apply
 
 
