@@ -75,6 +75,9 @@ def parse_bytes(data: bytes, path: str = "<string>") -> Element:
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (0, 0)
         msg = exc.msg or str(exc)
+        if msg.startswith("(null)"):  # libxml2 gave no text: the next logged error says it
+            msg = next((e.message for e in exc.error_log if e.message and "(null)" not in e.message),
+                       "the document is cut or malformed here")
         # lxml appends "(line N, column M)"; the location is given in front instead.
         msg = msg.rsplit(", line ", 1)[0]
         raise XMLSyntaxError(f"XML syntax error: {msg}", where=f"{path}:{line}:{col}",
