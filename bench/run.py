@@ -466,6 +466,43 @@ class Uvicorn(Server):
             return ""
 
 
+class UvicornNoLog(Uvicorn):
+    """uvicorn as above with ``--no-access-log``: its bare path, the figure it is usually
+    quoted with."""
+
+    name = "uvicorn-nolog"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        t = super().target(sc, port, rundir, ctx)
+        return Target([*t.argv[:-1], "--no-access-log", t.argv[-1]], t.path, note="no access log",
+                      cwd=t.cwd)
+
+
+class Granian(Server):
+    """granian (Rust HTTP layer, one worker, its default: no access log) on the same ASGI apps."""
+
+    name = "granian"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if sc.kind not in ("app-asgi", "app-starlette", "mem"):
+            raise Skip("n/a (ASGI rows only)")
+        exe = Path(sys.executable).with_name("granian")
+        if not exe.exists():
+            raise Skip("granian not installed (bench/install.sh)")
+        argv = [str(exe), "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
+                "--host", "127.0.0.1", "--port", str(port),
+                APPS["app-asgi" if sc.kind == "mem" else sc.kind][1]]
+        return Target(argv, "/", note="no access log", cwd=BENCH_DIR)
+
+    def version(self, ctx: Context) -> str:
+        try:
+            from importlib.metadata import version
+
+            return version("granian")
+        except Exception:  # pragma: no cover - informative only
+            return ""
+
+
 class HypercornApps(Server):
     """hypercorn (uvloop) on the same ASGI apps."""
 
@@ -546,7 +583,8 @@ def proxy_backend(ctx: Context, workroot: Path, needed: bool) -> Iterator[None]:
 
 def all_servers() -> dict[str, Server]:
     servers: list[Server] = [Ocsi(), Ocsi("httptools"), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
-                             AiohttpProxy(), Uvicorn(), HypercornApps(), Gunicorn()]
+                             AiohttpProxy(), Uvicorn(), UvicornNoLog(), Granian(), HypercornApps(),
+                             Gunicorn()]
     return {s.name: s for s in servers}
 
 
