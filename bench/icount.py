@@ -123,7 +123,7 @@ def wait_answering(proc: subprocess.Popen[bytes], port: int, path: str, status: 
         try:
             load(port, path, status, 1, 1, timeout=60)
             return
-        except OSError:
+        except (OSError, RuntimeError):  # not listening yet, or still starting
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not start") from None
             time.sleep(0.5)

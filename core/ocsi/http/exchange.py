@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
     from .connection import ConnectionManager
 
-__all__ = ["Link", "aclose_body", "answer", "close_plain_body", "emit", "exception_response",
-           "respond"]
+__all__ = ["Link", "aclose_body", "answer", "close_plain_body", "emit", "exception_response"]
 
 log = logging.getLogger("ocsi.http")
 #: Where exceptions of the application are told (the pipeline's steps raise them).
@@ -88,23 +87,22 @@ def exception_response(exc: Exception, request: Request, debug: bool = False,
     return error_response(500, "".join(traceback.format_exception(exc)) if debug else None)
 
 
-async def respond(app: Callable[[Request], Awaitable[Response]], req: Request,
-                  link: Link) -> Response:
-    """The application's response to ``req``, never an exception."""
-    try:
-        response = await app(req)
-        if not isinstance(response, Response):
-            raise TypeError(f"the application returned {response!r}, not a Response")
-    except Exception as exc:  # noqa: BLE001 - the client gets an answer, the server goes on
-        response = exception_response(exc, req)
-        if isinstance(exc, (BodyTooLarge, ClientDisconnected)):
-            owed = link.owed()
-            if owed:
-                return error_response(owed)
+async def _failed(exc: Exception, req: Request, link: Link) -> Response:
+    """The response for what the application raised."""
+    response = exception_response(exc, req)
+    if isinstance(exc, (BodyTooLarge, ClientDisconnected)):
+        owed = link.owed()
+        if owed:
+            return error_response(owed)
+    return await _owed(response, link) if response.status >= 500 else response
+
+
+async def _owed(response: Response, link: Link) -> Response:
+    """A 500 gives way to what the request's body earned (413, 400, 408), if anything."""
     owed = link.owed()
-    if owed and response.status >= 500:
+    if owed:
         await aclose_body(response)
-        response = error_response(owed)
+        return error_response(owed)
     return response
 
 
@@ -113,13 +111,24 @@ async def answer(m: ConnectionManager, link: Link, req: Request | None, t0: floa
     """Answer ``req`` on ``link``: the application's response (or ``response`` when the
     connection already knows it), counted in flight, its body closed, its access record
     written. ``req`` is ``None`` only for a stream refused before a request could be built (no
-    record then). ``t0``/``m0``: wall-clock and loop time at which the head was complete."""
+    record then). ``t0``/``m0``: wall-clock and loop time at which the head was complete.
+
+    The application's exceptions become a response (:func:`exception_response`); a 500 gives
+    way to what the request's body earned (:meth:`Link.owed`)."""
     m.in_flight += 1
     status = sent = 0
     try:
         if response is None:
             assert req is not None
-            response = await respond(m.app, req, link)
+            try:
+                response = await m.app(req)
+                if not isinstance(response, Response):
+                    raise TypeError(f"the application returned {response!r}, not a Response")
+            except Exception as exc:  # noqa: BLE001 - the client gets an answer
+                response = await _failed(exc, req, link)
+            else:
+                if response.status >= 500:
+                    response = await _owed(response, link)
         status, sent = await link.deliver(req, response)
     finally:
         if response is not None and not close_plain_body(response):

@@ -352,7 +352,8 @@ class H1State:
 
     def next_cycle(self, limits: Limits) -> None:
         """The exchange is over and the connection stays: read the next head, with ``limits``
-        (those in force now: a reload may have changed them)."""
+        (those in force now: a reload may have changed them). Reading resumes if it was
+        paused (the adapter knows)."""
         self.h2c = False
         self.limits = limits
         reader = self.reader
@@ -367,11 +368,10 @@ class H1State:
             self.first = reader.peek(max(limits.max_request_line, 8192) + 2)
             self.deadline = self.clock() + limits.header_timeout
             self.dkind = D_HEAD
-        self.todo |= RESUME
 
     def idle(self) -> None:
         """The task waits for a head and none has started: the keep-alive deadline runs."""
-        if not self.seen and self.deadline is None:
+        if not self.seen:
             self.deadline = self.clock() + self.limits.keepalive_timeout
             self.dkind = D_IDLE
 

@@ -48,7 +48,7 @@ log = logging.getLogger("ocsi.http")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HEAD, _BODY, _REST, _STOP, _LINGER, _TUNNEL = (st_.HEAD, st_.BODY, st_.REST, st_.STOP,
                                                 st_.LINGER, st_.TUNNEL)
-_QUIET, _HANDED = st_.QUIET, st_.HANDED
+_QUIET, _HANDED, _WAKE = st_.QUIET, st_.HANDED, st_.WAKE
 
 
 def _set_nodelay(transport: Any) -> None:
@@ -184,6 +184,11 @@ class HTTPProtocol(asyncio.Protocol):
         if not todo:
             return
         st.todo = 0
+        if todo == _WAKE:  # the common case: a head for the task
+            w = self._waiter
+            if w is not None and not w.done():
+                w.set_result(None)
+            return
         if todo & st_.CONTINUE and not self._w.lost and not self._transport.is_closing():
             self._transport.write(_CONTINUE)
         if todo & st_.RESUME and self._read_paused:
@@ -276,13 +281,19 @@ class HTTPProtocol(asyncio.Protocol):
                 if item is None:
                     if st.phase == _HEAD and (st.seen or st.eof):
                         st.pump_head()
-                        self._act()
+                        if st.todo:
+                            self._act()
                     item = st.head
                     if item is None:
                         if m.closing:
                             break
-                        st.idle()
-                        await self._wait()
+                        if not st.seen and st.deadline is None:
+                            st.idle()
+                        fut = self._waiter = self._loop.create_future()
+                        try:
+                            await fut
+                        finally:
+                            self._waiter = None
                         item = st.head
                 st.head = None
                 if item is _HANDED:
@@ -303,7 +314,10 @@ class HTTPProtocol(asyncio.Protocol):
                 limits = m.limits
                 st.next_cycle(limits)
                 self._w.limits = limits
-                self._act()
+                if self._read_paused:  # by a pipelined flood or a full body buffer
+                    self._read_paused = False
+                    if not st.lost:
+                        self._transport.resume_reading()
             await self._close(linger)
         except asyncio.CancelledError:
             self._transport.abort()
