@@ -225,13 +225,31 @@ def _hostname(host: str | None) -> str | None:
     return split_host_port(host)[0] or host
 
 
+#: ``(Host, client, User-Agent, X-Forwarded-For)`` → the start of Ocsigen's access message: a
+#: client sends the same fields on every request of a connection, so the line is mostly made
+#: once. Cleared when full.
+_PREFIXES: dict[tuple[str | None, str, str | None, str | None], str] = {}
+_MAX_PREFIXES = 1024
+
+
+def _ocsigen_prefix(rec: AccessRecord) -> str:
+    key = (rec.host, rec.client, rec.user_agent, rec.forwarded_for)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        host = _clean(_hostname(rec.host)) or "<host not specified in the request>"
+        xff = f" X-Forwarded-For: {_clean(rec.forwarded_for)}" if rec.forwarded_for else ""
+        prefix = f"connection for {host} from {rec.client} ({_clean(rec.user_agent)}){xff}: "
+        if len(_PREFIXES) >= _MAX_PREFIXES:
+            _PREFIXES.clear()
+        _PREFIXES[key] = prefix
+    return prefix
+
+
 def ocsigen_message(rec: AccessRecord) -> str:
     """Ocsigen's access message, then the status and body bytes: ``connection for H from C (UA): /p 200 12``."""
-    host = _clean(_hostname(rec.host)) or "<host not specified in the request>"
-    xff = f" X-Forwarded-For: {_clean(rec.forwarded_for)}" if rec.forwarded_for else ""
-    path = _clean(rec.target.split("?", 1)[0]) if rec.target else "-"
-    return (f"connection for {host} from {rec.client} ({_clean(rec.user_agent)}){xff}: {path} "
-            f"{rec.status} {rec.bytes_sent}")
+    target = rec.target
+    path = _clean(target.split("?", 1)[0] if "?" in target else target) if target else "-"
+    return f"{_ocsigen_prefix(rec)}{path} {rec.status} {rec.bytes_sent}"
 
 
 def ocsigen_line(rec: AccessRecord) -> str:
