@@ -287,12 +287,12 @@ class Server:
 class Ocsi(Server):
     """The server being developed; command and tiny path are command-line options.
 
-    ``ocsi-httptools``: the same with ``<httpparser>httptools</httpparser>`` (the C head
-    parser of ``ocsi[fast]``) added to each configuration."""
+    ``ocsi`` runs the configurations as they are (httptools reads heads when installed, the
+    default); ``ocsi-httptools`` and ``ocsi-h11`` add ``<httpparser>`` to each one."""
 
-    def __init__(self, parser: str = "h11") -> None:
+    def __init__(self, parser: str | None = None) -> None:
         self.parser = parser
-        self.name = "ocsi" if parser == "h11" else f"ocsi-{parser}"
+        self.name = "ocsi" if parser is None else f"ocsi-{parser}"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
         cmd = shlex.split(ctx.args.ocsi_cmd)
@@ -309,7 +309,7 @@ class Ocsi(Server):
             variant = "app"
             values["ELEMENT"], values["APP"] = APPS[sc.kind]
         conf = fill_template(f"ocsi-{variant}.xml", rundir / "ocsi.xml", values)
-        if self.parser != "h11":
+        if self.parser is not None:
             text = conf.read_text(encoding="utf-8")
             conf.write_text(text.replace("<server>", f"<server><httpparser>{self.parser}"
                                          "</httpparser>", 1), encoding="utf-8")
@@ -582,7 +582,7 @@ def proxy_backend(ctx: Context, workroot: Path, needed: bool) -> Iterator[None]:
 
 
 def all_servers() -> dict[str, Server]:
-    servers: list[Server] = [Ocsi(), Ocsi("httptools"), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
+    servers: list[Server] = [Ocsi(), Ocsi("httptools"), Ocsi("h11"), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
                              AiohttpProxy(), Uvicorn(), UvicornNoLog(), Granian(), HypercornApps(),
                              Gunicorn()]
     return {s.name: s for s in servers}
