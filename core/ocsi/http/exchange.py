@@ -24,7 +24,7 @@ from .response import Response, body_error_status, error_response
 if TYPE_CHECKING:
     import asyncio
 
-    from .connection import ConnectionManager
+    from .shared import Shared
 
 __all__ = ["Link", "aclose_body", "answer", "close_plain_body", "emit", "exception_response"]
 
@@ -106,7 +106,7 @@ async def _owed(response: Response, link: Link) -> Response:
     return response
 
 
-async def answer(m: ConnectionManager, link: Link, req: Request | None, t0: float, m0: float,
+async def answer(m: Shared, link: Link, req: Request | None, t0: float, m0: float,
                  response: Response | None = None) -> None:
     """Answer ``req`` on ``link``: the application's response (or ``response`` when the
     connection already knows it), counted in flight, its body closed, its access record
@@ -139,7 +139,7 @@ async def answer(m: ConnectionManager, link: Link, req: Request | None, t0: floa
                                           link._loop.time() - m0, req.port, req.secure))
 
 
-def emit(m: ConnectionManager, record: AccessRecord) -> None:
+def emit(m: Shared, record: AccessRecord) -> None:
     """Hand ``record`` to the access log, which may not take the connection down."""
     cb = m.access_log
     if cb is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h2.config
 import h2.connection
@@ -38,6 +38,9 @@ from .incoming import HeadError, _host_field
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .urlpath import BadTarget, decode_path, split_target
+
+if TYPE_CHECKING:
+    from .shared import Shared
 
 log = logging.getLogger("ocsi.http")
 
@@ -92,7 +95,7 @@ class _Stream:
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection; registered with the manager like an HTTP/1.1 one."""
 
-    def __init__(self, manager: Any, port: int, transport: Any, client: str,
+    def __init__(self, manager: Shared, port: int, transport: Any, client: str,
                  secure: bool = True) -> None:
         self._m = manager
         self._secure = secure

@@ -39,7 +39,7 @@ from .tunnel import Tunnel, TunnelBody
 from .wire import build_head, build_switch_head
 
 if TYPE_CHECKING:
-    from .connection import ConnectionManager
+    from .shared import Shared
 
 __all__ = ["HTTPProtocol", "BadRequestBody", "RequestTimeout"]
 
@@ -74,7 +74,7 @@ class HTTPProtocol(asyncio.Protocol):
     __slots__ = ("_m", "_port", "_secure", "_h2c", "_loop", "_transport", "_task", "_client",
                  "_st", "_w", "_waiter", "_read_paused", "_gone", "_tunnel", "_keep")
 
-    def __init__(self, manager: ConnectionManager, port: int, secure: bool,
+    def __init__(self, manager: Shared, port: int, secure: bool,
                  h2c: bool = False) -> None:
         self._m = manager
         self._port = port

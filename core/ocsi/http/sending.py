@@ -23,7 +23,7 @@ from .response import Response, error_response
 from .wire import CHUNKED, LENGTH, NONE, build_head, build_trailers
 
 if TYPE_CHECKING:
-    from .connection import ConnectionManager
+    from .shared import Shared
     from .limits import Limits
 
 log = logging.getLogger("ocsi.http")
@@ -52,7 +52,7 @@ class ResponseWriter:
     __slots__ = ("m", "loop", "transport", "limits", "secure", "lost", "wrote", "sent",
                  "write_paused", "trailers_ok", "wwaiter", "wdeadline")
 
-    def __init__(self, m: ConnectionManager, loop: asyncio.AbstractEventLoop, transport: Any,
+    def __init__(self, m: Shared, loop: asyncio.AbstractEventLoop, transport: Any,
                  limits: Limits, secure: bool) -> None:
         self.m = m
         self.loop = loop
