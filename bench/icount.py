@@ -3,6 +3,7 @@
     python bench/icount.py [--rows static,notfound,asgi] [--requests 2000] [--connections 16]
                            [--parser httptools|h11] [--loop uvloop|asyncio]
     python bench/icount.py --py-spy [--rows static] [--requests 50000] [--top 30]
+    python bench/icount.py --cpu [--rows static] [--requests 20000] [--rounds 5]
 
 Wall-clock rates on a shared machine move with the neighbours; instruction counts do not. Each
 row starts ``ocsi`` under ``valgrind --tool=callgrind`` with the bench configuration of that row
@@ -13,7 +14,9 @@ prints the instructions per request, kernel excluded. Takes about half a minute 
 instructions go is for a sampling profiler to say, as callgrind sees the interpreter:
 ``--py-spy`` runs the same rows under ``py-spy record`` (no valgrind) and prints the Python
 functions with the most samples of their own and, for the connection layer's entry points, with
-their callees (inclusive).
+their callees (inclusive). ``--cpu`` runs the server natively and prints the CPU time it spent
+per request (user and system, from ``/proc``, the best of ``--rounds``): system calls included,
+which instruction counts leave out, and still independent of how fast the client is.
 """
 
 from __future__ import annotations
@@ -165,6 +168,18 @@ def _top(raw: Path, top: int) -> str:
     return "\n".join(rows)
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _cpu_per_request(pid: int, port: int, path: str, status: int,
+                     args: argparse.Namespace) -> float:
+    before = _cpu_seconds(pid)
+    load(port, path, status, args.requests, args.connections)
+    return (_cpu_seconds(pid) - before) / args.requests
+
+
 def measure(row: str, args: argparse.Namespace) -> int:
     _, path, status = ROWS[row]
     work = Path(tempfile.mkdtemp(prefix="ocsi-icount-"))
@@ -177,7 +192,9 @@ def measure(row: str, args: argparse.Namespace) -> int:
         env = dict(os.environ, OCSI_LOOP=args.loop)
         out = work / "cg.out"
         runner = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no"]
-        if args.py_spy:
+        if args.cpu:
+            runner = []
+        elif args.py_spy:
             runner = [_py_spy(), "record", "--format", "raw", "-r", "500", "-o", str(out), "--"]
         proc = subprocess.Popen(
             [*runner, sys.executable, "-m", "ocsi", "-c", str(conf)],
@@ -186,6 +203,12 @@ def measure(row: str, args: argparse.Namespace) -> int:
         try:
             wait_answering(proc, port, path, status)
             load(port, path, status, WARMUP, args.connections)
+            if args.cpu:
+                best = min(_cpu_per_request(proc.pid, port, path, status, args)
+                           for _ in range(args.rounds))
+                print(f"{row}: {best * 1e6:.1f} µs of CPU per request (best of {args.rounds})",
+                      flush=True)
+                return 0
             if args.py_spy:
                 load(port, path, status, args.requests, args.connections)
                 proc.send_signal(signal.SIGINT)  # py-spy writes its file and stops the server
@@ -223,15 +246,18 @@ def main() -> int:
     p.add_argument("--parser", default="httptools", choices=["httptools", "h11"])
     p.add_argument("--loop", default="uvloop", choices=["uvloop", "asyncio"])
     p.add_argument("--py-spy", action="store_true", help="sample with py-spy instead")
+    p.add_argument("--cpu", action="store_true",
+                   help="CPU time per request of the server run natively instead")
+    p.add_argument("--rounds", type=int, default=5, help="--cpu: runs, the best is kept")
     p.add_argument("--top", type=int, default=30)
     args = p.parse_args()
-    tool = _py_spy() if args.py_spy else "valgrind"
+    tool = _py_spy() if args.py_spy else sys.executable if args.cpu else "valgrind"
     if shutil.which(tool) is None:
         print(f"{tool} is not installed", file=sys.stderr)
         return 1
     for row in args.rows.split(","):
         ir = measure(row, args)
-        if not args.py_spy:
+        if not args.py_spy and not args.cpu:
             print(f"{row}: {ir:,} instructions per request", flush=True)
     return 0
 
