@@ -125,10 +125,17 @@ class AccessLog:
     ``O_APPEND`` descriptor: with worker processes several writers share ``access.log``, and
     Linux makes each such write atomic for regular files, so lines never interleave (a buffered
     file object could cut a line at its buffer boundary).
+
+    Lines for stdout go out as they come when it is a terminal; otherwise (a file, a pipe, a
+    service manager's journal) they are gathered and written at the same moments as the
+    file's, so that an unbuffered stdout (``PYTHONUNBUFFERED``, as containers often set) does
+    not cost a system call per request.
     """
 
     #: Buffered characters beyond which lines are written before the per-second flush.
     FLUSH_AT = 64 * 1024
+    #: The same bound for the lines waiting for stdout, in lines.
+    FLUSH_LINES = 512
 
     def __init__(self, path: str | None, console: bool, fmt: str = "ocsigen") -> None:
         #: With ``<syslog>``: access lines also go there (at INFO).
@@ -139,6 +146,8 @@ class AccessLog:
         self.fd: int | None = _open_append(path) if path is not None else None
         self._lines: list[str] = []
         self._size = 0
+        #: Lines for stdout not written yet; ``None`` when stdout is a terminal (as they come).
+        self._out: list[str] | None = [] if console and not _is_terminal(sys.stdout) else None
         #: Lines that could not be written since the last failure began (disk full…).
         self.lost = 0
 
@@ -150,7 +159,13 @@ class AccessLog:
             if self._size >= self.FLUSH_AT:
                 self._write_lines()
         if self.console:
-            sys.stdout.write(line)
+            out = self._out
+            if out is None:
+                sys.stdout.write(line)
+            else:
+                out.append(line)
+                if len(out) >= self.FLUSH_LINES:
+                    self._write_out()
         if self.syslog is not None:  # syslog stamps lines itself
             msg = ocsigen_message(rec) if self.fmt == "ocsigen" else line.rstrip("\n")
             self.syslog.handle(logging.makeLogRecord(
@@ -185,9 +200,20 @@ class AccessLog:
                                                    self.path, self.lost)
             self.lost = 0
 
+    def _write_out(self) -> None:
+        out = self._out
+        if out:
+            text = "".join(out)
+            out.clear()
+            try:
+                sys.stdout.write(text)
+            except (OSError, ValueError):
+                pass  # stdout closed or full: the file (if any) still has the lines
+
     def flush(self) -> None:
         self._write_lines()
         if self.console:
+            self._write_out()
             try:
                 sys.stdout.flush()
             except (OSError, ValueError):
@@ -206,6 +232,13 @@ class AccessLog:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        return False
 
 
 def _clean(text: str | None) -> str:
