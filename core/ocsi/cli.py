@@ -9,27 +9,71 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from typing import Any
 
-from . import __version__, run_document
+from . import __version__
 from .config.errors import ConfigError
-from .extensions.loader import Catalog, new_plugin_manager
+from .control import CONTROL_COMMANDS, control_main
+from .extensions.loader import new_plugin_manager
 from .runtime import build_configuration
 
+#: Commands of the built-in extensions (``ocsi.cli`` entry points), named when not installed.
+PROVIDED_BY = {"serve": "ocsi-ext-staticmod", "proxy": "ocsi-ext-revproxy", "app": "ocsi-ext-asgi"}
 DEFAULT_CONFIG = os.environ.get("OCSI_CONFIG", "/etc/ocsi/ocsi.conf")
 EXIT_USAGE, EXIT_SYSTEM, EXIT_OTHER = 2, 9, 100
 
 
-def _main_parser() -> argparse.ArgumentParser:
+#: Commands of the core, for ``--help`` (extensions add theirs through ``ocsi.cli``).
+BUILTIN_COMMANDS = {
+    "extensions": "the installed extensions: version, elements, dependencies",
+    "new-extension NAME": "write a ready extension distribution ocsi-ext-NAME",
+    "cert dev [NAMES]": "a local CA and a certificate for development",
+    **{("command LINE" if name == "command" else name): summary
+       for name, (_, summary) in CONTROL_COMMANDS.items()},
+}
+
+
+def _commands_help() -> str:
+    """The ``Commands:`` part of ``--help``: the core's, then every installed extension's."""
+    rows = dict(BUILTIN_COMMANDS)
+    for name, summary in _extension_commands():
+        rows.setdefault(name, summary)
+    width = max(len(n) for n in rows) + 2
+    lines = ["commands (ocsi COMMAND --help for each):"]
+    lines += [f"  {name.ljust(width)}{summary}" for name, summary in rows.items()]
+    return "\n".join(lines)
+
+
+def _extension_commands() -> list[tuple[str, str]]:
+    """``(name, first line of its docstring)`` for each ``ocsi.cli`` entry point; one that
+    cannot be loaded is listed with the reason."""
+    import importlib_metadata as metadata  # a dependency of ocsi (the newest behaviour everywhere)
+
+    out = []
+    for ep in sorted(metadata.entry_points(group="ocsi.cli"), key=lambda e: e.name):
+        try:
+            doc = (ep.load().__doc__ or "").strip().splitlines()
+            summary = doc[0].rstrip(".") if doc else f"(from {ep.value.split(':')[0]})"
+        except Exception as exc:  # noqa: BLE001 - --help must always work
+            summary = f"(cannot load: {type(exc).__name__})"
+        # "MODULE:APP: serve …" documents the arguments first
+        args, sep, rest = summary.partition(": ")
+        if sep and (" " not in args.strip() or args.startswith("--")):
+            out.append((f"{ep.name} {args}", rest))
+        else:
+            out.append((ep.name, summary))
+    return out
+
+
+def _main_parser(with_commands: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ocsi",
+        usage="ocsi [-c FILE] [options] | ocsi COMMAND …",
         description="A web server configured like Ocsigen Server.",
-        epilog="Other commands: 'ocsi serve DIR' serves a directory without configuration; "
-               "'ocsi extensions' lists installed extensions; 'ocsi new-extension NAME' "
-               "writes a ready extension distribution; 'ocsi proxy --to URL' forwards "
-               "everything to a backend; 'ocsi cert dev [NAMES]' makes a local CA and a "
-               "certificate for development; extensions add more (authbasic: 'ocsi hash-password').",
+        epilog=_commands_help() if with_commands else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-c", "--config", metavar="FILE",
                    help=f"configuration file (default {DEFAULT_CONFIG}, or $OCSI_CONFIG)")
@@ -49,7 +93,7 @@ def _main_parser() -> argparse.ArgumentParser:
     # Ocsigen's one-command serve mode: `ocsi DIR` / `ocsi --serve DIR --port N`.
     p.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--serve", metavar="DIR", help="serve DIR without configuration")
-    p.add_argument("-P", "--port", type=int, help="port for serve mode (default 8080)")
+    p.add_argument("-P", "--port", type=int, help="port for serve mode (default 8080, on 127.0.0.1)")
     p.add_argument("--directory-listing", action="store_true", help="serve mode: list directories")
     return p
 
@@ -64,28 +108,6 @@ def _workers_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _serve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ocsi serve",
-                                description="Serve DIR over HTTP: no configuration, logs on the terminal.")
-    p.add_argument("dir", metavar="DIR")
-    p.add_argument("-P", "--port", type=int, default=8080, help="port (default 8080)")
-    p.add_argument("--bind", metavar="ADDR", default=None,
-                   help="address to listen on (default: every IPv4 and IPv6 interface)")
-    p.add_argument("--listing", "--directory-listing", action="store_true", dest="listing",
-                   help="list directories that have no index file")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    return p
-
-
-def serve_config(directory: str, port: int, listing: bool, bind: str | None = None) -> str:
-    """The configuration serve mode runs, as staticmod writes it (one host, optional listings)."""
-    try:
-        from ocsi_ext_staticmod import serve_config as static_serve_config
-    except ImportError:
-        raise SystemExit("ocsi: serve mode needs the staticmod extension: pip install ocsi-ext-staticmod") from None
-    return static_serve_config(directory, port, listing, bind)
-
-
 def _fail(message: str, code: int) -> int:
     print(f"ocsi: {message}", file=sys.stderr)
     return code
@@ -93,24 +115,28 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "serve":
-        return _serve(_serve_parser().parse_args(argv[1:]))
+    from .upgrade import record_command_line
+
+    record_command_line(argv)
     if argv and argv[0] == "extensions":
         return _extensions()
     if argv and argv[0] == "new-extension":
         return _new_extension(argv[1:])
-    if argv and argv[0] == "proxy":
-        return _proxy(argv[1:])
     if argv and argv[0] == "cert":
         from .devcert import cert_command
 
         return cert_command(argv[1:])
+    if argv and argv[0] in CONTROL_COMMANDS:
+        return control_main(argv[0], argv[1:], DEFAULT_CONFIG)
     if argv and not argv[0].startswith("-"):
         command = _extension_command(argv[0])
         if command is not None:
             return int(command(argv[1:]) or 0)
+        if argv[0] in PROVIDED_BY:
+            return _fail(f"'ocsi {argv[0]}' comes with {PROVIDED_BY[argv[0]]}: "
+                         f"pip install {PROVIDED_BY[argv[0]]}", EXIT_USAGE)
     try:
-        args = _main_parser().parse_args(argv)
+        args = _main_parser(with_commands="-h" in argv or "--help" in argv).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     verbosity = args.verbose_level or args.verbose
@@ -120,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             return _fail("only one directory to serve can be given", EXIT_USAGE)
         if args.config:
             return _fail("-c/--config cannot be combined with serve mode", EXIT_USAGE)
-        ns = argparse.Namespace(dir=serve_dir, port=args.port or 8080, bind=None,
-                                listing=args.directory_listing, verbose=verbosity)
-        return _serve(ns)
+        return _serve_ocsigen_form(serve_dir, args.port, args.directory_listing, verbosity)
     if args.port is not None or args.directory_listing:
         return _fail("--port and --directory-listing require a directory to serve", EXIT_USAGE)
     path = args.config or DEFAULT_CONFIG
@@ -171,38 +195,34 @@ def _write_pid(path: str, pid: int) -> None:
 
 def _check(path: str, quiet: bool = False) -> int:
     """``--check``: the configuration built as at start, and the ``<ssl>`` files read (host
-    certificates are read while building)."""
+    certificates are read while building). Warnings of the build (a missing ``<static dir>``,
+    a risky option) are printed and counted: they do not fail the check."""
+    from .logs import collected_warnings
     from .tls import check_server_pair
 
-    try:
-        config = build_configuration(new_plugin_manager(), path)
-        ssl = config.settings.ssl
-        note = check_server_pair(ssl) if ssl is not None and ssl.certificate else None
-    except ConfigError as exc:
-        print(f"ocsi: {exc}", file=sys.stderr)
-        return exc.exit_code
+    with collected_warnings() as warnings:
+        try:
+            config = build_configuration(new_plugin_manager(), path)
+            ssl = config.settings.ssl
+            note = check_server_pair(ssl) if ssl is not None and ssl.certificate else None
+        except ConfigError as exc:
+            print(f"ocsi: {exc}", file=sys.stderr)
+            return exc.exit_code
+    for record in warnings:
+        print(f"ocsi: warning: {record.getMessage()}", file=sys.stderr)
     if note and not quiet:
         print(f"{path}: {note}")
     if not quiet:
         exts = ", ".join(config.extensions.names) or "none"
-        print(f"{path}: configuration OK ({len(config.hosts)} host(s); extensions: {exts})")
+        counted = f", {len(warnings)} warning(s) above" if warnings else ""
+        print(f"{path}: configuration OK ({len(config.hosts)} host(s); extensions: {exts}{counted})")
     return 0
-
-
-def _serve(ns: argparse.Namespace) -> int:
-    directory = os.path.abspath(ns.dir)
-    if not os.path.exists(directory):
-        return _fail(f"no such directory: {directory}", EXIT_USAGE)
-    if not os.path.isdir(directory):
-        return _fail(f"{directory} is not a directory", EXIT_USAGE)
-    xml = serve_config(directory, ns.port, ns.listing, ns.bind)
-    return run_document(xml, verbosity=ns.verbose, name="<serve>")
 
 
 def _extension_command(name: str) -> Any:
     """``ocsi NAME …`` given by an installed extension: an entry point in the group
     ``ocsi.cli`` (authbasic's ``hash-password``), loaded only when asked for."""
-    from .extensions.loader import metadata
+    import importlib_metadata as metadata  # a dependency of ocsi (the newest behaviour everywhere)
 
     for ep in metadata.entry_points(group="ocsi.cli"):
         if ep.name == name:
@@ -210,29 +230,16 @@ def _extension_command(name: str) -> Any:
     return None
 
 
-def _proxy(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ocsi proxy",
-                                description="Forward every request to the backend(s), no configuration.")
-    p.add_argument("--from", dest="listen", default=":8080", metavar="[ADDR]:PORT",
-                   help="where to listen (default :8080, every interface)")
-    p.add_argument("--to", dest="targets", action="append", required=True, metavar="URL",
-                   help="a backend (http://host:port[/prefix]); repeat for several")
-    p.add_argument("--insecure", action="store_true", help="do not verify HTTPS backends")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    try:
-        ns = p.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        from ocsi_ext_revproxy.oneline import proxy_config
-    except ImportError:
-        return _fail("proxy mode needs the revproxy extension: pip install ocsi-ext-revproxy",
-                     EXIT_USAGE)
-    try:
-        xml = proxy_config(ns.listen, ns.targets, insecure=ns.insecure)
-    except ValueError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    return run_document(xml, verbosity=ns.verbose, name="<proxy>")
+def _serve_ocsigen_form(directory: str, port: int | None, listing: bool, verbosity: int) -> int:
+    """Ocsigen's ``ocsi DIR`` / ``ocsi --serve DIR --port N [--directory-listing]``: the
+    ``serve`` command, with Ocsigen's listing default (off unless asked for)."""
+    command = _extension_command("serve")
+    if command is None:
+        return _fail(f"serve mode comes with {PROVIDED_BY['serve']}: pip install "
+                     f"{PROVIDED_BY['serve']}", EXIT_USAGE)
+    argv = [directory, *(["--port", str(port)] if port is not None else []),
+            *([] if listing else ["--no-listing"]), *(["-v"] * verbosity)]
+    return int(command(argv) or 0)
 
 
 def _new_extension(argv: list[str]) -> int:
@@ -250,33 +257,29 @@ def _new_extension(argv: list[str]) -> int:
         root = new_extension(ns.name, ns.dir)
     except (ValueError, FileExistsError) as exc:
         return _fail(str(exc), EXIT_USAGE)
-    print(f"wrote {root}/\n  pip install -e {root}\n  pytest {root}")
+    # the interpreter running ocsi, so the commands work without an activated environment
+    python = shlex.quote(_shown_path(sys.executable))
+    where = shlex.quote(_shown_path(str(root)))
+    print(f"wrote {where}/\nthen:\n  {python} -m pip install -e {where}\n"
+          f"  {python} -m pytest {where}")
     return 0
 
 
+def _shown_path(path: str) -> str:
+    """``path`` relative to the current directory when it is below it (shorter to read)."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else path
+
+
 def _extensions() -> int:
-    pm = new_plugin_manager()
-    catalog = Catalog()
-    infos = catalog.extensions()
-    if not infos:
+    from .extensions.reference import collect, lines
+
+    refs = collect()
+    if not refs:
         print("no ocsi extension is installed")
         return 0
-    for info in infos:
-        elements = ""
-        try:
-            plugin = info.entry_point.load()
-            fn = getattr(plugin, "ocsi_elements", None)
-            if fn is not None:
-                elements = ", ".join(f"<{t}>" for t in sorted(fn() or {}))
-            pm.is_registered(plugin)
-        except Exception as exc:  # noqa: BLE001
-            elements = f"(cannot load: {type(exc).__name__}: {exc})"
-        deps = ", ".join(info.dependencies) or "-"
-        print(f"{info.name} {info.version}")
-        if info.summary:
-            print(f"    {info.summary}")
-        print(f"    elements: {elements or '-'}")
-        print(f"    depends on: {deps}")
+    for ref in refs:
+        print("\n".join(lines(ref)))
     return 0
 
 

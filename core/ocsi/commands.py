@@ -17,11 +17,15 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .logs import NOTICE
+from .replies import Reply, take_reply
+from .upgrade import UPGRADE_FROM
+
 if TYPE_CHECKING:
     from .server import Server
 
 log = logging.getLogger("ocsi.main")
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": NOTICE,
           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
 
 
@@ -55,46 +59,65 @@ class Commands:
         self.processed = 0
 
     async def run(self, line: str) -> None:
+        line, reply = take_reply(line)
         words = line.split()
         if not words:
+            if reply is not None:
+                reply.done("failed")
             return
-        log.warning("Command received: %s", line.strip())
+        log.log(NOTICE, "Command received: %s", line.strip())
+        ok = False
         try:
-            await self._dispatch(words)
+            if reply is None:
+                ok = await self._dispatch(words, None)
+            else:
+                with reply:
+                    ok = await self._dispatch(words, reply)
         except Exception:  # noqa: BLE001 - the pipe must keep working
             log.exception("Uncaught exception after command %r", line.strip())
         finally:
             self.processed += 1
+            if reply is not None and reply.fd is not None and words[0] != "shutdown":
+                reply.done("ok" if ok else "failed")
 
-    async def _dispatch(self, words: list[str]) -> None:
+    async def _dispatch(self, words: list[str], reply: Reply | None) -> bool:
+        """Run one command; whether it did what was asked (what ``ocsi reload`` reports)."""
         head, args = words[0], words[1:]
         if ":" in head:
             prefix, name = head.split(":", 1)
             if prefix == "logs":
                 self._logs(name, args)
-                return
+                return True
             if (prefix, name) == ("ssl", "reload"):
-                await self.server.reload_certificates()
-                return
-            await self._extension(prefix, name, args)
-            return
+                return await self.server.reload_certificates()
+            return await self._extension(prefix, name, args)
         srv = self.server
         if head == "reload":
-            await srv.reload(args[0] if args else None)
-        elif head == "shutdown":
+            return await srv.reload(args[0] if args else None)
+        if head == "shutdown":
             timeout = shutdown_timeout(args, srv.settings.shutdowntimeout)
-            if timeout is not INVALID:
-                srv.request_shutdown(timeout)
-        elif head == "gc":
+            if timeout is INVALID:
+                if reply is not None:
+                    reply.done("failed")
+                return False
+            if reply is not None:
+                srv.shutdown_replies.append(reply)
+            srv.request_shutdown(timeout)
+            return True
+        if head == "gc":
             collected = gc.collect()
-            log.warning("Heap compaction requested by user (%d objects collected)", collected)
+            log.log(NOTICE, "Heap compaction requested by user (%d objects collected)", collected)
         elif head == "clearcache":
             srv.runtime.extensions.hook.ocsi_clear_caches()
-            log.warning("Caches cleared")
+            log.log(NOTICE, "Caches cleared")
         elif head == "reopen_logs":
-            srv.reopen_logs()
+            return srv.reopen_logs()
+        elif head == "upgrade":
+            return await srv.upgrade()
         else:
             log.warning("Unknown command: %s", " ".join(words))
+            return False
+        return True
 
     def _logs(self, section: str, args: list[str]) -> None:
         name = section.replace(":", ".")
@@ -102,9 +125,9 @@ class Commands:
             name = "ocsi" + name[len("ocsigen"):]
         level = LEVELS.get(args[0].lower(), logging.WARNING) if args else logging.WARNING
         logging.getLogger(name).setLevel(level)
-        log.warning("Log level of %s set to %s", name, logging.getLevelName(level))
+        log.log(NOTICE, "Log level of %s set to %s", name, logging.getLevelName(level))
 
-    async def _extension(self, prefix: str, name: str, args: list[str]) -> None:
+    async def _extension(self, prefix: str, name: str, args: list[str]) -> bool:
         enabled = self.server.runtime.extensions
         for plugin in enabled.names:
             if prefix not in (plugin, short_name(plugin)):
@@ -118,14 +141,19 @@ class Commands:
             if inspect.isawaitable(result):
                 result = await result
             if result is not None:
-                log.warning("%s:%s: %s", prefix, name, result)
-            return
+                log.log(NOTICE, "%s:%s: %s", prefix, name, result)
+            return True
         log.warning("Unknown command: %s:%s", prefix, name)
+        return False
 
 
 def open_fifo(path: str) -> tuple[int, bool]:
     """Create the FIFO at ``path`` (0660) unless it exists; return a non-blocking fd and whether
-    it was created. Shared by the server's pipe and the worker master's."""
+    it was created. Shared by the server's pipe and the worker master's.
+
+    A FIFO left by a server that did not stop cleanly is simply taken over. One that another
+    process is reading (a second server given the same ``<commandpipe>``) is used too, as
+    Ocsigen does, but said: commands sent there would reach either server."""
     created = False
     if not os.path.exists(path):
         old = os.umask(0)
@@ -134,11 +162,36 @@ def open_fifo(path: str) -> tuple[int, bool]:
             created = True
         finally:
             os.umask(old)
-        log.warning("Command pipe created: %s", path)
+        log.info("Command pipe created: %s", path)
     elif not stat.S_ISFIFO(os.stat(path).st_mode):
         log.warning("%s exists and is not a FIFO; using it as it is", path)
+    elif _has_reader(path) and os.environ.get(UPGRADE_FROM) is None:
+        log.warning("another process already reads the command pipe %s: commands sent there "
+                    "reach either process; give each server its own <commandpipe>", path)
     # Read-write so that the pipe never reports end of file when writers come and go.
     return os.open(path, os.O_RDWR | os.O_NONBLOCK), created
+
+
+def _has_reader(path: str) -> bool:
+    """Whether a process has the FIFO open for reading (opening it to write, without blocking,
+    fails with ENXIO when nobody does)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError:
+        return False
+    return True
+
+
+def remove_fifo(path: str, fd: int) -> None:
+    """Remove the command pipe at exit, if it is still the FIFO ``fd`` reads: a FIFO left
+    behind makes ``echo reload > PIPE`` wait forever for a reader that will never come."""
+    try:
+        mine = os.fstat(fd)
+        there = os.stat(path)
+        if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+            os.unlink(path)
+    except OSError as exc:  # the directory is not ours to write after dropping privileges
+        log.info("command pipe %s left in place (%s)", path, exc.strerror or exc)
 
 
 def split_lines(buffer: bytes, data: bytes) -> tuple[list[str], bytes]:
@@ -180,12 +233,15 @@ class CommandPipe:
             line = await self._queue.get()
             await self.commands.run(line)
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """Stop reading; the FIFO is removed unless ``keep`` (a successor reads it now)."""
         if self.fd is not None:
             try:
                 asyncio.get_running_loop().remove_reader(self.fd)
             except RuntimeError:
                 pass
+            if not keep:
+                remove_fifo(self.path, self.fd)
             os.close(self.fd)
             self.fd = None
         if self._task is not None:

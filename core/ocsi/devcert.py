@@ -80,6 +80,10 @@ To trust the CA (once):
 
 def cert_command(argv: list[str]) -> int:
     """``ocsi cert SUBCOMMAND``: only ``dev`` for now."""
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: ocsi cert dev [NAMES...] [--out DIR]\n\n'ocsi cert dev --help' for the "
+              "details: a local CA, trusted once, and a certificate for development HTTPS.")
+        return 0
     if not argv or argv[0] != "dev":
         print("usage: ocsi cert dev [NAMES...] [--out DIR]", file=sys.stderr)
         return 2

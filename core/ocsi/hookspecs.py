@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .http.request import Request
     from .http.response import Response
     from .pipeline.step import Step
-    from .server import Server
+    from .serverview import ServerView
 
 hookspec = pluggy.HookspecMarker("ocsi")
 
@@ -64,17 +64,19 @@ def ocsi_scope_parsed(ctx: ParseContext) -> None:
 
 # -- lifecycle -----------------------------------------------------------------------------------
 @hookspec
-def ocsi_server_started(server: Server) -> None:
-    """Listeners are open and the first configuration is live."""
+def ocsi_server_started(server: ServerView) -> None:
+    """Listeners are open and the first configuration is live. ``server`` is the public view
+    of the running server (:class:`ocsi.ServerView`): settings, data directory, worker index,
+    the live configuration's per-extension state, the event loop to schedule work on."""
 
 
 @hookspec
-def ocsi_reloaded(server: Server, ok: bool, error: BaseException | None) -> None:
+def ocsi_reloaded(server: ServerView, ok: bool, error: BaseException | None) -> None:
     """A reload finished: ``ok`` with the new configuration live, or failed with ``error``."""
 
 
 @hookspec
-def ocsi_server_stopping(server: Server) -> None:
+def ocsi_server_stopping(server: ServerView) -> None:
     """Shutdown has begun: listeners are closed, in-flight requests are draining."""
 
 

@@ -6,14 +6,20 @@ serves the same sockets).
 from __future__ import annotations
 
 import errno
+import ipaddress
+import logging
 import socket
 import ssl
 from dataclasses import dataclass
 
 from .config.settings import PortSpec, ServerSettings
+from .logs import NOTICE
+from .systemd import listen_fds
 from .tls import server_context
 
-__all__ = ["Listening", "StartupError", "open_listeners"]
+__all__ = ["Listening", "StartupError", "announce", "open_listeners"]
+
+log = logging.getLogger("ocsi.main")
 
 
 class StartupError(Exception):
@@ -78,19 +84,77 @@ class Listening:
         for _, sock in self.sockets:
             sock.close()
 
+    def announce(self) -> None:
+        """One notice per ``<port>``, with a URL to open: what a user waits for at start."""
+        announce([(spec, sock.getsockname()[1]) for spec, sock in self.sockets])
+
+
+def announce(bound: list[tuple[PortSpec, int]]) -> None:
+    """Log ``Listening on URL`` once per ``<port>`` (its IPv4 and IPv6 sockets are one line)."""
+    seen: set[str] = set()
+    for spec, port in bound:
+        url = spec.url(port)
+        if url not in seen:
+            seen.add(url)
+            log.log(NOTICE, "Listening on %s", url)
+
 
 def open_listeners(s: ServerSettings) -> Listening:
-    """The TLS context (wrong password: exit 10) and every ``<port>``'s sockets (else exit 9)."""
+    """The TLS context (wrong password: exit 10) and every ``<port>``'s sockets (else exit 9).
+
+    Sockets passed by systemd (socket activation) serve the ``<port>`` whose address they are
+    bound to; only the ``<port>`` elements none of them serves are bound here."""
     tls: ssl.SSLContext | None = None
     https = [p for p in s.ports if p.https]
     if https and s.ssl is not None:
         tls = server_context(s.ssl, ", ".join(str(p.port) for p in https))
     listening = Listening([], tls)
+    passed = [sock for sock, _ in listen_fds()]
     for spec in s.ports:
+        inherited = [sock for sock in passed if _serves(spec, sock)]
+        if inherited:
+            for sock in inherited:
+                passed.remove(sock)
+                sock.setblocking(False)
+                log.info("%s (%s) served on the socket passed by systemd, %s", spec.describe(),
+                         spec.where, _address(sock))
+            listening.sockets += [(spec, sock) for sock in inherited]
+            continue
         try:
             listening.sockets += [(spec, sock) for sock in _bind(spec)]
         except OSError as exc:
             listening.close()
+            for sock in passed:
+                sock.close()
             raise StartupError(f"cannot listen on {spec.describe()} ({spec.where}): "
                                f"{exc.strerror or exc}") from None
+    for sock in passed:
+        log.warning("the socket passed by systemd on %s matches no <port> of the configuration; "
+                    "closed", _address(sock))
+        sock.close()
     return listening
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _serves(spec: PortSpec, sock: socket.socket) -> bool:
+    """Whether a passed socket is the one ``spec`` would have bound: same port, and the same
+    address (a wildcard one for a ``<port>`` without address)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        return False
+    host, port = sock.getsockname()[:2]
+    if port != spec.port:
+        return False
+    if spec.address in (None, "*"):
+        return host in ("0.0.0.0", "::")
+    try:
+        return ipaddress.ip_address(host) == ipaddress.ip_address(spec.address.strip("[]"))
+    except ValueError:  # a host name in <port>: compare what it resolves to
+        try:
+            infos = socket.getaddrinfo(spec.address, port, type=socket.SOCK_STREAM)
+        except OSError:
+            return False
+        return any(ipaddress.ip_address(info[4][0]) == ipaddress.ip_address(host) for info in infos)

@@ -13,19 +13,28 @@ per flush, so the lines of several worker processes never interleave).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import socket
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING
 
 from .http.hostport import split_host_port
 
 if TYPE_CHECKING:
     from .http.access import AccessRecord
+
+#: Routine events an operator wants to see without asking (listening, reloads, commands):
+#: between INFO and WARNING, as syslog's and nginx's ``notice``. Shown on the terminal at the
+#: default verbosity and kept in ``warnings.log`` tagged ``[NOTICE]``, so alerting on
+#: ``[WARNING]`` and ``[ERROR]`` sees only what needs attention.
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -56,6 +65,32 @@ class OcsigenFormatter(logging.Formatter):
         return f"{_stamp(record.created)}: {source}: [{record.levelname}] {text}"
 
 
+class JsonFormatter(logging.Formatter):
+    """``<logformat>json</logformat>``: one JSON object per line, for log pipelines.
+
+    Fields: ``time`` (RFC 3339, UTC, milliseconds), ``level``, ``logger``, ``message``, and
+    ``extension`` (``ocsi-ext-NAME`` for an extension's logger) and ``exception`` (the
+    traceback as one string) when they apply. ``json.dumps`` escapes every control character,
+    so no message carrying request input can forge a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "time": rfc3339(record.created), "level": record.levelname.lower(),
+            "logger": record.name, "message": record.getMessage(), "pid": record.process,
+        }
+        if record.name.startswith("ocsi.ext."):
+            out["extension"] = "ocsi-ext-" + record.name.split(".")[2]
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=True)
+
+
+def rfc3339(t: float) -> str:
+    """``2026-12-06T10:30:18.123Z``: UTC, milliseconds."""
+    ms = int(t * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{ms:03d}Z"
+
+
 class _MaxLevel(logging.Filter):
     def __init__(self, below: int) -> None:
         super().__init__()
@@ -65,13 +100,14 @@ class _MaxLevel(logging.Filter):
         return record.levelno < self.below
 
 
-class _ExactLevel(logging.Filter):
-    def __init__(self, level: int) -> None:
+class _LevelRange(logging.Filter):
+    def __init__(self, low: int, below: int) -> None:
         super().__init__()
-        self.level = level
+        self.low = low
+        self.below = below
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno == self.level
+        return self.low <= record.levelno < self.below
 
 
 def _open_log(path: str) -> IO[str]:
@@ -79,7 +115,7 @@ def _open_log(path: str) -> IO[str]:
     return os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="replace")
 
 
-class _ReopenableFileHandler(logging.StreamHandler):
+class _ReopenableFileHandler(logging.StreamHandler[IO[str]]):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(_open_log(path))
@@ -144,6 +180,8 @@ class AccessLog:
         self.console = console
         self.fmt = fmt
         self.fd: int | None = _open_append(path) if path is not None else None
+        #: The writing process (each worker opens its own logs): the ``pid`` of JSON lines.
+        self.pid = os.getpid()
         self._lines: list[str] = []
         self._size = 0
         #: Lines for stdout not written yet; ``None`` when stdout is a terminal (as they come).
@@ -175,6 +213,8 @@ class AccessLog:
     def format(self, rec: AccessRecord) -> str:
         if self.fmt == "combined":
             return combined_line(rec)
+        if self.fmt == "json":
+            return json_line(rec, self.pid)
         return ocsigen_line(rec)
 
     def _write_lines(self) -> None:
@@ -299,6 +339,19 @@ def combined_line(rec: AccessRecord) -> str:
             f'"{_clean(rec.referer) or "-"}" "{_clean(rec.user_agent) or "-"}"\n')
 
 
+def json_line(rec: AccessRecord, pid: int) -> str:
+    """``<accesslogformat>json</accesslogformat>``: the stable field names of
+    docs/operations.md; request input is escaped by ``json.dumps`` (no line can be forged)."""
+    return json.dumps({
+        "time": rfc3339(rec.time), "host": rec.host, "client": rec.client,
+        "forwarded_for": rec.forwarded_for, "method": rec.method, "target": rec.target,
+        "protocol": f"HTTP/{'2' if rec.version == '2.0' else rec.version}" if rec.version else None,
+        "status": rec.status, "bytes_sent": rec.bytes_sent,
+        "duration_ms": round(rec.duration * 1000, 3), "referer": rec.referer,
+        "user_agent": rec.user_agent, "tls": rec.secure, "port": rec.port, "pid": pid,
+    }, ensure_ascii=True) + "\n"
+
+
 #: Where ``<syslog>`` sends messages: the local syslog socket (``OCSI_SYSLOG_SOCKET`` overrides it).
 SYSLOG_SOCKET = "/dev/log"
 _FACILITY_ALIASES = {"kernel": "kern"}
@@ -339,14 +392,29 @@ def _syslog_handler(facility: str) -> logging.Handler | None:
 
 
 class _Keep(logging.Handler):
-    """Keeps warnings and errors in a list."""
+    """Keeps notices, warnings and errors in a list."""
 
     def __init__(self, into: list[logging.LogRecord]) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(NOTICE)
         self.into = into
 
     def emit(self, record: logging.LogRecord) -> None:
         self.into.append(record)
+
+
+@contextlib.contextmanager
+def collected_warnings() -> Iterator[list[logging.LogRecord]]:
+    """Warnings logged inside the block, kept in a list instead of printed by logging's last
+    resort (what ``ocsi --check`` reports, with no log destinations set up)."""
+    records: list[logging.LogRecord] = []
+    root = logging.getLogger()
+    handler = _Keep(records)
+    handler.setLevel(logging.WARNING)
+    root.addHandler(handler)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
 
 
 class Logs:
@@ -354,7 +422,7 @@ class Logs:
 
     def __init__(self, logdir: str | None, silent: bool, verbosity: int,
                  access_format: str = "ocsigen", syslog: str | None = None,
-                 keep: bool = False) -> None:
+                 keep: bool = False, log_format: str = "ocsigen") -> None:
         if syslog is not None:
             logdir = None  # as in Ocsigen, <syslog> replaces the log files
         self.logdir = logdir
@@ -364,15 +432,15 @@ class Logs:
         for h in list(root.handlers):
             if getattr(h, "_ocsi", False):
                 root.removeHandler(h)
-        level = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}.get(verbosity, logging.DEBUG)
+        level = {0: NOTICE, 1: NOTICE, 2: logging.INFO}.get(verbosity, logging.DEBUG)
         root.setLevel(level)
         logging.getLogger("ocsi").setLevel(level)
-        fmt = OcsigenFormatter()
+        fmt: logging.Formatter = JsonFormatter() if log_format == "json" else OcsigenFormatter()
         if logdir is not None:
             if not os.path.isdir(logdir):
                 raise OSError(f"log directory {logdir} does not exist")
             warn = _ReopenableFileHandler(os.path.join(logdir, "warnings.log"))
-            warn.addFilter(_ExactLevel(logging.WARNING))
+            warn.addFilter(_LevelRange(NOTICE, logging.ERROR))
             err = _ReopenableFileHandler(os.path.join(logdir, "errors.log"))
             err.setLevel(logging.ERROR)
             self._handlers += [warn, err]
@@ -403,9 +471,10 @@ class Logs:
         self.access = AccessLog(access_path, console=not silent, fmt=access_format)
         self.access.syslog = sys_handler
 
-    def reopen(self) -> None:
+    def reopen(self) -> bool:
         """Open every log file anew (after logrotate moved them). One that cannot be opened
-        keeps being written where it was, and the failure is logged with the reason."""
+        keeps being written where it was, and the failure is logged with the reason; whether
+        every file was reopened."""
         log = logging.getLogger("ocsi.main")
         failed = []
         reopeners: list[tuple[str, Callable[[], None]]] = [
@@ -423,7 +492,8 @@ class Logs:
         if failed:
             log.warning("Log files reopened, except %s", ", ".join(failed))
         else:
-            log.warning("Log files reopened")
+            log.log(NOTICE, "Log files reopened")
+        return not failed
 
     def replay(self, records: list[logging.LogRecord]) -> None:
         """Write ``records`` (already shown on the terminal) to the files and syslog only."""
@@ -436,6 +506,13 @@ class Logs:
 
     def set_access_format(self, fmt: str) -> None:
         self.access.fmt = fmt
+
+    def set_log_format(self, fmt: str) -> None:
+        """``<logformat>`` after a reload: the files and the terminal (syslog keeps its own)."""
+        formatter: logging.Formatter = JsonFormatter() if fmt == "json" else OcsigenFormatter()
+        for h in self._handlers:
+            if isinstance(h, logging.StreamHandler):
+                h.setFormatter(formatter)
 
     def close(self) -> None:
         self.access.close()

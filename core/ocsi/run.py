@@ -20,14 +20,15 @@ __all__ = ["run_loop", "run_server"]
 
 def run_server(path: str, data: bytes | None, *, silent: bool, verbosity: int,
                console: bool = False, pipe: str | None = None, watch: bool = False,
-               listening: Listening | None = None,
+               listening: Listening | None = None, worker: int | None = None,
                started: Callable[[Server], None] | None = None) -> int:
     """Run one Server until it stops (also what each worker process runs, with ``listening``).
 
     ``started`` is called once the server is live, its own signal handlers in place.
     """
     server = Server(path, config_data=data, silent=silent, verbosity=verbosity,
-                    force_console_logs=console, pipe_path=pipe, watch=watch, listening=listening)
+                    force_console_logs=console, pipe_path=pipe, watch=watch, listening=listening,
+                    worker=worker)
 
     async def serve() -> None:
         await server.start()

@@ -52,16 +52,30 @@ in a ``<host>`` or ``<site>``.
 
 from __future__ import annotations
 
+import logging
+
 import ocsi
 
 from .step import Greeting, parse_{func}
 
 __all__ = ["Greeting", "parse_{func}"]
 
+ocsi_logger = logging.getLogger("ocsi.ext.{short}")
+
 
 @ocsi.hookimpl
 def ocsi_elements() -> dict[str, ocsi.ElementParser]:
     return {{"{tag}": parse_{func}}}
+
+
+@ocsi.hookimpl
+def ocsi_server_started(server: ocsi.ServerView) -> None:
+    """The first configuration is live. ``server`` is all of the running server an extension
+    may use: its settings, ``datadir``, ``worker`` index, ``state("{dist}")`` (what the
+    parsers put in ``ctx.state("{dist}")`` for this configuration) and its event loop
+    (``create_task``, ``call_later``). Here, the number of ``<{tag}>`` elements."""
+    count = server.state("{dist}").get("elements", 0)
+    ocsi_logger.info("{dist}: %d <{tag}> element(s) live", count)
 '''
 
 _STEP = '''\
@@ -85,9 +99,14 @@ class Greeting(ocsi.Step):
         return Serve(Response(200, [("content-type", "text/plain; charset=utf-8")], self.body))
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "{tag}", "answers every request with a text",
+    attributes=[ocsi.AttributeDoc("text", "the text", required=True)]))
 def parse_{func}(el: ocsi.Element, ctx: ocsi.ParseContext) -> ocsi.Step:
     """``<{tag} text="…"/>``: unknown attributes and children are located errors."""
     el.check(attributes=["text"])
+    state = ctx.state("{dist}")  # this configuration's, kept across its parsers and hooks
+    state["elements"] = state.get("elements", 0) + 1
     return Greeting(el.require("text"))
 '''
 

@@ -15,6 +15,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -28,11 +29,15 @@ from .config.settings import PortSpec, ServerSettings, SSLSettings
 from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
-from .listeners import Listening, StartupError, open_listeners
-from .logs import Logs
+from .listeners import Listening, StartupError, announce, open_listeners
+from .logs import NOTICE, Logs
+from .replies import Reply
 from .runtime import Runtime, build_runtime
+from .serverview import ServerView
 from .sni import CertificateChooser, HostCertificate
+from .systemd import Notifier, notifier
 from .tls import server_context
+from .upgrade import start_successor, successor_arguments
 from .watch import ConfigWatcher
 
 log = logging.getLogger("ocsi.main")
@@ -65,8 +70,13 @@ class Server:
         watch: bool = False,
         runtime: Runtime | None = None,
         listening: Listening | None = None,
+        worker: int | None = None,
     ) -> None:
         self.config_path = config_path
+        #: This process's index among the workers (``None``: no workers).
+        self.worker = worker
+        #: What lifecycle hooks are given: the public, typed face of this server.
+        self.view = ServerView(self)
         self.config_data = config_data
         self.silent = silent
         self.verbosity = verbosity
@@ -88,12 +98,21 @@ class Server:
         self.listeners: list[asyncio.AbstractServer] = []
         #: ``(PortSpec, actual port)`` of every open listening socket.
         self.bound: list[tuple[PortSpec, int]] = []
+        #: The listening sockets themselves (handed to a successor by ``upgrade``).
+        self.listening_sockets: list[socket.socket] = []
+        #: Senders of ``reply=… shutdown`` (``ocsi shutdown``), told when the server has stopped.
+        self.shutdown_replies: list[Reply] = []
+        #: A successor took the listening sockets over (``upgrade``): this process drains.
+        self.upgraded = False
         self.pipe: CommandPipe | None = None
         self.commands = Commands(self)
         self.reloads = 0
         self._stopped: asyncio.Event | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
+        #: systemd's ``Type=notify`` (a no-op without ``$NOTIFY_SOCKET``); a worker's master
+        #: speaks for it.
+        self.notifier = notifier() if listening is None else Notifier(None)
         self._reload_lock: asyncio.Lock | None = None
         self._observers: list[Callable[..., object]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -127,7 +146,7 @@ class Server:
         logdir = None if self.force_console_logs else s.logdir
         try:
             self.logs = Logs(logdir, self.silent, self.verbosity, s.accesslogformat,
-                             None if self.force_console_logs else s.syslog)
+                             None if self.force_console_logs else s.syslog, log_format=s.logformat)
         except OSError as exc:
             await runtime.cleanup()
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
@@ -161,8 +180,12 @@ class Server:
         if self.watch:
             self.watcher = ConfigWatcher(self)
             self.watcher.start()
-        log.info("ocsi listening on %s", ", ".join(spec.describe(port) for spec, port in self.bound))
-        self.runtime.extensions.hook.ocsi_server_started(server=self)
+        if self._given_listening is None:  # a worker's master says it once for all
+            announce(self.bound)
+        self.runtime.extensions.hook.ocsi_server_started(server=self.view)
+        self.notifier.ready(self._status())
+        if self.notifier.watchdog_interval is not None:
+            self._ping_watchdog()
         _settle_gc()
 
     async def _listen(self, s: ServerSettings) -> None:
@@ -177,6 +200,7 @@ class Server:
                 srv = await self.loop.create_server(factory, sock=sock, backlog=1024,
                                                     ssl=listening.tls if spec.https else None)
                 self.listeners.append(srv)
+                self.listening_sockets.append(sock)
                 self.bound.append((spec, port))
         except BaseException:
             listening.close()  # those not handed to the loop yet
@@ -189,8 +213,22 @@ class Server:
             self.loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
             self.loop.add_signal_handler(signal.SIGINT, self.request_shutdown)
             self.loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+            self.loop.add_signal_handler(signal.SIGUSR2, lambda: self.loop.create_task(self.upgrade()))  # type: ignore[union-attr]
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             pass
+
+    def _status(self) -> str:
+        """systemd's ``STATUS=``: what ``systemctl status`` shows."""
+        ports = ", ".join(spec.describe(port) for spec, port in self.bound)
+        return f"Serving on {ports}; {self.reloads} reload(s)"
+
+    def _ping_watchdog(self) -> None:
+        """``WATCHDOG=1`` from the event loop: a loop that stops turning misses it, and systemd
+        restarts the service (``WatchdogSec=``)."""
+        assert self.loop is not None and self.notifier.watchdog_interval is not None
+        if self._shutdown_task is None:
+            self.notifier.watchdog()
+            self.loop.call_later(self.notifier.watchdog_interval, self._ping_watchdog)
 
     def _schedule_flush(self) -> None:
         assert self.loop is not None
@@ -225,39 +263,56 @@ class Server:
         if self._given_runtime is not None and path is None:
             log.warning("reload: this server was built in Python, there is no file to re-read")
             return False
+        # a one-liner's document: no file to name, the watcher said what changed
+        generated = self.config_data is not None and path is None
         async with self._reload_lock:
-            log.warning("Reloading config file %s", path or self.config_path)
-            old = self.runtime
+            self.notifier.reloading()
             try:
-                data = None if path is not None else self.config_data
-                new = await build_runtime(self.pm, path or self.config_path, data)
-            except ConfigError as exc:
-                log.error("Reload failed, configuration unchanged: %s", exc)
-                old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
-                return False
-            except Exception as exc:  # noqa: BLE001
-                log.exception("Reload failed, configuration unchanged")
-                old.extensions.hook.ocsi_reloaded(server=self, ok=False, error=exc)
-                return False
-            # ``reload FILE`` loads FILE once; a plain ``reload`` reads the -c file again, as
-            # in Ocsigen (config_path is left as it is)
-            if [(p.address, p.port, p.https) for p in new.settings.ports] != [
-                    (p.address, p.port, p.https) for p in old.settings.ports]:
-                log.warning("<port> changes take effect at the next restart, not on reload")
-            self.runtime = new
-            self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
-            assert self.manager is not None
-            self.manager.app = new.respond
-            self.manager.limits = new.settings.limits()
-            self.manager.reloaded()
-            if self.logs is not None:
-                self.logs.set_access_format(new.settings.accesslogformat)
-            self._set_observers()
-            self.reloads += 1
-            asyncio.get_running_loop().create_task(old.retire())
-            log.warning("Config file reloaded")
-            new.extensions.hook.ocsi_reloaded(server=self, ok=True, error=None)
-            return True
+                return await self._reload(path, generated)
+            finally:
+                self.notifier.ready(self._status())
+
+    async def _reload(self, path: str | None, generated: bool) -> bool:
+        """One reload, under the reload lock; whether the new configuration is live.
+        ``generated``: a one-liner's document, which has no file to name (the watcher said
+        what changed)."""
+        if not generated:
+            log.log(NOTICE, "Reloading config file %s", path or self.config_path)
+        old = self.runtime
+        try:
+            data = None if path is not None else self.config_data
+            new = await build_runtime(self.pm, path or self.config_path, data)
+        except ConfigError as exc:
+            log.error("Reload failed, configuration unchanged: %s", exc)
+            old.extensions.hook.ocsi_reloaded(server=self.view, ok=False, error=exc)
+            return False
+        except Exception as exc:  # noqa: BLE001
+            log.exception("Reload failed, configuration unchanged")
+            old.extensions.hook.ocsi_reloaded(server=self.view, ok=False, error=exc)
+            return False
+        # ``reload FILE`` loads FILE once; a plain ``reload`` reads the -c file again, as
+        # in Ocsigen (config_path is left as it is)
+        if [(p.address, p.port, p.https) for p in new.settings.ports] != [
+                (p.address, p.port, p.https) for p in old.settings.ports]:
+            log.warning("<port> changes take effect at the next restart, not on reload")
+        self.runtime = new
+        self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
+        assert self.manager is not None
+        self.manager.app = new.respond
+        self.manager.limits = new.settings.limits()
+        self.manager.reloaded()
+        if self.logs is not None:
+            self.logs.set_access_format(new.settings.accesslogformat)
+            self.logs.set_log_format(new.settings.logformat)
+        self._set_observers()
+        self.reloads += 1
+        asyncio.get_running_loop().create_task(old.retire())
+        if generated:
+            log.log(NOTICE, "%s: reloaded", self.config_path)
+        else:
+            log.log(NOTICE, "Config file reloaded")
+        new.extensions.hook.ocsi_reloaded(server=self.view, ok=True, error=None)
+        return True
 
     def _renew_certificates(self, hosts: list[HostCertificate], options: SSLSettings | None) -> bool:
         """New connections get ``hosts``' certificates (already read) and the ``<ssl>`` pair,
@@ -276,7 +331,7 @@ class Server:
         chooser.update(hosts, default)
         return True
 
-    async def reload_certificates(self) -> None:
+    async def reload_certificates(self) -> bool:
         """``ssl:reload``: read the certificates again, the configuration otherwise unchanged."""
         assert self._reload_lock is not None
         async with self._reload_lock:
@@ -285,16 +340,41 @@ class Server:
                 hosts = [h.reread(s.ssl) for h in s.host_certificates]
             except ConfigError as exc:
                 log.error("Certificates not reloaded, the previous ones stay: %s", exc)
-                return
+                return False
             s.host_certificates = hosts
-            if self._renew_certificates(hosts, s.ssl):
-                if self.manager is not None:
-                    self.manager.reloaded()
-                log.warning("Certificates reloaded")
+            if not self._renew_certificates(hosts, s.ssl):
+                return False
+            if self.manager is not None:
+                self.manager.reloaded()
+            log.log(NOTICE, "Certificates reloaded")
+            return True
 
-    def reopen_logs(self) -> None:
-        if self.logs is not None:
-            self.logs.reopen()
+    async def upgrade(self) -> bool:
+        """``upgrade`` / SIGUSR2: hand the listening sockets to a new process started from the
+        code installed now; once it is ready, stop accepting and drain (see :mod:`ocsi.upgrade`).
+        Whether the successor took over."""
+        arguments = successor_arguments()
+        if arguments is None or self._given_listening is not None:
+            log.warning("upgrade: only a server started by the ocsi command can be upgraded")
+            return False
+        if self._shutdown_task is not None or self.upgraded:
+            return False
+        fds = [sock.fileno() for sock in self.listening_sockets if sock.fileno() >= 0]
+        pid = await asyncio.to_thread(start_successor, arguments, fds,
+                                      max(30.0, self.settings.shutdowntimeout or 0.0))
+        if pid is None:
+            return False
+        log.log(NOTICE, "Upgrade: process %d is serving; this one stops accepting and drains", pid)
+        self.upgraded = True
+        if self.pipe is not None:  # the successor reads it from now on
+            self.pipe.close(keep=True)
+            self.pipe = None
+        self.request_shutdown()
+        return True
+
+    def reopen_logs(self) -> bool:
+        """Open the log files anew; whether every one could be."""
+        return self.logs.reopen() if self.logs is not None else True
 
     # -- shutdown --------------------------------------------------------------------------------
     def request_shutdown(self, timeout: float | None | object = ...) -> None:
@@ -311,13 +391,14 @@ class Server:
     async def shutdown(self, timeout: float | None = 10.0) -> None:
         """Stop accepting, let requests in flight finish (up to ``timeout``), then close all."""
         started = time.monotonic()
-        log.warning("Shutting down%s", "" if timeout is None else f" (at most {timeout:g} s)")
+        self.notifier.stopping()
+        log.log(NOTICE, "Shutting down%s", "" if timeout is None else f" (at most {timeout:g} s)")
         await self._close_listeners()
         if self.watcher is not None:
             self.watcher.stop()
         try:
             if self.runtime is not None:
-                self.runtime.extensions.hook.ocsi_server_stopping(server=self)
+                self.runtime.extensions.hook.ocsi_server_stopping(server=self.view)
         except Exception:  # noqa: BLE001
             log.exception("ocsi_server_stopping failed")
         if self.manager is not None:
@@ -331,6 +412,9 @@ class Server:
         log.info("Stopped after %.2f s", time.monotonic() - started)
         if self.logs is not None:
             self.logs.close()
+        for reply in self.shutdown_replies:
+            reply.done("stopped")
+        self.shutdown_replies = []
         if self._stopped is not None:
             self._stopped.set()
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .logs import NOTICE
+
 if TYPE_CHECKING:
     from .server import Server
 
@@ -29,9 +31,10 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        paths = [event.src_path, getattr(event, "dest_path", "")]
-        if any(self.watcher.concerns(os.fsdecode(p)) for p in paths if p):
-            self.watcher.changed()
+        paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
+        concerned = [p for p in paths if self.watcher.concerns(p)]
+        if concerned:
+            self.watcher.changed(concerned[0])
 
 
 class ConfigWatcher:
@@ -44,6 +47,8 @@ class ConfigWatcher:
         self._dirs: set[str] = set()
         self._lock = threading.Lock()
         self._pending: asyncio.TimerHandle | None = None
+        #: What changed since the last reload (for its log line).
+        self._changed: set[str] = set()
 
     def concerns(self, path: str) -> bool:
         path = os.path.abspath(path)
@@ -72,8 +77,11 @@ class ConfigWatcher:
         self.observer.daemon = True
         self.observer.start()
 
-    def changed(self) -> None:
+    def changed(self, path: str = "") -> None:
         """Called from watchdog's thread."""
+        if path:
+            with self._lock:
+                self._changed.add(os.path.abspath(path))
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._debounce)
 
@@ -89,7 +97,15 @@ class ConfigWatcher:
         self.loop.create_task(self._reload())
 
     async def _reload(self) -> None:
-        log.warning("Configuration changed on disk")
+        with self._lock:
+            changed, self._changed = sorted(self._changed), set()
+        code = [p for p in changed if p.endswith(".py")]
+        if code and len(code) == len(changed):
+            # an application's (or a <library>'s) source: the code is imported anew
+            log.log(NOTICE, "%s changed: re-importing the application", ", ".join(
+                os.path.relpath(p) if not os.path.relpath(p).startswith("..") else p for p in code))
+        else:
+            log.log(NOTICE, "Configuration changed on disk")
         if await self.server.reload():
             self._rewatch()
 

@@ -42,14 +42,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import privileges
-from .commands import INVALID, open_fifo, shutdown_timeout, split_lines
+from .commands import INVALID, open_fifo, remove_fifo, shutdown_timeout, split_lines
+from .replies import Reply, take_reply
+from .systemd import Notifier, notifier
+from .upgrade import start_successor, successor_arguments
 from .config.directives import parse_workers
 from .config.errors import ConfigError
 from .config.settings import ServerSettings
 from .config.values import ValueFormatError
 from .config.xml import parse_file
 from .extensions.loader import new_plugin_manager
-from .logs import Logs
+from .logs import NOTICE, Logs
 from .runtime import build_configuration
 from .listeners import Listening, StartupError, open_listeners
 
@@ -58,7 +61,8 @@ log = logging.getLogger("ocsi.master")
 RESTARTS_PER_MINUTE = 5
 #: Seconds after the shutdown timeout before workers that are still running get SIGKILL.
 KILL_GRACE = 5.0
-_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD)
+_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2,
+            signal.SIGCHLD)
 
 
 def configured_workers(path: str) -> int:
@@ -145,10 +149,15 @@ class Master:
         self.silent = silent
         self.verbosity = verbosity
         self.settings = ServerSettings()
+        self.notifier = Notifier(None)
+        self._next_ping = 0.0
         self.logs: Logs | None = None
         self.listening: Listening | None = None
         self.pipe_fd: int | None = None
+        self.pipe_path: str | None = None
         self._pipe_buffer = b""
+        #: Senders of ``reply=… shutdown``, told when every worker has stopped.
+        self._shutdown_replies: list[Reply] = []
         self.fifo_dir: str | None = None
         self.workers: list[Worker] = []
         self._wake: tuple[int, int] | None = None
@@ -172,6 +181,7 @@ class Master:
         try:
             for worker in self.workers:
                 self._spawn(worker)
+            self.notifier.ready(f"{self.count} workers serving")
             self._loop()
         except BaseException:
             self._signal_workers(signal.SIGTERM)  # never leave orphans behind
@@ -182,6 +192,8 @@ class Master:
 
     # -- start -----------------------------------------------------------------------------------
     def _start(self) -> None:
+        self.notifier = notifier()  # before any fork: workers must not notify in our name
+        self._next_ping = time.monotonic()
         bootstrap = Logs(None, self.silent, self.verbosity)
         try:
             config = build_configuration(new_plugin_manager(), self.config_path)
@@ -189,13 +201,15 @@ class Master:
             bootstrap.close()
         s = self.settings = config.settings
         try:
-            self.logs = Logs(s.logdir, self.silent, self.verbosity, s.accesslogformat, s.syslog)
+            self.logs = Logs(s.logdir, self.silent, self.verbosity, s.accesslogformat, s.syslog,
+                             log_format=s.logformat)
         except OSError as exc:
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
         self.listening = open_listeners(s)
         if s.commandpipe:
             try:
                 self.pipe_fd, _ = open_fifo(s.commandpipe)
+                self.pipe_path = s.commandpipe
             except OSError as exc:
                 log.warning("Cannot create the command pipe %s (%s). I will continue without.",
                             s.commandpipe, exc.strerror)
@@ -204,6 +218,7 @@ class Master:
         privileges.drop(s.user, s.group, self._owned())
         self._install_signals()
         log.info("Master process %d: %d workers", os.getpid(), self.count)
+        self.listening.announce()
 
     def _new_worker(self, index: int) -> Worker:
         assert self.fifo_dir is not None
@@ -270,7 +285,8 @@ class Master:
 
         return run_server(self.running_path or self.config_path, None, silent=self.silent,
                           verbosity=self.verbosity,
-                          pipe=worker.fifo, listening=self.listening, started=early.replay)
+                          pipe=worker.fifo, listening=self.listening, worker=worker.index,
+                          started=early.replay)
 
     def _signal_workers(self, sig: int) -> None:
         for worker in self.workers:
@@ -332,7 +348,7 @@ class Master:
         wake = self._wake[0]
         while not self._stopping or any(w.pid for w in self.workers):
             fds = [wake] if self.pipe_fd is None or self._stopping else [wake, self.pipe_fd]
-            readable, _, _ = select.select(fds, [], [], 1.0)
+            readable, _, _ = select.select(fds, [], [], self._ping_watchdog())
             if wake in readable:
                 self._on_signals(wake)
             if self.pipe_fd is not None and self.pipe_fd in readable:
@@ -341,6 +357,17 @@ class Master:
             if not self._stopping:
                 self._restart_dead()
             self._kill_if_late()
+
+    def _ping_watchdog(self) -> float:
+        """``WATCHDOG=1`` when due; how long the loop may wait (at most 1 s)."""
+        interval = self.notifier.watchdog_interval
+        if interval is None or self._stopping:
+            return 1.0
+        now = time.monotonic()
+        if now >= self._next_ping:
+            self.notifier.watchdog()
+            self._next_ping = now + interval
+        return max(0.0, min(1.0, self._next_ping - now))
 
     def _on_signals(self, fd: int) -> None:
         try:
@@ -354,6 +381,8 @@ class Master:
                 self._stop(self.settings.shutdowntimeout, None)
             elif signum == signal.SIGUSR1:
                 self._reopen_logs()
+            elif signum == signal.SIGUSR2:
+                self._upgrade()
             # SIGCHLD: the loop reaps after every wake-up
 
     def _read_pipe(self) -> None:
@@ -371,32 +400,57 @@ class Master:
 
     # -- commands --------------------------------------------------------------------------------
     def _command(self, line: str) -> None:
+        line, reply = take_reply(line)
         words = line.split()
         if not words:
+            if reply is not None:
+                reply.done("failed")
             return
-        log.warning("Command received: %s", line.strip())
+        log.log(NOTICE, "Command received: %s", line.strip())
+        if reply is None:
+            self._run_command(words, None)
+            return
+        with reply:
+            ok = self._run_command(words, reply)
+        if words[0] != "shutdown" or not ok:
+            reply.done("ok" if ok else "failed")
+
+    def _run_command(self, words: list[str], reply: Reply | None) -> bool:
+        """One command; whether it was carried out (for the workers' part: handed to them)."""
         head, args = words[0], words[1:]
         if head == "reload":
-            self._reload(args[0] if args else None)
-        elif head == "shutdown":
-            self._shutdown_command(args)
-        elif head == "reopen_logs":
-            self._reopen_logs()
-        else:
-            self._forward(" ".join(words))
+            return self._reload(args[0] if args else None)
+        if head == "shutdown":
+            if self._shutdown_command(args) and reply is not None:
+                self._shutdown_replies.append(reply)
+                return True
+            return False
+        if head == "reopen_logs":
+            return self._reopen_logs()
+        if head == "upgrade":
+            return self._upgrade()
+        self._forward(" ".join(words))
+        return True
 
-    def _reload(self, path: str | None) -> None:
+    def _reload(self, path: str | None) -> bool:
         """Validate the new configuration here first, so a broken one never reaches a worker."""
+        self.notifier.reloading()
+        try:
+            return self._check_and_reload(path)
+        finally:
+            self.notifier.ready(f"{self.count} workers serving")
+
+    def _check_and_reload(self, path: str | None) -> bool:
         target = path or self.config_path
-        log.warning("Checking config file %s before reloading the workers", target)
+        log.log(NOTICE, "Checking config file %s before reloading the workers", target)
         try:
             config = build_configuration(new_plugin_manager(), target)
         except ConfigError as exc:
             log.error("Reload failed, configuration unchanged: %s", exc)
-            return
+            return False
         except Exception:  # noqa: BLE001
             log.exception("Reload failed, configuration unchanged")
-            return
+            return False
         self.settings = config.settings
         # what a restarted worker starts from: FILE until the next plain reload, as the others
         self.running_path = path
@@ -404,19 +458,23 @@ class Master:
             self._signal_workers(signal.SIGHUP)
         else:
             self._forward(f"reload {path}")
+        return True
 
-    def _shutdown_command(self, args: list[str]) -> None:
+    def _shutdown_command(self, args: list[str]) -> bool:
         timeout = shutdown_timeout(args, self.settings.shutdowntimeout)
-        if timeout is not INVALID:
-            self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]
+        if timeout is INVALID:
+            return False
+        self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]
+        return True
 
     def _stop(self, timeout: float | None, line: str | None) -> None:
         """Stop the workers: ``line`` through their FIFOs, else SIGTERM; kill them when late."""
         if self._stopping:
             return
         self._stopping = True
+        self.notifier.stopping()
         self._dead.clear()
-        log.warning("Shutting down the workers%s",
+        log.log(NOTICE, "Shutting down the workers%s",
                     "" if timeout is None else f" (at most {timeout:g} s)")
         if self.listening is not None:
             self.listening.close()  # so that new connections are refused, not queued
@@ -433,10 +491,28 @@ class Master:
             self._signal_workers(signal.SIGKILL)
             self._deadline = None
 
-    def _reopen_logs(self) -> None:
-        if self.logs is not None:
-            self.logs.reopen()
+    def _upgrade(self) -> bool:
+        """Hand the sockets to a new master from the code installed now; once it is ready,
+        stop as ``shutdown`` does (see :mod:`ocsi.upgrade`)."""
+        arguments = successor_arguments()
+        if arguments is None or self.listening is None or self._stopping:
+            log.warning("upgrade: nothing to hand over (stopping, or not started by the ocsi command)")
+            return False
+        fds = [sock.fileno() for _, sock in self.listening.sockets]
+        pid = start_successor(arguments, fds, max(30.0, self.settings.shutdowntimeout or 0.0))
+        if pid is None:
+            return False
+        log.log(NOTICE, "Upgrade: master %d is serving; this one stops its workers", pid)
+        if self.pipe_fd is not None:  # the successor reads the command pipe from now on
+            os.close(self.pipe_fd)
+            self.pipe_fd = None
+        self._stop(self.settings.shutdowntimeout, "shutdown")
+        return True
+
+    def _reopen_logs(self) -> bool:
+        ok = self.logs.reopen() if self.logs is not None else True
         self._signal_workers(signal.SIGUSR1)
+        return ok
 
     # -- exit ------------------------------------------------------------------------------------
     def _close(self) -> None:
@@ -448,8 +524,13 @@ class Master:
         if self.fifo_dir is not None:
             shutil.rmtree(self.fifo_dir, ignore_errors=True)
         if self.pipe_fd is not None:
+            if self.pipe_path is not None:
+                remove_fifo(self.pipe_path, self.pipe_fd)
             os.close(self.pipe_fd)
             self.pipe_fd = None
+        for reply in self._shutdown_replies:
+            reply.done("stopped")
+        self._shutdown_replies = []
         if self._wake is not None:
             signal.set_wakeup_fd(-1)
             for fd in self._wake:

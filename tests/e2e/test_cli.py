@@ -169,6 +169,9 @@ def test_extensions_command(tmp_path):
     block = lines[at:at + 4]
     assert block[1].startswith("    ") and "static files" in block[1]  # its summary
     assert block[2:] == ["    elements: <static>", "    depends on: -"]
+    # then each element with its attributes and what it does, and the <extension> options
+    assert lines[at + 4].startswith("    <static dir regexp dest code root cache ")
+    assert lines[at + 5].startswith("    <filecache ttl entries>  (in <extension>) ")
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,7 +186,7 @@ def test_sample_configuration_serves(tmp_path):
     port = free_port()
     text = (REPO / "conf.d" / "ocsi.conf").read_text()
     text = text.replace("<port>8080</port>", f"<port>127.0.0.1:{port}</port>")
-    text = text.replace("/tmp/ocsi.cmd", str(tmp_path / "ocsi.cmd"))
+    text = text.replace("conf.d/ocsi.cmd", str(tmp_path / "ocsi.cmd"))
     conf = tmp_path / "ocsi.conf"
     conf.write_text(text)
     proc = subprocess.Popen([sys.executable, "-m", "ocsi", "-c", str(conf)], cwd=REPO,
@@ -400,7 +403,12 @@ def test_group_is_taken_and_supplementary_groups_dropped(tmp_path, exts_path, us
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, proc)
+        # the port listens a moment before the privileges are dropped: wait for the drop
+        deadline = time.monotonic() + 15
         ids = _proc_ids(proc.pid)
+        while ids["Gid:"][0] == "0" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            ids = _proc_ids(proc.pid)
         assert ids["Gid:"] == [str(nogroup.gr_gid)] * 4
         if user:
             assert ids["Uid:"] == [str(nobody.pw_uid)] * 4
@@ -475,3 +483,47 @@ def test_encrypted_key_asks_for_its_password(tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=15)
+
+
+def test_where_it_listens_is_said_at_the_default_level(ocsi_process, exts_path):
+    proc = ocsi_process(f"<findlib path='{exts_path}'/><extension findlib-package='ocsi-ext-testbase'/>"
+                        "<host><say text='x'/></host>")
+    deadline = time.monotonic() + 10
+    while "Listening" not in proc.stdout_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = proc.stdout_path.read_text()
+    assert f"[NOTICE] Listening on http://127.0.0.1:{proc.port}/" in out
+    assert "Command pipe created" not in out  # routine, below the default level
+    proc.stop()
+    assert "[WARNING]" not in proc.log("warnings")  # nothing routine passes for a warning
+    assert proc.stderr_path.read_text() == ""
+
+
+def test_help_lists_every_command_and_the_readme_names_them():
+    r = ocsi("--help")
+    assert r.returncode == 0
+    commands = r.stdout.split("commands (ocsi COMMAND --help for each):", 1)[1]
+    names = [line.split()[0] for line in commands.splitlines() if line.startswith("  ")]
+    for name in ("serve", "proxy", "app", "reload", "shutdown", "reopen-logs", "command",
+                 "extensions", "new-extension", "cert", "hash-password"):
+        assert name in names, name
+    readme = (REPO / "README.md").read_text()
+    using = readme.split("## Using it", 1)[1].split("\n## ", 1)[0]
+    for name in names:
+        assert f"ocsi {name}" in using, f"README's 'Using it' does not show 'ocsi {name}'"
+    for name in ("serve", "proxy", "app", "reload", "shutdown", "reopen-logs", "command",
+                 "extensions", "new-extension", "cert"):
+        assert ocsi(name, "--help").returncode == 0, name
+
+
+def test_check_reports_a_static_directory_that_does_not_exist(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text('<ocsigen><server><port>8080</port>\n'
+                    '<extension findlib-package="ocsigenserver.ext.staticmod"/>\n'
+                    f'<host>\n<static dir="{tmp_path}/missing"/>\n<static dir="{tmp_path}"/>\n'
+                    '</host></server></ocsigen>')
+    r = ocsi("--check", "-c", str(conf))
+    assert r.returncode == 0  # allowed, as in Ocsigen: it may be mounted later
+    assert f"ocsi: warning: {conf}:4:1: <static dir=\"{tmp_path}/missing\">: does not exist" in r.stderr
+    assert r.stderr.count("warning:") == 1
+    assert "configuration OK" in r.stdout and "1 warning(s) above" in r.stdout

@@ -29,7 +29,7 @@ def test_the_template_passes_its_own_tests_once_installed(tmp_path, ocsi_process
     out = subprocess.run([sys.executable, "-m", "ocsi", "new-extension", "hello-world",
                           str(tmp_path / "ext")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "pip install -e" in out.stdout
+    assert " -m pip install -e " in out.stdout and " -m pytest " in out.stdout  # runnable as printed
     python = _fresh_venv(tmp_path)
     pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
                           "--no-deps", "--no-build-isolation", "-e", str(tmp_path / "ext")],
@@ -59,6 +59,7 @@ def test_listed_by_ocsi_extensions_once_installed(tmp_path):
     out = subprocess.run([str(python), "-m", "ocsi", "extensions"], capture_output=True, text=True)
     assert "ocsi-ext-listed 0.1.0" in out.stdout
     assert "elements: <listed>" in out.stdout
+    assert "<listed text>  answers every request with a text" in out.stdout
 
 
 @pytest.mark.parametrize("name", ["Hello", "9lives", "a--b", "with space", "x/y", ""])

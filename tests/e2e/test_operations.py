@@ -272,3 +272,33 @@ def test_watch_reloads_library_code_once_per_burst_of_writes(serve, tmp_path, mo
     # the burst was one reload (the debounce is 0.3 s; a second more shows none follows)
     time.sleep(1.0)
     assert srv.server.reloads == before + 1
+
+
+def test_json_logs(ocsi_process, tmp_path):
+    import json
+    import time as _time
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.txt").write_text("hello")
+    proc = ocsi_process('<accesslogformat>json</accesslogformat><logformat>json</logformat>'
+                        '<extension findlib-package="ocsigenserver.ext.staticmod"/>'
+                        f'<host><static dir="{tmp_path}/www"/></host>')
+    proc.get("/a.txt?x=1", {"User-Agent": 'evil"\\ agent', "Referer": "http://r.test/",
+                            "X-Forwarded-For": "10.0.0.1"})
+    proc.command("no-such-command")
+    deadline = _time.monotonic() + 10
+    while (not proc.log("access") or "no-such-command" not in proc.log("warnings")) \
+            and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    proc.stop()
+    line = json.loads(proc.log("access").splitlines()[0])
+    assert line["method"] == "GET" and line["target"] == "/a.txt?x=1" and line["status"] == 200
+    assert line["user_agent"] == 'evil"\\ agent' and line["referer"] == "http://r.test/"
+    assert line["forwarded_for"] == "10.0.0.1" and line["client"] == "127.0.0.1"
+    assert line["protocol"] == "HTTP/1.1" and line["bytes_sent"] == 5 and line["tls"] is False
+    assert line["time"].endswith("Z") and isinstance(line["duration_ms"], float)
+    assert line["pid"] == proc.proc.pid
+    records = [json.loads(x) for x in proc.log("warnings").splitlines()]
+    unknown = [r for r in records if "Unknown command" in r["message"]]
+    assert unknown and unknown[0]["level"] == "warning" and unknown[0]["logger"] == "ocsi.main"
+    assert any(r["level"] == "notice" and "Listening on" in r["message"] for r in records)

@@ -59,6 +59,10 @@ BAD = {
     "climb encoded": (b"GET /%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     "nul in header": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400),
     "bare cr in header": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400),
+    # h11 takes these; RFC 9110 §5.5 does not (and HTTP/2 refuses them the same way)
+    "control char in header": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", 400),
+    "del in header": (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x7f\r\n\r\n", 400),
+    "escape in header": (b"GET / HTTP/1.1\r\nHost: x\r\nX: \x1b[31m\r\n\r\n", 400),
 }
 
 

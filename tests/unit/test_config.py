@@ -269,3 +269,21 @@ def test_library_reimported_each_build(write_conf, tmp_path):
     c = build_configuration(pm, write_conf(text))
     assert sys.modules["mysite"].VERSION == 22
     assert c.libraries == ["mysite"] and str(lib / "mysite.py") in c.files
+
+
+def test_library_import_errors_hint_only_when_not_found(write_conf, tmp_path):
+    """Where modules are looked for is worth saying for a module not found, not for one found
+    but broken: its own message locates the fault."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "brokensite.py").write_text("def broken(:\n")
+    pm = new_plugin_manager()
+    with pytest.raises(ConfigError) as e:
+        build_configuration(pm, write_conf(f'<ocsigen><server><findlib path="{lib}"/>'
+                                           '<library module="brokensite"/></server></ocsigen>'))
+    assert "SyntaxError" in str(e.value) and "brokensite.py, line 1" in str(e.value)
+    assert e.value.hint is None
+    with pytest.raises(ConfigError) as e:
+        build_configuration(pm, write_conf('<ocsigen><server><library module="nosuchsite"/>'
+                                           '</server></ocsigen>'))
+    assert "ModuleNotFoundError" in str(e.value) and "<findlib path>" in (e.value.hint or "")

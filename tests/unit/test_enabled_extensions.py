@@ -194,3 +194,72 @@ def test_two_entry_points_in_the_group_are_an_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         build_configuration(new_plugin_manager(), "two.conf", doc.encode())
     assert e.value.where == "two.conf:3"
+
+
+def test_a_misspelt_name_suggests_the_installed_extension_not_the_typo(tmp_path):
+    d = tmp_path / "typo"
+    _dist(d, "ocsi-ext-hello")
+    with pytest.raises(ConfigError) as e:
+        Catalog([str(d)]).load_order("ocsi-ext-helo")
+    assert e.value.hint == "did you mean ocsi-ext-hello? (installed)"
+    with pytest.raises(ConfigError) as e:
+        Catalog([str(d)]).load_order("ocsi-ext-something-else")
+    assert e.value.hint is not None and e.value.hint.startswith("pip install ocsi-ext-something-else")
+
+
+STATEFUL = '''
+import ocsi
+
+SEEN = []
+
+
+@ocsi.hookimpl
+def ocsi_extension_options(options, ctx):
+    colour = options[0].get("colour") if options else "none"
+    ctx.state("ocsi-ext-stateful")["colour"] = colour
+
+
+@ocsi.hookimpl
+def ocsi_elements():
+    def parse(el, ctx):
+        # the same dictionary while the configuration is built
+        colour = ctx.state("ocsi-ext-stateful")["colour"]
+        async def step(request, state):
+            return ocsi.Serve(ocsi.Response(200, [], colour.encode()))
+        return ocsi.FunctionStep(step)
+    return {"colour": parse}
+
+
+@ocsi.hookimpl
+def ocsi_server_started(server):
+    assert isinstance(server, ocsi.ServerView)
+    SEEN.append(("started", server.state("ocsi-ext-stateful")["colour"], server.worker,
+                 server.datadir, bool(server.ports), server.reloads))
+
+
+@ocsi.hookimpl
+def ocsi_reloaded(server, ok, error):
+    SEEN.append(("reloaded", ok, server.state("ocsi-ext-stateful")["colour"], server.reloads))
+'''
+
+
+def test_lifecycle_hooks_get_a_server_view_and_per_configuration_state(ocsi_server, tmp_path):
+    d = tmp_path / "exts"
+    write_extension(d, "ocsi-ext-stateful", STATEFUL)
+
+    def doc(colour: str) -> str:
+        return (f'<findlib path="{d}"/><datadir>{tmp_path}</datadir>'
+                f'<extension findlib-package="ocsi-ext-stateful"><o colour="{colour}"/></extension>'
+                '<host><colour/></host>')
+
+    srv = ocsi_server(doc("red"))
+    import sys
+    seen = sys.modules["ocsi_ext_stateful"].SEEN
+    assert seen == [("started", "red", None, str(tmp_path), True, 0)]
+    assert srv.get("/").body == b"red"
+    srv.reload(doc("blue"))
+    assert srv.get("/").body == b"blue"
+    assert seen[-1] == ("reloaded", True, "blue", 1)  # the new configuration's state
+    srv.reload(doc("green").replace("<colour/>", "<nonsense/>"))  # refused: blue stays
+    assert seen[-1] == ("reloaded", False, "blue", 1)
+    assert srv.get("/").body == b"blue"

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from .xml import Element
 
 
+def _new_states() -> Callable[[str], dict[str, Any]]:
+    """A state table of its own, for contexts made outside a configuration build (tests)."""
+    states: dict[str, dict[str, Any]] = {}
+    return lambda name: states.setdefault(name, {})
+
+
 @dataclass(slots=True)
 class LoadContext:
     """Given to ``ocsi_extension_options``: the settings so far and where the options are."""
@@ -23,6 +29,12 @@ class LoadContext:
     settings: ServerSettings
     where: str
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("ocsi.config"))
+    _state: Callable[[str], dict[str, Any]] = field(default_factory=_new_states)
+
+    def state(self, extension: str) -> dict[str, Any]:
+        """``extension``'s dictionary for the configuration being built (see
+        :meth:`ocsi.ServerView.state` for the running one's)."""
+        return self._state(extension)
 
 
 @dataclass(slots=True)
@@ -45,6 +57,11 @@ class ParseContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("ocsi.config"))
     #: Files whose change should reload the configuration (``-w``), shared by the whole build.
     watched: list[str] = field(default_factory=list)
+    _state: Callable[[str], dict[str, Any]] = field(default_factory=_new_states)
+
+    def state(self, extension: str) -> dict[str, Any]:
+        """``extension``'s dictionary for the configuration being built."""
+        return self._state(extension)
 
     def watch(self, path: str) -> None:
         """Reload the configuration when ``path`` changes (with ``-w``): an application's
@@ -59,7 +76,8 @@ class ParseContext:
         """The context of a user's configuration file (userconf): confined to ``directory``,
         for a site at ``site_path``. Parsers refuse there what a user must not set."""
         return ParseContext(self.settings, self.config, site_path, self.host_patterns,
-                            self._parse_steps, self._options, directory, watched=self.watched)
+                            self._parse_steps, self._options, directory, watched=self.watched,
+                            _state=self._state)
 
     def options(self, extension: str) -> Any:
         """What ``ocsi_extension_options`` returned for ``extension`` (``None`` if nothing)."""

@@ -41,8 +41,15 @@ def parse_workers(text: str) -> int:
 
 def _access_format(text: str) -> str:
     value = text.strip()
-    if value not in ("ocsigen", "combined"):
-        raise ValueFormatError(f"{value!r} is not an access log format (ocsigen or combined)")
+    if value not in ("ocsigen", "combined", "json"):
+        raise ValueFormatError(f"{value!r} is not an access log format (ocsigen, combined or json)")
+    return value
+
+
+def _log_format(text: str) -> str:
+    value = text.strip()
+    if value not in ("ocsigen", "json"):
+        raise ValueFormatError(f"{value!r} is not a log format (ocsigen or json)")
     return value
 
 
@@ -85,6 +92,7 @@ SCALARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "maxheadersize": ("maxheadersize", parse_size),
     "maxheaders": ("maxheaders", parse_int),
     "accesslogformat": ("accesslogformat", _access_format),
+    "logformat": ("logformat", _log_format),
     "httpparser": ("httpparser", _http_parser),
     "workers": ("workers", parse_workers),
 }

@@ -107,7 +107,8 @@ class Loader:
             if options:
                 raise options[0].error(f"extension {name} does not accept options")
             return
-        self.enabled.options[name] = fn(options=options, ctx=LoadContext(self.settings, el.where))
+        ctx = LoadContext(self.settings, el.where, _state=self.enabled.state)
+        self.enabled.options[name] = fn(options=options, ctx=ctx)
 
     def _python_module(self, el: Element, module: str, fresh: bool) -> None:
         """Import a module (``<library>`` always anew) and register it as a plugin."""
@@ -117,8 +118,13 @@ class Loader:
             try:
                 mod = import_fresh(module)
             except Exception as exc:  # noqa: BLE001
+                # where modules are looked for matters only when it was not found (a module
+                # found but broken, a SyntaxError say, is located by its own message)
+                missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
+                    module == exc.name or module.startswith(exc.name + "."))
                 err = ConfigError(f"cannot import module '{module}': {type(exc).__name__}: {exc}",
-                                  where=el.where, hint="is it on sys.path, or under <findlib path>?")
+                                  where=el.where,
+                                  hint="is it on sys.path, or under <findlib path>?" if missing else None)
                 err.exit_code = 52
                 raise err from exc
             if existing is not None:

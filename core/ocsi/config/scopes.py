@@ -135,7 +135,8 @@ class ScopeParser:
     def _context(self, config: SiteConfig, site_path: tuple[str, ...],
                  patterns: tuple[HostPattern, ...], userconf: str | None = None) -> ParseContext:
         return ParseContext(self.settings, config, site_path, patterns, self.parse_steps,
-                            self.enabled.options, userconf, watched=self.watched)
+                            self.enabled.options, userconf, watched=self.watched,
+                            _state=self.enabled.state)
 
     def parse_steps(self, elements: Sequence[Element], ctx: ParseContext) -> list[Step]:
         """Each element, in order, to a step (``<site>`` here, the rest by their extension)."""

@@ -29,6 +29,17 @@ class PortSpec:
         where = join_host_port(self.address or "*", self.port if port is None else port)
         return f"{'https' if self.https else 'http'}://{where}"
 
+    def url(self, port: int | None = None) -> str:
+        """A URL a browser can open (``http://localhost:8080/`` for every interface), then
+        which interfaces: what the "Listening on" notice shows."""
+        bound = self.port if port is None else port
+        scheme = "https" if self.https else "http"
+        if self.address in (None, "*", "0.0.0.0", "::"):
+            which = {None: "every IPv4 and IPv6 interface", "*": "every IPv4 and IPv6 interface",
+                     "0.0.0.0": "every IPv4 interface", "::": "every IPv6 interface"}[self.address]
+            return f"{scheme}://{join_host_port('localhost', bound)}/ ({which})"
+        return f"{scheme}://{join_host_port(self.address, bound)}/"
+
 
 @dataclass(slots=True, frozen=True)
 class SSLSettings:
@@ -83,6 +94,8 @@ class ServerSettings:
     maxheadersize: int = 32 * 1024
     maxheaders: int = 100
     accesslogformat: str = "ocsigen"
+    #: ``<logformat>``: warnings and errors as Ocsigen's lines or as JSON objects.
+    logformat: str = "ocsigen"
     #: ``<httpparser>``: ``h11`` (the reference) or ``httptools`` (canonical heads in C).
     httpparser: str = field(default_factory=default_parser)
     #: Processes serving requests (``<workers>``, ``--workers``); 1 means no fork at all.

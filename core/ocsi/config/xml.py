@@ -25,6 +25,17 @@ _PARSER = etree.XMLParser(
 )
 
 
+#: Documents nobody wrote (a one-line command's): name → {line: what the user typed}.
+_GENERATED: dict[str, dict[int, str]] = {}
+
+
+def describe_lines(name: str, origins: dict[int, str]) -> None:
+    """Locate the elements of the generated document ``name`` by what produced each line:
+    an element on a line of ``origins`` is "at" that text (``--port 8080``), any other at
+    ``name`` alone, never at a line of a document the user has not seen."""
+    _GENERATED[name] = dict(origins)
+
+
 @functools.lru_cache(maxsize=64)
 def _lines(path: str, mtime: float) -> list[str]:
     try:
@@ -89,6 +100,9 @@ class Element:
 
     @property
     def where(self) -> str:
+        generated = _GENERATED.get(self.file)
+        if generated is not None:
+            return generated.get(self.line or 0, self.file)
         col = _column(self.file, self.line, self.tag)
         out = f"{self.file}:{self.line or '?'}"
         return out + (f":{col}" if col else "")
@@ -132,10 +146,11 @@ class Element:
         return name in self._el.attrib
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self._el.attrib.get(name, default)
+        value: str | None = self._el.attrib.get(name, default)  # lxml is untyped
+        return value
 
     def require(self, name: str, hint: str | None = None) -> str:
-        value = self._el.attrib.get(name)
+        value: str | None = self._el.attrib.get(name)
         if value is None:
             raise self.error(f"missing attribute '{name}' in <{self.tag}>", hint)
         return value

@@ -53,6 +53,8 @@ class EnabledExtensions:
         self._set: set[str] = set()
         #: What ``ocsi_extension_options`` returned, by extension name.
         self.options: dict[str, Any] = {}
+        #: Each extension's state for this configuration (:meth:`state`).
+        self.states: dict[str, dict[str, Any]] = {}
         self._parsers: dict[str, tuple[str, ElementParser]] | None = None
         self.hook = _SubsetRelay(self)
         for name in names:
@@ -94,6 +96,16 @@ class EnabledExtensions:
         self._parsers = None
         return True
 
+    def state(self, extension: str) -> dict[str, Any]:
+        """``extension``'s own dictionary for this configuration: made when first asked for
+        while the configuration is built, dropped with the configuration when it is retired.
+        What an extension keeps per configuration (a backend it chose, a table it filled) goes
+        here rather than in module globals that every configuration would share."""
+        state = self.states.get(extension)
+        if state is None:
+            state = self.states[extension] = {}
+        return state
+
     def plugin_replaced(self) -> None:
         """A module was registered anew (a ``<library>`` re-imported): parse with the new one."""
         self._parsers = None
@@ -123,7 +135,8 @@ class EnabledExtensions:
             return None
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             if impl.plugin_name == extension:
-                return impl.function
+                function: Callable[..., Any] = impl.function
+                return function
         return None
 
     # -- elements ----------------------------------------------------------------------------------

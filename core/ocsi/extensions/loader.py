@@ -9,6 +9,7 @@ order. Ocsigen's names (``ocsigenserver.ext.staticmod``, ``name="staticmod"``,
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import os
@@ -33,7 +34,6 @@ from ..config.errors import ExtensionLoadError, ExtensionNotFound
 GROUP = "ocsi.extensions"
 OCSIGEN_PREFIX = "ocsigenserver.ext."
 log = logging.getLogger("ocsi.extensions")
-
 
 
 def normalize(name: str) -> str:
@@ -151,6 +151,18 @@ class Catalog:
                 out.append(info)
         return out
 
+    def _missing_hint(self, name: str) -> str:
+        """A misspelt name gets the closest installed extension, not an invitation to install
+        the typo; a name close to nothing gets how to install or find it."""
+        def short(n: str) -> str:  # the shared ocsi-ext- prefix would make any two look alike
+            return n.removeprefix("ocsi-ext-")
+
+        installed = {short(n): n for n, d in self._all().items() if self._entry_points(d)}
+        close = difflib.get_close_matches(short(name), sorted(installed), n=1, cutoff=0.75)
+        if close:
+            return f"did you mean {installed[close[0]]}? (installed)"
+        return f"pip install {name}, or add <findlib path=\"DIR\"/> pointing where it is"
+
     def load_order(self, name: str) -> list[ExtensionInfo]:
         """``name`` and the extensions it depends on, dependencies first, each once.
 
@@ -170,10 +182,8 @@ class Catalog:
                 needed = f" (required by {chain[-1]})" if chain else ""
                 what = ("is installed but is not an ocsi extension (no 'ocsi.extensions' entry point)"
                         if self.exists(n) else "is not installed")
-                raise ExtensionNotFound(
-                    f"extension distribution '{n}'{needed} {what}",
-                    hint=f"pip install {n}, or add <findlib path=\"DIR\"/> pointing where it is",
-                )
+                raise ExtensionNotFound(f"extension distribution '{n}'{needed} {what}",
+                                        hint=self._missing_hint(n))
             for dep in info.dependencies:
                 visit(dep, chain + (n,), info.dependency_extras.get(dep, frozenset()))
             done.add(n)
@@ -253,7 +263,3 @@ def library_modules(catalog: Catalog, package: str) -> list[str]:
     if info is None:
         raise ExtensionNotFound(f"library distribution '{package}' is not installed")
     return [info.entry_point.module]
-
-
-def names_of(items: Iterable[ExtensionInfo]) -> list[str]:
-    return [i.name for i in items]

@@ -85,8 +85,10 @@ class ConnectionManager:
         return frozenset(self._conns)
 
     def has_room(self) -> bool:
-        """Whether one more connection may be served (below ``max_connections``, not closing)."""
-        return not self.closing and len(self._conns) < self._limits.max_connections
+        """Whether one more connection may be served (below ``max_connections``). While
+        closing, the only new connections are those accepted just before the listeners
+        closed: they are served, with ``Connection: close``."""
+        return len(self._conns) < self._limits.max_connections
 
     def reloaded(self) -> None:
         """A reload took effect: each connection is told (HTTP/2 ones send GOAWAY)."""

@@ -29,6 +29,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment (the [fast] extra)
     httptools = None  # type: ignore[assignment]
 
+from .fieldcheck import target_ok_bytes
+
 __all__ = ["AVAILABLE", "FastHead", "default_parser", "parse_canonical_head"]
 
 #: Whether the fast path can be used here (``httptools`` is installed).
@@ -44,7 +46,7 @@ def default_parser() -> str:
         return value
     return "httptools" if AVAILABLE else "h11"
 
-_TARGET = re.compile(rb"[\x21-\x7e]+").fullmatch  # h11's request-target (vchar+)
+_TARGET = target_ok_bytes  # h11's request-target (vchar+), as every protocol's
 _DIGITS = re.compile(rb"[0-9]+").fullmatch  # h11's Content-Length
 _OWS = b" \t"
 _HOST, _CL, _TE = b"host", b"content-length", b"transfer-encoding"

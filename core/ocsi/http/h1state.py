@@ -43,6 +43,8 @@ log = logging.getLogger("ocsi.http")
 #: the connection; beyond it (or after ``DRAIN_TIME`` seconds) the connection is closed.
 DRAIN_MAX = 1024 * 1024
 DRAIN_TIME = 5.0
+#: How long an idle connection stays open once a shutdown has begun (see ``shutdown``).
+SHUTDOWN_GRACE = 1.0
 #: When closing with request bytes possibly in flight, wait this long for the client's FIN
 #: (discarding what it sends) so that the kernel does not answer with RST and lose the response.
 LINGER_TIME = 2.0
@@ -83,7 +85,7 @@ class H1State:
 
     def __init__(self, limits: Limits, port: int, secure: bool, client: str, h2c: bool,
                  clock: Callable[[], float], on_body_read: Callable[[], None],
-                 link: Any) -> None:
+                 link: Any, closing: bool = False) -> None:
         self.reader = RequestReader(limits.max_header_bytes, limits.fast_parser)
         self.limits = limits
         self.port = port
@@ -95,7 +97,11 @@ class H1State:
         self.link = link  # each request's ClientLink (the connection)
         self.phase = HEAD
         self.head: Any = None  # Request | HeadError | QUIET | HANDED, waiting for the task
-        self.deadline: float | None = clock() + limits.keepalive_timeout
+        # accepted by the loop just before the listener closed (``closing``): still answered,
+        # if its request comes within the shutdown's grace
+        idle = min(SHUTDOWN_GRACE, limits.keepalive_timeout) if closing \
+            else limits.keepalive_timeout
+        self.deadline: float | None = clock() + idle
         self.dkind = D_IDLE
         self.seen = 0  # bytes of the current head (or of pipelined data while answering)
         self.first = b""  # first bytes of the current head, to tell 414/505 from 400
@@ -415,8 +421,16 @@ class H1State:
             self.todo |= WAKE
 
     def shutdown(self) -> None:
-        """Server shutdown: close now if idle, else the current response ends the connection."""
+        """Server shutdown: the current response ends the connection; an idle one closes after
+        :data:`SHUTDOWN_GRACE`, in case a request is already on its way (a connection the
+        kernel accepted just before the listener closed, or a client reusing a keep-alive
+        connection), and is then answered with ``Connection: close``. Closing it at once
+        would reset a request the client had every reason to send."""
         if self.phase == HEAD and self.head is None:
+            if not self.seen and self.dkind == D_IDLE and not self.eof:
+                grace = self.clock() + SHUTDOWN_GRACE
+                self.deadline = grace if self.deadline is None else min(self.deadline, grace)
+                return
             self.head = QUIET
             self.phase = STOP
             self.todo |= WAKE

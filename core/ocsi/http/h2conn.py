@@ -11,8 +11,12 @@ the manager's app on a task of its own. Limits:
 - flow control is respected both ways: a response waits for the client's window, and the
   connection's writes wait while the transport's buffer is full.
 
+A request whose method, target or fields an HTTP/1.1 head could not hold (:mod:`.fieldcheck`)
+is answered 400 on its stream, before any step sees it.
+
 A protocol error closes the connection with GOAWAY and its error code, logged once. A stream
-the client resets is cancelled; more than ``MAX_EARLY_RESETS`` of them close the connection,
+the client resets is cancelled; more than ``MAX_EARLY_RESETS`` of them close the connection
+(one log line; what the client sent after is not handled),
 and so does a client that lets ``MAX_UNREAD`` bytes pile up (a PING or SETTINGS flood). On shutdown, GOAWAY is sent and streams in flight finish.
 """
 
@@ -33,6 +37,7 @@ import hyperframe.frame  # h2's own frame layer
 
 from .dates import http_date_now
 from .exchange import answer
+from .fieldcheck import request_head_problem
 from .headers import Headers
 from .incoming import HeadError, _host_field
 from .request import Request, RequestBody
@@ -185,6 +190,8 @@ class H2Protocol(asyncio.Protocol):
             self._close()  # after the GOAWAY with the error code, which h2 has queued
             return
         for event in events:
+            if self._closed:
+                return  # closed by an earlier event (rapid reset): nothing more is handled
             self._event(event)
         self._flush()
 
@@ -269,7 +276,7 @@ class H2Protocol(asyncio.Protocol):
             else:
                 regular.append((name.decode("latin-1"), value.decode("latin-1")))
         method = fields.get(b":method", b"GET").decode("latin-1")
-        target = fields.get(b":path", b"/").decode("latin-1")
+        target = fields.get(b":path", b"").decode("latin-1")  # none: CONNECT, refused
         authority = fields.get(b":authority")
         host_header = authority.decode("latin-1") if authority else None
         if host_header is None:
@@ -287,6 +294,9 @@ class H2Protocol(asyncio.Protocol):
         stream = self._streams[sid] = _Stream(body, self, sid, method)
         stream.ended = event.stream_ended is not None
         try:
+            problem = request_head_problem(method, target, regular, pseudo=True)
+            if problem is not None:
+                raise HeadError(400, problem)
             raw_path, query, _, _ = split_target(target)
             raw_segments, segments = decode_path(raw_path)
             # the same check and lower-casing as an HTTP/1.1 Host header

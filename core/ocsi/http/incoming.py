@@ -8,6 +8,8 @@ values, transfer codings other than ``chunked``, a missing ``Host`` on HTTP/1.1 
 * ``Content-Length`` together with ``Transfer-Encoding``, and ``Transfer-Encoding`` in an
   HTTP/1.0 request (400: both are request-smuggling shapes, RFC 9112 §6.1);
 * an invalid ``Host`` value or absolute-form authority (400);
+* a control character other than HTAB, or DEL, in a field value (400, RFC 9110 §5.5; h11
+  refuses only NUL, CR, LF, VT and FF there: :mod:`.fieldcheck`);
 * a request line longer than ``max_request_line`` (414), more than ``max_headers`` fields (431);
 * a target that is neither origin-form, absolute-form nor ``*`` for ``OPTIONS``, or whose path
   climbs above the root (400).
@@ -19,6 +21,8 @@ import re
 import socket
 from typing import Any
 
+from .fasthead import FastHead
+from .fieldcheck import value_problem
 from .headers import Headers
 from .hostport import split_host_port
 from .limits import Limits
@@ -165,13 +169,18 @@ def parse_head(
             raise HeadError(400, "invalid authority in the request-target")
         host = host_name(authority)
 
+    fields = [(n.decode("latin-1"), v.decode("latin-1")) for _, n, v in items]
+    if type(ev) is not FastHead:  # llhttp refuses these values itself (test_fieldcheck.py)
+        problem = value_problem(fields)  # h11 lets control characters through in values
+        if problem is not None:
+            raise HeadError(400, problem)
     request = Request(
         _METHODS.get(method) or method.decode("ascii"),
         target_s,
         raw_path,
         query,
         "1.0" if http10 else "1.1",
-        Headers.from_lower([(n.decode("latin-1"), v.decode("latin-1")) for _, n, v in items]),
+        Headers.from_lower(fields),
         host,
         port,
         secure,

@@ -102,7 +102,7 @@ class HTTPProtocol(asyncio.Protocol):
         limits = m.limits
         self._w = ResponseWriter(m, loop, transport, limits, self._secure)
         self._st = H1State(limits, self._port, self._secure, self._client, self._h2c, loop.time,
-                           self._on_body_read, self)
+                           self._on_body_read, self, m.closing)
         if not m.has_room():
             self._refuse()
             return
@@ -285,7 +285,7 @@ class HTTPProtocol(asyncio.Protocol):
                             self._act()
                     item = st.head
                     if item is None:
-                        if m.closing:
+                        if m.closing and st.deadline is None:  # between two requests
                             break
                         if not st.seen and st.deadline is None:
                             st.idle()

@@ -9,11 +9,14 @@ a test started is stopped when it ends, and one that does not stop cleanly fails
   address, TLS or not, HTTP/1.0).
 - ``ocsi_server``: :class:`RunningServer`, a real server on 127.0.0.1 in a thread.
 - ``ocsi_process``: :class:`ServerProcess`, ``python -m ocsi`` as a subprocess.
+- ``ocsi_command``: :class:`CommandProcess`, ``python -m ocsi ARGS…`` (a one-line command:
+  ``ocsi_command(["serve", DIR, "--port", "{port}"])``), started on a free port.
 - ``ocsi_client``: parametrised, so the test runs twice: ``[memory]`` and ``[socket]``. The
   servers share :class:`Client`'s calls (``get``, ``head``, ``request``, ``raw``) and
   return the same :class:`Result`; ``srv.mode`` tells which one runs.
 
-For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
+For configuration errors: :func:`assert_config_error` (the message, and the line counted in
+the XML the test wrote). For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
 element parser: :func:`parse_element`, :func:`parse_context`, :func:`load_context`; for
 registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``);
 for TLS: :func:`self_signed`, :func:`authority_and_certificate` (a test CA and a certificate).
@@ -29,24 +32,26 @@ import pytest
 
 from ..certificates import authority_and_certificate, self_signed
 from .distributions import write_extension
+from .errors import FIRST_LINE, assert_config_error
 from .memory import MEMORY_PORT, MemoryServer
 from .parsing import load_context, parse_context, parse_element
 from .requests import build_pipeline, make_request
-from .servers import (Client, Result, RunningServer, ServerProcess, ShutdownError, decode_content, document,
+from .servers import (Client, CommandProcess, Result, RunningServer, ServerProcess, ShutdownError, decode_content, document,
                       free_port, wait_for_port)
 from .h2client import H2Client
 from .websocket import WebSocketClient
 
 __all__ = [
-    "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
+    "FIRST_LINE", "assert_config_error", "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
     "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
     "make_request", "parse_context", "parse_element", "wait_for_port", "write_extension",
     "WebSocketClient", "H2Client",
-    "ocsi_client", "ocsi_memory", "ocsi_process", "ocsi_server",
+    "CommandProcess", "ocsi_client", "ocsi_command", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
 
 RunningServer.mode = "socket"  # type: ignore[attr-defined]
 ServerProcess.mode = "process"  # type: ignore[attr-defined]
+CommandProcess.mode = "process"  # type: ignore[attr-defined]
 
 
 class _Servers:
@@ -97,6 +102,16 @@ def ocsi_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
 def ocsi_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """``ocsi_process(xml, full=False, args=None, env=None)`` -> :class:`ServerProcess`."""
     yield from _servers(tmp_path, "proc", ServerProcess, ServerProcess.finish)
+
+
+@pytest.fixture
+def ocsi_command(tmp_path: Path) -> Iterator[Callable[..., CommandProcess]]:
+    """``ocsi_command(args, env=None, cwd=None)`` -> :class:`CommandProcess` (``{port}`` in
+    ``args``: a free port)."""
+    def start(args: list[str], d: Path, **options: Any) -> CommandProcess:
+        return CommandProcess(args, d, **options)
+
+    yield from _servers(tmp_path, "cmd", start, ServerProcess.finish)
 
 
 @pytest.fixture

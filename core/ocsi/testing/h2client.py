@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Sequence
 
 import h2.config
 import h2.connection
@@ -17,8 +18,10 @@ class H2Client:
     """``H2Client(port)``; ``request(path, method, body)`` returns the stream id, and
     ``responses(n)`` reads until ``n`` streams ended: ``{stream: (head, body)}``."""
 
-    def __init__(self, port: int, window: int | None = None, tls: bool = True) -> None:
-        """``tls=False``: cleartext HTTP/2 with prior knowledge (an h2c port)."""
+    def __init__(self, port: int, window: int | None = None, tls: bool = True,
+                 strict: bool = True) -> None:
+        """``tls=False``: cleartext HTTP/2 with prior knowledge (an h2c port). ``strict=False``:
+        fields are sent exactly as given, unchecked by h2 (to see what a server refuses)."""
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         if tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -29,7 +32,8 @@ class H2Client:
             sock = tls_sock
         self.sock: socket.socket = sock
         self.scheme = "https" if tls else "http"
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, validate_outbound_headers=strict, normalize_outbound_headers=strict))
         self.h2.initiate_connection()
         if window is not None:
             self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
@@ -38,10 +42,13 @@ class H2Client:
     def flush(self) -> None:
         self.sock.sendall(self.h2.data_to_send())
 
-    def request(self, path: str, method: str = "GET", body: bytes = b"") -> int:
+    def request(self, path: str | bytes, method: str | bytes = "GET", body: bytes = b"",
+                headers: Sequence[tuple[str | bytes, str | bytes]] = (),
+                authority: str | bytes = "localhost") -> int:
+        """Send one request; ``headers`` follow the pseudo-headers (str is sent as UTF-8)."""
         sid = self.h2.get_next_available_stream_id()
         self.h2.send_headers(sid, [(":method", method), (":path", path), (":scheme", self.scheme),
-                                   (":authority", "localhost")], end_stream=not body)
+                                   (":authority", authority), *headers], end_stream=not body)
         for at in range(0, len(body), 16384):  # frames of the default maximum size
             self.h2.send_data(sid, body[at:at + 16384], end_stream=at + 16384 >= len(body))
         self.flush()

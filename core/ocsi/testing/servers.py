@@ -23,7 +23,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Client", "Result", "RunningServer", "ServerProcess", "document", "free_port",
+__all__ = ["Client", "CommandProcess", "Result", "RunningServer", "ServerProcess", "document", "free_port",
            "wait_for_port"]
 
 
@@ -291,6 +291,9 @@ class ServerProcess(Client):
             stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),  # noqa: SIM115
             env={**os.environ, **(env or {})},
         )
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
@@ -304,6 +307,13 @@ class ServerProcess(Client):
                     self.stop()
                     raise RuntimeError("ocsi did not start listening within 30 s") from None
                 time.sleep(0.05)
+        # the command pipe is made a moment after the ports listen
+        config = getattr(self, "config_path", None)  # a one-line command has no file
+        if config and f"<commandpipe>{self.pipe}</commandpipe>" in Path(config).read_text():
+            while not os.path.exists(self.pipe) and time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.02)
 
     def command(self, line: str) -> None:
         self.write_pipe(line)
@@ -345,5 +355,32 @@ class ServerProcess(Client):
     def stderr_tail(self, size: int = 2000) -> str:
         text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
         return text[-size:]
+
+    def output(self) -> tuple[str, str]:
+        """What it wrote so far: ``(stdout, stderr)``."""
+        return (self.stdout_path.read_text(errors="replace"),
+                self.stderr_path.read_text(errors="replace"))
+
+
+class CommandProcess(ServerProcess):
+    """``python -m ocsi ARGS…`` as a subprocess (``ocsi serve DIR --port {port}``, ``ocsi proxy
+    …``): ``{port}`` in the arguments becomes a free port, on which it must start listening.
+    The same helpers as :class:`ServerProcess` (``get``, ``stop``, ``output``…)."""
+
+    def __init__(self, args: list[str], tmp: Path, env: Mapping[str, str] | None = None,
+                 cwd: str | Path | None = None) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.pipe = ""
+        self.observed = False
+        self.stdout_path = tmp / "stdout.txt"
+        self.stderr_path = tmp / "stderr.txt"
+        self.args = [a.replace("{port}", str(self.port)) for a in args]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ocsi", *self.args], cwd=cwd,
+            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),  # noqa: SIM115
+            env={**os.environ, **(env or {})},
+        )
+        self._wait_listening()
 
 

@@ -66,6 +66,9 @@ def ocsi_elements() -> dict[str, Any]:
 
 
 @ocsi.hookimpl
+@ocsi.documents(ocsi.ElementDoc(
+    "trustedproxy", "a trusted proxy for <allow-forward-for/> and <allow-forward-proto/> (repeatable)",
+    attributes=[ocsi.AttributeDoc("value", "addresses or networks separated by spaces", required=True)]))
 def ocsi_extension_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> AccessControlOptions:
     return forwarding.parse_options(options, ctx)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+import ocsi
 from ocsi import (
     DO_NOTHING,
     Answer,
@@ -223,6 +224,31 @@ _IF_HINT = ('write <if><CONDITION/><then>…</then><else>…</else></if> '
             '(one condition, then <then>, then an optional <else>)')
 
 
+_CONDITIONS = [
+    ocsi.ElementDoc("ip", "the client address is in the network", attributes=[
+        ocsi.AttributeDoc("value", "an IPv4 or IPv6 address or network (10.0.0.0/8)", required=True)]),
+    ocsi.ElementDoc("port", "the request came to this listening port", attributes=[
+        ocsi.AttributeDoc("value", "a port number", required=True)]),
+    ocsi.ElementDoc("ssl", "the connection is TLS (or a trusted <allow-forward-proto/> said https)"),
+    ocsi.ElementDoc("header", "some line of the header is fully matched", attributes=[
+        ocsi.AttributeDoc("name", "the header's name, in any case", required=True),
+        ocsi.AttributeDoc("regexp", "the pattern (case-sensitive)", required=True)]),
+    ocsi.ElementDoc("method", "the method is this one (case-sensitive)", attributes=[
+        ocsi.AttributeDoc("value", "GET, POST…", required=True)]),
+    ocsi.ElementDoc("protocol", "the request's HTTP version", attributes=[
+        ocsi.AttributeDoc("value", "HTTP/1.0 or HTTP/1.1", required=True)]),
+    ocsi.ElementDoc("path", "the decoded sub-path is fully matched", attributes=[
+        ocsi.AttributeDoc("regexp", "the pattern", required=True)]),
+    ocsi.ElementDoc("and", "every condition inside is true"),
+    ocsi.ElementDoc("or", "some condition inside is true"),
+    ocsi.ElementDoc("not", "the one condition inside is false"),
+]
+
+
+@ocsi.documents(ocsi.ElementDoc(
+    "if", "one condition, <then> and an optional <else>: the chosen branch's steps run in place",
+    children=[*_CONDITIONS, ocsi.ElementDoc("then", "the steps run when the condition is true"),
+              ocsi.ElementDoc("else", "the steps run when it is false")]))
 def parse_if(el: Element, ctx: ParseContext) -> Step:
     el.check(children=None)
     kids = el.children
@@ -264,11 +290,21 @@ def _simple(cls: type[Step]):  # type: ignore[no-untyped-def]
     return parse
 
 
+def _action(cls: type[Step], tag: str, summary: str):  # type: ignore[no-untyped-def]
+    return ocsi.documents(ocsi.ElementDoc(tag, summary))(_simple(cls))
+
+
+@ocsi.documents(ocsi.ElementDoc(
+    "iffound", "runs the steps inside only when a page has been found (filters)"))
 def parse_iffound(el: Element, ctx: ParseContext) -> Step:
     el.check(children=None)
     return IfFound(ctx.parse_steps(el.children))
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "ifnotfound", "runs the steps inside only when nothing has been found yet",
+    attributes=[ocsi.AttributeDoc("code", "only when the current status fully matches this pattern (40.)",
+                                  "any status")]))
 def parse_ifnotfound(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["code"], children=None)
     regex = None
@@ -285,11 +321,11 @@ def parse_ifnotfound(el: Element, ctx: ParseContext) -> Step:
 
 PARSERS = {
     "if": parse_if,
-    "notfound": _simple(NotFoundAction),
-    "forbidden": _simple(Forbidden),
-    "nextsite": _simple(NextSite),
-    "nexthost": _simple(NextHost),
-    "stop": _simple(Stop),
+    "notfound": _action(NotFoundAction, "notfound", "a final 404 (a page found is dropped)"),
+    "forbidden": _action(Forbidden, "forbidden", "a final 403 (a page found is dropped)"),
+    "nextsite": _action(NextSite, "nextsite", "leaves the current site (a page found is sent now)"),
+    "nexthost": _action(NextHost, "nexthost", "leaves this host for the next one (a page found is sent now)"),
+    "stop": _action(Stop, "stop", "a final 404 without trying other hosts (a page found is sent now)"),
     "iffound": parse_iffound,
     "ifnotfound": parse_ifnotfound,
 }

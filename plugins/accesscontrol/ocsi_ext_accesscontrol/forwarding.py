@@ -38,6 +38,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import ocsi
 from ocsi import (
     DO_NOTHING,
     Answer,
@@ -197,12 +198,24 @@ def allow_forward_proto(proxies: str | Sequence[str] | None = None) -> Step:
 
 
 # -- XML -------------------------------------------------------------------------------------------
+_PROXIES = ocsi.AttributeDoc("proxies", "the trusted proxies: addresses or networks separated by spaces",
+                             "the <trustedproxy> options, else the TCP peer for one hop")
+
+
+@ocsi.documents(ocsi.ElementDoc(
+    "allow-forward-for", "the client address becomes the one a trusted proxy put in X-Forwarded-For",
+    attributes=[ocsi.AttributeDoc("check-equal-ip", "true: the right-most entry must be the TCP peer's "
+                                  "own address", "`false`"),
+                _PROXIES]))
 def parse_allow_forward_for(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["check-equal-ip", "proxies"], children=())
     check = el.attr_value("check-equal-ip", parse_bool, False)
     return AllowForwardFor(_trusted(el, ctx), check)
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "allow-forward-proto", "the scheme becomes the one a trusted proxy put in X-Forwarded-Proto",
+    attributes=[_PROXIES]))
 def parse_allow_forward_proto(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["proxies"], children=())
     return AllowForwardProto(_trusted(el, ctx))

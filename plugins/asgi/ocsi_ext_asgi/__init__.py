@@ -64,7 +64,9 @@ class ASGIApp(Step):
     def state(self) -> dict[str, Any] | None:
         return self.lifespan.state if self.lifespan is not None else None
 
-    def _start(self, scope: dict[str, Any], receive: Any, send: Any) -> asyncio.Task[None]:
+    def start_cycle(self, scope: dict[str, Any], receive: Any, send: Any) -> asyncio.Task[None]:
+        """Run the application on one connection scope (HTTP request or WebSocket) as a task
+        the step keeps until it is done, so shutdown can wait for it."""
         task = asyncio.get_running_loop().create_task(self.app(scope, receive, send))
         self._tasks.add(task)  # kept until done: background work after the answer too
         task.add_done_callback(self._done)
@@ -79,7 +81,7 @@ class ASGIApp(Step):
         if wants_websocket(request):
             return Serve(await serve_websocket(self, request))
         cycle = HTTPCycle(request)
-        task = self._start(http_scope(request, self.state), cycle.receive, cycle.send)
+        task = self.start_cycle(http_scope(request, self.state), cycle.receive, cycle.send)
         response = await cycle.response(task, f"{self.where} ({self.spec})")
         if response is None:
             return Serve(error_response(500))
@@ -124,14 +126,30 @@ class WSGIApp(Step):
         return Serve(response)
 
 
+def _hint(exc: AppError) -> str | None:
+    if not exc.missing:
+        return None  # found but broken: the traceback's own words say where
+    return "the module is looked for on the import path and in <findlib path> directories"
+
+
 def _watch_source(ctx: ParseContext, app: Any, spec: str) -> None:
-    """With ``-w``, an edit of the application's module (or of its package) reloads it."""
+    """With ``-w``, an edit of the application's module, or of a module beside it (its
+    package), reloads it. Only ``.py`` files, as ``uvicorn --reload``: a log or a database
+    written next to the code must not reload it (each write would)."""
     import sys
 
     module = sys.modules.get(spec.partition(":")[0])
     source = getattr(module, "__file__", None)
-    if source:
-        ctx.watch(os.path.dirname(source))  # its directory: a sibling module edited too
+    if not source:
+        return
+    directory = os.path.dirname(source)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        names = []
+    for name in sorted(names):
+        if name.endswith(".py"):
+            ctx.watch(os.path.join(directory, name))
 
 
 def _common(el: Element) -> tuple[str, bool, bool]:
@@ -141,14 +159,28 @@ def _common(el: Element) -> tuple[str, bool, bool]:
     return spec, factory, fallthrough
 
 
+_APP_ATTRIBUTES = [
+    ocsi.AttributeDoc("app", "package.module:attribute, found on the import path and in <findlib path> "
+                      "directories; imported anew by each reload", required=True),
+    ocsi.AttributeDoc("factory", "true: the attribute is a function returning the application", "`false`"),
+    ocsi.AttributeDoc("fallthrough", "false: a 404 from the application is the answer; true: the "
+                      "steps after it may answer instead", "`true`"),
+]
+
+
+@ocsi.documents(ocsi.ElementDoc(
+    "asgi", "serves an ASGI 3 application (HTTP, WebSocket, lifespan)",
+    attributes=[*_APP_ATTRIBUTES,
+                ocsi.AttributeDoc("lifespan", "false: do not run the lifespan protocol", "`true`"),
+                ocsi.AttributeDoc("websocket-max-message", "largest WebSocket message from a client (a "
+                                  "size; infinity: no limit)", "`16MiB`")]))
 def parse_asgi(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["app", "factory", "fallthrough", "lifespan", "websocket-max-message"])
     spec, factory, fallthrough = _common(el)
     try:
         app = load_app(spec, factory)
     except AppError as exc:
-        raise el.error(str(exc), hint="the module is looked for on the import path and in "
-                                      "<findlib path> directories") from None
+        raise el.error(str(exc), hint=_hint(exc)) from None
     _watch_source(ctx, app, spec)
     if not is_asgi3(app):
         raise el.error(f"{spec!r} is not an ASGI 3 application (async def app(scope, receive, send))",
@@ -161,13 +193,15 @@ def parse_asgi(el: Element, ctx: ParseContext) -> Step:
                    max_message)
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "wsgi", "serves a WSGI application, on threads (<maxthreads>)", attributes=_APP_ATTRIBUTES))
 def parse_wsgi(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["app", "factory", "fallthrough"])
     spec, factory, fallthrough = _common(el)
     try:
         app = load_app(spec, factory)
     except AppError as exc:
-        raise el.error(str(exc)) from None
+        raise el.error(str(exc), hint=_hint(exc)) from None
     if is_asgi3(app):
         raise el.error(f"{spec!r} is an ASGI application", hint="use <asgi app=…/>")
     _watch_source(ctx, app, spec)

@@ -12,7 +12,13 @@ __all__ = ["AppError", "load_app"]
 
 
 class AppError(ValueError):
-    """``app=`` does not name an application that can be loaded; the message says why."""
+    """``app=`` does not name an application that can be loaded; the message says why.
+    ``missing``: its module was not found (then where modules are looked for is worth saying;
+    for a module that was found but failed, a SyntaxError say, it is not)."""
+
+    def __init__(self, message: str, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def load_app(spec: str, factory: bool = False, fresh: bool = True) -> Any:
@@ -27,7 +33,10 @@ def load_app(spec: str, factory: bool = False, fresh: bool = True) -> Any:
 
             module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure is reported with its cause
-        raise AppError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and (
+            module_name == exc.name or module_name.startswith(exc.name + "."))
+        raise AppError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}",
+                       missing) from exc
     target: Any = module
     for part in attribute.split("."):
         try:

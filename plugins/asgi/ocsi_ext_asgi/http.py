@@ -25,7 +25,6 @@ from ocsi import (
     Request,
     Response,
     StreamBody,
-    error_response,
 )
 
 __all__ = ["ASGIError", "ClientGone", "HTTPCycle", "http_scope"]
@@ -252,7 +251,3 @@ def _report(task: asyncio.Task[None], where: str, when: str) -> None:
         log.error("%s: the application returned %s", where, when)
     else:
         log.error("%s: the application failed %s", where, when, exc_info=exc)
-
-
-def server_error() -> Response:
-    return error_response(500)

@@ -83,7 +83,7 @@ class _Session:
 async def serve_websocket(step: ASGIApp, request: Request) -> Response:
     session = _Session()
     where = f"{step.where} ({step.spec})"
-    task = step._start(_scope(request, step.state), session.receive, session.send)
+    task = step.start_cycle(_scope(request, step.state), session.receive, session.send)
     first = await _next(session, task)
     if first is None:
         _report(task, where)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -350,7 +349,3 @@ def _whole(head: asyncio.Future[Any], value: Any, pieces: asyncio.Queue[Any], bo
 def _settle(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
-
-
-def multiprocess_hint() -> bool:
-    return "--workers" in sys.argv

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 import time
 
-import pytest
 from ocsi.testing import WebSocketClient
-from conftest import APPS, EXT
+from conftest import EXT
 from wsproto.events import (AcceptConnection, CloseConnection, RejectConnection, RejectData,
                             TextMessage)
 

@@ -24,6 +24,18 @@ def authbasic(realm: str, method: Method) -> AuthBasic:
     return AuthBasic(realm, method)
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "authbasic", "asks for a login and password (401 with WWW-Authenticate) before the steps after it; "
+    "exactly one method inside",
+    attributes=[ocsi.AttributeDoc("realm", "the realm the browser shows", required=True)],
+    children=[
+        ocsi.ElementDoc("plain", "one login, its password written in the configuration", attributes=[
+            ocsi.AttributeDoc("login", "the user name", required=True),
+            ocsi.AttributeDoc("password", "the password, in clear", required=True)]),
+        ocsi.ElementDoc("htpasswd", "users and hashed passwords (bcrypt, argon2, SHA-crypt, apr1) "
+                        "from a file read again when it changes; make lines with `ocsi hash-password`",
+                        attributes=[ocsi.AttributeDoc("file", "the htpasswd file", required=True)]),
+    ]))
 def parse_authbasic(el: ocsi.Element, ctx: ocsi.ParseContext) -> ocsi.Step:
     el.check(attributes=["realm"], children=None)
     realm = el.require("realm", hint='e.g. <authbasic realm="Admin"><plain login="L" password="P"/></authbasic>')

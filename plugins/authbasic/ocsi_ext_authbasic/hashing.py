@@ -26,6 +26,7 @@ def hash_password(password: str, scheme: str = "bcrypt", cost: int | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
+    """[USER]: print an htpasswd line (USER:HASH) for <htpasswd file>."""
     p = argparse.ArgumentParser(prog="ocsi hash-password",
                                 description="Print an htpasswd line (USER:HASH) for <htpasswd file>.")
     p.add_argument("user", nargs="?", default=None, help="the login (default: print the hash alone)")

@@ -52,7 +52,7 @@ class Limiter:
             self._failures.popitem(last=False)
         if count <= FREE_FAILURES:
             return 0.0
-        return min(MAX_DELAY, 0.25 * 2 ** (count - FREE_FAILURES - 1))
+        return float(min(MAX_DELAY, 0.25 * 2 ** (count - FREE_FAILURES - 1)))
 
     def succeeded(self, client: str) -> None:
         self._failures.pop(client, None)

@@ -24,6 +24,7 @@ from ocsi import (
     Response,
     Serve,
     Step,
+    error_response,
     parse_int,
 )
 
@@ -90,26 +91,52 @@ class Cors(Step):
 
     async def handle(self, request: Request, state: State) -> Answer:
         origin = request.headers.get("origin")
+        preflight = (origin is not None and request.method == "OPTIONS"
+                     and request.headers.get("access-control-request-method") is not None)
+        allowed = origin is not None and self.origins.allows(origin) and self._method_allowed(request)
         if isinstance(state, Found):
+            if preflight:
+                return await self._answer_found_preflight(request, state, origin, allowed)
             _vary(state.response.headers)  # the answer depends on Origin, sent or not
-            if origin is None:
-                return DO_NOTHING
-            if self.origins.allows(origin) and self._method_allowed(request):
+            if origin is not None and allowed:
                 headers = state.response.headers
                 for name, value in self._headers(request, origin, preflight=False):
                     headers.remove(name)
                     headers.add(name, value)
             return DO_NOTHING  # a refusal is the absence of the headers, never an error
-        if origin is None:
-            return DO_NOTHING
-        allowed = self.origins.allows(origin) and self._method_allowed(request)
-        if request.method == "OPTIONS" and request.headers.get("access-control-request-method"):
+        if preflight and origin is not None:
             if not allowed:
                 log.info("CORS preflight from %s for %s refused", origin, request.target)
                 return DO_NOTHING  # the following steps (usually a 404) answer
-            headers = Headers(self._headers(request, origin, preflight=True))
-            _vary(headers)
-            return Serve(Response(200, headers, BytesBody(b"")))
+            return Serve(self._preflight_response(request, origin))
+        return DO_NOTHING
+
+    def _preflight_response(self, request: Request, origin: str) -> Response:
+        headers = Headers(self._headers(request, origin, preflight=True))
+        _vary(headers)
+        return Response(200, headers, BytesBody(b""))
+
+    async def _answer_found_preflight(self, request: Request, state: Found, origin: str | None,
+                                      allowed: bool) -> Answer:
+        """A preflight that an earlier step answered (staticmod's 405 to ``OPTIONS``, a
+        redirect, an application's own answer): the browser only proceeds on a 2xx carrying
+        the CORS headers, and the preflight is this step's to decide. Accepted, it becomes
+        the empty 200 a preflight gets anywhere else; refused, it must never look accepted,
+        so the earlier answer loses its ``Access-Control-Allow-*`` fields, and a 2xx becomes
+        a 403."""
+        response = state.response
+        if allowed and origin is not None:
+            await response.body.aclose()
+            return Serve(self._preflight_response(request, origin))
+        log.info("CORS preflight from %s for %s refused", origin, request.target)
+        for name in {n for n, _ in response.headers if n.startswith("access-control-")}:
+            response.headers.remove(name)
+        _vary(response.headers)
+        if 200 <= response.status < 300:
+            await response.body.aclose()
+            refusal = error_response(403)
+            _vary(refusal.headers)
+            return Serve(refusal)
         return DO_NOTHING
 
 
@@ -147,6 +174,17 @@ def _bool(el: Element, name: str) -> bool:
     return value.strip() == "true"
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "cors", "answers CORS preflights and adds Access-Control-* headers to what the steps before "
+    "it found; place it after them",
+    attributes=[
+        ocsi.AttributeDoc("origins", "allowed origins, separated by spaces or commas: exact "
+                          "scheme://host[:port] or patterns such as https://*.example.org", "every origin"),
+        ocsi.AttributeDoc("credentials", "true: send Access-Control-Allow-Credentials: true", "`false`"),
+        ocsi.AttributeDoc("methods", "the methods a preflight may ask for", "any"),
+        ocsi.AttributeDoc("max_age", "Access-Control-Max-Age of preflight answers, in seconds", "none"),
+        ocsi.AttributeDoc("exposed_headers", "Access-Control-Expose-Headers on ordinary answers", "none"),
+    ]))
 def parse_cors(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["max_age", "credentials", "exposed_headers", "methods", "origins"])
     credentials = _bool(el, "credentials")

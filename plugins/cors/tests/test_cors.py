@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ocsi import ConfigError
+from ocsi.testing import assert_config_error
 
 EXTS = ('<extension findlib-package="ocsigenserver.ext.staticmod"/>'
         '<extension findlib-package="ocsigenserver.ext.cors"/>')
@@ -85,6 +85,4 @@ def test_vary_is_kept_once(ocsi_client, www):
     ('colour="red"', "unknown attribute 'colour'"),
 ])
 def test_errors_are_located(ocsi_memory, www, attrs, message):
-    with pytest.raises(ConfigError) as e:
-        ocsi_memory(EXTS + f"<host>\n<cors {attrs}/></host>")
-    assert message in str(e.value) and e.value.where.rsplit(":", 2)[-2] == "6"
+    assert_config_error(ocsi_memory, EXTS + f"<host>\n<cors {attrs}/></host>", message, line=2)

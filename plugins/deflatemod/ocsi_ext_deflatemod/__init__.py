@@ -35,6 +35,20 @@ def ocsi_clear_caches() -> None:
 
 
 @ocsi.hookimpl
+@ocsi.documents(
+    ocsi.ElementDoc("compress", "the compression level", attributes=[
+        ocsi.AttributeDoc("level", "0 (store) to 9 (smallest); gzip/deflate level, brotli quality, "
+                          "zstd level", required=True)]),
+    ocsi.ElementDoc("buffer", "the size of the pieces compressed output is sent in", attributes=[
+        ocsi.AttributeDoc("size", "a size (16KiB)", required=True)]),
+    ocsi.ElementDoc("minsize", "bodies known to be smaller are sent as they are", attributes=[
+        ocsi.AttributeDoc("size", "a size", required=True)]),
+    ocsi.ElementDoc("encodings", "the codings offered, best first", attributes=[
+        ocsi.AttributeDoc("value", "among zstd br gzip deflate", required=True)]),
+    ocsi.ElementDoc("cache", "the cache of compressed static files", attributes=[
+        ocsi.AttributeDoc("size", "most bytes of compressed data kept; 0: no cache", "`32MiB`"),
+        ocsi.AttributeDoc("maxfile", "largest file cached", "`1MiB`")]),
+)
 def ocsi_extension_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> DeflateOptions:
     return parse_options(options, ctx)
 

@@ -55,10 +55,12 @@ class BrotliEncoder:
         self._c = _brotli.Compressor(quality=min(max(level, 0), 11), lgwin=19)
 
     def compress(self, data: bytes | memoryview) -> bytes:
-        return self._c.process(data)
+        out: bytes = self._c.process(data)  # brotli is untyped
+        return out
 
     def finish(self) -> bytes:
-        return self._c.finish()
+        out: bytes = self._c.finish()
+        return out
 
 
 class ZstdEncoder:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import ocsi
 from ocsi import (
     DO_NOTHING,
     Answer,
@@ -181,6 +182,16 @@ _HINT = ('write <deflate compress="only"><type>text/*</type><extension>.js</exte
          '(compress="allbut" compresses everything except what the rules name)')
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "deflate", "compresses the page found (zstd, br, gzip, deflate, as the client accepts) "
+    "when the rules inside select it",
+    attributes=[ocsi.AttributeDoc("compress", "only: compress what a rule selects; allbut: everything "
+                                  "except what a rule selects", required=True)],
+    children=[
+        ocsi.ElementDoc("type", "a rule on the Content-Type", text="MAJOR/MINOR, `*` for any run "
+                        "of characters (text/*, application/*+json)"),
+        ocsi.ElementDoc("extension", "a rule on the request", text="a suffix of the decoded sub-path (.css)"),
+    ]))
 def parse_deflate(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["compress"], children=["type", "extension"])
     mode = el.get("compress")

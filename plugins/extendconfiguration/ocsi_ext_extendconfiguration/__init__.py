@@ -8,7 +8,8 @@ that scope. See README.md. Python constructors: :func:`listdirs`, :func:`follows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ocsi
@@ -32,7 +33,9 @@ __all__ = ["Extend", "charset", "contenttype", "defaultindex", "extend", "follow
            "forbidfile", "hidefile", "listdirs", "maxuploadfilesize", "uploaddir"]
 
 
-def _located(parser):  # type: ignore[no-untyped-def]
+def _located(parser: Callable[[ocsi.Element, ocsi.ParseContext], Extend]
+             ) -> Callable[[ocsi.Element, ocsi.ParseContext], Extend]:
+    @functools.wraps(parser)  # keeps the element's description (ocsi.documents)
     def parse(el: ocsi.Element, ctx: ocsi.ParseContext) -> Extend:
         step = parser(el, ctx)
         step.where = el.where

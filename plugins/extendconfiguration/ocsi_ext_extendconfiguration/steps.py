@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ocsi import DO_NOTHING, ContinueWith, Found, SiteConfig, Step
+from ocsi import DO_NOTHING, ContinueWith, Found, NameRule, SiteConfig, Step
 
 from . import rules as R
 
@@ -90,7 +90,7 @@ def forbidfile(extensions: Iterable[str] = (), files: Iterable[str] = (),
 
 
 def _rules(extensions: Mapping[str, str], files: Mapping[str, str],
-           regexps: Iterable[tuple[str, str]]) -> list:
+           regexps: Iterable[tuple[str, str]]) -> list[NameRule]:
     out = [R.name_rule("extension", k, v) for k, v in extensions.items()]
     out += [R.name_rule("file", k, v) for k, v in files.items()]
     out += [R.name_rule("regexp", k, v) for k, v in regexps]
@@ -99,7 +99,7 @@ def _rules(extensions: Mapping[str, str], files: Mapping[str, str],
 
 def charset(default: str | None = None, extensions: Mapping[str, str] | None = None,
             files: Mapping[str, str] | None = None,
-            regexps: Iterable[tuple[str, str]] = (), *, rules: list | None = None) -> Extend:
+            regexps: Iterable[tuple[str, str]] = (), *, rules: list[NameRule] | None = None) -> Extend:
     """Charset rules (``rules``: :class:`~ocsi.pipeline.scope.NameRule` in document order)."""
     new = R.newest_first(rules if rules is not None else _rules(extensions or {}, files or {}, regexps))
 
@@ -112,7 +112,7 @@ def charset(default: str | None = None, extensions: Mapping[str, str] | None = N
 
 def contenttype(default: str | None = None, extensions: Mapping[str, str] | None = None,
                 files: Mapping[str, str] | None = None,
-                regexps: Iterable[tuple[str, str]] = (), *, rules: list | None = None) -> Extend:
+                regexps: Iterable[tuple[str, str]] = (), *, rules: list[NameRule] | None = None) -> Extend:
     """Content-type rules; ``default`` replaces ``application/octet-stream`` for unknown names."""
     new = R.newest_first(rules if rules is not None else _rules(extensions or {}, files or {}, regexps))
 

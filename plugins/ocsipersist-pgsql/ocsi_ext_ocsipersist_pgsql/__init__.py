@@ -89,6 +89,16 @@ def from_spec(spec: str) -> PgsqlBackend:
 
 
 @ocsi.hookimpl
+@ocsi.documents(ocsi.ElementDoc(
+    "database", "the PostgreSQL database holding every table (the table is created in it)",
+    attributes=[ocsi.AttributeDoc("host", "the server", "the local socket"),
+                ocsi.AttributeDoc("port", "its port", "`5432`"),
+                ocsi.AttributeDoc("user", "the user name", "libpq's"),
+                ocsi.AttributeDoc("password", "the password", "libpq's (PGPASSWORD, ~/.pgpass)"),
+                ocsi.AttributeDoc("database", "the database, which must exist", "`ocsipersist`"),
+                ocsi.AttributeDoc("unix_domain_socket_dir", "connect through the Unix socket in this directory",
+                                  "none"),
+                ocsi.AttributeDoc("size_conn_pool", "connections per server process (1–1000)", "`16`")]))
 def ocsi_extension_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> PgsqlBackend:
     return parse_options(options, ctx)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from ocsi_ext_ocsipersist.conformance import COUNTER, check_api
-from ocsi_ext_ocsipersist_pgsql import PgsqlBackend, parse_options
+from ocsi_ext_ocsipersist_pgsql import parse_options
 
 from ocsi import ConfigError
 from ocsi.testing import load_context, parse_element, write_extension

@@ -47,6 +47,10 @@ def from_spec(spec: str) -> SQLiteBackend:
 
 
 @ocsi.hookimpl
+@ocsi.documents(ocsi.ElementDoc(
+    "database", "the SQLite file holding every table, created when absent",
+    attributes=[ocsi.AttributeDoc("file", "its path (the directory must exist and be writable)",
+                                  "`ocsidb` in <datadir>")]))
 def ocsi_extension_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> SQLiteBackend:
     return parse_options(options, ctx)
 

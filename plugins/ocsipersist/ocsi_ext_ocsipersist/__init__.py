@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import ocsi
+from ocsi import ServerView
 
 from . import selection
 from .backend import Backend
@@ -18,18 +19,18 @@ from .tables import Ref, Table, ref, table
 
 
 @ocsi.hookimpl
-def ocsi_server_started(server: Any) -> None:
-    selection.went_live(server.runtime.settings)
+def ocsi_server_started(server: ServerView) -> None:
+    selection.went_live(server.state(selection.STATE))
 
 
 @ocsi.hookimpl
-def ocsi_reloaded(server: Any, ok: bool, error: BaseException | None) -> None:
+def ocsi_reloaded(server: ServerView, ok: bool, error: BaseException | None) -> None:
     if ok:
-        selection.went_live(server.runtime.settings)
+        selection.went_live(server.state(selection.STATE))
 
 
 @ocsi.hookimpl
-def ocsi_server_stopping(server: Any) -> None:
+def ocsi_server_stopping(server: ServerView) -> None:
     selection.stopped()
 
 

@@ -1,11 +1,15 @@
 """Which backend the tables use: the one named by the configuration that is live.
 
 A backend extension claims its configuration build with :func:`claim` from its
-``ocsi_extension_options`` hook. Two claims in one build are a located error (exactly one
-backend per configuration). The claim becomes the active backend when that configuration goes
-live (``ocsi_server_started``, a successful ``ocsi_reloaded``), so a reload that fails later
-leaves the running configuration's store in place. Where no server announces it (a
-configuration served in memory by the test kit), the latest claim is used.
+``ocsi_extension_options`` hook: the backend goes into ocsipersist's state for that
+configuration (``ctx.state``), where a second claim is a located error (exactly one backend per
+configuration). It becomes the active backend when that configuration goes live
+(``ocsi_server_started``, a successful ``ocsi_reloaded``), so a reload that fails later leaves
+the running configuration's store in place. Where no server announces it (a configuration
+served in memory by the test kit), the latest claim is used.
+
+The tables are reached without a server at hand (``ocsipersist.table("t")`` in application
+code), so the active backend is one process-wide reference, as in Ocsigen.
 """
 
 from __future__ import annotations
@@ -19,15 +23,14 @@ from .backend import Backend
 
 B = TypeVar("B", bound=Backend)
 
+#: ocsipersist's key in a configuration's per-extension state.
+STATE = "ocsi-ext-ocsipersist"
+
 
 class NoBackend(RuntimeError):
     """A table was used with no backend configured."""
 
 
-#: Builds not yet live: (their settings, the backend, where it was named). The settings are
-#: held, so they are compared by identity safely; at most ``KEPT`` builds are remembered.
-_claims: list[tuple[Any, Backend, str]] = []
-KEPT = 8
 _active: Backend | None = None
 _latest: Backend | None = None
 
@@ -35,14 +38,14 @@ _latest: Backend | None = None
 def claim(backend: Backend, ctx: LoadContext) -> None:
     """Make ``backend`` the store of the configuration being built."""
     global _latest
-    for settings, other, where in _claims:
-        if settings is ctx.settings and other is not backend:
-            raise ConfigError(f"two ocsipersist backends in one configuration: {other.name} "
-                              f"(at {where}) and {backend.name}", where=ctx.where,
-                              hint="keep one <extension> of ocsi-ext-ocsipersist-sqlite or "
-                                   "ocsi-ext-ocsipersist-pgsql")
-    _claims.append((ctx.settings, backend, ctx.where))
-    del _claims[:-KEPT]
+    state = ctx.state(STATE)
+    other = state.get("backend")
+    if other is not None and other is not backend:
+        raise ConfigError(f"two ocsipersist backends in one configuration: {other.name} "
+                          f"(at {state['where']}) and {backend.name}", where=ctx.where,
+                          hint="keep one <extension> of ocsi-ext-ocsipersist-sqlite or "
+                               "ocsi-ext-ocsipersist-pgsql")
+    state["backend"], state["where"] = backend, ctx.where
     _latest = backend
 
 
@@ -61,14 +64,11 @@ def claim_shared(key: Hashable, make: Callable[[], B], ctx: LoadContext) -> B:
     return backend
 
 
-def went_live(settings: Any) -> None:
-    """The configuration built with ``settings`` is now the running one."""
+def went_live(state: dict[str, Any]) -> None:
+    """The configuration whose ocsipersist ``state`` this is is now the running one (one that
+    names no backend has none)."""
     global _active, _latest
-    _active = _latest = None  # a configuration that names no backend has none
-    for claimed, backend, _ in _claims:
-        if claimed is settings:
-            _active = backend
-    _claims.clear()  # builds that did not go live are gone
+    _active = _latest = state.get("backend")
 
 
 def stopped() -> None:

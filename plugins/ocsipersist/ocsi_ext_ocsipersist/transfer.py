@@ -66,6 +66,7 @@ async def import_(backend: Backend, lines: IO[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """export|import: ocsipersist data as JSON lines."""
     p = argparse.ArgumentParser(prog="ocsi persist",
                                 description="Export or import ocsipersist data as JSON lines.")
     p.add_argument("action", choices=["export", "import"])

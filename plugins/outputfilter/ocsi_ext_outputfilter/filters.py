@@ -17,6 +17,7 @@ import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+import ocsi
 from ocsi import (
     DO_NOTHING,
     Element,
@@ -120,6 +121,16 @@ def sethttpcode(code: int) -> Step:
     return SetCode(int(status))
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "outputfilter", "changes a header of the page found: rewrites its values (regexp) or adds it",
+    attributes=[
+        ocsi.AttributeDoc("header", "the header's name", required=True),
+        ocsi.AttributeDoc("regexp", r"rewrite: every match in every value is replaced by dest (\1…\9 its "
+                     "groups); not anchored"),
+        ocsi.AttributeDoc("dest", "the replacement (with regexp), else the value added", required=True),
+        ocsi.AttributeDoc("replace", "adding: true replaces every value, false always adds; absent: added "
+                     "only when the page has none", "absent"),
+    ]))
 def parse_outputfilter(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["header", "regexp", "dest", "replace"])
     header = _header_name(el)
@@ -140,6 +151,9 @@ def parse_outputfilter(el: Element, ctx: ParseContext) -> Step:
         raise el.error(str(exc)) from None
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "sethttpcode", "changes the status of the page found",
+    attributes=[ocsi.AttributeDoc("code", "a known HTTP status, 200 or more", required=True)]))
 def parse_sethttpcode(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["code"])
     text = el.require("code", hint='e.g. <sethttpcode code="418"/>')

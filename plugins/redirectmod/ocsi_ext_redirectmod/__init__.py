@@ -87,6 +87,17 @@ def _flag(el: Element, name: str) -> bool:
     return value is not None and value.strip().lower() in (name, "true", "yes", "1")
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "redirect", "answers a redirection when the URL matches (one of suburl, fullurl, regexp)",
+    attributes=[
+        ocsi.AttributeDoc("suburl", "anchored pattern on the path below the site, with ?query, as sent"),
+        ocsi.AttributeDoc("fullurl", "pattern on http[s]://host[:port]/path[?query]"),
+        ocsi.AttributeDoc("regexp", "Ocsigen 5.0.1's: tried as suburl, then as fullurl"),
+        ocsi.AttributeDoc("dest", r"the Location, with \1…\9 from the pattern", required=True),
+        ocsi.AttributeDoc("temporary", "temporary (or true): 302 (or 307) instead of 301 (or 308)", "off"),
+        ocsi.AttributeDoc("keepmethod", "keepmethod (or true): 308 (or 307), the client repeats the "
+                          "method and body", "off"),
+    ]))
 def parse_redirect(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["suburl", "fullurl", "regexp", "dest", "temporary", "keepmethod"])
     if not any(el.has(a) for a in ("suburl", "fullurl", "regexp")):

@@ -3,7 +3,9 @@
 A connection is an asyncio ``Protocol`` whose bytes go straight into an
 :class:`ocsi.ResponseReader` (h11's parsers, the same arrangement as the server side): no stream
 reader, no task or ``wait_for`` per read, a timer only while waiting. Request heads are written
-by hand from fields that already passed h11's validation on their way in.
+by hand, and only when they meet the rules the server holds every request to
+(:func:`ocsi.request_head_problem`): a step may have changed what the client sent, and a head
+the proxy would refuse as a server is never written to a backend.
 
 After a response the connection goes back to the pool only when both messages ended cleanly
 and the backend has not said ``Connection: close``; an idle one is dropped after ``idle``
@@ -22,7 +24,7 @@ from collections import defaultdict
 from typing import Any
 
 import h11
-from ocsi import ResponseReader, header_fields, response_framing
+from ocsi import ResponseReader, header_fields, request_head_problem, response_framing
 
 from .destination import Origin
 
@@ -35,6 +37,11 @@ HIGH_WATER = 256 * 1024
 
 class UpstreamClosed(ConnectionError):
     """The backend closed the connection (or broke the protocol) before the response ended."""
+
+
+class UnwritableHead(ValueError):
+    """The request head breaks the rules of a request head (a method that is not a token, a
+    control character in a value…): nothing was written, the connection is as it was."""
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -130,8 +137,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- sending -------------------------------------------------------------------------------
     def start(self, method: str, target: str, headers: list[tuple[str, str]]) -> None:
-        """Write the request head. The fields came through h11's validation (the client's) or
-        are ocsi's own; names are lower-case, which HTTP/1.1 allows."""
+        """Write the request head; :class:`UnwritableHead` (and nothing written) when it breaks
+        the rules the server holds requests to. Names are lower-case, which HTTP/1.1 allows."""
+        problem = request_head_problem(method, target, headers)
+        if problem is not None:
+            raise UnwritableHead(problem)
         self.exchanges += 1
         self.answered = self.finished = False
         self._method = method

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ocsi import Element, LoadContext, parse_int, parse_seconds
 
 from .client import Pool
+from .destination import Origin
 
 DEFAULT_POOL_SIZE = 32
 DEFAULT_POOL_IDLE = 4.0
@@ -22,6 +23,8 @@ class ProxyOptions:
         self.pool_size = pool_size
         self.pool_idle = pool_idle
         self._pool: Pool | None = None
+        #: Backends seen answering in HTTP/1.0: they cannot read a chunked request body.
+        self.http10: set[Origin] = set()
 
     @property
     def pool(self) -> Pool:

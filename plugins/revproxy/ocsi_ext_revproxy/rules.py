@@ -13,7 +13,7 @@ Forms, as Ocsigen has them (one of the first three is required):
 destinations (ocsi). ``keephost="keephost"`` sends the client's ``Host``; ``nopipeline="nopipeline"``
 opens a new connection for each request. ocsi's own attributes: ``balance``, ``failtimeout``,
 ``connecttimeout``, ``responsetimeout``, ``idletimeout``, ``cafile``, ``insecure``,
-``forwarded`` (see the README).
+``forwarded``, ``rewritelocation``, ``requestbuffer`` (see the README).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import re
 import ssl
 from dataclasses import dataclass, field
 
-from ocsi import Element, ParseContext, ValueFormatError, parse_seconds
+from ocsi import Element, ParseContext, ValueFormatError, parse_seconds, parse_size
 
 from .balance import POLICIES
 from .destination import Destination, DestinationError, Template
 
 ATTRIBUTES = ["suburl", "fullurl", "regexp", "dest", "keephost", "nopipeline", "server", "port",
               "uri", "protocol", "balance", "failtimeout", "connecttimeout", "responsetimeout",
-              "idletimeout", "cafile", "insecure", "forwarded"]
+              "idletimeout", "cafile", "insecure", "forwarded", "rewritelocation", "requestbuffer"]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_RESPONSE_TIMEOUT = 60.0
@@ -68,6 +68,11 @@ class Rule:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     tls: TLSOptions = field(default_factory=TLSOptions)
     forwarded: bool = False
+    #: Location/Refresh naming the destination rewritten to the client's host (redirects.py).
+    rewrite_location: bool = False
+    #: Chunked request bodies buffered up to this many bytes (buffering.py); ``None``: only
+    #: to backends seen answering in HTTP/1.0; 0: never.
+    request_buffer: int | None = None
 
     def expand(self, match: re.Match[str]) -> list[Destination]:
         """The destinations for one match; DestinationError when one is not a URL."""
@@ -87,7 +92,8 @@ def make_rule(*, suburl: str | None = None, fullurl: str | None = None,
               connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
               response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
               idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cafile: str | None = None,
-              insecure: bool = False, forwarded: bool = False) -> Rule:
+              insecure: bool = False, forwarded: bool = False, rewrite_location: bool = False,
+              request_buffer: int | None = None) -> Rule:
     """A rule from Python values; ``ValueError`` (with the reason) for a bad combination."""
     if (suburl is None) == (fullurl is None):
         raise ValueError("give exactly one of suburl or fullurl")
@@ -110,8 +116,11 @@ def make_rule(*, suburl: str | None = None, fullurl: str | None = None,
                         ("responsetimeout", response_timeout), ("idletimeout", idle_timeout)):
         if value <= 0:
             raise ValueError(f"{name} must be more than 0 seconds")
+    if request_buffer is not None and request_buffer < 0:
+        raise ValueError("requestbuffer must be a size (0: never buffer)")
     return Rule(regex, fullurl is not None, templates, keephost, pipeline, balance, fail_timeout,
-                connect_timeout, response_timeout, idle_timeout, tls, forwarded)
+                connect_timeout, response_timeout, idle_timeout, tls, forwarded, rewrite_location,
+                request_buffer)
 
 
 def _flag(el: Element, name: str) -> bool:
@@ -122,6 +131,16 @@ def _flag(el: Element, name: str) -> bool:
 
 def _seconds(el: Element, name: str, default: float) -> float:
     return el.attr_value(name, parse_seconds, default)
+
+
+def _request_buffer(el: Element) -> int | None:
+    """``requestbuffer="10MB"``; ``infinity`` is refused (the bound is the point)."""
+    if not el.has("requestbuffer"):
+        return None
+    size = el.attr_value("requestbuffer", parse_size, None)
+    if size is None:
+        raise el.error("requestbuffer needs a size (0: never buffer)", hint='e.g. requestbuffer="10MB"')
+    return size
 
 
 def parse_revproxy(el: Element, ctx: ParseContext) -> Rule:
@@ -167,6 +186,7 @@ def parse_revproxy(el: Element, ctx: ParseContext) -> Rule:
             response_timeout=_seconds(el, "responsetimeout", DEFAULT_RESPONSE_TIMEOUT),
             idle_timeout=_seconds(el, "idletimeout", DEFAULT_IDLE_TIMEOUT),
             cafile=el.get("cafile"), insecure=_flag(el, "insecure"),
-            forwarded=_flag(el, "forwarded"))
+            forwarded=_flag(el, "forwarded"), rewrite_location=_flag(el, "rewritelocation"),
+            request_buffer=_request_buffer(el))
     except (ValueError, DestinationError, ValueFormatError) as exc:
         raise el.error(str(exc)) from None

@@ -3,7 +3,9 @@
 Both bodies stream: the request body is read from the client as the backend takes it
 (``Content-Length`` when the client gave one, chunked otherwise), the response body is handed
 to the connection layer as it arrives, with the read of the next piece waiting for the client
-to take the last one. Nothing holds a whole body.
+to take the last one. Nothing holds a whole body in memory: a chunked request body that must
+reach the backend with a length (``requestbuffer``, or a backend seen speaking HTTP/1.0) is
+spooled by :mod:`.buffering`, to a temporary file past a small size.
 
 Failures and what the client gets:
 
@@ -14,6 +16,8 @@ Failures and what the client gets:
   otherwise 502;
 - the backend dies, stalls or breaks the protocol mid-body: the client connection is aborted
   (:class:`ocsi.BodyAborted`), never ended as if the body were whole.
+- the head to write breaks the rules of a request head (a step before the proxy changed the
+  method, the target or a field so): 502, and nothing is written.
 
 Each is logged once with the destination.
 """
@@ -45,10 +49,12 @@ from ocsi import (
 )
 
 from .balance import Balancer
-from .client import Pool, UpstreamClosed, UpstreamConnection
+from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
+from .client import Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
 from .headers import request_headers, response_headers, wants_websocket
 from .options import ProxyOptions
+from .redirects import rewrite_redirects
 from .rules import Rule
 
 if TYPE_CHECKING:
@@ -123,8 +129,37 @@ class RevProxy(Step):
 
     # -- forwarding ----------------------------------------------------------------------------
     async def forward(self, request: Request, dests: list[Destination]) -> Response:
-        """The backend's response, or the 502/504 that stands for it."""
-        body_length = request.body.length
+        """The backend's response, or the 411/413/502/504 that stands for it."""
+        spool = None
+        if request.body.length is None:
+            limit = self._buffer_limit(dests)
+            if limit == 0:
+                return error_response(411)  # an HTTP/1.0 backend, and buffering refused
+            if limit is not None:
+                try:
+                    spool = await buffer_body(request, limit)
+                except BodyTooLarge:
+                    log.warning("%s: a chunked request body over requestbuffer (%d bytes): 413",
+                                self.where, limit)
+                    return error_response(413)
+        try:
+            return await self._forward(request, dests, spool)
+        finally:
+            if spool is not None and not spool.started:
+                spool.close()
+
+    def _buffer_limit(self, dests: list[Destination]) -> int | None:
+        """How much of a chunked body to buffer (``None``: stream it chunked; 0: refuse)."""
+        configured = self.rule.request_buffer
+        if configured:
+            return configured
+        if not any(d.origin in self.options.http10 for d in dests):
+            return None
+        return 0 if configured == 0 else DEFAULT_LIMIT
+
+    async def _forward(self, request: Request, dests: list[Destination],
+                       spool: SpooledBody | None) -> Response:
+        body_length = request.body.length if spool is None else spool.size
         replayable = request.method in IDEMPOTENT and body_length == 0
         failure = "no destination"
         for index in self.balancer.order():
@@ -151,7 +186,7 @@ class RevProxy(Step):
                         break
                 self.balancer.active[index] += 1  # until the body is done (see _exchange)
                 try:
-                    response = await self._exchange(conn, request, dest, index)
+                    response = await self._exchange(conn, request, dest, index, spool)
                 except _NoResponse as exc:
                     self.balancer.active[index] -= 1
                     conn.close()
@@ -163,6 +198,12 @@ class RevProxy(Step):
                         return error_response(502)
                     failure = "reset"
                     break
+                except UnwritableHead as exc:
+                    self.balancer.active[index] -= 1
+                    self.pool.release(conn)  # nothing was written on it
+                    log.error("%s: refused to write the request to %s: %s", self.where,
+                              dest.origin, exc)
+                    return error_response(502)
                 except _Timeout:
                     self.balancer.active[index] -= 1
                     conn.close()
@@ -178,10 +219,9 @@ class RevProxy(Step):
         return error_response(504 if failure == "timeout" else 502)
 
     async def _exchange(self, conn: UpstreamConnection, request: Request, dest: Destination,
-                        index: int) -> Response:
+                        index: int, spool: SpooledBody | None = None) -> Response:
         rule = self.rule
-        body = request.body
-        length = body.length
+        length = request.body.length if spool is None else spool.size
         websocket = wants_websocket(request)
         headers = request_headers(request, dest.origin.authority, rule.keephost, rule.forwarded,
                                   length, websocket)
@@ -189,7 +229,8 @@ class RevProxy(Step):
         try:
             conn.start(request.method, dest.target, headers)
             if length != 0:
-                sender = asyncio.get_running_loop().create_task(_send_body(conn, request))
+                sender = asyncio.get_running_loop().create_task(
+                    _send_body(conn, request) if spool is None else _send_spooled(conn, spool))
             if sender is None:
                 head = await _final_head(conn, rule.response_timeout, websocket)
             else:
@@ -206,7 +247,11 @@ class RevProxy(Step):
         if type(head) is h11.InformationalResponse:  # 101 to a WebSocket handshake
             return self._switched(conn, head, dest)
         status = head.status_code
+        if head.http_version == b"1.0":
+            self.options.http10.add(dest.origin)
         fields, upstream_length = response_headers(conn.fields)
+        if rule.rewrite_location:
+            fields = rewrite_redirects(fields, dest, request)
         no_body = request.method == "HEAD" or status in (204, 304)
         if status == 304 and upstream_length is not None:
             fields.append(("content-length", str(upstream_length)))
@@ -346,6 +391,16 @@ async def _send_body(conn: UpstreamConnection, request: Request) -> None:
     async for chunk in request.body:
         conn.write(chunk)
         await conn.drain()
+
+
+async def _send_spooled(conn: UpstreamConnection, spool: SpooledBody) -> None:
+    """A buffered body, announced with its Content-Length; the spool is closed after."""
+    try:
+        async for piece in spool.pieces():
+            conn.write(piece)
+            await conn.drain()
+    finally:
+        spool.close()
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:

@@ -33,12 +33,11 @@ from typing import Any
 import h11
 
 
-class Backend:
-    def __init__(self, name: str = "b1", tls: ssl.SSLContext | None = None) -> None:
-        self.name = name
-        self.connections = 0
-        self.requests = 0
-        self.seen: list[dict[str, Any]] = []
+class ThreadedServer:
+    """An asyncio server on 127.0.0.1 (an ephemeral port) in a thread of its own, with
+    :meth:`_serve` answering each connection; :meth:`stop` aborts every open one."""
+
+    def __init__(self, name: str, tls: ssl.SSLContext | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -56,9 +55,12 @@ class Backend:
             ready.set()
             self.loop.run_forever()
 
-        self.thread = threading.Thread(target=run, daemon=True, name=f"backend-{name}")
+        self.thread = threading.Thread(target=run, daemon=True, name=name)
         self.thread.start()
         ready.wait(10)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -74,6 +76,15 @@ class Backend:
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+class Backend(ThreadedServer):
+    def __init__(self, name: str = "b1", tls: ssl.SSLContext | None = None) -> None:
+        self.name = name
+        self.connections = 0
+        self.requests = 0
+        self.seen: list[dict[str, Any]] = []
+        super().__init__(f"backend-{name}", tls)
 
     # -- serving ---------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -201,3 +212,27 @@ class Backend:
             return False
         await send(404, [("content-length", "9")], b"not found")
         return True
+
+
+class RawBackend(ThreadedServer):
+    """A backend that parses nothing: it records each request head as the bytes it received
+    (what a lenient parser would read) and answers ``200 ok``, keeping the connection. For
+    the tests that prove what the proxy never writes."""
+
+    def __init__(self) -> None:
+        self.heads: list[bytes] = []
+        super().__init__("raw-backend")
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.heads.append(head)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.transport.abort()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from backend import Backend
+from backend import Backend, RawBackend
 
 EXT = '<extension findlib-package="ocsi-ext-revproxy"/>'
 
@@ -23,3 +23,11 @@ def backend() -> Iterator[Callable[..., Backend]]:
     yield start
     for b in started:
         b.stop()
+
+
+@pytest.fixture
+def raw_backend() -> Iterator[RawBackend]:
+    """A backend that records the request heads it receives as bytes (:class:`RawBackend`)."""
+    b = RawBackend()
+    yield b
+    b.stop()

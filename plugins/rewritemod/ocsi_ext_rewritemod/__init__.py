@@ -85,6 +85,19 @@ def _flag(el: Element, name: str) -> bool:
     return value is not None and value.strip().lower() in (name, "true", "yes", "1")
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "rewrite", "gives a matching request another URL; processing starts again from the first host "
+    "(bounded by <maxretries>) unless continue",
+    attributes=[
+        ocsi.AttributeDoc("regexp", "anchored pattern on the path below the site, with ?query, as sent",
+                          required=True),
+        ocsi.AttributeDoc("url", r"the new URL (from the root), with \1…\9 from regexp"),
+        ocsi.AttributeDoc("dest", "the same as url (one of the two is required)"),
+        ocsi.AttributeDoc("continue", "continue (or true): the following steps of the scope see the "
+                          "new URL instead of a restart", "off"),
+        ocsi.AttributeDoc("fullrewrite", "accepted for Ocsigen configurations (it concerns Eliom only)",
+                          "off"),
+    ]))
 def parse_rewrite(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["regexp", "url", "dest", "continue", "fullrewrite"])
     regexp = el.require("regexp", hint='e.g. <rewrite regexp="old/(.*)" url="new/\\1"/>')

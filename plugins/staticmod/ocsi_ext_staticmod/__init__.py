@@ -22,13 +22,13 @@ from ocsi import Element, LoadContext, ParseContext
 
 from .cache import FileCache, clear_all, default_cache
 from .parse import DEFAULT_MAX_RANGES, StaticSpec, make_spec, parse_options, parse_static
-from .serve import serve_config
+from .serve import serve_document
 from .steps import Static
 
 DISTRIBUTION = "ocsi-ext-staticmod"
 
 __all__ = ["DISTRIBUTION", "FileCache", "Static", "StaticSpec", "clear_all", "default_cache",
-           "make_spec", "serve_config", "static"]
+           "make_spec", "serve_document", "static"]
 
 
 def static(
@@ -70,6 +70,22 @@ def _options_cache(ctx: ParseContext) -> FileCache | None:
     return None
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "static", "serves files: from a directory (dir), at a path computed from the URL (regexp, dest) "
+    "or as the page of an error status (code, dest)",
+    attributes=[
+        ocsi.AttributeDoc("dir", "directory mode: the file is this directory + the request's sub-path"),
+        ocsi.AttributeDoc("regexp", "regexp mode: anchored pattern on the decoded sub-path"),
+        ocsi.AttributeDoc("dest", r"the file, a template: \N group N, $u(user) a home directory"),
+        ocsi.AttributeDoc("code", "only for statuses matching this pattern (40.): an error page"),
+        ocsi.AttributeDoc("root", "regexp mode: the file must be inside it (symlink checks start there)",
+                          "`/`"),
+        ocsi.AttributeDoc("cache", "seconds of Cache-Control max-age; 0 or no: no-cache", "no header"),
+        ocsi.AttributeDoc("precompressed", "serve FILE.br, FILE.zst, FILE.gz beside FILE to clients "
+                          "accepting that coding (br zstd gzip)", "none"),
+        ocsi.AttributeDoc("etag", "strong, weak or off", "`strong`"),
+        ocsi.AttributeDoc("maxranges", "most ranges in one Range header; 0 disables ranges", "`16`"),
+    ]))
 def _parse(el: Element, ctx: ParseContext) -> Static:
     return Static(parse_static(el, ctx), _options_cache(ctx), where=el.where)
 
@@ -81,6 +97,10 @@ def ocsi_elements() -> Mapping[str, Any]:
 
 
 @ocsi.hookimpl
+@ocsi.documents(ocsi.ElementDoc(
+    "filecache", "how long and how many path resolutions (checks, index, siblings) are remembered",
+    attributes=[ocsi.AttributeDoc("ttl", "duration; 0 disables the cache", "`1`"),
+                ocsi.AttributeDoc("entries", "most paths remembered", "`4096`")]))
 def ocsi_extension_options(options: list[Element], ctx: LoadContext) -> FileCache:
     return parse_options(options, ctx)
 

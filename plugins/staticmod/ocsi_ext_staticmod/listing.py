@@ -10,15 +10,23 @@ The page is Ocsigen 7's (spec §4.1)::
 (on two lines only: one line break after the doctype). Entries are every name except ``.`` and
 ``..`` (dotfiles included), sorted by bytes; ``href`` is the percent-encoded name (only
 ``A-Za-z0-9-._~`` kept), the text is HTML-escaped (``& < > " '`` and control characters as
-``&#N;``). Two deliberate differences from Ocsigen: names hidden or forbidden by
-``<hidefile>``/``<forbidfile>`` are not listed, and directories get a trailing ``/`` (in the
-link, which saves a redirect, and in the text), as nginx's autoindex does.
+``&#N;``). Deliberate differences from Ocsigen, for people browsing a directory as they would
+with nginx's autoindex or ``python -m http.server``:
+
+- names hidden or forbidden by ``<hidefile>``/``<forbidfile>`` are not listed;
+- directories get a trailing ``/`` (in the link, which saves a redirect, and in the text);
+- below the site's root, a first entry ``../`` leads to the parent;
+- after each link, its size in bytes (``-`` for a directory) and its modification time in UTC::
+
+      <li><a href="ENC">NAME</a> <span class="size">1100</span> <time datetime="2026-12-06T01:02:03Z">2026-12-06 01:02</time></li>
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import NamedTuple
 from urllib.parse import quote
 
 BATCH = 256
@@ -55,23 +63,35 @@ def href(name: str) -> str:
     return quote(os.fsencode(name), safe="")
 
 
-def read_entries(path: str, hidden: Callable[[str], bool] | None = None) -> list[tuple[str, bool]]:
-    """``[(name, is_dir)]`` of ``path``, sorted by bytes; raises ``OSError``.
+class Entry(NamedTuple):
+    """One listed name; ``size`` and ``mtime`` are ``None`` when it cannot be examined (a
+    dangling link)."""
+
+    name: str
+    is_dir: bool
+    size: int | None = None
+    mtime: float | None = None
+
+
+def read_entries(path: str, hidden: Callable[[str], bool] | None = None) -> list[Entry]:
+    """The entries of ``path``, sorted by bytes; raises ``OSError``.
 
     ``hidden(full_path)`` filters entries out (hidefile/forbidfile rules).
     """
     base = path.rstrip("/")
-    out: list[tuple[str, bool]] = []
+    out: list[Entry] = []
     with os.scandir(path) as it:
         for e in it:
             if hidden is not None and hidden(base + "/" + e.name):
                 continue
             try:
-                is_dir = e.is_dir()
+                st = e.stat()
             except OSError:
-                is_dir = False
-            out.append((e.name, is_dir))
-    out.sort(key=lambda item: os.fsencode(item[0]))
+                out.append(Entry(e.name, False))
+                continue
+            is_dir = e.is_dir()
+            out.append(Entry(e.name, is_dir, None if is_dir else st.st_size, st.st_mtime))
+    out.sort(key=lambda item: os.fsencode(item.name))
     return out
 
 
@@ -83,19 +103,28 @@ def head(title_path: str) -> bytes:
 
 
 TAIL = b"</ul></body></html>"
+PARENT = '<li><a href="../">../</a></li>'
 
 
-def item(name: str, is_dir: bool) -> str:
-    slash = "/" if is_dir else ""
-    return f'<li><a href="{href(name)}{slash}">{escape_html(_display(name))}{slash}</a></li>'
+def item(entry: Entry) -> str:
+    slash = "/" if entry.is_dir else ""
+    size = "-" if entry.size is None else str(entry.size)
+    when = ""
+    if entry.mtime is not None:
+        t = time.gmtime(entry.mtime)
+        when = (f' <time datetime="{time.strftime("%Y-%m-%dT%H:%M:%SZ", t)}">'
+                f'{time.strftime("%Y-%m-%d %H:%M", t)}</time>')
+    return (f'<li><a href="{href(entry.name)}{slash}">{escape_html(_display(entry.name))}{slash}'
+            f'</a> <span class="size">{size}</span>{when}</li>')
 
 
-async def render(title_path: str, entries: Iterable[tuple[str, bool]]) -> AsyncIterator[bytes]:
-    """The page in chunks of :data:`BATCH` entries."""
+async def render(title_path: str, entries: Iterable[Entry]) -> AsyncIterator[bytes]:
+    """The page in chunks of :data:`BATCH` entries (a link to the parent first, but at
+    ``/``)."""
     yield head(title_path)
-    batch: list[str] = []
-    for name, is_dir in entries:
-        batch.append(item(name, is_dir))
+    batch: list[str] = [PARENT] if title_path.rstrip("/") else []
+    for entry in entries:
+        batch.append(item(entry))
         if len(batch) >= BATCH:
             yield "".join(batch).encode("utf-8")
             batch = []
@@ -104,6 +133,6 @@ async def render(title_path: str, entries: Iterable[tuple[str, bool]]) -> AsyncI
     yield TAIL
 
 
-async def render_bytes(title_path: str, entries: Iterable[tuple[str, bool]]) -> bytes:
+async def render_bytes(title_path: str, entries: Iterable[Entry]) -> bytes:
     """The whole page at once (tests and small tools)."""
     return b"".join([c async for c in render(title_path, entries)])

@@ -13,6 +13,7 @@ Common optional attributes: ``cache``, and ocsi's ``precompressed``, ``etag``, `
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, fields
@@ -31,6 +32,8 @@ from ocsi import (
 from .cache import DEFAULT_ENTRIES, DEFAULT_TTL, FileCache
 from .dest import Template
 from .encoding import SUFFIXES
+
+log = logging.getLogger("ocsi.ext.staticmod")
 
 ATTRIBUTES = ["dir", "regexp", "dest", "code", "root", "cache", "precompressed", "etag",
               "maxranges"]
@@ -176,7 +179,7 @@ def parse_static(el: Element, ctx: ParseContext) -> StaticSpec:
     pre: tuple[str, ...] = el.attr_value("precompressed", parse_precompressed, ())
     max_ranges = el.attr_value("maxranges", parse_int, DEFAULT_MAX_RANGES)
     try:
-        return make_spec(
+        spec = make_spec(
             dir=el.get("dir"), regexp=el.get("regexp"), dest=el.get("dest"), code=el.get("code"),
             root=el.get("root"), cache=cache, precompressed=pre, etag=el.get("etag", "strong") or "",
             max_ranges=max_ranges, userconf=ctx.userconf,
@@ -189,6 +192,23 @@ def parse_static(el: Element, ctx: ParseContext) -> StaticSpec:
         elif msg.startswith("Missing attribute"):
             hint = 'e.g. <static dir="/var/www"/>'
         raise el.error(msg, hint) from None
+    if isinstance(spec, DirectorySpec) and ctx.userconf is None:
+        _warn_unusable(el, spec.directory or "/")
+    return spec
+
+
+def _warn_unusable(el: Element, directory: str) -> None:
+    """A directory that is missing or unreadable is allowed (Ocsigen allows it: it may be
+    mounted or made later), but every request there would be a silent 404, so say it at load
+    and in ``ocsi --check``."""
+    if not os.path.isdir(directory):
+        why = "does not exist" if not os.path.exists(directory) else "is not a directory"
+    elif not os.access(directory, os.R_OK | os.X_OK):
+        why = "cannot be read by this process"
+    else:
+        return
+    log.warning("%s: <static dir=\"%s\">: %s; every request it gets will be a 404 until it "
+                "does", el.where, directory, why)
 
 
 # -- <extension findlib-package="ocsi-ext-staticmod"> options ---------------------------------------

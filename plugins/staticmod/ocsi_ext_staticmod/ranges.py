@@ -24,7 +24,7 @@ def _num(text: str) -> int | None:
     if not text or not text.isdigit() or not text.isascii():
         return None
     if len(text) > _MAX_DIGITS:
-        return 10**_MAX_DIGITS
+        return int(10**_MAX_DIGITS)
     return int(text)
 
 

@@ -248,14 +248,14 @@ def test_listing(runtime, tree):
                  f'<static dir="{tree}/www"/></host>')
     g = rt.get("/empty/")
     assert g.status == 200 and g.headers.get("content-type") == "text/html; charset=utf-8"
-    assert b"<title>Directory listing for /empty/</title>" in g.body and b"<ul></ul>" in g.body
+    assert b"<title>Directory listing for /empty/</title>" in g.body and b'<ul><li><a href="../">../</a></li></ul>' in g.body
     g = rt.get("/main/")
     assert g.body == b"index\n"  # an index wins over the listing
     (tree / "www" / "empty" / "x.php").write_text("hidden")
     (tree / "www" / "empty" / "a&b").write_text("")
     try:
         g = rt.get("/empty/")
-        assert b'<li><a href="a%26b">a&amp;b</a></li>' in g.body and b"x.php" not in g.body
+        assert b'<li><a href="a%26b">a&amp;b</a> <span class="size">0</span>' in g.body and b"x.php" not in g.body
     finally:
         (tree / "www" / "empty" / "x.php").unlink()
         (tree / "www" / "empty" / "a&b").unlink()

@@ -218,7 +218,8 @@ def test_listing_shape():
     html = asyncio.run(listing.render_bytes("/empty/", [])).decode()
     assert html == ('<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml"><head><title>'
                     'Directory listing for /empty/</title></head><body><h1>Directory listing for '
-                    '/empty/</h1><ul></ul></body></html>')
+                    '/empty/</h1><ul><li><a href="../">../</a></li></ul></body></html>')
+    assert "<ul></ul>" in asyncio.run(listing.render_bytes("/", [])).decode()  # no parent at /
 
 
 def test_listing_escaping(tmp_path):
@@ -226,14 +227,25 @@ def test_listing_escaping(tmp_path):
         (tmp_path / name).write_text("x")
     (tmp_path / "sub").mkdir()
     entries = listing.read_entries(str(tmp_path))
-    assert [n for n, _ in entries] == [".hidden", "<x>", "Z", "a&b", "b c", "sub", "é"]
+    assert [e.name for e in entries] == [".hidden", "<x>", "Z", "a&b", "b c", "sub", "é"]
     html = asyncio.run(listing.render_bytes("/d&/", entries)).decode()
     assert "<title>Directory listing for /d&amp;/</title>" in html
-    assert '<li><a href="a%26b">a&amp;b</a></li>' in html
-    assert '<li><a href="b%20c">b c</a></li>' in html
-    assert '<li><a href="%3Cx%3E">&lt;x&gt;</a></li>' in html
-    assert '<li><a href="%C3%A9">é</a></li>' in html
-    assert '<li><a href="sub/">sub/</a></li>' in html
+    assert '<li><a href="a%26b">a&amp;b</a> <span class="size">1</span> <time' in html
+    assert '<li><a href="b%20c">b c</a> <span class="size">1</span> <time' in html
+    assert '<li><a href="%3Cx%3E">&lt;x&gt;</a> <span class="size">1</span> <time' in html
+    assert '<li><a href="%C3%A9">é</a> <span class="size">1</span> <time' in html
+    assert '<li><a href="sub/">sub/</a> <span class="size">-</span> <time' in html
+    assert '<ul><li><a href="../">../</a></li>' in html  # the parent, below the root
+
+
+def test_listing_details(tmp_path):
+    (tmp_path / "f").write_bytes(b"x" * 1234)
+    os.utime(tmp_path / "f", (0, 1_000_000_000))
+    os.symlink(tmp_path / "missing", tmp_path / "dangling")
+    html = asyncio.run(listing.render_bytes("/", listing.read_entries(str(tmp_path)))).decode()
+    assert '<ul><li><a href="dangling">dangling</a> <span class="size">-</span></li>' in html
+    assert ('<li><a href="f">f</a> <span class="size">1234</span> <time datetime='
+            '"2001-09-09T01:46:40Z">2001-09-09 01:46</time></li>') in html
 
 
 def test_listing_control_and_bad_utf8(tmp_path):
@@ -249,4 +261,4 @@ def test_listing_filter(tmp_path):
     for name in ["keep", "drop.php"]:
         (tmp_path / name).write_text("x")
     entries = listing.read_entries(str(tmp_path), hidden=lambda p: p.endswith(".php"))
-    assert entries == [("keep", False)]
+    assert [(e.name, e.is_dir, e.size) for e in entries] == [("keep", False, 1)]

@@ -199,6 +199,17 @@ def _walk(step: Step) -> list[Step]:
     return out
 
 
+@ocsi.documents(ocsi.ElementDoc(
+    "userconf", r"lets users configure a site from a file of theirs, confined to their directory; "
+    r"in conf, url, prefix and localpath \1…\9 are the groups of regexp and $u(name) a home directory",
+    attributes=[
+        ocsi.AttributeDoc("regexp", "anchored pattern on the decoded sub-path", required=True),
+        ocsi.AttributeDoc("conf", "the user's configuration file", required=True),
+        ocsi.AttributeDoc("url", "the URL the user's configuration sees", required=True),
+        ocsi.AttributeDoc("prefix", "where the user's site is, below the current one (~bob)",
+                          required=True),
+        ocsi.AttributeDoc("localpath", "the directory the user's files must stay in", required=True),
+    ]))
 def parse_userconf(el: Element, ctx: ParseContext) -> Step:
     names = ["regexp", "conf", "url", "prefix", "localpath"]
     el.check(attributes=names)

@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 
 CLOSED = []
 RELEASE = threading.Event()
