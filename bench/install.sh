@@ -41,12 +41,12 @@ else
     echo "bench/install.sh: apt packages already installed"
 fi
 
-if "$PYTHON" -c 'import hypercorn, uvloop, aiohttp, uvicorn, httptools, gunicorn, starlette' 2>/dev/null; then
+if "$PYTHON" -c 'import hypercorn, uvloop, aiohttp, uvicorn, httptools, gunicorn, starlette, granian' 2>/dev/null; then
     echo "bench/install.sh: the Python peers are already importable by $PYTHON"
 else
     # aiohttp: the proxy rows' peer; uvicorn (httptools), gunicorn, starlette: the application rows
     echo "bench/install.sh: pip installing the Python peers into $PYTHON"
-    "$PYTHON" -m pip install --quiet hypercorn uvloop aiohttp uvicorn httptools gunicorn starlette
+    "$PYTHON" -m pip install --quiet hypercorn uvloop aiohttp uvicorn httptools gunicorn starlette granian
 fi
 
 for f in /usr/bin/ocsigenserver.opt /usr/sbin/nginx /usr/bin/wrk; do

@@ -287,12 +287,12 @@ class Server:
 class Ocsi(Server):
     """The server being developed; command and tiny path are command-line options.
 
-    ``ocsi-httptools``: the same with ``<httpparser>httptools</httpparser>`` (the C head
-    parser of ``ocsi[fast]``) added to each configuration."""
+    ``ocsi`` runs the configurations as they are (httptools reads heads when installed, the
+    default); ``ocsi-httptools`` and ``ocsi-h11`` add ``<httpparser>`` to each one."""
 
-    def __init__(self, parser: str = "h11") -> None:
+    def __init__(self, parser: str | None = None) -> None:
         self.parser = parser
-        self.name = "ocsi" if parser == "h11" else f"ocsi-{parser}"
+        self.name = "ocsi" if parser is None else f"ocsi-{parser}"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
         cmd = shlex.split(ctx.args.ocsi_cmd)
@@ -309,7 +309,7 @@ class Ocsi(Server):
             variant = "app"
             values["ELEMENT"], values["APP"] = APPS[sc.kind]
         conf = fill_template(f"ocsi-{variant}.xml", rundir / "ocsi.xml", values)
-        if self.parser != "h11":
+        if self.parser is not None:
             text = conf.read_text(encoding="utf-8")
             conf.write_text(text.replace("<server>", f"<server><httpparser>{self.parser}"
                                          "</httpparser>", 1), encoding="utf-8")
@@ -466,6 +466,43 @@ class Uvicorn(Server):
             return ""
 
 
+class UvicornNoLog(Uvicorn):
+    """uvicorn as above with ``--no-access-log``: its bare path, the figure it is usually
+    quoted with."""
+
+    name = "uvicorn-nolog"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        t = super().target(sc, port, rundir, ctx)
+        return Target([*t.argv[:-1], "--no-access-log", t.argv[-1]], t.path, note="no access log",
+                      cwd=t.cwd)
+
+
+class Granian(Server):
+    """granian (Rust HTTP layer, one worker, its default: no access log) on the same ASGI apps."""
+
+    name = "granian"
+
+    def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
+        if sc.kind not in ("app-asgi", "app-starlette", "mem"):
+            raise Skip("n/a (ASGI rows only)")
+        exe = Path(sys.executable).with_name("granian")
+        if not exe.exists():
+            raise Skip("granian not installed (bench/install.sh)")
+        argv = [str(exe), "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
+                "--host", "127.0.0.1", "--port", str(port),
+                APPS["app-asgi" if sc.kind == "mem" else sc.kind][1]]
+        return Target(argv, "/", note="no access log", cwd=BENCH_DIR)
+
+    def version(self, ctx: Context) -> str:
+        try:
+            from importlib.metadata import version
+
+            return version("granian")
+        except Exception:  # pragma: no cover - informative only
+            return ""
+
+
 class HypercornApps(Server):
     """hypercorn (uvloop) on the same ASGI apps."""
 
@@ -545,8 +582,9 @@ def proxy_backend(ctx: Context, workroot: Path, needed: bool) -> Iterator[None]:
 
 
 def all_servers() -> dict[str, Server]:
-    servers: list[Server] = [Ocsi(), Ocsi("httptools"), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
-                             AiohttpProxy(), Uvicorn(), HypercornApps(), Gunicorn()]
+    servers: list[Server] = [Ocsi(), Ocsi("httptools"), Ocsi("h11"), Nginx(), Ocsigen(), Hypercorn("asyncio"), Hypercorn("uvloop"),
+                             AiohttpProxy(), Uvicorn(), UvicornNoLog(), Granian(), HypercornApps(),
+                             Gunicorn()]
     return {s.name: s for s in servers}
 
 

@@ -161,10 +161,17 @@ class AccessLog:
     ``O_APPEND`` descriptor: with worker processes several writers share ``access.log``, and
     Linux makes each such write atomic for regular files, so lines never interleave (a buffered
     file object could cut a line at its buffer boundary).
+
+    Lines for stdout go out as they come when it is a terminal; otherwise (a file, a pipe, a
+    service manager's journal) they are gathered and written at the same moments as the
+    file's, so that an unbuffered stdout (``PYTHONUNBUFFERED``, as containers often set) does
+    not cost a system call per request.
     """
 
     #: Buffered characters beyond which lines are written before the per-second flush.
     FLUSH_AT = 64 * 1024
+    #: The same bound for the lines waiting for stdout, in lines.
+    FLUSH_LINES = 512
 
     def __init__(self, path: str | None, console: bool, fmt: str = "ocsigen") -> None:
         #: With ``<syslog>``: access lines also go there (at INFO).
@@ -177,6 +184,8 @@ class AccessLog:
         self.pid = os.getpid()
         self._lines: list[str] = []
         self._size = 0
+        #: Lines for stdout not written yet; ``None`` when stdout is a terminal (as they come).
+        self._out: list[str] | None = [] if console and not _is_terminal(sys.stdout) else None
         #: Lines that could not be written since the last failure began (disk full…).
         self.lost = 0
 
@@ -188,7 +197,13 @@ class AccessLog:
             if self._size >= self.FLUSH_AT:
                 self._write_lines()
         if self.console:
-            sys.stdout.write(line)
+            out = self._out
+            if out is None:
+                sys.stdout.write(line)
+            else:
+                out.append(line)
+                if len(out) >= self.FLUSH_LINES:
+                    self._write_out()
         if self.syslog is not None:  # syslog stamps lines itself
             msg = ocsigen_message(rec) if self.fmt == "ocsigen" else line.rstrip("\n")
             self.syslog.handle(logging.makeLogRecord(
@@ -225,9 +240,20 @@ class AccessLog:
                                                    self.path, self.lost)
             self.lost = 0
 
+    def _write_out(self) -> None:
+        out = self._out
+        if out:
+            text = "".join(out)
+            out.clear()
+            try:
+                sys.stdout.write(text)
+            except (OSError, ValueError):
+                pass  # stdout closed or full: the file (if any) still has the lines
+
     def flush(self) -> None:
         self._write_lines()
         if self.console:
+            self._write_out()
             try:
                 sys.stdout.flush()
             except (OSError, ValueError):
@@ -248,6 +274,13 @@ class AccessLog:
             self.fd = None
 
 
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        return False
+
+
 def _clean(text: str | None) -> str:
     """Neutralise control characters so a header cannot forge log lines."""
     if not text:
@@ -265,13 +298,31 @@ def _hostname(host: str | None) -> str | None:
     return split_host_port(host)[0] or host
 
 
+#: ``(Host, client, User-Agent, X-Forwarded-For)`` → the start of Ocsigen's access message: a
+#: client sends the same fields on every request of a connection, so the line is mostly made
+#: once. Cleared when full.
+_PREFIXES: dict[tuple[str | None, str, str | None, str | None], str] = {}
+_MAX_PREFIXES = 1024
+
+
+def _ocsigen_prefix(rec: AccessRecord) -> str:
+    key = (rec.host, rec.client, rec.user_agent, rec.forwarded_for)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        host = _clean(_hostname(rec.host)) or "<host not specified in the request>"
+        xff = f" X-Forwarded-For: {_clean(rec.forwarded_for)}" if rec.forwarded_for else ""
+        prefix = f"connection for {host} from {rec.client} ({_clean(rec.user_agent)}){xff}: "
+        if len(_PREFIXES) >= _MAX_PREFIXES:
+            _PREFIXES.clear()
+        _PREFIXES[key] = prefix
+    return prefix
+
+
 def ocsigen_message(rec: AccessRecord) -> str:
     """Ocsigen's access message, then the status and body bytes: ``connection for H from C (UA): /p 200 12``."""
-    host = _clean(_hostname(rec.host)) or "<host not specified in the request>"
-    xff = f" X-Forwarded-For: {_clean(rec.forwarded_for)}" if rec.forwarded_for else ""
-    path = _clean(rec.target.split("?", 1)[0]) if rec.target else "-"
-    return (f"connection for {host} from {rec.client} ({_clean(rec.user_agent)}){xff}: {path} "
-            f"{rec.status} {rec.bytes_sent}")
+    target = rec.target
+    path = _clean(target.split("?", 1)[0] if "?" in target else target) if target else "-"
+    return f"{_ocsigen_prefix(rec)}{path} {rec.status} {rec.bytes_sent}"
 
 
 def ocsigen_line(rec: AccessRecord) -> str:

@@ -166,15 +166,16 @@ def test_unix_socket_client_address(tmp_path):
 def test_sendfile_waits_for_what_the_transport_buffered(serve, http, tmp_path, loop,
                                                         monkeypatch):
     from ocsi.http.connection import HTTPProtocol
+    from ocsi.http.sending import ResponseWriter
 
     flushes = []
-    real_flush = HTTPProtocol._flush
+    real_flush = ResponseWriter._flush
 
     async def spy(self):
-        flushes.append(self._transport.get_write_buffer_size())
+        flushes.append(self.transport.get_write_buffer_size())
         await real_flush(self)
 
-    monkeypatch.setattr(HTTPProtocol, "_flush", spy)
+    monkeypatch.setattr(ResponseWriter, "_flush", spy)
     real_made = HTTPProtocol.connection_made
 
     def made(self, transport):

@@ -45,8 +45,18 @@ class AccessRecord:
     @classmethod
     def answered(cls, req: Request, time: float, client: str, status: int, sent: int,
                  duration: float, port: int, secure: bool) -> AccessRecord:
-        """The record of an answer to a parsed request (HTTP/1.1 and HTTP/2 alike)."""
-        h = req.headers
-        return cls(time, client, req.method, req.target, req.version, req.host_header,
-                   h.get("user-agent"), h.get("referer"), h.get("x-forwarded-for"), status, sent,
-                   duration, req, port, secure)
+        """The record of an answer to a parsed request (HTTP/1.1 and HTTP/2 alike). The three
+        logged fields are found in one pass over the headers (the first of each, as
+        ``Headers.get``)."""
+        ua = referer = xff = None
+        for name, value in req.headers:
+            if name == "user-agent":
+                if ua is None:
+                    ua = value
+            elif name == "referer":
+                if referer is None:
+                    referer = value
+            elif name == "x-forwarded-for" and xff is None:
+                xff = value
+        return cls(time, client, req.method, req.target, req.version, req.host_header, ua,
+                   referer, xff, status, sent, duration, req, port, secure)

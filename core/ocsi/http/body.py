@@ -28,11 +28,17 @@ class Body:
 
 
 class BytesBody(Body):
-    __slots__ = ("data", "length")
+    """Bytes in memory. ``identity``: when they are a whole file's contents (a static file kept
+    in memory), the file's ``(device, inode, size, modification time in ns)``, so that a filter
+    caching what it makes of a file (deflatemod) can key it as it would a :class:`FileBody`."""
 
-    def __init__(self, data: bytes = b"") -> None:
+    __slots__ = ("data", "length", "identity")
+
+    def __init__(self, data: bytes = b"",
+                 identity: tuple[int, int, int, int] | None = None) -> None:
         self.data = data
         self.length = len(data)
+        self.identity = identity
 
     async def chunks(self) -> AsyncIterator[bytes]:
         if self.data:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Union
 
 from .access import AccessRecord
 from .limits import Limits
 from .protocol import BadRequestBody, HTTPProtocol, RequestTimeout
-from .request import Request
-from .response import Response
+from .shared import App
 from .wire import server_line
 
 if TYPE_CHECKING:
@@ -31,8 +30,6 @@ __all__ = ["App", "BadRequestBody", "ConnectionManager", "HTTPProtocol", "Reques
 
 log = logging.getLogger("ocsi.http")
 
-#: What the connection layer calls for each request (the server's pipeline).
-App = Callable[[Request], Awaitable[Response]]
 
 
 class ConnectionManager:

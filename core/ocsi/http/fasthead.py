@@ -38,10 +38,13 @@ AVAILABLE = httptools is not None
 
 
 def default_parser() -> str:
-    """``<httpparser>``'s default: ``$OCSI_HTTP_PARSER`` when it names one, else ``h11`` (the
-    test suite runs its protocol suites once with each this way)."""
+    """``<httpparser>``'s default: ``$OCSI_HTTP_PARSER`` when it names one (the test suite runs
+    its protocol suites once with each this way), else ``httptools`` when it is installed (the
+    ``fast`` extra: a head costs a tenth of h11's), else ``h11``."""
     value = os.environ.get("OCSI_HTTP_PARSER", "").strip()
-    return value if value in ("h11", "httptools") else "h11"
+    if value in ("h11", "httptools"):
+        return value
+    return "httptools" if AVAILABLE else "h11"
 
 _TARGET = target_ok_bytes  # h11's request-target (vchar+), as every protocol's
 _DIGITS = re.compile(rb"[0-9]+").fullmatch  # h11's Content-Length

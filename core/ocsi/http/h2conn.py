@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h2.config
 import h2.connection
@@ -35,14 +35,17 @@ import h2.exceptions
 import h2.settings
 import hyperframe.frame  # h2's own frame layer
 
-from .access import AccessRecord
 from .dates import http_date_now
+from .exchange import answer
 from .fieldcheck import request_head_problem
 from .headers import Headers
 from .incoming import HeadError, _host_field
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .urlpath import BadTarget, decode_path, split_target
+
+if TYPE_CHECKING:
+    from .shared import Shared
 
 log = logging.getLogger("ocsi.http")
 
@@ -66,9 +69,12 @@ CONNECTION_WINDOW = MAX_STREAMS * 65_535
 
 
 class _Stream:
-    __slots__ = ("body", "task", "window", "unacked", "ended")
+    """One stream being answered: its request body, and the exchange's link to the wire."""
 
-    def __init__(self, body: RequestBody) -> None:
+    __slots__ = ("body", "task", "window", "unacked", "ended", "conn", "sid", "head_only",
+                 "_loop")
+
+    def __init__(self, body: RequestBody, conn: H2Protocol, sid: int, method: str) -> None:
         self.body = body
         self.task: asyncio.Task[None] | None = None
         self.window: asyncio.Event | None = None
@@ -76,12 +82,25 @@ class _Stream:
         self.unacked = 0
         #: The client has finished sending (END_STREAM).
         self.ended = False
+        self.conn = conn
+        self.sid = sid
+        self.head_only = method == "HEAD"
+        self._loop = conn._loop
+
+    def owed(self) -> int:
+        """Nothing is owed because of an HTTP/2 body: its errors are the application's."""
+        return 0
+
+    async def deliver(self, req: Request | None, response: Response) -> tuple[int, int]:
+        """The exchange's way out (:class:`~.exchange.Link`): HEADERS, then DATA frames."""
+        status = response.status
+        return status, await self.conn._send(self.sid, response, self.head_only)
 
 
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection; registered with the manager like an HTTP/1.1 one."""
 
-    def __init__(self, manager: Any, port: int, transport: Any, client: str,
+    def __init__(self, manager: Shared, port: int, transport: Any, client: str,
                  secure: bool = True) -> None:
         self._m = manager
         self._secure = secure
@@ -272,7 +291,7 @@ class H2Protocol(asyncio.Protocol):
         body = RequestBody(length, limits.max_body, lambda: self._credit(sid))
         if length == 0:
             body.end()
-        stream = self._streams[sid] = _Stream(body)
+        stream = self._streams[sid] = _Stream(body, self, sid, method)
         stream.ended = event.stream_ended is not None
         try:
             problem = request_head_problem(method, target, regular, pseudo=True)
@@ -283,14 +302,14 @@ class H2Protocol(asyncio.Protocol):
             # the same check and lower-casing as an HTTP/1.1 Host header
             hostname = _host_field(host_header.encode("latin-1"))[1] if host_header else None
         except (BadTarget, HeadError):
-            stream.task = self._loop.create_task(self._answer(sid, None, method, target,
+            stream.task = self._loop.create_task(self._answer(stream, None, method, target,
                                                               error_response(400)))
             return
         request = Request(method, target, raw_path, query, "2.0", Headers.from_lower(regular),
                           hostname, self._port, self._secure, self._client, body, raw_segments,
                           segments, host_header)
         request.link = self
-        stream.task = self._loop.create_task(self._answer(sid, request, method, target, None))
+        stream.task = self._loop.create_task(self._answer(stream, request, method, target, None))
 
     def _credit(self, sid: int, flush: bool = True) -> None:
         """Give a stream's received bytes back to the client's window once its body has room:
@@ -303,37 +322,23 @@ class H2Protocol(asyncio.Protocol):
                 self._flush()
 
     # -- answering -------------------------------------------------------------------------------
-    async def _answer(self, sid: int, request: Request | None, method: str, target: str,
+    async def _answer(self, stream: _Stream, request: Request | None, method: str, target: str,
                       response: Response | None) -> None:
-        t0, m0 = time.time(), self._loop.time()
-        m = self._m
-        sent, status = 0, 500
-        m.in_flight += 1
+        """One stream's exchange (:func:`~.exchange.answer`), then the stream's end: reset if
+        the client is still sending, the connection closed if it was draining."""
+        sid = stream.sid
         try:
-            if response is None:
-                assert request is not None
-                try:
-                    response = await m.app(request)
-                except Exception:  # noqa: BLE001 - the pipeline never raises; be safe anyway
-                    log.exception("error answering %s %s", method, target)
-                    response = error_response(500)
-            status = response.status
-            sent = await self._send(sid, response, method == "HEAD")
+            await answer(self._m, stream, request, time.time(), self._loop.time(), response)
         except asyncio.CancelledError:
             pass  # the stream was reset or the connection is gone
         except Exception:  # noqa: BLE001 - one stream fails, the connection goes on
             log.exception("error sending the answer to %s %s", method, target)
             self._reset(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
         finally:
-            m.in_flight -= 1
-            if response is not None:
-                await response.body.aclose()
-            stream = self._streams.pop(sid, None)
-            if stream is not None and not stream.ended and not self._closed:
+            if self._streams.pop(sid, None) is not None and not stream.ended \
+                    and not self._closed:
                 # answered before the client finished its body: it need not send the rest
                 self._reset(sid, h2.errors.ErrorCodes.NO_ERROR)
-            if request is not None:
-                self._record(request, status, sent, t0, m0)
             if not self._streams:
                 if self._draining:
                     self._close()
@@ -437,13 +442,3 @@ class H2Protocol(asyncio.Protocol):
             self._flush()
             self._closed = True
             self._transport.close()
-
-    def _record(self, req: Request, status: int, sent: int, t0: float, m0: float) -> None:
-        cb = self._m.access_log
-        if cb is None:
-            return
-        try:
-            cb(AccessRecord.answered(req, t0, self._client, status, sent, self._loop.time() - m0,
-                                     self._port, self._secure))
-        except Exception:  # noqa: BLE001
-            log.exception("access log callback failed")

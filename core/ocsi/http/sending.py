@@ -1,7 +1,7 @@
-"""The writing half of a connection: response heads and bodies onto the transport.
+"""The writing half of an HTTP/1.1 connection: response heads and bodies onto the transport.
 
-Mixed into :class:`~ocsi.http.protocol.HTTPProtocol`, whose slots hold the state used here.
-Small bodies go out in one ``write`` with their head; streams chunk by chunk, waiting for the
+One :class:`ResponseWriter` per connection, owned by its adapter (:mod:`.protocol`), which
+forwards the transport's ``pause_writing``/``resume_writing`` to it. Small bodies go out in one ``write`` with their head; streams chunk by chunk, waiting for the
 transport to drain (``pause_writing``/``resume_writing``) so nothing is buffered whole; files
 larger than :data:`SMALL_FILE` with ``os.sendfile`` on plain sockets (any event loop: uvloop has
 no ``loop.sendfile``), through ``pread`` and writes on TLS.
@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from .body import BytesBody, FileBody
 from .errors import BodyAborted
+from .exchange import aclose_body
 from .request import ClientDisconnected
 from .response import Response, error_response
 from .wire import CHUNKED, LENGTH, NONE, build_head, build_trailers
 
 if TYPE_CHECKING:
-    from .connection import ConnectionManager
+    from .shared import Shared
     from .limits import Limits
 
 log = logging.getLogger("ocsi.http")
@@ -43,57 +44,61 @@ def _set_none(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-async def aclose_body(response: Response) -> None:
-    """Close a response's body, logging (never raising) what goes wrong."""
-    try:
-        await response.body.aclose()
-    except Exception:
-        log.exception("error closing the body of %r", response)
-
-
-def close_plain_body(response: Response) -> bool:
-    """Close the body if it is plain bytes or a file, without a coroutine; False otherwise.
-
-    Every response is closed after it is sent; for the common bodies that needs no await, and
-    skipping two coroutines per request is measurable. Exact types only: a subclass may have
-    its own ``aclose``.
-    """
-    body = response.body
-    t = type(body)
-    if t is BytesBody:
-        return True
-    if t is FileBody:
-        body.close()  # type: ignore[attr-defined]
-        return True
-    return False
-
-
 class ResponseWriter:
-    """Mixin: sends one response. ``self._sent`` counts the body bytes handed to the transport,
-    also when sending stops with :class:`ClientDisconnected`."""
+    """Sends the responses of one connection. :attr:`sent` counts the body bytes of the current
+    response handed to the transport, also when sending stops with :class:`ClientDisconnected`;
+    :attr:`lost` is set by the adapter when the connection is gone."""
 
-    if not TYPE_CHECKING:  # the attributes live in the slots of the class it is mixed into
-        __slots__ = ()
+    __slots__ = ("m", "loop", "transport", "limits", "secure", "lost", "wrote", "sent",
+                 "write_paused", "trailers_ok", "wwaiter", "wdeadline")
 
-    if TYPE_CHECKING:
-        _m: ConnectionManager
-        _loop: asyncio.AbstractEventLoop
-        _transport: Any
-        _limits: Limits
-        _secure: bool
-        _lost: bool
-        _wrote: bool
-        _sent: int
-        _write_paused: bool
-        _trailers_ok: bool
-        _wwaiter: asyncio.Future[None] | None
-        _wdeadline: float | None
+    def __init__(self, m: Shared, loop: asyncio.AbstractEventLoop, transport: Any,
+                 limits: Limits, secure: bool) -> None:
+        self.m = m
+        self.loop = loop
+        self.transport = transport
+        self.limits = limits
+        self.secure = secure
+        self.lost = False
+        self.wrote = False  # the head of the current response was written
+        self.sent = 0
+        self.write_paused = False
+        self.trailers_ok = False  # the client takes trailers (TE: trailers)
+        self.wwaiter: asyncio.Future[None] | None = None  # waiting for the client to read
+        self.wdeadline: float | None = None
 
-    async def _send(self, response: Response, is_head: bool, http10: bool,
+    # -- the transport's flow control, forwarded by the adapter ----------------------------------
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        w = self.wwaiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def connection_lost(self) -> None:
+        self.lost = True
+        self.wdeadline = None
+        w = self.wwaiter
+        if w is not None and not w.done():
+            w.set_exception(ClientDisconnected("client closed the connection"))
+
+    def expire(self, now: float) -> None:
+        """The client has not read for ``read_timeout`` seconds while an answer waits: drop it."""
+        d = self.wdeadline
+        if d is not None and now >= d:
+            self.wdeadline = None
+            w = self.wwaiter
+            if w is not None and not w.done():
+                w.set_exception(ClientDisconnected("client not reading: write timed out"))
+            self.transport.abort()
+
+    async def send(self, response: Response, is_head: bool, http10: bool,
                     keep: bool) -> tuple[int, bool]:
-        """Write ``response``; return ``(status, keep-alive)``. ``self._sent`` counts the body
+        """Write ``response``; return ``(status, keep-alive)``. ``self.sent`` counts the body
         bytes handed to the transport, also when this raises :class:`ClientDisconnected`."""
-        m = self._m
+        m = self.m
         body = response.body
         try:
             head, framing, length, keep = build_head(
@@ -106,8 +111,8 @@ class ResponseWriter:
             body = response.body
             head, framing, length, keep = build_head(500, None, response.headers, body.length,
                                                      is_head, http10, False, m.server_line)
-        tr = self._transport
-        if self._lost or tr.is_closing():
+        tr = self.transport
+        if self.lost or tr.is_closing():
             raise ClientDisconnected("client closed the connection")
         if framing == NONE or length == 0:
             tr.write(head)
@@ -118,9 +123,9 @@ class ResponseWriter:
             else:
                 tr.write(head)
                 tr.write(data)
-            self._sent = len(data)
+            self.sent = len(data)
         else:
-            self._wrote = False
+            self.wrote = False
             try:
                 if isinstance(body, FileBody) and framing == LENGTH:
                     await self._send_file(head, body, length)  # type: ignore[arg-type]
@@ -132,7 +137,7 @@ class ResponseWriter:
                 raise ClientDisconnected(str(exc)) from exc
             except BodyAborted as exc:
                 log.error("response aborted: %s", exc)
-                if not self._lost:
+                if not self.lost:
                     tr.abort()
                 return response.status, False
             except Exception as exc:
@@ -140,37 +145,37 @@ class ResponseWriter:
                     log.error("response body of %r: %s", response, exc)
                 else:
                     log.exception("error while sending the body of %r", response)
-                if not self._wrote and not self._lost and not tr.is_closing():  # a clean 500
+                if not self.wrote and not self.lost and not tr.is_closing():  # a clean 500
                     err = error_response(500)
                     head, _, _, _ = build_head(500, None, err.headers, err.body.length, is_head,
                                                http10, False, m.server_line)
                     data = b"" if is_head else err.body.data  # type: ignore[attr-defined]
                     tr.write(head + data)
-                    self._sent = len(data)
+                    self.sent = len(data)
                     return 500, False
                 return response.status, False
-        if self._write_paused:
-            await self._drain_writes()
+        if self.write_paused:
+            await self.drain_writes()
         return response.status, keep
 
-    async def _drain_writes(self) -> None:
-        while self._write_paused:
-            if self._lost:
+    async def drain_writes(self) -> None:
+        while self.write_paused:
+            if self.lost:
                 raise ClientDisconnected("client closed the connection")
-            fut = self._wwaiter = self._loop.create_future()
-            self._wdeadline = self._loop.time() + self._limits.read_timeout
+            fut = self.wwaiter = self.loop.create_future()
+            self.wdeadline = self.loop.time() + self.limits.read_timeout
             try:
                 await fut
             finally:
-                self._wwaiter = None
-                self._wdeadline = None
+                self.wwaiter = None
+                self.wdeadline = None
 
     async def _send_stream(self, head: bytes, body: Any, framing: int,
                            length: int | None) -> None:
-        tr = self._transport
+        tr = self.transport
         if head:
             tr.write(head)
-        self._wrote = True
+        self.wrote = True
         sent = 0
         chunks = body.chunks()
         try:
@@ -178,27 +183,27 @@ class ResponseWriter:
                 n = len(chunk)
                 if not n:
                     continue
-                if self._lost or tr.is_closing():
+                if self.lost or tr.is_closing():
                     raise ClientDisconnected("client closed the connection")
                 if framing == CHUNKED:
                     tr.write(b"%x\r\n%b\r\n" % (n, chunk))
                 elif framing == LENGTH and sent + n > length:  # type: ignore[operator]
                     tr.write(chunk[: length - sent])  # type: ignore[operator]
-                    self._sent += length - sent  # type: ignore[operator]
+                    self.sent += length - sent  # type: ignore[operator]
                     raise _Truncated(f"body longer than its Content-Length {length}")
                 else:
                     tr.write(chunk)
                 sent += n
-                self._sent += n
-                if self._write_paused:
-                    await self._drain_writes()
+                self.sent += n
+                if self.write_paused:
+                    await self.drain_writes()
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
         if framing == CHUNKED:
             trailers = getattr(body, "trailers", None)
-            if trailers and self._trailers_ok:
+            if trailers and self.trailers_ok:
                 tr.write(build_trailers(trailers))
             else:
                 tr.write(b"0\r\n\r\n")
@@ -210,15 +215,15 @@ class ResponseWriter:
             data = os.pread(body.fd, length, body.offset)
             if len(data) != length:
                 raise OSError(f"file truncated: {len(data)} of {length} bytes")
-            self._transport.write(head + data)
-            self._wrote = True
-            self._sent = length
+            self.transport.write(head + data)
+            self.wrote = True
+            self.sent = length
             return
-        if self._secure or not self._m.use_sendfile:
+        if self.secure or not self.m.use_sendfile:
             await self._send_stream(head, body, LENGTH, length)
             return
-        self._transport.write(head)
-        self._wrote = True
+        self.transport.write(head)
+        self.wrote = True
         if not await self._sendfile(body.fd, body.offset, length):
             # sendfile impossible for this file: the ordinary way
             await self._send_stream(b"", body, LENGTH, length)
@@ -231,31 +236,31 @@ class ResponseWriter:
         for the writability wait, so the transport's own registration is never touched and a
         descriptor number reused after a disconnect can never be written to.
         """
-        tr = self._transport
+        tr = self.transport
         if tr.get_write_buffer_size():
             await self._flush()
         sock = tr.get_extra_info("socket")
         if sock is None or sock.fileno() < 0:
             raise ClientDisconnected("connection closed")
         sfd = os.dup(sock.fileno())
-        loop = self._loop
+        loop = self.loop
         sent = 0
         try:
             while sent < count:
-                if self._lost:
+                if self.lost:
                     raise ClientDisconnected("client closed the connection")
                 try:
                     n = os.sendfile(sfd, fd, offset + sent, count - sent)
                 except (BlockingIOError, InterruptedError):
-                    fut = self._wwaiter = loop.create_future()
-                    self._wdeadline = loop.time() + self._limits.read_timeout
+                    fut = self.wwaiter = loop.create_future()
+                    self.wdeadline = loop.time() + self.limits.read_timeout
                     loop.add_writer(sfd, _set_none, fut)
                     try:
                         await fut
                     finally:
                         loop.remove_writer(sfd)
-                        self._wwaiter = None
-                        self._wdeadline = None
+                        self.wwaiter = None
+                        self.wdeadline = None
                     continue
                 except OSError as exc:
                     if sent == 0 and exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP,
@@ -267,24 +272,24 @@ class ResponseWriter:
                 if n == 0:
                     raise _Truncated(f"file truncated after {sent} of {count} bytes")
                 sent += n
-                self._sent += n
+                self.sent += n
         finally:
             os.close(sfd)
         return True
 
     async def _flush(self) -> None:
         """Wait until the transport has handed everything it buffered to the kernel."""
-        tr = self._transport
+        tr = self.transport
         low, high = tr.get_write_buffer_limits()
         tr.set_write_buffer_limits(0, 0)  # pause_writing now, resume_writing once empty
         try:
             while tr.get_write_buffer_size():
-                if self._lost or tr.is_closing():
+                if self.lost or tr.is_closing():
                     raise ClientDisconnected("client closed the connection")
-                if self._write_paused:
-                    await self._drain_writes()
+                if self.write_paused:
+                    await self.drain_writes()
                 else:  # not expected: the transport did not pause us; poll
                     await asyncio.sleep(0.005)
         finally:
-            if not self._lost and not tr.is_closing():
+            if not self.lost and not tr.is_closing():
                 tr.set_write_buffer_limits(high, low)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import enum
 import logging
 import re
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..http.body import BytesBody
-from ..http.errors import HTTPError
+from ..http.exchange import exception_response
 from ..http.hostport import split_host_port
-from ..http.request import BodyTooLarge, ClientDisconnected, Request
-from ..http.response import Response, body_error_status, error_response
+from ..http.request import Request
+from ..http.response import Response, error_response
 from .answers import (
     DO_NOTHING,
     Answer,
@@ -294,34 +293,7 @@ class Pipeline:
                 request = retry
                 state = NOT_FOUND_STATE
         except Exception as exc:  # noqa: BLE001 - a step must never take the server down
-            return self._exception_response(exc, request)
-
-    def _exception_response(self, exc: Exception, request: Request) -> Response:
-        if isinstance(exc, HTTPError):
-            resp = error_response(exc.status, str(exc) if self.debug else None)
-            for name, value in exc.headers:
-                resp.headers.add(name, value)
-            return resp
-        if isinstance(exc, (BodyTooLarge, ClientDisconnected)):  # the client's doing
-            log.info("request %s %s: body not received: %r", request.method, request.target, exc)
-            return error_response(body_error_status(exc))
-        if isinstance(exc, PermissionError):
-            return error_response(403)
-        if self.exception_hook is not None:
-            try:
-                mapped = self.exception_hook(exc, request)
-            except Exception:  # noqa: BLE001
-                log.exception("ocsi_exception_response hook failed")
-                mapped = None
-            if mapped is not None:
-                return mapped
-        where = getattr(exc, "ocsi_where", "?")
-        log.error("Error while handling request %s %s (step at %s)", request.method,
-                  request.target, where, exc_info=exc)
-        detail = None
-        if self.debug:
-            detail = "".join(traceback.format_exception(exc))
-        return error_response(500, detail)
+            return exception_response(exc, request, self.debug, self.exception_hook)
 
 
 def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Response:

@@ -32,7 +32,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
-from ocsi import FileBody
+from ocsi import BytesBody, FileBody
 
 Key = tuple[int, int, int, int, str, int]
 
@@ -55,11 +55,18 @@ class CompressedCache:
         self.misses = 0
         _LIVE.add(self)
 
-    def key(self, body: FileBody, coding: str, level: int) -> Key | None:
+    def key(self, body: FileBody | BytesBody, coding: str, level: int) -> Key | None:
         """The entry for this body, or ``None`` when it cannot have one (part of a file, a
-        file too big, not a regular file, the cache off)."""
+        file too big, not a regular file, the cache off). A :class:`BytesBody` has one when it
+        carries the identity of the whole file it holds (staticmod's small files)."""
         if self.budget <= 0 or body.length is None or body.length > self.max_file:
             return None
+        if type(body) is BytesBody:
+            ident = body.identity
+            if ident is None or time.time() - ident[3] / 1e9 < RACY:
+                return None
+            return (*ident, coding, level)
+        assert isinstance(body, FileBody)
         try:
             st = os.fstat(body.fd)
         except OSError:

@@ -137,7 +137,8 @@ class Deflate(Step):
         if etag is not None:
             headers.set("etag", weak_etag(etag))
         cache = opts.cache
-        key = cache.key(body, coding, opts.level) if type(body) is FileBody else None
+        key = (cache.key(body, coding, opts.level)
+               if type(body) is FileBody or type(body) is BytesBody else None)
         kept = cache.get(key) if key is not None else None
         new_body: Body
         if kept is not None:  # compressed before: a sized answer, as a static file is

@@ -3,9 +3,19 @@
 What the hot path repeats for every request of a popular file is the resolution: the symlink
 checks of each component, the index lookup of a directory, the probing of precompressed
 siblings, and the negative answers (404s are cheap to ask for and stat-heavy to answer). Those
-are kept for ``ttl`` seconds (default 1). File contents are never stale: each request opens the
-file and its ``fstat`` is compared with the cached inode (another inode means the cached check
-is dropped and redone); a file rewritten in place gets new validators from that ``fstat``.
+are kept for ``ttl`` seconds (default 1). A request opens the file and its ``fstat`` is
+compared with the cached inode (another inode means the cached check is dropped and redone); a
+file rewritten in place gets new validators from that ``fstat``.
+
+Small files (up to :data:`BODY_MAX` bytes, :data:`BODIES` of them) are also kept whole, as
+nginx's ``open_file_cache`` keeps their descriptors: a request without conditions or ranges for
+a file whose check is fresh is answered from memory with one ``stat`` (``lstat`` where the
+policy refuses a symbolic link there) instead of ``open``/``fstat``/``pread``/``close``. That
+``stat`` must match the check (inode, device, size, modification time to the nanosecond), so a
+replaced or rewritten file is seen on the next request, as without the cache; contents are kept
+only when the ``fstat`` after reading them matches too, and never for a file modified less than
+:data:`RACY` seconds ago, whose rewrite of the same size could keep the same modification time
+(git's "racy" rule).
 
 No descriptor is kept open, so a cache never pins deleted files or uses up descriptors. Every
 cache registers itself so that ``clearcache`` (the ``ocsi_clear_caches`` hook) and a reload
@@ -14,6 +24,7 @@ empty them all; each configuration (reload) builds new caches.
 
 from __future__ import annotations
 
+import os
 import time
 import weakref
 
@@ -21,6 +32,11 @@ from .resolve import Entry, lookup
 
 DEFAULT_TTL = 1.0
 DEFAULT_ENTRIES = 4096
+#: Files up to this size are kept whole, at most ``BODIES`` of them per cache (2 MiB at most).
+BODY_MAX = 8 * 1024
+BODIES = 256
+#: A file modified less than this many seconds ago is read every time, never kept.
+RACY = 2.0
 
 _registry: weakref.WeakSet[FileCache] = weakref.WeakSet()
 
@@ -28,12 +44,14 @@ _registry: weakref.WeakSet[FileCache] = weakref.WeakSet()
 class FileCache:
     """``(path, check_root, policy) -> Entry`` for ``ttl`` seconds, at most ``max_entries``."""
 
-    __slots__ = ("ttl", "max_entries", "_entries", "hits", "misses", "__weakref__")
+    __slots__ = ("ttl", "max_entries", "_entries", "_bodies", "hits", "misses", "__weakref__")
 
     def __init__(self, ttl: float = DEFAULT_TTL, max_entries: int = DEFAULT_ENTRIES) -> None:
         self.ttl = ttl
         self.max_entries = max(1, max_entries)
         self._entries: dict[tuple[str, str, str], tuple[float, Entry]] = {}
+        #: The contents of small files, by the check they were validated against.
+        self._bodies: dict[Entry, bytes] = {}
         self.hits = 0
         self.misses = 0
         _registry.add(self)
@@ -55,9 +73,48 @@ class FileCache:
         entries[key] = (now + self.ttl, entry)
         return entry
 
+    def body(self, entry: Entry, path: str, policy: str) -> bytes | None:
+        """The kept contents of the file at ``path`` (checked as ``entry``), if any and if the
+        file is still the one they were read from."""
+        data = self._bodies.get(entry)
+        if data is None:
+            return None
+        try:
+            st = os.stat(path) if (entry.link or policy == "always") else os.lstat(path)
+        except OSError:
+            st = None
+        if (st is None or st.st_mtime_ns != entry.mtime_ns or st.st_size != len(data)
+                or st.st_ino != entry.ino or st.st_dev != entry.dev):
+            del self._bodies[entry]
+            return None
+        return data
+
+    def keep_body(self, entry: Entry, fd: int, size: int) -> bytes | None:
+        """Read the open file ``fd`` (``size`` bytes, checked as ``entry``) and keep it when it
+        is small, settled and still what ``entry`` says; returns what was read, or ``None``."""
+        if size > BODY_MAX or self.ttl <= 0 or entry.mtime_ns > (time.time() - RACY) * 1e9:
+            return None
+        data = os.pread(fd, size, 0)
+        st = os.fstat(fd)
+        if (len(data) != size or st.st_size != size or st.st_mtime_ns != entry.mtime_ns
+                or st.st_ino != entry.ino or st.st_dev != entry.dev):
+            return None  # changed while being read
+        bodies = self._bodies
+        if len(bodies) >= BODIES:
+            del bodies[next(iter(bodies))]  # the oldest
+        bodies[entry] = data
+        return data
+
+    @property
+    def kept(self) -> int:
+        """How many small files are kept whole."""
+        return len(self._bodies)
+
     def refresh(self, path: str, check_root: str, policy: str) -> Entry:
         """Drop the cached check of ``path`` and redo it (after a failed open)."""
-        self._entries.pop((path, check_root, policy), None)
+        item = self._entries.pop((path, check_root, policy), None)
+        if item is not None:
+            self._bodies.pop(item[1], None)
         return self.get(path, check_root, policy)
 
     def _evict(self, now: float) -> None:
@@ -71,6 +128,7 @@ class FileCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._bodies.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

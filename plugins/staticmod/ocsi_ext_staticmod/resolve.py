@@ -81,6 +81,10 @@ class Entry:
             self.mtime_ns = st.st_mtime_ns
             self._etag = self._lm = None
 
+    def identity(self) -> tuple[int, int, int, int]:
+        """``(device, inode, size, modification time in ns)``: which file, in which state."""
+        return (self.dev, self.ino, self.size, self.mtime_ns)
+
     @property
     def mtime(self) -> int:
         """Modification time in whole seconds (the resolution of HTTP dates)."""

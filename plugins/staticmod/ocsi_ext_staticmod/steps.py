@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 
 from ocsi import (
     DO_NOTHING,
+    BytesBody,
     FileBody,
     Found,
     Headers,
@@ -305,17 +306,57 @@ class Static(Step):
                         opened = self._open(path + SUFFIXES[encoding], sibling, check_root, policy)
                         if type(opened) is int:  # the sibling vanished: serve the original
                             encoding, opened = None, None
+        headers = request.headers
+        conditions = _has_conditions(headers)
         if opened is None:
+            if not conditions:
+                kept = self.cache.body(entry, path, policy)
+                if kept is not None:  # a small file, answered from memory
+                    items, _ = self._items(cfg, path, entry, entry, None, vary)
+                    return Serve(Response(200, Headers.from_lower(items),
+                                          BytesBody(kept, entry.identity())))
             opened = self._open(path, entry, check_root, policy)
             if type(opened) is int:
                 return DO_NOTHING if opened == 404 else Next(opened)
         variant, fd, st = opened  # type: ignore[misc]
         size = st.st_size
-
-        items: list[tuple[str, str]] = [("content-type", self._content_type(cfg, path, entry))]
+        items, etag = self._items(cfg, path, entry, variant, encoding, vary)
+        if not conditions:
+            kept = self.cache.keep_body(variant, fd, size) if encoding is None else None
+            if kept is not None:
+                os.close(fd)
+                return Serve(Response(200, Headers.from_lower(items),
+                                      BytesBody(kept, variant.identity())))
+            return Serve(Response(200, Headers.from_lower(items), FileBody(fd, 0, size)))
+        ranges_ok = spec.max_ranges > 0
         lm = variant.last_modified()
         mtime = variant.mtime
-        items.append(("last-modified", lm))
+        cond = conditional.evaluate(request.method, headers, etag, mtime, lm)
+        if cond is not None:
+            os.close(fd)
+            if cond == 304:
+                return Serve(Response(304, Headers([i for i in items if i[0] in _KEEP_304])))
+            return Serve(error_response(412))
+        rng = headers.get("range") if ranges_ok else None
+        if rng is not None:
+            if_range = headers.get("if-range")
+            if if_range is None or conditional.if_range_allows(if_range, etag, mtime, lm):
+                ranges = parse_range(rng, size, spec.max_ranges)
+                if ranges is UNSATISFIABLE:
+                    os.close(fd)
+                    resp = error_response(416)
+                    resp.headers.add("content-range", f"bytes */{size}")
+                    return Serve(resp)
+                if ranges is not None:
+                    return Serve(self._partial(fd, ranges, size, items))  # type: ignore[arg-type]
+        return Serve(Response(200, Headers.from_lower(items), FileBody(fd, 0, size)))
+
+    def _items(self, cfg: SiteConfig, path: str, entry: Entry, variant: Entry,
+               encoding: str | None, vary: bool) -> tuple[list[tuple[str, str]], str | None]:
+        """The header fields of a file's 200 (``variant``: the file sent, ``entry`` or its
+        precompressed sibling in ``encoding``), and its entity tag."""
+        items = [("content-type", self._content_type(cfg, path, entry)),
+                 ("last-modified", variant.last_modified())]
         etag = None
         if not self._no_etag:
             etag = variant.etag()
@@ -324,35 +365,13 @@ class Static(Step):
             if self._weak:
                 etag = "W/" + etag
             items.append(("etag", etag))
-        ranges_ok = spec.max_ranges > 0
-        items.append(("accept-ranges", "bytes" if ranges_ok else "none"))
+        items.append(("accept-ranges", "bytes" if self.spec.max_ranges > 0 else "none"))
         if encoding is not None:
             items.append(("content-encoding", encoding))
         if vary:
             items.append(("vary", "Accept-Encoding"))
         self._add_cache_headers(items)
-
-        headers = request.headers
-        if _has_conditions(headers):
-            cond = conditional.evaluate(request.method, headers, etag, mtime, lm)
-            if cond is not None:
-                os.close(fd)
-                if cond == 304:
-                    return Serve(Response(304, Headers([i for i in items if i[0] in _KEEP_304])))
-                return Serve(error_response(412))
-            rng = headers.get("range") if ranges_ok else None
-            if rng is not None:
-                if_range = headers.get("if-range")
-                if if_range is None or conditional.if_range_allows(if_range, etag, mtime, lm):
-                    ranges = parse_range(rng, size, spec.max_ranges)
-                    if ranges is UNSATISFIABLE:
-                        os.close(fd)
-                        resp = error_response(416)
-                        resp.headers.add("content-range", f"bytes */{size}")
-                        return Serve(resp)
-                    if ranges is not None:
-                        return Serve(self._partial(fd, ranges, size, items))  # type: ignore[arg-type]
-        return Serve(Response(200, Headers.from_lower(items), FileBody(fd, 0, size)))
+        return items, etag
 
     def _partial(self, fd: int, ranges: list[tuple[int, int]], size: int,
                  items: list[tuple[str, str]]) -> Response:

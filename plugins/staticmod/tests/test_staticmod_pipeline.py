@@ -560,6 +560,40 @@ def test_python_constructor(tree, ocsi_memory):
             static(**bad)
 
 
+def test_small_files_kept_in_memory(tmp_path, ocsi_memory):
+    """A small settled file is answered from memory; a rewrite in place, a replacement and a
+    file written just now are all seen on the next request."""
+    from ocsi.embed import host
+    from ocsi_ext_staticmod import FileCache, static
+
+    f = tmp_path / "k.txt"
+    f.write_bytes(b"first")
+    os.utime(f, ns=(0, 10**9))  # settled long ago
+    cache = FileCache()
+    srv = ocsi_memory([host(static(dir=str(tmp_path), file_cache=cache))])
+    one = srv.get("/k.txt")
+    assert (one.status, one.body, cache.kept) == (200, b"first", 1)
+    again = srv.get("/k.txt")
+    assert again.body == b"first" and again.headers.get("etag") == one.headers.get("etag")
+    assert srv.get("/k.txt", {"If-None-Match": one.headers.get("etag")}).status == 304
+    assert srv.get("/k.txt", {"Range": "bytes=1-2"}).body == b"ir"
+    with open(f, "r+b") as fh:  # the same size, in place: only the modification time tells
+        fh.write(b"other")
+    os.utime(f, ns=(0, 2 * 10**9))
+    two = srv.get("/k.txt")
+    assert two.body == b"other" and two.headers.get("etag") != one.headers.get("etag")
+    f.unlink()
+    f.write_bytes(b"replaced")
+    os.utime(f, ns=(0, 2 * 10**9))
+    assert srv.get("/k.txt").body == b"replaced"
+    fresh = tmp_path / "fresh.txt"
+    fresh.write_bytes(b"just written")
+    kept = cache.kept
+    assert srv.get("/fresh.txt").body == b"just written" and cache.kept == kept
+    f.unlink()
+    assert srv.get("/k.txt").status == 404
+
+
 def test_redirect_ports(runtime, tree):
     """The port of an absolute redirect: the Host's when it has one; else the listening port
     unless it is the scheme's; a defaulthttpport on the host replaces the listening port."""
