@@ -181,6 +181,9 @@ def test_sendfile_waits_for_what_the_transport_buffered(serve, http, tmp_path, l
     def made(self, transport):
         real_made(self, transport)
         transport.set_write_buffer_limits(high=64 * 1024 * 1024)  # keep the first body buffered
+        # a fixed kernel send buffer: autotuning (up to tcp_wmem's 4 MiB) could take the whole
+        # first body, leaving nothing buffered for sendfile to wait for
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
 
     monkeypatch.setattr(HTTPProtocol, "connection_made", made)
     first = os.urandom(4 * 1024 * 1024)
