@@ -62,7 +62,7 @@ def _items(h11_headers: Any) -> list[tuple[bytes, bytes, bytes]]:
     # FastHead's fields are such a list already.
     if type(h11_headers) is list:
         return h11_headers
-    full = getattr(h11_headers, "_full_items", None)
+    full: list[tuple[bytes, bytes, bytes]] | None = getattr(h11_headers, "_full_items", None)
     if full is None:
         return [(n, n, v) for n, v in h11_headers]
     return full

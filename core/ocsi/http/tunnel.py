@@ -101,4 +101,4 @@ class Tunnel:
 
     @property
     def closed(self) -> bool:
-        return self._transport.is_closing()
+        return bool(self._transport.is_closing())

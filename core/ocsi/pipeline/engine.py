@@ -283,7 +283,8 @@ class Pipeline:
                             return state.response
                         continue
                     if ctl is Control.SERVE_NOW:
-                        return payload
+                        served: Response = payload
+                        return served
                     if ctl is Control.STOP_ALL:
                         return error_response(payload)
                     retry = payload  # Control.RETRY
