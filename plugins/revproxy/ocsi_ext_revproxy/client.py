@@ -163,6 +163,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport.write(head.encode("latin-1"))
 
     def write(self, data: bytes) -> None:
+        """Write to the backend; :class:`UpstreamClosed` once it has gone (uvloop raises a
+        RuntimeError on a closed handle, which would read as a failure of the relay)."""
+        if self._lost is not None or self.transport.is_closing():
+            raise UpstreamClosed("the backend closed the connection")
         self.transport.write(data)
 
     async def drain(self) -> None:
