@@ -331,3 +331,36 @@ def test_h2c_is_off_by_default_and_only_opens_a_connection(h2c_server):
     # after an HTTP/1.1 exchange the preface is an ordinary bad request
     answer = on.raw(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" + preface)
     assert answer.count(b"HTTP/1.1 ") == 2 and b"HTTP/1.1 505 " in answer
+
+
+def test_an_idle_connection_that_never_reads_is_let_go(h2server):
+    """A client that keeps an HTTP/2 connection and never reads (a browser's preconnection)
+    must not hold the connection open after its GOAWAY: over TLS asyncio waits for the
+    client's close_notify (up to 30 s) before it reports the connection lost, so the server
+    aborts it after a short linger."""
+    import socket
+    import ssl
+    import time
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    raw = socket.create_connection(("127.0.0.1", h2server.port))
+    tls = ctx.wrap_socket(raw, server_hostname="localhost")
+    assert tls.selected_alpn_protocol() == "h2"
+    before = _open(h2server)
+    assert before >= 1
+    h2server.command("reload")  # GOAWAY to every HTTP/2 connection; this one has no stream
+    deadline = time.monotonic() + 15  # the linger is 2 s; asyncio's own wait would be 30 s
+    while _open(h2server) >= before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _open(h2server) < before
+    tls.close()
+
+
+def _open(srv) -> int:  # type: ignore[no-untyped-def]
+    """Connections the server holds (read on its own loop)."""
+    async def count() -> int:
+        return srv.server.manager.active
+    return srv.call(count)

@@ -97,6 +97,10 @@ class _Stream:
         return status, await self.conn._send(self.sid, response, self.head_only)
 
 
+#: How long a closed HTTP/2 connection may take to say goodbye before it is aborted.
+CLOSE_LINGER = 2.0
+
+
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection; registered with the manager like an HTTP/1.1 one."""
 
@@ -437,8 +441,14 @@ class H2Protocol(asyncio.Protocol):
                 self.abort()
 
     def _close(self) -> None:
-        """Close after writing what h2 has queued (the last answers, a GOAWAY)."""
+        """Close after writing what h2 has queued (the last answers, a GOAWAY).
+
+        Over TLS, asyncio reports the connection lost only once the client has answered the
+        TLS close (or after half a minute): a client that keeps an idle connection and never
+        reads (a browser's preconnection) would hold a shutdown for its whole timeout. So the
+        connection is aborted if it is still open :data:`CLOSE_LINGER` seconds later."""
         if not self._closed:
             self._flush()
             self._closed = True
             self._transport.close()
+            self._loop.call_later(CLOSE_LINGER, self._transport.abort)
