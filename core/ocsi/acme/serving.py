@@ -1,0 +1,113 @@
+"""What every process does with ACME certificates: serve them, answer challenges.
+
+:class:`AcmeServing` is consulted by the SNI callback (:class:`ocsi.sni.CertificateChooser`)
+for the names of ``<host acme="true">``: the CA's tls-alpn-01 handshakes get the validation
+certificate, other clients the host's certificate; while a host has none yet its handshakes
+are refused with an alert (and a warning, at most once a minute per host, says why). The
+stored certificates are checked again every few seconds, so a certificate obtained or renewed
+by another process is used by new connections there too.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ..config.settings import SSLSettings
+from ..http.request import Request
+from ..http.response import Response
+from ..tls import acme_context
+from .challenges import PREFIX, AlpnChallenges, ChallengeFiles
+from .config import AcmeHost
+from .store import AcmeStore
+
+log = logging.getLogger("ocsi.acme")
+
+#: How often another process's new certificate is looked for.
+REFRESH_INTERVAL = 2.0
+#: A refused handshake is explained at most this often per host.
+WARN_INTERVAL = 60.0
+
+
+class AcmeServing:
+    def __init__(self, store: AcmeStore, hosts: Sequence[AcmeHost], options: SSLSettings | None,
+                 alpn: bool) -> None:
+        self.store = store
+        self.hosts = list(hosts)
+        self.options = options
+        self.files = ChallengeFiles(store.root)
+        self.alpn = AlpnChallenges(self.files) if alpn else None
+        self._by_name = {name: host for host in self.hosts for name in host.names}
+        #: names[0] -> (mtime of the stored file, its context)
+        self._contexts: dict[str, tuple[float, ssl.SSLContext]] = {}
+        self._warned: dict[str, float] = {}
+
+    def watch(self, ctx: ssl.SSLContext) -> None:
+        if self.alpn is not None:
+            self.alpn.watch(ctx)
+
+    def refresh(self) -> list[AcmeHost]:
+        """Load the stored certificates that changed; the hosts whose certificate is new."""
+        changed = []
+        for host in self.hosts:
+            stored = self.store.certificate(host.names)
+            if stored is None:
+                continue
+            current = self._contexts.get(host.names[0])
+            if current is not None and current[0] == stored.mtime:
+                continue
+            try:
+                ctx = acme_context(stored.path, self.options)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("%s: the stored certificate %s cannot be used: %s", host.where,
+                          stored.path, exc)
+                continue
+            self._contexts[host.names[0]] = (stored.mtime, ctx)
+            changed.append(host)
+        return changed
+
+    def ready(self, host: AcmeHost) -> bool:
+        return host.names[0] in self._contexts
+
+    def claims(self, name: str) -> bool:
+        return name in self._by_name
+
+    def choose(self, conn: Any, name: str | None) -> ssl.SSLContext | int | None:
+        """The context for a handshake naming ``name``, an alert to refuse it, or ``None``
+        when the name is not an ACME host's."""
+        if not name:
+            return None
+        host = self._by_name.get(name.lower())
+        if host is None:
+            return None
+        if self.alpn is not None and self.alpn.is_validation(conn):
+            validation = self.alpn.context(name.lower())
+            return validation if validation is not None else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        current = self._contexts.get(host.names[0])
+        if current is not None:
+            return current[1]
+        now = time.monotonic()
+        if now - self._warned.get(host.names[0], -WARN_INTERVAL) >= WARN_INTERVAL:
+            self._warned[host.names[0]] = now
+            log.warning("%s: HTTPS handshake for %s refused: its certificate has not been "
+                        "obtained from the ACME CA yet (plain HTTP is served)", host.where, name)
+        return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+
+    def wrap(self, app: Callable[[Request], Awaitable[Response]]
+             ) -> Callable[[Request], Awaitable[Response]]:
+        """``app`` with http-01 answered first, on plain HTTP, before any host's steps."""
+        files = self.files
+
+        async def respond(request: Request) -> Response:
+            path = request.raw_path
+            if path.startswith(PREFIX) and not request.secure and request.method in ("GET", "HEAD"):
+                answer = files.http(path[len(PREFIX):])
+                if answer is not None:
+                    return Response(200, [("content-type", "application/octet-stream")], answer)
+            return await app(request)
+
+        respond.__wrapped__ = app  # type: ignore[attr-defined]
+        return respond
