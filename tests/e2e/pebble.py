@@ -66,7 +66,7 @@ class Pebble:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        mgmt = free_port()
+        self.dns_management = mgmt = free_port()
         dns = subprocess.Popen(
             ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "",
              "-https01", "", "-tlsalpn01", "", "-management", f"127.0.0.1:{mgmt}",
@@ -98,6 +98,18 @@ class Pebble:
         with urllib.request.urlopen(f"https://localhost:{self.management}/roots/0",
                                     context=ctx, timeout=10) as r:
             return bytes(r.read())
+
+    def resolve(self, name: str, address: str) -> None:
+        """Make the CA's DNS answer ``address`` for ``name`` (127.0.0.1 for every other)."""
+        body = json.dumps({"host": name.rstrip(".") + ".", "addresses": [address]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.dns_management}/add-a", data=body,
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+
+    def orders(self) -> int:
+        """How many orders the CA received (its log names each)."""
+        return self.log().count("POST /order-plz")
 
     def log(self) -> str:
         return (self.tmp / "pebble.log").read_text(errors="replace")

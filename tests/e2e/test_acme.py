@@ -5,6 +5,7 @@ random badNonce rejections."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import ssl
@@ -114,3 +115,78 @@ def test_one_challenge_alone_obtains_a_certificate(challenge, ocsi_server, pebbl
     cert = srv.tmp / "data" / "acme" / "certs" / "one.example.com" / "certificate.pem"
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(cert).st_mode) == 0o600
+
+
+def test_ca_down_at_start_http_serves_https_refused_until_it_comes_back(ocsi_server, pebble,  # noqa: F811
+                                                                        exts_path):
+    http, https = free_port(), free_port()
+    ca = pebble(http, https, start=False)
+    srv = ocsi_server(_config(exts_path, ca, http, https, _host("down.example.com", "down")),
+                      full=True)
+    # the first order fails (nothing listens at the directory): plain HTTP is served, the
+    # HTTPS handshake is refused with an alert, and a warning says why
+    assert "no certificate for down.example.com" in srv.wait_log("errors", "no certificate",
+                                                                   timeout=20)
+    assert _http_get(http, "down.example.com").endswith(b"down")
+    assert _refused(https, "down.example.com")
+    warnings = srv.wait_log("warnings", "refused")
+    assert "HTTPS handshake for down.example.com refused" in warnings
+    ca.start()
+    _wait_certificate(https, "down.example.com", ca)  # the next attempt (1 s, then 2 s…)
+    assert _https_get(https, "down.example.com", ca.root()) == b"down"
+
+
+def test_restart_reuses_the_stored_certificate(ocsi_server, pebble, exts_path):  # noqa: F811
+    http, https = free_port(), free_port()
+    ca = pebble(http, https)
+    xml = _config(exts_path, ca, http, https, _host("again.example.com", "again"))
+    first = ocsi_server(xml, full=True)
+    _wait_certificate(https, "again.example.com", ca)
+    assert ca.orders() == 1
+    first.stop()
+    Path(first.config_path).rename(first.tmp / "first.conf")
+    second = ocsi_server(xml.replace("{tmp}", str(first.tmp)), full=True)
+    # served at once from <datadir>/acme, no new order
+    assert _https_get(https, "again.example.com", ca.root()) == b"again"
+    assert ca.orders() == 1
+
+
+def test_a_name_failing_validation_is_logged_and_others_are_served(ocsi_server, pebble,  # noqa: F811
+                                                                   exts_path):
+    http, https = free_port(), free_port()
+    ca = pebble(http, https)
+    ca.resolve("bad.example.com", "127.0.0.2")  # nothing of ours listens there
+    hosts = (_host("good.example.com", "good") + _host("bad.example.com", "bad")
+             + _host("also.example.com", "also"))
+    srv = ocsi_server(_config(exts_path, ca, http, https, hosts, "http-01"), full=True)
+    _wait_certificate(https, "good.example.com", ca)
+    _wait_certificate(https, "also.example.com", ca)
+    errors = srv.wait_log("errors", "bad.example.com", timeout=WAIT)
+    assert "no certificate for bad.example.com: validation failed" in errors
+    assert "next attempt in" in errors
+    assert _refused(https, "bad.example.com")
+    assert _http_get(http, "bad.example.com").endswith(b"bad")
+    root = ca.root()
+    assert _https_get(https, "good.example.com", root) == b"good"
+    assert _https_get(https, "also.example.com", root) == b"also"
+
+
+def test_several_hosts_despite_random_bad_nonces(ocsi_server, pebble, exts_path, caplog):  # noqa: F811
+    """Pebble rejects 5 % of good nonces (PEBBLE_WFE_NONCEREJECT's default): six orders of
+    about fifteen signed requests each usually meet a few; every certificate is obtained all
+    the same, at the first attempt."""
+    caplog.set_level(logging.DEBUG, "ocsi.acme")
+    http, https = free_port(), free_port()
+    ca = pebble(http, https)
+    names = [f"n{i}.example.com" for i in range(6)]
+    srv = ocsi_server(_config(exts_path, ca, http, https,
+                              "".join(_host(n, n) for n in names)), full=True)
+    for name in names:
+        _wait_certificate(https, name, ca)
+    root = ca.root()
+    for name in names:
+        assert _https_get(https, name, root) == name.encode()
+    assert "Traceback" not in srv.log("errors")
+    assert ca.orders() == len(names)  # no order failed and was retried
+    rejected = sum("badNonce" in r.getMessage() for r in caplog.records)
+    print(f"\n{rejected} badNonce rejections survived in {len(names)} orders")
