@@ -57,15 +57,17 @@ class Pebble:
         self.management = free_port()
         self.dns_port = free_port()
         self.directory = f"https://localhost:{self.port}/dir"
-        (tmp / "pebble.json").write_text(json.dumps({"pebble": {
-            "listenAddress": f"127.0.0.1:{self.port}",
-            "managementListenAddress": f"127.0.0.1:{self.management}",
-            "certificate": str(tmp / "pebble.crt"), "privateKey": str(tmp / "pebble.key"),
-            "httpPort": http_port, "tlsPort": tls_port,
-            "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+        #: Where the CA validates: the ports of the server under test (settable until start).
+        self.http_port, self.tls_port = http_port, tls_port
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
+        (self.tmp / "pebble.json").write_text(json.dumps({"pebble": {
+            "listenAddress": f"127.0.0.1:{self.port}",
+            "managementListenAddress": f"127.0.0.1:{self.management}",
+            "certificate": str(self.tmp / "pebble.crt"), "privateKey": str(self.tmp / "pebble.key"),
+            "httpPort": self.http_port, "tlsPort": self.tls_port,
+            "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
         self.dns_management = mgmt = free_port()
         dns = subprocess.Popen(
             ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "",

@@ -41,7 +41,7 @@ def _host(names: str, text: str) -> str:
     return f'<host hostfilter="{names}" acme="true"><say text="{text}"/></host>'
 
 
-def _https_get(port: int, name: str, root: bytes | None) -> bytes:
+def _https_get(port: int, name: str, root: bytes | None, path: str = "/") -> bytes:
     """The body of ``GET /`` over HTTPS with SNI ``name``, the chain verified against
     ``root`` (pebble's) when given."""
     if root is not None:
@@ -52,7 +52,7 @@ def _https_get(port: int, name: str, root: bytes | None) -> bytes:
         ctx.verify_mode = ssl.CERT_NONE
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
             ctx.wrap_socket(raw, server_hostname=name) as s:
-        s.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk
@@ -83,10 +83,12 @@ def _wait_certificate(port: int, name: str, ca: Pebble) -> float:
 
 
 def _refused(port: int, name: str) -> bool:
+    """Whether the handshake ends with the server's unrecognized_name alert (not a mere
+    closed connection)."""
     try:
         _https_get(port, name, None)
-    except ssl.SSLError:
-        return True
+    except ssl.SSLError as exc:
+        return "UNRECOGNIZED_NAME" in str(exc)
     return False
 
 
@@ -190,3 +192,28 @@ def test_several_hosts_despite_random_bad_nonces(ocsi_server, pebble, exts_path,
     assert ca.orders() == len(names)  # no order failed and was retried
     rejected = sum("badNonce" in r.getMessage() for r in caplog.records)
     print(f"\n{rejected} badNonce rejections survived in {len(names)} orders")
+
+
+def test_workers_one_orders_every_one_serves(ocsi_process, pebble, exts_path):  # noqa: F811
+    https = free_port()
+    ca = pebble(0, https, start=False)  # its HTTP port is the server's, known once it runs
+    hosts = ('<host hostfilter="w.example.com" acme="true"><site path="pid"><pid/></site>'
+             '<say text="w"/></host>')
+    srv = ocsi_process(_config(exts_path, ca, 0, https, hosts, "http-01")
+                       .replace("127.0.0.1:0<", "127.0.0.1:{port}<"), full=True,
+                       args=["--workers", "2"])
+    ca.http_port = srv.port
+    ca.start()
+    _wait_certificate(https, "w.example.com", ca)
+    root = ca.root()
+    pids: set[bytes] = set()
+    for _ in range(200):  # new connections until both workers have answered over HTTPS
+        try:
+            pids.add(_https_get(https, "w.example.com", root, "/pid/"))
+        except ssl.SSLError:  # worker 1 loads the stored certificate within 2 s
+            pass
+        if len(pids) == 2:
+            break
+        time.sleep(0.05)
+    assert len(pids) == 2, pids
+    assert ca.orders() == 1  # worker 0 ordered, worker 1 loaded what it stored

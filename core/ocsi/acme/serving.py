@@ -32,6 +32,32 @@ REFRESH_INTERVAL = 2.0
 WARN_INTERVAL = 60.0
 
 
+class RefusableSSLObject(ssl.SSLObject):
+    """The listeners' TLS objects while ACME is configured: a handshake refused by
+    :meth:`AcmeServing.choose` fails only once its alert has been sent.
+
+    asyncio closes the connection as soon as a handshake fails, dropping the alert OpenSSL
+    has just written; here that failure is first reported as "want read", so the event loop
+    sends what is pending (the alert) and waits; the client, alerted, closes, or the next
+    attempt raises the failure itself."""
+
+    refused = False
+    _failure: ssl.SSLError | None = None
+
+    def do_handshake(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as exc:
+            if not self.refused:
+                raise
+            self._failure = exc
+            raise ssl.SSLWantReadError("the refusal's alert goes out first") from exc
+
+
 class AcmeServing:
     def __init__(self, store: AcmeStore, hosts: Sequence[AcmeHost], options: SSLSettings | None,
                  alpn: bool) -> None:
@@ -46,6 +72,9 @@ class AcmeServing:
         self._warned: dict[str, float] = {}
 
     def watch(self, ctx: ssl.SSLContext) -> None:
+        """Hook into the listeners' context: refusals that reach the client, and the ALPN
+        list of each ClientHello for tls-alpn-01."""
+        ctx.sslobject_class = RefusableSSLObject
         if self.alpn is not None:
             self.alpn.watch(ctx)
 
@@ -85,7 +114,9 @@ class AcmeServing:
             return None
         if self.alpn is not None and self.alpn.is_validation(conn):
             validation = self.alpn.context(name.lower())
-            return validation if validation is not None else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+            if validation is not None:
+                return validation
+            return self._refuse(conn)
         current = self._contexts.get(host.names[0])
         if current is not None:
             return current[1]
@@ -94,6 +125,12 @@ class AcmeServing:
             self._warned[host.names[0]] = now
             log.warning("%s: HTTPS handshake for %s refused: its certificate has not been "
                         "obtained from the ACME CA yet (plain HTTP is served)", host.where, name)
+        return self._refuse(conn)
+
+    @staticmethod
+    def _refuse(conn: Any) -> int:
+        if isinstance(conn, RefusableSSLObject):
+            conn.refused = True
         return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
 
     def wrap(self, app: Callable[[Request], Awaitable[Response]]
