@@ -44,7 +44,7 @@ def _wait_tcp(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -
 class Pebble:
     """``start()``/``stop()`` can be called again: the CA may be down at first, or restarted."""
 
-    def __init__(self, tmp: Path, http_port: int, tls_port: int) -> None:
+    def __init__(self, tmp: Path, http_port: int, tls_port: int, validity: int | None = None) -> None:
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         ca, ca_key = new_authority("pebble test CA")
@@ -59,6 +59,8 @@ class Pebble:
         self.directory = f"https://localhost:{self.port}/dir"
         #: Where the CA validates: the ports of the server under test (settable until start).
         self.http_port, self.tls_port = http_port, tls_port
+        #: Seconds each certificate is valid (pebble's default: five years).
+        self.validity = validity
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
@@ -67,7 +69,8 @@ class Pebble:
             "managementListenAddress": f"127.0.0.1:{self.management}",
             "certificate": str(self.tmp / "pebble.crt"), "privateKey": str(self.tmp / "pebble.key"),
             "httpPort": self.http_port, "tlsPort": self.tls_port,
-            "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+            "ocspResponderURL": "", "externalAccountBindingRequired": False,
+            **({"certificateValidityPeriod": self.validity} if self.validity else {})}}))
         self.dns_management = mgmt = free_port()
         dns = subprocess.Popen(
             ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "",
@@ -119,11 +122,12 @@ class Pebble:
 
 @pytest.fixture
 def pebble(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """``pebble(http_port, tls_port, start=True)`` -> :class:`Pebble`, stopped at the end."""
+    """``pebble(http_port, tls_port, start=True, validity=None)`` -> :class:`Pebble`, stopped
+    at the end."""
     made: list[Pebble] = []
 
-    def make(http_port: int, tls_port: int, start: bool = True) -> Pebble:
-        ca = Pebble(tmp_path / f"pebble{len(made)}", http_port, tls_port)
+    def make(http_port: int, tls_port: int, start: bool = True, validity: int | None = None) -> Pebble:
+        ca = Pebble(tmp_path / f"pebble{len(made)}", http_port, tls_port, validity)
         made.append(ca)
         if start:
             ca.start()

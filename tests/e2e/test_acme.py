@@ -10,10 +10,13 @@ import os
 import socket
 import ssl
 import stat
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from ocsi.testing import free_port
 
@@ -217,3 +220,73 @@ def test_workers_one_orders_every_one_serves(ocsi_process, pebble, exts_path):  
         time.sleep(0.05)
     assert len(pids) == 2, pids
     assert ca.orders() == 1  # worker 0 ordered, worker 1 loaded what it stored
+
+
+def _serial(port: int, name: str) -> int:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=name) as s:
+        der = s.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_renewal_under_load_fails_no_request(ocsi_server, pebble, exts_path):  # noqa: F811
+    """Certificates valid 30 s: renewed when a third is left (about 20 s after issuance, with
+    jitter), while clients keep asking on new and kept-alive connections."""
+    http, https = free_port(), free_port()
+    ca = pebble(http, https, validity=30)
+    ocsi_server(_config(exts_path, ca, http, https, _host("renew.example.com", "renew")),
+                full=True)
+    _wait_certificate(https, "renew.example.com", ca)
+    first = _serial(https, "renew.example.com")
+    root = ca.root()
+    ok, failed, renewed_after = 0, [], None
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def kept_alive() -> tuple[int, list[str]]:
+        """One connection opened before the renewal, used throughout: it keeps its certificate."""
+        done, errors = 0, []
+        ctx = ssl.create_default_context(cadata=root.decode())
+        with socket.create_connection(("127.0.0.1", https), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname="renew.example.com") as s:
+            f = s.makefile("rb")
+            while not stop.is_set() and done < 5000:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: renew.example.com\r\n\r\n")
+                status = f.readline()
+                length = 0
+                while (line := f.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                if f.read(length) == b"renew" and b" 200 " in status:
+                    done += 1
+                else:
+                    errors.append(status.decode(errors="replace"))
+                time.sleep(0.02)
+        return done, errors
+
+    with ThreadPoolExecutor(1) as pool:
+        keeper = pool.submit(kept_alive)
+        for _ in range(20000):  # new connections until the new certificate is served (bounded)
+            try:
+                assert _https_get(https, "renew.example.com", root) == b"renew"
+                ok += 1
+            except (OSError, AssertionError) as exc:
+                failed.append(repr(exc))
+            if ok % 10 == 0 and _serial(https, "renew.example.com") != first:
+                renewed_after = time.monotonic() - started
+                break
+            if time.monotonic() - started > 90:
+                break
+            time.sleep(0.005)
+        stop.set()
+        kept, kept_errors = keeper.result(30)
+    print(f"\nrenewal under load: {ok} requests on new connections and {kept} on one kept-alive "
+          f"connection, {len(failed) + len(kept_errors)} failed; new certificate served "
+          f"{renewed_after:.1f} s after the load started")
+    assert renewed_after is not None, "the certificate was not renewed"
+    assert failed == [] and kept_errors == []
+    assert ca.orders() == 2
