@@ -157,7 +157,7 @@ def test_restart_reuses_the_stored_certificate(ocsi_server, pebble, exts_path): 
 
 
 def test_a_name_failing_validation_is_logged_and_others_are_served(ocsi_server, pebble,  # noqa: F811
-                                                                   exts_path):
+                                                                   exts_path, capsys):
     http, https = free_port(), free_port()
     ca = pebble(http, https)
     ca.resolve("bad.example.com", "127.0.0.2")  # nothing of ours listens there
@@ -174,6 +174,16 @@ def test_a_name_failing_validation_is_logged_and_others_are_served(ocsi_server, 
     root = ca.root()
     assert _https_get(https, "good.example.com", root) == b"good"
     assert _https_get(https, "also.example.com", root) == b"also"
+    # ocsi cert status: each name set, its issuer and expiry, the failing one's error
+    from ocsi.cli import main
+
+    assert main(["cert", "status", "-c", srv.config_path]) == 1  # one host has none
+    out = capsys.readouterr().out
+    good = out.partition("good.example.com  (")[2].partition("\n\n")[0]
+    bad = out.partition("bad.example.com  (")[2].partition("\n\n")[0]
+    assert "issuer: CN=Pebble Intermediate CA" in good and "expires: " in good
+    assert "next renewal: " in good and "last error: none" in good
+    assert "certificate: none yet" in bad and "last error: validation failed" in bad
 
 
 def test_several_hosts_despite_random_bad_nonces(ocsi_server, pebble, exts_path, caplog):  # noqa: F811

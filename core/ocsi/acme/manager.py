@@ -142,6 +142,9 @@ class AcmeManager:
                 log.warning("%s: the certificate of %s expires on %s and is not renewed yet%s",
                             host.where, " ".join(names), f"{stored.not_after:%Y-%m-%d %H:%M} UTC",
                             f" (last error: {state.last_error})" if state.last_error else "")
+            if state.extra.get("next_attempt") != due.timestamp():
+                state.extra["next_attempt"] = due.timestamp()  # for ocsi cert status
+                self.store.save_state(state)
             wait = (due - now).total_seconds()
             if wait > 0:
                 await asyncio.sleep(min(wait, 3600.0))
