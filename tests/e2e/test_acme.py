@@ -40,8 +40,8 @@ def _config(exts: str, ca: Pebble, http: int, https: int, hosts: str,
             f"{BASE.format(exts=exts)}\n{hosts}\n</server></ocsigen>")
 
 
-def _host(names: str, text: str) -> str:
-    return f'<host hostfilter="{names}" acme="true"><say text="{text}"/></host>'
+def _host(names: str, text: str, attributes: str = "") -> str:
+    return f'<host hostfilter="{names}" acme="true"{attributes}><say text="{text}"/></host>'
 
 
 def _https_get(port: int, name: str, root: bytes | None, path: str = "/") -> bytes:
@@ -126,19 +126,21 @@ def test_ca_down_at_start_http_serves_https_refused_until_it_comes_back(ocsi_ser
                                                                         exts_path):
     http, https = free_port(), free_port()
     ca = pebble(http, https, start=False)
-    srv = ocsi_server(_config(exts_path, ca, http, https, _host("down.example.com", "down")),
+    srv = ocsi_server(_config(exts_path, ca, http, https,
+                              _host("down.example.com", "down", ' redirect-to-https="true"')),
                       full=True)
     # the first order fails (nothing listens at the directory): plain HTTP is served, the
     # HTTPS handshake is refused with an alert, and a warning says why
     assert "no certificate for down.example.com" in srv.wait_log("errors", "no certificate",
                                                                    timeout=20)
-    assert _http_get(http, "down.example.com").endswith(b"down")
+    assert _http_get(http, "down.example.com").endswith(b"down")  # redirect-to-https waits
     assert _refused(https, "down.example.com")
     warnings = srv.wait_log("warnings", "refused")
     assert "HTTPS handshake for down.example.com refused" in warnings
     ca.start()
     _wait_certificate(https, "down.example.com", ca)  # the next attempt (1 s, then 2 s…)
     assert _https_get(https, "down.example.com", ca.root()) == b"down"
+    assert _http_get(http, "down.example.com").startswith(b"HTTP/1.1 301 ")
 
 
 def test_restart_reuses_the_stored_certificate(ocsi_server, pebble, exts_path):  # noqa: F811

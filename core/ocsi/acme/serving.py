@@ -19,6 +19,7 @@ from typing import Any
 from ..config.settings import SSLSettings
 from ..http.request import Request
 from ..http.response import Response
+from ..pipeline.https import HTTPS_PENDING
 from ..tls import acme_context
 from .challenges import PREFIX, AlpnChallenges, ChallengeFiles
 from .config import AcmeHost
@@ -101,8 +102,10 @@ class AcmeServing:
     def ready(self, host: AcmeHost) -> bool:
         return host.names[0] in self._contexts
 
-    def claims(self, name: str) -> bool:
-        return name in self._by_name
+    def serves(self, name: str) -> bool:
+        """Whether HTTPS for ``name`` works: not an ACME name, or one with its certificate."""
+        host = self._by_name.get(name.lower())
+        return host is None or host.names[0] in self._contexts
 
     def choose(self, conn: Any, name: str | None) -> ssl.SSLContext | int | None:
         """The context for a handshake naming ``name``, an alert to refuse it, or ``None``
@@ -135,15 +138,19 @@ class AcmeServing:
 
     def wrap(self, app: Callable[[Request], Awaitable[Response]]
              ) -> Callable[[Request], Awaitable[Response]]:
-        """``app`` with http-01 answered first, on plain HTTP, before any host's steps."""
+        """``app`` with http-01 answered first, on plain HTTP, before any host's steps; a
+        plain request for a host still without its certificate is not redirected to HTTPS."""
         files = self.files
 
         async def respond(request: Request) -> Response:
-            path = request.raw_path
-            if path.startswith(PREFIX) and not request.secure and request.method in ("GET", "HEAD"):
-                answer = files.http(path[len(PREFIX):])
-                if answer is not None:
-                    return Response(200, [("content-type", "application/octet-stream")], answer)
+            if not request.secure:
+                path = request.raw_path
+                if path.startswith(PREFIX) and request.method in ("GET", "HEAD"):
+                    answer = files.http(path[len(PREFIX):])
+                    if answer is not None:
+                        return Response(200, [("content-type", "application/octet-stream")], answer)
+                if request.host and not self.serves(request.host):
+                    request.stash[HTTPS_PENDING] = True  # redirect-to-https waits
             return await app(request)
 
         respond.__wrapped__ = app  # type: ignore[attr-defined]
