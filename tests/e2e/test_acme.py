@@ -302,3 +302,57 @@ def test_renewal_under_load_fails_no_request(ocsi_server, pebble, exts_path):  #
     assert renewed_after is not None, "the certificate was not renewed"
     assert failed == [] and kept_errors == []
     assert ca.orders() == 2
+
+
+def test_retry_after_of_a_rate_limiting_ca_is_honoured(ocsi_server, exts_path, tmp_path):
+    """A CA answering 429 with Retry-After: one request, then nothing before the hour it asked
+    for (not the 1 s of retry=)."""
+    import http.server
+    import json
+    import threading as _threading
+
+    from ocsi.certificates import issue, new_authority
+
+    ca_pem, ca_key = new_authority("rate limiting CA")
+    cert, key = issue(ca_pem, ca_key, ["localhost"])
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    (tmp_path / "rl.pem").write_bytes(key + cert)
+    seen: list[str] = []
+
+    class Limited(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.path)
+            body = json.dumps({"type": "urn:ietf:params:acme:error:rateLimited",
+                               "detail": "too many certificates"}).encode()
+            self.send_response(429)
+            self.send_header("Retry-After", "3600")
+            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Limited)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "rl.pem")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    _threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        http_port, https = free_port(), free_port()
+        xml = (f"<ocsigen><server><port>127.0.0.1:{http_port}</port>"
+               f'<port protocol="HTTPS">127.0.0.1:{https}</port>'
+               "<logdir>{tmp}/log</logdir><datadir>{tmp}/data</datadir>"
+               f'<acme directory="https://localhost:{server.server_address[1]}/dir" '
+               f'ca="{tmp_path / "ca.pem"}" retry="1"/>{BASE.format(exts=exts_path)}'
+               f'{_host("limited.example.com", "limited")}</server></ocsigen>')
+        srv = ocsi_server(xml, full=True)
+        errors = srv.wait_log("errors", "next attempt", timeout=20)
+        assert "too many certificates" in errors
+        delay = float(errors.rpartition("next attempt in ")[2].split()[0])
+        assert 3600 <= delay <= 3960  # Retry-After, plus at most 10 % jitter
+        time.sleep(3)  # retry="1" would have asked twice more by now
+        assert seen == ["/dir"]
+    finally:
+        server.shutdown()

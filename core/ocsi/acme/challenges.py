@@ -117,10 +117,14 @@ def offered_alpn(client_hello: bytes) -> list[str] | None:
             size = int.from_bytes(b[i + 2:i + 4], "big")
             i += 4
             if kind == 16:  # application_layer_protocol_negotiation
-                j, stop = i + 2, min(i + size, end)
+                j, stop = i + 2, i + size
+                if stop > end or stop > len(b):
+                    return None
                 protocols = []
                 while j < stop:
                     n = b[j]
+                    if j + 1 + n > stop:
+                        return None
                     protocols.append(bytes(b[j + 1:j + 1 + n]).decode("ascii", "replace"))
                     j += 1 + n
                 return protocols
@@ -138,9 +142,16 @@ class AlpnChallenges:
         self._offered: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
         self._contexts: dict[str, tuple[float, ssl.SSLContext]] = {}
 
-    def watch(self, ctx: ssl.SSLContext) -> None:
-        """Read the ALPN list of every ClientHello arriving in ``ctx`` (the listeners')."""
-        ctx._msg_callback = self._message  # type: ignore[attr-defined]
+    def watch(self, ctx: ssl.SSLContext) -> bool:
+        """Read the ALPN list of every ClientHello arriving in ``ctx`` (the listeners'); whether
+        this Python can (the message callback is CPython's since 3.8, not a public API).
+
+        Only connections still in ``ctx`` call back: one switched to a host's context by SNI
+        stops at once, so the cost is one parse per ClientHello."""
+        if not hasattr(ctx, "_msg_callback"):
+            return False
+        ctx._msg_callback = self._message
+        return True
 
     def _message(self, conn: Any, direction: str, version: Any, content_type: Any,
                  msg_type: Any, data: bytes) -> None:

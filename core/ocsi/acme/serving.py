@@ -76,8 +76,10 @@ class AcmeServing:
         """Hook into the listeners' context: refusals that reach the client, and the ALPN
         list of each ClientHello for tls-alpn-01."""
         ctx.sslobject_class = RefusableSSLObject
-        if self.alpn is not None:
-            self.alpn.watch(ctx)
+        if self.alpn is not None and not self.alpn.watch(ctx):
+            log.warning("this Python does not show the TLS ClientHello: tls-alpn-01 cannot be "
+                        "answered, http-01 is used")
+            self.alpn = None
 
     def refresh(self) -> list[AcmeHost]:
         """Load the stored certificates that changed; the hosts whose certificate is new."""
