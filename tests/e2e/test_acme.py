@@ -204,7 +204,7 @@ def test_several_hosts_despite_random_bad_nonces(ocsi_server, pebble, exts_path,
     for name in names:
         assert _https_get(https, name, root) == name.encode()
     assert "Traceback" not in srv.log("errors")
-    assert ca.orders() == len(names)  # no order failed and was retried
+    assert ca.orders() == len(names), srv.log("errors")  # no order failed and was retried
     rejected = sum("badNonce" in r.getMessage() for r in caplog.records)
     print(f"\n{rejected} badNonce rejections survived in {len(names)} orders")
 

@@ -11,6 +11,7 @@ by another process is used by new connections there too.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -85,11 +86,15 @@ class AcmeServing:
         """Load the stored certificates that changed; the hosts whose certificate is new."""
         changed = []
         for host in self.hosts:
+            current = self._contexts.get(host.names[0])
+            try:  # a stat per host and round; the file is read only when it changed
+                if current is not None and current[0] == os.stat(
+                        self.store.certificate_path(host.names)).st_mtime:
+                    continue
+            except OSError:
+                continue
             stored = self.store.certificate(host.names)
             if stored is None:
-                continue
-            current = self._contexts.get(host.names[0])
-            if current is not None and current[0] == stored.mtime:
                 continue
             try:
                 ctx = acme_context(stored.path, self.options)
