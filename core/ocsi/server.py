@@ -155,7 +155,7 @@ class Server:
         self.logs.replay(bootstrap.kept)  # a certificate expiring soon, say, into warnings.log
         self.runtime = runtime
         self._set_observers()
-        self.acme = self._acme(s)
+        self.acme = self._acme(runtime)
         self.manager = ConnectionManager(self._app(runtime), s.limits(), self._access)
         try:
             await self._listen(s)
@@ -214,19 +214,23 @@ class Server:
             listening.close()  # those not handed to the loop yet
             raise
 
-    def _acme(self, s: ServerSettings) -> AcmeManager | None:
+    def _acme(self, runtime: Runtime) -> AcmeManager | None:
         """``<acme>``: every process serves the certificates and answers the challenges; the
-        only process, or worker 0, orders them (:mod:`ocsi.acme`)."""
+        only process, or worker 0, orders them (:mod:`ocsi.acme`), with the other servers of
+        a cluster when the configuration loads ocsipersist-pgsql."""
+        s = runtime.settings
         if s.acme is None or not s.acme_hosts:
             return None
         from .acme.manager import AcmeManager
         from .acme.serving import AcmeServing
+        from .acme.shared import database_of
         from .acme.store import AcmeStore
 
         store = AcmeStore(s.acme.storage_dir(s.datadir))
         serving = AcmeServing(store, s.acme_hosts, s.ssl, "tls-alpn-01" in s.acme.challenges)
         orders = os.environ.get("OCSI_WORKER", "0") == "0"
-        return AcmeManager(s.acme, s.acme_hosts, store, serving, orders)
+        return AcmeManager(s.acme, s.acme_hosts, store, serving, orders,
+                           database_of(runtime.config.options))
 
     def _app(self, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
         """What answers requests: the runtime, behind ACME's http-01 answers when configured."""

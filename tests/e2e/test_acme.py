@@ -356,3 +356,67 @@ def test_retry_after_of_a_rate_limiting_ca_is_honoured(ocsi_server, exts_path, t
         assert seen == ["/dir"]
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def postgresql():  # type: ignore[no-untyped-def]
+    """A throwaway PostgreSQL cluster (ocsipersist-pgsql's test helper)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "plugins" / "ocsipersist-pgsql" / "tests"))
+    import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL is not installed")
+    cluster = postgres.Cluster()
+    yield cluster, postgres
+    cluster.destroy()
+
+
+def test_two_servers_share_one_certificate_through_postgresql(ocsi_server, pebble, exts_path,  # noqa: F811
+                                                               postgresql, caplog):
+    """Two servers of a cluster load ocsipersist-pgsql. The CA validates on server A's ports
+    only; server B orders (A finds the name set locked while it starts), so A answers the
+    challenge B published, then both serve the one certificate B stored."""
+    import subprocess
+
+    from ocsi.acme.shared import _lock_id
+
+    caplog.set_level(logging.INFO, "ocsi.acme")
+    cluster, postgres = postgresql
+    database = (f'<extension findlib-package="ocsi-ext-ocsipersist-pgsql"><database host="127.0.0.1" '
+                f'port="{cluster.port}" user="{postgres.USER}" password="{postgres.PASSWORD}" '
+                f'database="ocsipersist"/></extension>')
+    a_http, a_https, b_http, b_https = free_port(), free_port(), free_port(), free_port()
+    ca = pebble(a_http, a_https)  # the CA validates on server A only
+    host = _host("cluster.example.com", "cluster")
+    holder = subprocess.Popen(  # another server ordering, as far as A can tell
+        ["psql", "-h", cluster.socket_dir, "-p", str(cluster.port), "-U", postgres.USER,
+         "-d", "ocsipersist", "-tA"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write(f"SELECT pg_advisory_lock({_lock_id(['cluster.example.com'])}), 'locked';\n")
+    holder.stdin.flush()
+    assert "locked" in holder.stdout.readline()
+    try:
+        a = ocsi_server(_config(exts_path, ca, a_http, a_https, database + host, "http-01"),
+                        full=True)
+        for _ in range(300):  # bounded: until A has found the name set locked
+            if any("another server orders" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("server A never tried to order")
+    finally:
+        holder.communicate("\\q\n", timeout=10)  # the session ends: the lock is released
+    b = ocsi_server(_config(exts_path, ca, b_http, b_https, database + host, "http-01"),
+                    full=True)
+    for https in (a_https, b_https):
+        _wait_certificate(https, "cluster.example.com", ca)
+    assert _serial(a_https, "cluster.example.com") == _serial(b_https, "cluster.example.com")
+    assert ca.orders() == 1
+    obtained = [r for r in caplog.records if "obtained in" in r.getMessage()]
+    assert len(obtained) == 1 and b.config_path in obtained[0].getMessage()  # B ordered
+    # B ordered, and the CA's validation request reached A, answered from the shared storage
+    assert "/.well-known/acme-challenge/" in a.wait_log("access", "acme-challenge", timeout=5)
+    assert "acme-challenge" not in b.log("access")

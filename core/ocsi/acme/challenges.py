@@ -21,7 +21,7 @@ import os
 import re
 import ssl
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,6 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from .store import write_atomically
+
+if TYPE_CHECKING:
+    from .shared import SharedStorage
 
 log = logging.getLogger("ocsi.acme")
 
@@ -43,15 +46,22 @@ class ChallengeFiles:
     """``<storage>/challenges/``: written by the ordering process, read by every worker."""
 
     def __init__(self, root: str) -> None:
+        self.root = root
         self.http_dir = os.path.join(root, "challenges", "http-01")
         self.alpn_dir = os.path.join(root, "challenges", "tls-alpn-01")
+        #: The cluster's storage (:mod:`.shared`): answers go there too, for the other servers.
+        self.share: SharedStorage | None = None
+
+    def _publish(self, path: str, data: bytes, mode: int) -> str:
+        write_atomically(path, data, mode)
+        if self.share is not None:
+            self.share.put(os.path.relpath(path, self.root).replace(os.sep, "/"), data)
+        return path
 
     def put_http(self, token: str, key_authorization: str) -> str:
         if not _TOKEN.match(token):
             raise ValueError(f"the CA sent an unusable token {token!r}")
-        path = os.path.join(self.http_dir, token)
-        write_atomically(path, key_authorization.encode(), 0o644)
-        return path
+        return self._publish(os.path.join(self.http_dir, token), key_authorization.encode(), 0o644)
 
     def http(self, token: str) -> bytes | None:
         if not _TOKEN.match(token):
@@ -66,16 +76,16 @@ class ChallengeFiles:
         return os.path.join(self.alpn_dir, name + ".pem")
 
     def put_alpn(self, name: str, key_authorization: str) -> str:
-        path = self.alpn_path(name)
-        write_atomically(path, validation_certificate(name, key_authorization))
-        return path
+        return self._publish(self.alpn_path(name), validation_certificate(name, key_authorization),
+                             0o600)
 
-    @staticmethod
-    def remove(path: str) -> None:
+    def remove(self, path: str) -> None:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+        if self.share is not None:
+            self.share.delete(os.path.relpath(path, self.root).replace(os.sep, "/"))
 
 
 def validation_certificate(name: str, key_authorization: str) -> bytes:

@@ -31,6 +31,9 @@ log = logging.getLogger("ocsi.acme")
 #: How long one order may take, validation and issuance included.
 ORDER_TIMEOUT = datetime.timedelta(seconds=90)
 BAD_NONCE_RETRIES = 5
+#: Seconds the other servers of a cluster get to copy the challenge answers (they are told at
+#: once by NOTIFY) before the CA is asked to validate.
+SHARE_DELAY = 1.0
 
 
 @challenges.ChallengeResponse.register
@@ -113,10 +116,11 @@ def trust_bundle(settings: AcmeSettings, store: AcmeStore) -> str | bool:
 class AcmeClient:
     """Orders certificates from one CA for one account. Used from one thread at a time."""
 
-    def __init__(self, settings: AcmeSettings, store: AcmeStore, stop: threading.Event) -> None:
+    def __init__(self, settings: AcmeSettings, store: AcmeStore, stop: threading.Event,
+                 files: ChallengeFiles) -> None:
         self.settings = settings
         self.store = store
-        self.files = ChallengeFiles(store.root)
+        self.files = files
         self.stop = stop
         key = serialization.load_pem_private_key(store.account_key(), None)
         self.account_key = jose.JWKEC(key=key)
@@ -174,6 +178,7 @@ class AcmeClient:
         key_pem = new_key_pem()
         order = acme.new_order(crypto_util.make_csr(key_pem, list(names)))
         published: list[str] = []
+        answers: list[tuple[messages.ChallengeBody, Any]] = []
         try:
             for authz in order.authorizations:
                 if authz.body.status == messages.STATUS_VALID:
@@ -185,6 +190,10 @@ class AcmeClient:
                     published.append(self.files.put_http(challb.chall.encode("token"), validation))
                 else:
                     published.append(self.files.put_alpn(name, validation))
+                answers.append((challb, response))
+            if answers and self.files.share is not None:
+                self.stop.wait(SHARE_DELAY)  # the other servers of the cluster copy the answers
+            for challb, response in answers:
                 if self.stop.is_set():
                     raise OrderFailed("the server is stopping")
                 acme.answer_challenge(challb, response)

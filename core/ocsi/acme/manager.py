@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import os
 import queue
 import random
 import threading
@@ -29,7 +30,8 @@ from typing import Any
 from ..logs import NOTICE
 from .config import AcmeHost, AcmeSettings
 from .serving import REFRESH_INTERVAL, AcmeServing
-from .store import AcmeStore, StoredCertificate
+from .shared import SharedStorage
+from .store import AcmeStore, CertState, StoredCertificate
 
 log = logging.getLogger("ocsi.acme")
 
@@ -74,8 +76,10 @@ class AcmeManager:
     """The tasks of one server process: refreshing always, ordering when ``orders``."""
 
     def __init__(self, settings: AcmeSettings, hosts: list[AcmeHost], store: AcmeStore,
-                 serving: AcmeServing, orders: bool) -> None:
+                 serving: AcmeServing, orders: bool, database: dict[str, Any] | None = None) -> None:
         self.settings = settings
+        #: The cluster's PostgreSQL (:mod:`.shared`) when ocsipersist-pgsql is configured.
+        self.share: SharedStorage | None = SharedStorage(database, store) if database else None
         self.hosts = hosts
         self.store = store
         self.serving = serving
@@ -89,6 +93,24 @@ class AcmeManager:
         loop = asyncio.get_running_loop()
         self.serving.refresh()
         self._tasks.append(loop.create_task(self._refresh_loop()))
+        self._tasks.append(loop.create_task(self._start_ordering()))
+
+    async def _start_ordering(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.share is not None:
+            try:
+                await self.share.open()
+                await self.share.account_key()
+                await self.share.pull()
+                self.serving.files.share = self.share
+                self._tasks.append(loop.create_task(self.share.pull_loop()))
+                log.info("ACME certificates shared through PostgreSQL")
+            except Exception as exc:  # noqa: BLE001 - this server carries on alone
+                log.error("ACME: the shared storage in PostgreSQL cannot be used, this server "
+                          "keeps its own (%s: %s)", type(exc).__name__, exc)
+                await self.share.close()
+                self.share = None
+        self._refresh()
         if self.orders:
             self._thread = _OrderThread()
             for host in self.hosts:
@@ -106,6 +128,8 @@ class AcmeManager:
         self._tasks = []
         if self._thread is not None:
             self._thread.close()
+        if self.share is not None:
+            await self.share.close()
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -121,7 +145,7 @@ class AcmeManager:
         if self._client is None:
             from .client import AcmeClient
 
-            self._client = AcmeClient(self.settings, self.store, self._stop)
+            self._client = AcmeClient(self.settings, self.store, self._stop, self.serving.files)
         return self._client
 
     async def _keep(self, host: AcmeHost) -> None:
@@ -149,7 +173,35 @@ class AcmeManager:
             if wait > 0:
                 await asyncio.sleep(min(wait, 3600.0))
                 continue
-            await self._order(host, state)
+            if self.share is None:
+                await self._order(host, state)
+            elif await self.share.try_lock(names):
+                try:  # another server may have just stored one
+                    await self.share.pull()
+                    stored = self.store.certificate(names)
+                    now = datetime.datetime.now(datetime.timezone.utc)
+                    if stored is None or renewal_time(stored, jitter) <= now:
+                        await self._order(host, self.store.state(names))
+                finally:
+                    await self.share.unlock(names)
+            else:
+                log.info("%s: another server orders the certificate of %s", host.where,
+                         " ".join(names))
+                await asyncio.sleep(5.0)
+
+    def _save(self, state: CertState, key_pem: bytes | None = None, chain_pem: bytes | None = None
+              ) -> None:
+        """The state (and the new certificate) in the files, and in the cluster's storage."""
+        names = state.names
+        if key_pem is not None and chain_pem is not None:
+            self.store.save_certificate(names, key_pem, chain_pem)
+        self.store.save_state(state)
+        if self.share is not None:
+            for path in ([self.store.certificate_path(names)] if key_pem is not None else []) + [
+                    os.path.join(self.store.cert_dir(names), "state.json")]:
+                with open(path, "rb") as f:
+                    self.share.put(os.path.relpath(path, self.store.root).replace(os.sep, "/"),
+                                   f.read())
 
     async def _order(self, host: AcmeHost, state: Any) -> None:
         from .client import OrderFailed
@@ -172,13 +224,12 @@ class AcmeManager:
             delay *= 1 + random.random() / 10
             state.last_error = str(exc)
             state.not_before = time.time() + delay
-            self.store.save_state(state)
+            await self._thread_run(lambda: self._save(state))
             log.error("%s: no certificate for %s: %s (next attempt in %.0f s)", host.where,
                       " ".join(names), exc, delay)
             return
-        self.store.save_certificate(names, key_pem, chain_pem)
         state.failures, state.last_error, state.not_before = 0, None, None
-        self.store.save_state(state)
+        await self._thread_run(lambda: self._save(state, key_pem, chain_pem))
         log.log(NOTICE, "%s: certificate for %s obtained in %.2f s", host.where, " ".join(names),
                 time.monotonic() - started)
         self._refresh()
