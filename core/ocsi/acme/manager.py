@@ -154,12 +154,8 @@ class AcmeManager:
         jitter = random.random()
         warned: float = 0.0
         while True:
-            stored = self.store.certificate(names)
-            state = self.store.state(names)
+            stored, state, due = self._due(names, jitter)
             now = datetime.datetime.now(datetime.timezone.utc)
-            due = now if stored is None else renewal_time(stored, jitter)
-            if state.not_before is not None:
-                due = max(due, datetime.datetime.fromtimestamp(state.not_before, datetime.timezone.utc))
             if stored is not None and stored.not_after - now < EXPIRY_WARNING \
                     and time.time() - warned > 86400:
                 warned = time.time()
@@ -175,19 +171,39 @@ class AcmeManager:
                 continue
             if self.share is None:
                 await self._order(host, state)
-            elif await self.share.try_lock(names):
-                try:  # another server may have just stored one
-                    await self.share.pull()
-                    stored = self.store.certificate(names)
-                    now = datetime.datetime.now(datetime.timezone.utc)
-                    if stored is None or renewal_time(stored, jitter) <= now:
-                        await self._order(host, self.store.state(names))
-                finally:
-                    await self.share.unlock(names)
-            else:
+                continue
+            try:
+                locked = await self.share.try_lock(names)
+                if locked:
+                    try:  # another server may have just stored one, or failed
+                        await self.share.pull()
+                        _, state, due = self._due(names, jitter)
+                        if due <= datetime.datetime.now(datetime.timezone.utc):
+                            await self._order(host, state)
+                    finally:
+                        await self.share.unlock(names)
+            except Exception as exc:  # noqa: BLE001 - the database may be back soon
+                log.warning("ACME: the shared storage in PostgreSQL failed (%s: %s)",
+                            type(exc).__name__, exc)
+                await self.share.reopen()
+                locked = False
+            if not locked:
                 log.info("%s: another server orders the certificate of %s", host.where,
                          " ".join(names))
                 await asyncio.sleep(5.0)
+
+    def _due(self, names: tuple[str, ...], jitter: float
+             ) -> tuple[StoredCertificate | None, CertState, datetime.datetime]:
+        """The stored certificate, its state, and when to order: now without a certificate,
+        at the renewal time otherwise, never before the backoff's end."""
+        stored = self.store.certificate(names)
+        state = self.store.state(names)
+        due = datetime.datetime.now(datetime.timezone.utc)
+        if stored is not None:
+            due = renewal_time(stored, jitter)
+        if state.not_before is not None:
+            due = max(due, datetime.datetime.fromtimestamp(state.not_before, datetime.timezone.utc))
+        return stored, state, due
 
     def _save(self, state: CertState, key_pem: bytes | None = None, chain_pem: bytes | None = None
               ) -> None:

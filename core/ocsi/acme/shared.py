@@ -61,10 +61,19 @@ class SharedStorage:
         import asyncpg
 
         self.loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()  # of this loop
         self._conn = await asyncpg.connect(**self.connect_args)
         await self._conn.execute(SCHEMA)
         self._lock_conn = await asyncpg.connect(**self.connect_args)
         await self._lock_conn.add_listener(CHANNEL, lambda *args: self._wake.set())
+
+    async def reopen(self) -> None:
+        """New connections after a failure (the database restarted…); quiet if it is still down."""
+        await self.close()
+        try:
+            await self.open()
+        except Exception as exc:  # noqa: BLE001 - tried again at the next failure
+            log.warning("ACME: cannot reconnect to the shared storage: %s", exc)
 
     async def close(self) -> None:
         for conn in (self._lock_conn, self._conn):
@@ -94,6 +103,7 @@ class SharedStorage:
                 await self.pull()
             except Exception as exc:  # noqa: BLE001 - the database may be back next round
                 log.warning("ACME: cannot read the shared storage: %s", exc)
+                await self.reopen()
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), PULL_INTERVAL)
