@@ -30,6 +30,7 @@ BUILTIN_COMMANDS = {
     "extensions": "the installed extensions: version, elements, dependencies",
     "new-extension NAME": "write a ready extension distribution ocsi-ext-NAME",
     "cert dev [NAMES]": "a local CA and a certificate for development",
+    "cert status [-c FILE]": "certificates from the ACME CA: expiry, next renewal, last error",
     **{("command LINE" if name == "command" else name): summary
        for name, (_, summary) in CONTROL_COMMANDS.items()},
 }

@@ -79,12 +79,19 @@ To trust the CA (once):
 
 
 def cert_command(argv: list[str]) -> int:
-    """``ocsi cert SUBCOMMAND``: only ``dev`` for now."""
+    """``ocsi cert SUBCOMMAND``: ``dev`` (a local CA) or ``status`` (ACME certificates)."""
     if argv and argv[0] in ("-h", "--help"):
-        print("usage: ocsi cert dev [NAMES...] [--out DIR]\n\n'ocsi cert dev --help' for the "
-              "details: a local CA, trusted once, and a certificate for development HTTPS.")
+        print("usage: ocsi cert dev [NAMES...] [--out DIR]\n       ocsi cert status [-c FILE]\n\n"
+              "'ocsi cert dev --help' for the details: a local CA, trusted once, and a "
+              "certificate for development HTTPS.\n'ocsi cert status': the certificates "
+              "obtained from the ACME CA (<acme>), their expiry, the next renewal, the last error.")
         return 0
+    if argv and argv[0] == "status":
+        from .acme.status import main as status
+
+        return status(argv[1:])
     if not argv or argv[0] != "dev":
-        print("usage: ocsi cert dev [NAMES...] [--out DIR]", file=sys.stderr)
+        print("usage: ocsi cert dev [NAMES...] [--out DIR] | ocsi cert status [-c FILE]",
+              file=sys.stderr)
         return 2
     return main(argv[1:])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .config.settings import PortSpec, ServerSettings
 from .logs import NOTICE
 from .systemd import listen_fds
-from .tls import server_context
+from .tls import listener_context, server_context
 
 __all__ = ["Listening", "StartupError", "announce", "open_listeners"]
 
@@ -106,8 +106,10 @@ def open_listeners(s: ServerSettings) -> Listening:
     bound to; only the ``<port>`` elements none of them serves are bound here."""
     tls: ssl.SSLContext | None = None
     https = [p for p in s.ports if p.https]
-    if https and s.ssl is not None:
+    if https and s.ssl is not None and s.ssl.certificate:
         tls = server_context(s.ssl, ", ".join(str(p.port) for p in https))
+    elif https:  # every certificate from ACME (ocsi.acme), chosen per handshake
+        tls = listener_context(s.ssl)
     listening = Listening([], tls)
     passed = [sock for sock, _ in listen_fds()]
     for spec in s.ports:

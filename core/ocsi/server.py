@@ -18,7 +18,8 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -39,6 +40,11 @@ from .systemd import Notifier, notifier
 from .tls import server_context
 from .upgrade import start_successor, successor_arguments
 from .watch import ConfigWatcher
+
+if TYPE_CHECKING:
+    from .acme.manager import AcmeManager
+    from .http.request import Request
+    from .http.response import Response
 
 log = logging.getLogger("ocsi.main")
 
@@ -88,6 +94,8 @@ class Server:
         self.watcher: ConfigWatcher | None = None
         #: Picks each TLS connection's certificate (``None`` without HTTPS listeners).
         self.certificates: CertificateChooser | None = None
+        #: Certificates from an ACME CA (``<acme>``), started once the listeners are open.
+        self.acme: AcmeManager | None = None
         #: A runtime built in Python (:mod:`ocsi.embed`) instead of from a configuration file.
         self._given_runtime = runtime
         #: Sockets bound by someone else (the worker master): served instead of binding ``<port>``.
@@ -153,7 +161,8 @@ class Server:
         self.logs.replay(bootstrap.kept)  # a certificate expiring soon, say, into warnings.log
         self.runtime = runtime
         self._set_observers()
-        self.manager = ConnectionManager(runtime.respond, s.limits(), self._access)
+        self.acme = self._acme(runtime)
+        self.manager = ConnectionManager(self._app(runtime), s.limits(), self._access)
         try:
             await self._listen(s)
         except BaseException:
@@ -174,6 +183,8 @@ class Server:
             owned += [os.path.join(s.logdir, f) for f in ("access.log", "warnings.log", "errors.log")]
         privileges.drop(s.user, s.group, owned,
                         [self.logs.logdir] if self.logs is not None and self.logs.logdir else [])
+        if self.acme is not None:
+            self.acme.start()
         if self.install_signals and threading.current_thread() is threading.main_thread():
             self._signals()
         self._schedule_flush()
@@ -193,6 +204,9 @@ class Server:
         listening = self._given_listening or open_listeners(s)
         if listening.tls is not None:
             self.certificates = CertificateChooser(listening.tls, s.host_certificates)
+            if self.acme is not None:
+                self.certificates.acme = self.acme.serving
+                self.acme.serving.watch(listening.tls)
         try:
             for spec, sock in listening.sockets:
                 port = sock.getsockname()[1]
@@ -205,6 +219,30 @@ class Server:
         except BaseException:
             listening.close()  # those not handed to the loop yet
             raise
+
+    def _acme(self, runtime: Runtime) -> AcmeManager | None:
+        """``<acme>``: every process serves the certificates and answers the challenges; the
+        only process, or worker 0, orders them (:mod:`ocsi.acme`), with the other servers of
+        a cluster when the configuration loads ocsipersist-pgsql."""
+        s = runtime.settings
+        if s.acme is None or not s.acme_hosts:
+            return None
+        from .acme.manager import AcmeManager
+        from .acme.serving import AcmeServing
+        from .acme.shared import database_of
+        from .acme.store import AcmeStore
+
+        store = AcmeStore(s.acme.storage_dir(s.datadir))
+        serving = AcmeServing(store, s.acme_hosts, s.ssl, "tls-alpn-01" in s.acme.challenges)
+        orders = os.environ.get("OCSI_WORKER", "0") == "0"
+        return AcmeManager(s.acme, s.acme_hosts, store, serving, orders,
+                           database_of(runtime.config.options))
+
+    def _app(self, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
+        """What answers requests: the runtime, behind ACME's http-01 answers when configured."""
+        if self.acme is None:
+            return runtime.respond
+        return self.acme.serving.wrap(runtime.respond)
 
     def _signals(self) -> None:
         assert self.loop is not None
@@ -298,7 +336,7 @@ class Server:
         self.runtime = new
         self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
         assert self.manager is not None
-        self.manager.app = new.respond
+        self.manager.app = self._app(new)
         self.manager.limits = new.settings.limits()
         self.manager.reloaded()
         if self.logs is not None:
@@ -396,6 +434,8 @@ class Server:
         await self._close_listeners()
         if self.watcher is not None:
             self.watcher.stop()
+        if self.acme is not None:
+            await self.acme.stop()
         try:
             if self.runtime is not None:
                 self.runtime.extensions.hook.ocsi_server_stopping(server=self.view)

@@ -4,7 +4,8 @@ Each ``<host certificate="…" privatekey="…">`` brings an SSL context. The li
 context (``<ssl>``) is the default, for clients that send no name or a name no such host
 claims. The chooser is the default context's ``sni_callback``. It reads the running
 configuration's certificates at each handshake, so a reload (or ``ssl:reload``) gives new
-connections the new certificates while existing ones keep theirs.
+connections the new certificates while existing ones keep theirs. The names of
+``<host acme="true">`` are asked to :class:`ocsi.acme.serving.AcmeServing` first.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .config.settings import SSLSettings
 from .pipeline.engine import HostPattern
+
+if TYPE_CHECKING:
+    from .acme.serving import AcmeServing
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,8 @@ class CertificateChooser:
     def __init__(self, default: ssl.SSLContext, hosts: Sequence[HostCertificate] = ()) -> None:
         self.default = default  # what a client without a known name gets (``<ssl>``, re-read)
         self.hosts: Sequence[HostCertificate] = hosts
+        #: Certificates from the ACME CA (:mod:`ocsi.acme`), when ``<acme>`` is configured.
+        self.acme: AcmeServing | None = None
         default.sni_callback = self
 
     def update(self, hosts: Sequence[HostCertificate], default: ssl.SSLContext | None = None) -> None:
@@ -68,7 +75,16 @@ class CertificateChooser:
                     return host.context
         return self.default
 
-    def __call__(self, sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+    def __call__(self, sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> int | None:
+        if self.acme is not None:
+            acme = self.acme.choose(sock, name)
+            if isinstance(acme, int):
+                return acme  # refused with this alert
+            if acme is not None:
+                if acme is not ctx:
+                    sock.context = acme
+                return None
         chosen = self.choose(name)
         if chosen is not ctx:
             sock.context = chosen
+        return None

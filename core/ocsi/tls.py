@@ -120,12 +120,13 @@ def covers(names: Sequence[str], host: str) -> bool:
     return False
 
 
-def _context(cert_path: str, key_path: str, password: str | None, options: SSLSettings | None,
-             where: str) -> ssl.SSLContext:
+def _context(cert_path: str | None, key_path: str | None, password: str | None,
+             options: SSLSettings | None, where: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    ctx.load_cert_chain(cert_path, key_path, password=password)
+    if cert_path is not None:
+        ctx.load_cert_chain(cert_path, key_path, password=password)
     ctx.set_alpn_protocols(["h2", "http/1.1"])  # HTTP/2 first (.http.h2conn)
     if options is None:
         return ctx
@@ -149,6 +150,18 @@ def server_context(s: SSLSettings, ports: str = "", password: str | None = None,
     ask = f"the HTTPS server listening on port(s) {ports}" if prompt else None
     _, password = _check_pair(s.certificate, s.privatekey, s.where, password, ask)
     return _context(s.certificate, s.privatekey, password, s, s.where)
+
+
+def listener_context(options: SSLSettings | None) -> ssl.SSLContext:
+    """The HTTPS listeners' context when every certificate comes from ACME (no ``<ssl>``): it
+    has none itself, the SNI callback (:mod:`.sni`) gives each handshake its host's."""
+    return _context(None, None, None, options, options.where if options else "?")
+
+
+def acme_context(pem_path: str, options: SSLSettings | None) -> ssl.SSLContext:
+    """The context of an ACME certificate: chain and key in one file already checked when
+    it was stored (:mod:`.acme.store`)."""
+    return _context(pem_path, None, None, options, options.where if options else "?")
 
 
 def check_server_pair(s: SSLSettings) -> str | None:

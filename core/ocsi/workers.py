@@ -283,6 +283,7 @@ class Master:
             self.logs.close()
         from .run import run_server
 
+        os.environ["OCSI_WORKER"] = str(worker.index)  # worker 0 orders ACME certificates
         return run_server(self.running_path or self.config_path, None, silent=self.silent,
                           verbosity=self.verbosity,
                           pipe=worker.fifo, listening=self.listening, worker=worker.index,

@@ -16,7 +16,7 @@ from .values import ValueFormatError, parse_bool, parse_duration, parse_int, par
 from .xml import Element
 
 # -- directive tables --------------------------------------------------------------------------
-FIRST_PASS = {"port", "ssl", "logdir", "syslog", "commandpipe", "user", "group", "minthreads",
+FIRST_PASS = {"port", "ssl", "acme", "logdir", "syslog", "commandpipe", "user", "group", "minthreads",
               "maxthreads", "workers"}
 
 
@@ -103,7 +103,7 @@ SYSLOG_FACILITIES = {
     "syslog", "uucp", "user",
 }
 STRUCTURAL = {"extension", "require", "library", "findlib", "host", "extconf", "charset", "ssl",
-              "port", "syslog"}
+              "port", "syslog", "acme"}
 SERVER_ELEMENTS = sorted(set(SCALARS) | FLAGS | STRUCTURAL)
 
 HOSTNAME = re.compile(r"^[a-zA-Z0-9]+([.-][a-zA-Z0-9]+)*$")

@@ -24,6 +24,7 @@ class FirstPass:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self._ssl_seen = False
+        self._acme_seen = False
 
     def read(self, el: Element) -> None:
         s = self.settings
@@ -35,6 +36,13 @@ class FirstPass:
                 raise el.error("only one <ssl> element is supported")
             self._ssl_seen = True
             s.ssl = parse_ssl(el)
+        elif el.tag == "acme":
+            from ..acme.config import parse_acme
+
+            if self._acme_seen:
+                raise el.error("only one <acme> element is supported")
+            self._acme_seen = True
+            s.acme = parse_acme(el)
         elif el.tag == "syslog":
             el.check(text=True)
             facility = el.text.strip().lower()
@@ -84,7 +92,11 @@ def finish_settings(s: ServerSettings, path: str) -> None:
                         s.ssl.where)
             s.ports.append(PortSpec(None, 443, True, s.ssl.where))
     https = [p for p in s.ports if p.https]
-    if https and (s.ssl is None or not s.ssl.certificate):
+    if s.acme is not None:
+        from ..acme.config import finish_acme
+
+        finish_acme(s)
+    if https and (s.ssl is None or not s.ssl.certificate) and not s.acme_hosts:
         raise ConfigError("HTTPS port declared without a certificate", where=https[0].where,
                           hint="add <ssl><certificate>…</certificate><privatekey>…</privatekey></ssl>")
     if not s.ports:

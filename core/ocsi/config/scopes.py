@@ -29,7 +29,7 @@ from .xml import Element, unknown_element
 
 HOST_ATTRIBUTES = ("hostfilter", "defaulthostname", "defaulthttpport", "defaulthttpsport",
                    "defaultprotocol", "charset", "certificate", "privatekey", "redirect-to-https",
-                   "hsts")
+                   "hsts", "acme")
 
 
 def split_site_path(text: str) -> tuple[str, ...]:
@@ -81,7 +81,14 @@ class ScopeParser:
         return [RedirectToHTTPS()]
 
     def _certificate(self, el: Element, patterns: list[HostPattern]) -> None:
-        """``certificate`` and ``privatekey``: this host's TLS pair, chosen by SNI."""
+        """``certificate`` and ``privatekey``: this host's TLS pair, chosen by SNI; or
+        ``acme="true"``: a pair obtained from the ``<acme>`` CA."""
+        from ..acme.config import acme_host
+
+        acme = acme_host(el, patterns, self.settings)
+        if acme is not None:
+            self.settings.acme_hosts.append(acme)
+            return
         cert, key = el.get("certificate"), el.get("privatekey")
         if cert is None and key is None:
             return

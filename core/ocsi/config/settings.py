@@ -10,6 +10,7 @@ from ..http.hostport import join_host_port
 from ..http.limits import Limits
 
 if TYPE_CHECKING:
+    from ..acme.config import AcmeHost, AcmeSettings
     from ..sni import HostCertificate
 
 
@@ -64,6 +65,9 @@ class ServerSettings:
     ssl: SSLSettings | None = None
     #: ``<host certificate privatekey>`` contexts, in document order (:mod:`ocsi.sni`).
     host_certificates: list[HostCertificate] = field(default_factory=list)
+    #: ``<acme>``: certificates from an ACME CA for the ``<host acme="true">`` (:mod:`ocsi.acme`).
+    acme: AcmeSettings | None = None
+    acme_hosts: list[AcmeHost] = field(default_factory=list)
     logdir: str | None = None
     syslog: str | None = None
     datadir: str | None = None

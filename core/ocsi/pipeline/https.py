@@ -17,9 +17,14 @@ from .answers import DO_NOTHING, Answer, Found, ServeNow, State
 from .step import Step
 
 
+#: In ``Request.stash``: this host cannot be served over HTTPS yet (its automatic certificate
+#: is not obtained, :mod:`ocsi.acme`), so ``redirect-to-https`` waits.
+HTTPS_PENDING = "ocsi.https-pending"
+
+
 class RedirectToHTTPS(Step):
     async def handle(self, request: Request, state: State) -> Answer:
-        if request.secure:
+        if request.secure or request.stash.get(HTTPS_PENDING):
             return DO_NOTHING
         config = request.config
         name = config.default_hostname
