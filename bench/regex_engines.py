@@ -2,9 +2,11 @@
 
 Rows: the patterns configurations use (on the inputs they meet), then the pathological ones
 from issue 26 (a crafted input against a pattern an administrator or a user could write).
-Engines: the standard library's ``re`` (backtracking), ``re2`` (``google-re2``, linear time),
-``regex`` with ``timeout=`` (backtracking with a deadline), and ocsi's own wrapper
-(:func:`ocsi.parse_regex`, what the server runs).
+Engines: the standard library's ``re`` (backtracking), ``re2`` (``google-re2``'s ``re``-like
+wrapper, linear time), ``regex`` with ``timeout=`` (backtracking with a deadline), and what
+the server runs: :func:`ocsi.parse_regex`'s ``fullmatch`` (groups filled, for templates) and
+``matches`` (yes or no, for conditions). The ``*`` patterns of ``<cors origins>`` are timed as
+regexes (what they were) and as :class:`ocsi.Wildcard` (what they are).
 
 For a backtracking engine the pathological inputs are kept short enough to finish, and the
 next sizes show how the time grows; the linear engines are also given the full-size input.
@@ -52,11 +54,17 @@ TYPICAL: list[tuple[str, str, str, str]] = [
 PATHOLOGICAL: list[tuple[str, str, Callable[[int], str], list[int], int]] = [
     ("user a{0,25}x8 then b", "a{0,25}" * 8 + "b", lambda n: "a" * n, [30, 36, 40], 60),
     ("admin ([a-z0-9]+)*-x", r"([a-z0-9]+)*-x", lambda n: "a" * n, [16, 18, 20], 26),
-    ("cors 16 stars as [^/]*", "https://" + "[^/]*." * 16 + "example",
-     lambda n: "https://" + "a" * n, [10, 14, 16], 40),
-    ("cors *.*.example.org as [^/]*", r"https://[^/]*\.[^/]*\.example\.org",
-     lambda n: "https://" + "a." * (n // 2), [2000, 4000], 20000),
+    ("cors 16 stars", "https://" + "[^/]*" * 16 + r"\.example\.org",
+     lambda n: "https://" + "a" * n, [6, 8, 10], 32),
+    ("cors https://*.*.example.org", r"https://[^/]*\.[^/]*\.example\.org",
+     lambda n: "https://" + "a." * (n // 2) + "example.com", [2000, 4000], 20000),
+    ("user file at the size cap, 9 groups", "(?:(.*a)(.*a)(.*a)(.*a)(.*a)(.*a)(.*a)(.*a)(.*a)){3}",
+     lambda n: "a" * n, [], 8192),
 ]
+
+#: The cors rows as the wildcards they are written as.
+WILDCARDS = {"cors 16 stars": "https://" + "*" * 16 + ".example.org",
+             "cors https://*.*.example.org": "https://*.*.example.org"}
 
 
 def per_match_us(call: Callable[[], Any], number: int) -> float:
@@ -79,13 +87,19 @@ def engines(pattern: str) -> dict[str, Any]:
         out["re2"] = re2.compile(pattern, opts)
     if regex is not None:
         out["regex"] = regex.compile(pattern, regex.DOTALL | regex.VERSION0)
-    out["ocsi"] = ocsi.parse_regex(pattern)
+    out["ocsi"] = out["ocsi matches"] = ocsi.parse_regex(pattern)
     return out
 
 
 def call_of(name: str, rx: Any, method: str, subject: str) -> Callable[[], Any]:
     if method == "sub":
+        if name.startswith("ocsi"):
+            template = ocsi.GroupTemplate(r"https://example.org/\1", rx.groups)
+            return lambda: rx.sub(template, subject)
         return lambda: rx.sub(r"https://example.org/\1", subject)
+    if name == "ocsi matches":
+        test = rx.matches
+        return lambda: test(subject)
     if name == "regex":
         fm = rx.fullmatch
         return lambda: fm(subject, timeout=0.05)
@@ -98,39 +112,43 @@ def main() -> None:
     ap.add_argument("--number", type=int, default=20000, help="matches per timing (typical rows)")
     ap.add_argument("--quick", action="store_true", help="skip the slowest backtracking sizes")
     args = ap.parse_args()
-    names = ["re", "re2", "regex", "ocsi"]
+    names = ["re", "re2", "regex", "ocsi", "ocsi matches"]
     print("## Typical patterns: µs per match (best of 5)\n")
     print("| row | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for row, pattern, subject, method in TYPICAL:
         compiled = engines(pattern)
         cells = []
-        for n in names:
-            if n not in compiled:
+        for engine in names:
+            if engine not in compiled:
                 cells.append("n/a")
                 continue
-            cells.append(f"{per_match_us(call_of(n, compiled[n], method, subject), args.number):.2f}")
+            call = call_of(engine, compiled[engine], method, subject)
+            cells.append(f"{per_match_us(call, args.number):.2f}")
         print(f"| {row} | " + " | ".join(cells) + " |")
 
     print("\n## Pathological patterns: seconds for one match\n")
-    print("| row | input | re | regex (timeout 0.05 s) | re2 | ocsi |")
-    print("|---|---|---|---|---|---|")
+    columns = ("re", "regex", "re2", "ocsi", "ocsi matches")
+    print("| row | input | re | regex (timeout 0.05 s) | re2 | ocsi | ocsi matches | Wildcard |")
+    print("|---|---|---|---|---|---|---|---|")
     for row, pattern, make, sizes, full in PATHOLOGICAL:
         compiled = engines(pattern)
+        wildcard = ocsi.Wildcard(WILDCARDS[row], "/") if row in WILDCARDS else None
         if args.quick:
             sizes = sizes[:2]
-        for n in sizes + [full]:
-            subject = make(n)
+        for size in sizes + [full]:
+            subject = make(size)
             cells = []
-            for name in ("re", "regex", "re2", "ocsi"):
+            for name in columns:
                 rx = compiled.get(name)
-                if rx is None or (name == "re" and n == full and full not in sizes):
-                    cells.append("not run (too slow)" if rx is not None else "n/a")
+                if rx is None or (name == "re" and size == full and full not in sizes):
+                    cells.append("not run" if rx is not None else "n/a")
                     continue
                 try:
                     cells.append(f"{once_s(call_of(name, rx, 'fullmatch', subject)):.6f}")
                 except TimeoutError:
                     cells.append("TimeoutError after 0.05")
+            cells.append(f"{once_s(lambda: wildcard.matches(subject)):.6f}" if wildcard else "")
             print(f"| {row} | {len(subject)} chars | " + " | ".join(cells) + " |")
 
 

@@ -50,6 +50,13 @@ class RegexError(ValueError):
     """The pattern cannot be used; the message says why (and, for what RE2 lacks, that)."""
 
 
+def _copy(options: re2.Options) -> re2.Options:
+    out = re2.Options()
+    for name in re2.Options.NAMES:
+        setattr(out, name, getattr(options, name))
+    return out
+
+
 def _options(ignore_case: bool, max_memory: int) -> re2.Options:
     opts = re2.Options()
     opts.dot_nl = True
@@ -106,12 +113,15 @@ class Regex:
     """A compiled configuration pattern: ``fullmatch``, ``match`` (at the start), ``search``
     and ``sub``, as with ``re``, with linear-time matching and ``.`` matching a newline."""
 
-    __slots__ = ("pattern", "groups", "_re")
+    __slots__ = ("pattern", "groups", "_re", "_test", "_options")
 
-    def __init__(self, pattern: str, compiled: _re2.RE2) -> None:
+    def __init__(self, pattern: str, compiled: _re2.RE2, options: re2.Options) -> None:
         self.pattern = pattern
         self.groups: int = compiled.NumberOfCapturingGroups()
         self._re = compiled
+        self._options = options
+        #: The same pattern without groups, for yes/no questions (made on first use).
+        self._test: _re2.RE2 | None = None if self.groups else compiled
 
     @property
     def program_size(self) -> int:
@@ -124,6 +134,21 @@ class Regex:
         if spans[0] == _NO_SPAN:
             return None
         return RegexMatch(text, data, spans)
+
+    def matches(self, text: str, whole: bool = True) -> bool:
+        """Whether the pattern matches all of ``text`` (or its start, ``whole=False``).
+
+        For conditions, which need no group: RE2 answers this with its DFA alone, while
+        finding where groups are costs time proportional to the subject, the program and
+        the number of groups (``(.*a){25}`` on 8 KiB: 27 ms with groups, 0.05 ms without).
+        """
+        test = self._test
+        if test is None:
+            opts = _copy(self._options)
+            opts.never_capture = True
+            test = self._test = _re2.RE2(_encode(self.pattern), opts)
+        data = _encode(text)
+        return test.Match(_BOTH if whole else _START, data, 0, len(data))[0] != _NO_SPAN
 
     def fullmatch(self, text: str) -> RegexMatch | None:
         return self._run(_BOTH, text)
@@ -166,10 +191,11 @@ def compile_regex(text: str, *, ignore_case: bool = False, max_memory: int = MAX
     is the reason) when it cannot be used."""
     if _ANY_BYTE.search(text):
         raise RegexError(f"bad regular expression {text!r}: \\C (any byte) is not allowed")
-    compiled = _re2.RE2(_encode(text), _options(ignore_case, max_memory))
+    options = _options(ignore_case, max_memory)
+    compiled = _re2.RE2(_encode(text), options)
     if not compiled.ok():
         message = compiled.error()
         if isinstance(message, bytes):
             message = message.decode("utf-8", "replace")
         raise RegexError(f"bad regular expression {text!r}: {_explain(text, message)}")
-    return Regex(text, compiled)
+    return Regex(text, compiled, options)

@@ -34,7 +34,7 @@ class NameRule:
         if self.kind == "file":
             return path.rsplit("/", 1)[-1] == self.pattern
         assert self.regex is not None
-        return self.regex.match(path) is not None
+        return self.regex.matches(path, whole=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -93,7 +93,7 @@ class SiteConfig:
         return ctype
 
     def is_hidden(self, path: str) -> bool:
-        return any(r.fullmatch(path) for r in self.hide)
+        return any(r.matches(path) for r in self.hide)
 
     def is_forbidden(self, path: str) -> bool:
-        return any(r.fullmatch(path) for r in self.forbid)
+        return any(r.matches(path) for r in self.forbid)

@@ -169,7 +169,7 @@ class IfNotFound(Step):
     async def handle(self, request: Request, state: State) -> Answer:
         if type(state) is not NotFound:
             return DO_NOTHING
-        if self.code is not None and self.code.fullmatch(str(state.status)) is None:
+        if self.code is not None and not self.code.matches(str(state.status)):
             return DO_NOTHING
         return self._run
 

@@ -96,8 +96,8 @@ class Header(Condition):
         self.regexp = regexp
 
     def __call__(self, request: Request) -> bool:
-        full = self.regexp.fullmatch
-        return any(full(v) is not None for v in request.headers.get_all(self.name))
+        full = self.regexp.matches
+        return any(full(v) for v in request.headers.get_all(self.name))
 
     def __repr__(self) -> str:
         return f"header({self.name!r}, {self.regexp.pattern!r})"
@@ -144,7 +144,7 @@ class Path(Condition):
         self.regexp = regexp
 
     def __call__(self, request: Request) -> bool:
-        return self.regexp.fullmatch(request.sub_path_str) is not None
+        return self.regexp.matches(request.sub_path_str)
 
     def __repr__(self) -> str:
         return f"path({self.regexp.pattern!r})"
