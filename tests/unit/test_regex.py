@@ -125,3 +125,21 @@ def test_many_stars_on_a_long_subject_are_linear():
     assert not w.matches("https://" + "a" * 40)
     assert not w.matches("https://" + "a" * 100_000)
     assert w.matches("https://" + "a" * 100_000 + ".example.org")
+
+
+PATTERNS = ["admin.*", "admin/(.*)", ".*curl.*", "(?i)AdMin.*", "a|b", "", "[0-9]+", "x{3,5}y",
+            "40.", "é.*", "(?i)é", "a*", "(ab)*c", "[^/]*/x", ".", "\\.ht.*", "a$", "b?a+", "zz|a"]
+SUBJECTS = ["", "a", "b", "admin", "Admin/x", "admin\n", "adm", "adminé", "images/a.png", "curl/8",
+            "x curl y", "xxxxy", "xxy", "400", "40", "é", "É", "éa", "abab c", "ababc", "q/x", "/x",
+            ".htaccess", "a.ht", "ba", "aaa", "zz", "\udcff", "😀", "\x00a"]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_yes_no_answers_are_those_of_a_full_match(pattern):
+    # matches() may answer "no" from RE2's bounds on a match without running it: never wrongly
+    ours = parse_regex(pattern)
+    theirs = re.compile(pattern, re.DOTALL)
+    for s in SUBJECTS:
+        assert ours.matches(s) == (theirs.fullmatch(s) is not None), (pattern, s)
+        assert ours.matches(s, whole=False) == (theirs.match(s) is not None), (pattern, s)
+        assert (ours.fullmatch(s) is not None) == ours.matches(s), (pattern, s)

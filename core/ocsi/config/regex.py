@@ -42,6 +42,8 @@ _BOTH = _re2.RE2.Anchor.ANCHOR_BOTH
 _START = _re2.RE2.Anchor.ANCHOR_START
 _NONE = _re2.RE2.Anchor.UNANCHORED
 _NO_SPAN = (-1, -1)
+#: How long RE2's bounds on a match may be (a longer literal prefix only narrows less).
+_RANGE_LENGTH = 64
 #: ``\C`` (any byte) could cut a character in two; ocsi matches characters.
 _ANY_BYTE = re.compile(r"(?<!\\)(?:\\\\)*\\C")
 
@@ -113,7 +115,7 @@ class Regex:
     """A compiled configuration pattern: ``fullmatch``, ``match`` (at the start), ``search``
     and ``sub``, as with ``re``, with linear-time matching and ``.`` matching a newline."""
 
-    __slots__ = ("pattern", "groups", "_re", "_test", "_options")
+    __slots__ = ("pattern", "groups", "_re", "_test", "_options", "_low", "_high")
 
     def __init__(self, pattern: str, compiled: _re2.RE2, options: re2.Options) -> None:
         self.pattern = pattern
@@ -122,6 +124,12 @@ class Regex:
         self._options = options
         #: The same pattern without groups, for yes/no questions (made on first use).
         self._test: _re2.RE2 | None = None if self.groups else compiled
+        # RE2's bounds on what a match can be (as UTF-8): a subject outside them is a "no"
+        # found by two comparisons, without calling RE2 (which costs about a microsecond).
+        # ``admin.*`` gives "admin" to "admin\xf4…": most paths are refused that way.
+        known, low, high = compiled.PossibleMatchRange(_RANGE_LENGTH)
+        self._low: bytes = low if known else b""
+        self._high: bytes | None = high if known else None
 
     @property
     def program_size(self) -> int:
@@ -142,12 +150,18 @@ class Regex:
         finding where groups are costs time proportional to the subject, the program and
         the number of groups (``(.*a){25}`` on 8 KiB: 27 ms with groups, 0.05 ms without).
         """
+        data = text.encode("utf-8", "surrogatepass")
+        if data < self._low:  # a match at the start is a prefix of data: data >= it >= low
+            return False
+        if whole:
+            high = self._high
+            if high is not None and data > high:
+                return False
         test = self._test
         if test is None:
             opts = _copy(self._options)
             opts.never_capture = True
             test = self._test = _re2.RE2(_encode(self.pattern), opts)
-        data = _encode(text)
         return test.Match(_BOTH if whole else _START, data, 0, len(data))[0] != _NO_SPAN
 
     def fullmatch(self, text: str) -> RegexMatch | None:

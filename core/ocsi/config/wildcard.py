@@ -30,7 +30,12 @@ class Wildcard:
 
     def matches(self, text: str) -> bool:
         if not self.separator:
-            return _glob(self._segments[0], text)
+            parts = self._segments[0]
+            if len(parts) == 2:  # one star, the common case: a prefix and a suffix
+                first, last = parts
+                return (len(text) >= len(first) + len(last) and text.startswith(first)
+                        and text.endswith(last))
+            return _glob(parts, text)
         cut = text.split(self.separator)
         return len(cut) == len(self._segments) and all(
             _glob(parts, seg) for parts, seg in zip(self._segments, cut))

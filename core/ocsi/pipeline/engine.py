@@ -207,7 +207,7 @@ class HostPattern:
     def matches(self, host: str | None, port: int) -> bool:
         if self.port is not None and self.port != port:
             return False
-        return host is None or self.claims(host)
+        return host is None or self.name is None or self.name.matches(host.lower())
 
 
 class Host:

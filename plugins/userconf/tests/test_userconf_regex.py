@@ -15,7 +15,7 @@ def serve(start, homes):  # type: ignore[no-untyped-def]  # noqa: F811
 
 
 def test_counted_repetitions_in_a_path_guard(ocsi_server, homes):  # noqa: F811
-    guard = "a{0,12}" * 8 + "b"  # minutes on 60 characters for a backtracking matcher
+    guard = "a{0,12}" * 8 + "b"  # 5.7 s on 60 characters for a backtracking matcher
     user_file(homes, "bob", f'<site path=""><if><path regexp="{guard}"/><then><forbidden/></then>'
                             '</if><static dir="."/></site>')
     srv = serve(ocsi_server, homes)
