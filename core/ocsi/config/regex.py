@@ -59,12 +59,12 @@ def _copy(options: re2.Options) -> re2.Options:
     return out
 
 
-def _options(ignore_case: bool, max_memory: int) -> re2.Options:
+def _options(ignore_case: bool) -> re2.Options:
     opts = re2.Options()
     opts.dot_nl = True
     opts.case_sensitive = not ignore_case
     opts.log_errors = False  # errors are raised with the pattern, not printed on stderr
-    opts.max_mem = max_memory
+    opts.max_mem = MAX_MEMORY
     return opts
 
 
@@ -200,12 +200,12 @@ class Regex:
         return f"Regex({self.pattern!r})"
 
 
-def compile_regex(text: str, *, ignore_case: bool = False, max_memory: int = MAX_MEMORY) -> Regex:
+def compile_regex(text: str, *, ignore_case: bool = False) -> Regex:
     """Compile ``text``; :class:`RegexError` with RE2's reason (and what RE2 lacks, when that
     is the reason) when it cannot be used."""
     if _ANY_BYTE.search(text):
         raise RegexError(f"bad regular expression {text!r}: \\C (any byte) is not allowed")
-    options = _options(ignore_case, max_memory)
+    options = _options(ignore_case)
     compiled = _re2.RE2(_encode(text), options)
     if not compiled.ok():
         message = compiled.error()
