@@ -143,3 +143,11 @@ def test_yes_no_answers_are_those_of_a_full_match(pattern):
         assert ours.matches(s) == (theirs.fullmatch(s) is not None), (pattern, s)
         assert ours.matches(s, whole=False) == (theirs.match(s) is not None), (pattern, s)
         assert (ours.fullmatch(s) is not None) == ours.matches(s), (pattern, s)
+
+
+def test_offsets_are_in_characters():
+    m = parse_regex("(b+)(x)?").search("éaébbc")
+    assert m is not None and (m.start(), m.end(), m.span(1)) == (3, 5, (3, 5))
+    assert m.start(2) == -1 and m.string[m.start():m.end()] == m.group()
+    ascii_m = parse_regex("c").search("abc")
+    assert ascii_m is not None and ascii_m.span() == (2, 3)

@@ -103,6 +103,22 @@ class RegexMatch:
     def groups(self) -> tuple[str | None, ...]:
         return tuple(self.group(i) for i in range(1, len(self._spans)))
 
+    def _offset(self, at: int) -> int:
+        """A byte offset in the encoded subject as a character offset in ``string``."""
+        if at < 0 or len(self._data) == len(self.string):  # -1, or ASCII: the same
+            return at
+        return len(self._data[:at].decode("utf-8", "surrogatepass"))
+
+    def start(self, n: int = 0) -> int:
+        """Where group ``n`` starts in ``string`` (-1 when it did not take part)."""
+        return self._offset(self._spans[n][0])
+
+    def end(self, n: int = 0) -> int:
+        return self._offset(self._spans[n][1])
+
+    def span(self, n: int = 0) -> tuple[int, int]:
+        return self.start(n), self.end(n)
+
     def __repr__(self) -> str:
         return f"<RegexMatch {self.group()!r}>"
 

@@ -64,7 +64,7 @@ class GroupTemplate:
 
     __call__ = expand  # usable as Regex.sub's replacement
 
-    def expand_url(self, match: re.Match[str], at_start: bool = True) -> str:
+    def expand_url(self, match: RegexMatch, at_start: bool = True) -> str:
         """:meth:`expand` for a URL sent back to a browser (a ``Location``): what the groups
         copy from the request cannot make it name another host. A ``\\``, a space or a control
         character from a group is percent-encoded (browsers read ``/\\evil.example`` as

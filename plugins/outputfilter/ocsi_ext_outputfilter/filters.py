@@ -25,6 +25,7 @@ from ocsi import (
     GroupTemplate,
     ParseContext,
     Regex,
+    RegexMatch,
     Step,
     parse_bool,
     parse_regex,
@@ -61,7 +62,7 @@ class RewriteHeader(Step):
                 headers.add(self.header, v)
         return DO_NOTHING
 
-    def _url(self, match: re.Match[str]) -> str:
+    def _url(self, match: RegexMatch) -> str:
         return self.dest.expand_url(match, at_start=match.start() == 0)
 
 
