@@ -21,7 +21,9 @@ the server's own and may change without notice.
   ``error``), :func:`documents` with :class:`ElementDoc`/:class:`AttributeDoc` (what an
   element means, for ``ocsi extensions`` and the docs), :class:`ParseContext`,
   :class:`LoadContext`, :class:`ConfigError`, and the value parsers :func:`parse_int`, :func:`parse_size`, :func:`parse_duration`, :func:`parse_seconds`, :func:`parse_bool`,
-  :func:`parse_regex` (raising :class:`ValueFormatError`).
+  :func:`parse_regex` (raising :class:`ValueFormatError`) giving a :class:`Regex` (RE2: linear-time
+  matching, ``.`` matches a newline) whose matches are :class:`RegexMatch`, and :class:`Wildcard`
+  (``*`` patterns matched in linear time, without a regular expression).
 - Helpers: :func:`slash_redirect` and :func:`absolute_url` (redirects), :func:`url_subject`
   and :class:`GroupTemplate` (Ocsigen's ``suburl``/``fullurl`` matching and ``\\N`` templates),
   :func:`negotiate` / :func:`parse_accept_encoding` (content codings), :func:`has_token`,
@@ -45,7 +47,9 @@ from .config.elementdocs import AttributeDoc, ElementDoc, documents
 from .config.errors import ConfigError
 from .config.values import (ValueFormatError, check_bounded_regex, parse_bool, parse_duration, parse_int,
                             parse_regex, parse_seconds, parse_size)
+from .config.regex import Regex, RegexMatch
 from .config.templates import GroupTemplate
+from .config.wildcard import Wildcard
 from .config.xml import Element
 from .config.xml import parse_bytes as parse_xml
 from .extensions.loader import import_fresh
@@ -113,7 +117,7 @@ __all__ = [
     # configuration
     "Element", "ElementParser", "ElementDoc", "AttributeDoc", "documents", "ParseContext",
     "parse_xml", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
-    "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex", "check_bounded_regex",
+    "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex", "Regex", "RegexMatch", "Wildcard", "check_bounded_regex",
     # helpers
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",

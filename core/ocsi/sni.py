@@ -48,7 +48,7 @@ class HostCertificate:
                          self.where)
 
     def claims(self, name: str) -> bool:
-        return any(p.regex is None or p.regex.fullmatch(name) for p in self.patterns)
+        return any(p.claims(name) for p in self.patterns)
 
 
 class CertificateChooser:

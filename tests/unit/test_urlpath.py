@@ -40,3 +40,14 @@ def test_split_target():
     assert split_target("*") == ("*", None, None, None)
     with pytest.raises(BadTarget):
         split_target("a/b")
+
+
+@pytest.mark.parametrize("raw", ["/admin/secret%0a", "/admin%0a/secret", "/a/%0d%0a", "/a%00.txt",
+                                 "/a/%7f", "/a/%0B", "/a/%1f", "/a%09b"])
+def test_control_characters_once_decoded_are_refused(raw):
+    with pytest.raises(BadTarget, match="control character"):
+        decode_path(raw)
+
+
+def test_characters_past_the_controls_are_kept():
+    assert decode_path("/%20%7e%c2%80%ff")[1] == ("\x20~\x80\udcff",)

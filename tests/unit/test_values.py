@@ -40,30 +40,3 @@ def test_notimeout():
     assert parse_duration("notimeout", allow_none=True) is None
     with pytest.raises(ValueFormatError):
         parse_duration("notimeout")
-
-
-import pytest as _pytest
-
-
-@_pytest.mark.parametrize("pattern", ["(.*)\\.html", "[^/]*", "a{1,3}b", "x(?=y)", "(a|b)*",
-                                      "~([^/]*)(.*)", "img/.*\\.(png|jpg)"])
-def test_bounded_regexes_accepted(pattern):
-    from ocsi import check_bounded_regex
-
-    check_bounded_regex(pattern)
-
-
-@_pytest.mark.parametrize("pattern, message", [
-    ("(a+)+", "a repetition inside a repetition"),
-    ("(x+x+)+y", "a repetition inside a repetition"),
-    ("(ab|cd)*", "an alternation inside a repetition"),
-    ("(a)\\1", "a back-reference"),
-    (".*a.*b.*", "more than 2 unbounded repetitions"),
-    ("a" * 300, "longer than 256"),
-    ("(", "bad regular expression"),
-])
-def test_unbounded_regexes_refused(pattern, message):
-    from ocsi import ValueFormatError, check_bounded_regex
-
-    with _pytest.raises(ValueFormatError, match=message):
-        check_bounded_regex(pattern)

@@ -9,6 +9,10 @@ error when the configuration loads.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .regex import RegexMatch
 
 __all__ = ["GroupTemplate"]
 
@@ -55,12 +59,12 @@ class GroupTemplate:
             out.append(p)
         return "".join(out)
 
-    def expand(self, match: re.Match[str]) -> str:
+    def expand(self, match: RegexMatch) -> str:
         return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in self._parts)
 
-    __call__ = expand  # usable as re.sub's replacement
+    __call__ = expand  # usable as Regex.sub's replacement
 
-    def expand_url(self, match: re.Match[str], at_start: bool = True) -> str:
+    def expand_url(self, match: RegexMatch, at_start: bool = True) -> str:
         """:meth:`expand` for a URL sent back to a browser (a ``Location``): what the groups
         copy from the request cannot make it name another host. A ``\\``, a space or a control
         character from a group is percent-encoded (browsers read ``/\\evil.example`` as

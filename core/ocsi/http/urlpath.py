@@ -3,14 +3,24 @@
 Ocsigen matches and maps still-encoded paths, which makes names with spaces or UTF-8
 unreachable (spec §3.2). ocsi decodes each segment once, here, after removing dot-segments from
 both the raw and the decoded form, so ``%2e%2e`` is treated exactly like ``..`` and can never
-climb above the root. A decoded segment may still contain ``/``, ``\\`` or NUL (from ``%2F``,
-``%5C``, ``%00``); the core keeps them as they are (segments are a tuple, never re-joined) and
+climb above the root. A decoded segment may still contain ``/`` or ``\\`` (from ``%2F``,
+``%5C``); the core keeps them as they are (segments are a tuple, never re-joined) and
 file-serving extensions refuse them.
+
+A control character once decoded (``%00``-``%1F``, ``%7F``) makes the request a 400 before
+any step sees it. nginx refuses ``%00`` only; ocsi refuses the others too because nothing
+legitimate names a resource with them, while a guard written for the path (a regexp whose
+``.`` or ``$`` treats a newline specially, a header or log line built from it) may not expect
+them. Configuration regexps also match ``.`` as any character (ocsi.config.regex): either
+measure alone closes ``/admin%0a/secret`` walking past ``<path regexp="admin.*">``.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote_to_bytes
+
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]").search
 
 
 class BadTarget(ValueError):
@@ -51,6 +61,8 @@ def _decode(segment: str) -> str:
     if "%" not in segment:
         return segment
     raw = unquote_to_bytes(segment)
+    if _CONTROL(raw):
+        raise BadTarget("a control character (%00-%1F, %7F) in the path")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.wildcard import Wildcard
 from ..http.body import BytesBody
 from ..http.exchange import exception_response
 from ..http.hostport import split_host_port
@@ -181,15 +181,15 @@ async def run_chain(
 NOT_FOUND_STATE = NotFound(404)
 
 
-_WILDCARD = re.compile(r"\*+")
-
-
 @dataclass(slots=True, frozen=True)
 class HostPattern:
-    """One ``hostfilter`` entry: a case-insensitive name pattern and an optional port."""
+    """One ``hostfilter`` entry: a case-insensitive name pattern and an optional port.
+
+    ``*`` is any run of characters, matched as a :class:`Wildcard` (linear in the ``Host``
+    however many stars, where a regex per star backtracks)."""
 
     text: str
-    regex: re.Pattern[str] | None  # None matches any name
+    name: Wildcard | None  # None matches any name
     port: int | None
 
     @classmethod
@@ -198,14 +198,16 @@ class HostPattern:
         port = None if written in (None, "*") else int(written)
         if name in ("", "*"):
             return cls(text, None, port)
-        parts = _WILDCARD.split(name)
-        regex = re.compile(".*".join(re.escape(p) for p in parts), re.IGNORECASE)
-        return cls(text, regex, port)
+        return cls(text, Wildcard(name.lower()), port)
+
+    def claims(self, name: str) -> bool:
+        """Whether ``name`` (a host name, any case) is one this pattern covers."""
+        return self.name is None or self.name.matches(name.lower())
 
     def matches(self, host: str | None, port: int) -> bool:
         if self.port is not None and self.port != port:
             return False
-        return host is None or self.regex is None or self.regex.fullmatch(host) is not None
+        return host is None or self.name is None or self.name.matches(host.lower())
 
 
 class Host:
@@ -219,7 +221,7 @@ class Host:
         self.where = where
         self.name = name
         self._any = not self.patterns or any(
-            p.regex is None and p.port is None for p in self.patterns
+            p.name is None and p.port is None for p in self.patterns
         )
 
     def matches(self, host: str | None, port: int) -> bool:

@@ -8,12 +8,12 @@ is frozen, so a scope change never leaks into another request.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ..config.regex import Regex
 from ..mime import BUILTIN_TYPES, DEFAULT_TYPE, extension_of, is_textual
 
 SymlinkPolicy = Literal["never", "ownermatch", "always"]
@@ -26,7 +26,7 @@ class NameRule:
     kind: Literal["extension", "file", "regexp"]
     pattern: str
     value: str
-    regex: re.Pattern[str] | None = None
+    regex: Regex | None = None
 
     def matches(self, path: str) -> bool:
         if self.kind == "extension":
@@ -34,7 +34,7 @@ class NameRule:
         if self.kind == "file":
             return path.rsplit("/", 1)[-1] == self.pattern
         assert self.regex is not None
-        return self.regex.match(path) is not None
+        return self.regex.matches(path, whole=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,8 +60,8 @@ class SiteConfig:
     listdirs: bool = False
     follow_symlinks: SymlinkPolicy = "ownermatch"
     #: Regexps over the whole normalised file path: 404 (hide) and 403 (forbid).
-    hide: tuple[re.Pattern[str], ...] = ()
-    forbid: tuple[re.Pattern[str], ...] = ()
+    hide: tuple[Regex, ...] = ()
+    forbid: tuple[Regex, ...] = ()
     uploaddir: str | None = None
     maxuploadfilesize: int | None = 2_000_000
     #: Room for third-party extensions' scoped settings (replace it as a whole).
@@ -93,7 +93,7 @@ class SiteConfig:
         return ctype
 
     def is_hidden(self, path: str) -> bool:
-        return any(r.fullmatch(path) for r in self.hide)
+        return any(r.matches(path) for r in self.hide)
 
     def is_forbidden(self, path: str) -> bool:
-        return any(r.fullmatch(path) for r in self.forbid)
+        return any(r.matches(path) for r in self.forbid)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 import ocsi
@@ -25,6 +24,7 @@ from ocsi import (
     Found,
     NotFound,
     ParseContext,
+    Regex,
     Request,
     ServeNow,
     State,
@@ -33,6 +33,8 @@ from ocsi import (
     StopHost,
     StopSite,
     SubChain,
+    ValueFormatError,
+    parse_regex,
 )
 
 from .conditions import Condition, is_condition, parse_condition
@@ -157,7 +159,7 @@ class IfNotFound(Step):
     """``<ifnotfound [code="R"]>``: run the children when nothing is found (and R fully matches
     the current status, when given): custom error pages, fallbacks."""
 
-    def __init__(self, steps: Sequence[Step], code: re.Pattern[str] | None = None,
+    def __init__(self, steps: Sequence[Step], code: Regex | None = None,
                  where: str = "?") -> None:
         self.steps = list(steps)
         self.code = code
@@ -167,7 +169,7 @@ class IfNotFound(Step):
     async def handle(self, request: Request, state: State) -> Answer:
         if type(state) is not NotFound:
             return DO_NOTHING
-        if self.code is not None and self.code.fullmatch(str(state.status)) is None:
+        if self.code is not None and not self.code.matches(str(state.status)):
             return DO_NOTHING
         return self._run
 
@@ -212,10 +214,7 @@ def ifnotfound(steps: Step | Iterable[Step], code: str | None = None) -> Step:
     """``code`` is a regular expression matching the whole status, e.g. ``"40."``."""
     regex = None
     if code is not None:
-        try:
-            regex = re.compile(code)
-        except re.error as exc:
-            raise ValueError(f"bad regular expression {code!r}: {exc}") from None
+        regex = parse_regex(code)  # ValueFormatError is a ValueError
     return IfNotFound(_steps(steps), regex, "<python>")
 
 
@@ -311,9 +310,9 @@ def parse_ifnotfound(el: Element, ctx: ParseContext) -> Step:
     code = el.get("code")
     if code is not None:
         try:
-            regex = re.compile(code)
-        except re.error as exc:
-            raise el.error(f"bad regular expression [{code}] in <ifnotfound code>: {exc}",
+            regex = parse_regex(code)
+        except ValueFormatError as exc:
+            raise el.error(f"in <ifnotfound code>: {exc}",
                            hint='a regular expression matching the whole status, e.g. "40."'
                            ) from None
     return IfNotFound(ctx.parse_steps(el.children), regex)

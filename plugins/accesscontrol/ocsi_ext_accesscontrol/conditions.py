@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 
-from ocsi import Element, Request, ValueFormatError, parse_int
+from ocsi import Element, Regex, Request, ValueFormatError, parse_int, parse_regex
 
 from .addresses import Network, parse_address, parse_network
 
@@ -91,13 +91,13 @@ class Header(Condition):
 
     __slots__ = ("name", "regexp")
 
-    def __init__(self, name: str, regexp: re.Pattern[str]) -> None:
+    def __init__(self, name: str, regexp: Regex) -> None:
         self.name = name.lower()
         self.regexp = regexp
 
     def __call__(self, request: Request) -> bool:
-        full = self.regexp.fullmatch
-        return any(full(v) is not None for v in request.headers.get_all(self.name))
+        full = self.regexp.matches
+        return any(full(v) for v in request.headers.get_all(self.name))
 
     def __repr__(self) -> str:
         return f"header({self.name!r}, {self.regexp.pattern!r})"
@@ -140,11 +140,11 @@ class Path(Condition):
 
     __slots__ = ("regexp",)
 
-    def __init__(self, regexp: re.Pattern[str]) -> None:
+    def __init__(self, regexp: Regex) -> None:
         self.regexp = regexp
 
     def __call__(self, request: Request) -> bool:
-        return self.regexp.fullmatch(request.sub_path_str) is not None
+        return self.regexp.matches(request.sub_path_str)
 
     def __repr__(self) -> str:
         return f"path({self.regexp.pattern!r})"
@@ -194,11 +194,8 @@ class Not(Condition):
 
 
 # -- Python constructors (raise ValueError on bad input) -----------------------------------------
-def _regexp(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+def _regexp(pattern: str) -> Regex:
+    return parse_regex(pattern)  # ValueFormatError is a ValueError
 
 
 def _version(value: str) -> str:
@@ -281,11 +278,11 @@ def _leaf(el: Element, *attributes: str) -> list[str]:
     return values
 
 
-def _compiled(el: Element, attribute: str, pattern: str) -> re.Pattern[str]:
+def _compiled(el: Element, attribute: str, pattern: str) -> Regex:
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise el.error(f"bad regular expression [{pattern}] in <{el.tag}> condition: {exc}",
+        return parse_regex(pattern)
+    except ValueFormatError as exc:
+        raise el.error(f"in <{el.tag}> condition: {exc}",
                        hint=f"attribute '{attribute}' is a regular expression matching the "
                             "whole value") from None
 

@@ -44,7 +44,7 @@ def error_of(body: str) -> str:
     ('<forbidden code="1"/>', "unknown attribute 'code' in <forbidden>"),
     ("<notfound><ssl/></notfound>", "unknown element <ssl>"),
     ("<stop>now</stop>", "takes no text"),
-    ('<ifnotfound code="4(("/>', "bad regular expression [4((]"),
+    ('<ifnotfound code="4(("/>', "in <ifnotfound code>: bad regular expression '4(('"),
     ('<iffound code="1"/>', "unknown attribute 'code' in <iffound>"),
     ('<allow-forward-for check-equal-ip="maybe"/>', "check-equal-ip"),
     ('<allow-forward-for proxies="nope"/>', "bad trusted proxy list"),

@@ -9,10 +9,11 @@ plain suffix of the decoded sub-path (``.css``; ``gz`` also matches ``x.tgz``, a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+from ocsi import Wildcard
 
 Mode = Literal["only", "allbut"]
 
@@ -22,13 +23,14 @@ def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def type_pattern(text: str) -> re.Pattern[str]:
-    """Compile a ``major/minor`` pattern; raises ``ValueError`` when it has no ``/``."""
+def type_pattern(text: str) -> Wildcard:
+    """A ``major/minor`` pattern (``*`` any run of characters, matched in linear time);
+    raises ``ValueError`` when it has no ``/``."""
     t = text.strip().lower()
     major, slash, minor = t.partition("/")
     if not slash or not major or not minor or "/" in minor or any(c.isspace() for c in t):
         raise ValueError(f"{text!r} is not a media type pattern (MAJOR/MINOR, '*' allowed)")
-    return re.compile(".*".join(re.escape(p) for p in t.split("*")))
+    return Wildcard(t)
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,7 +38,7 @@ class Selection:
     """The rules of one ``<deflate>`` element."""
 
     mode: Mode
-    types: tuple[re.Pattern[str], ...] = ()
+    types: tuple[Wildcard, ...] = ()
     extensions: tuple[str, ...] = ()
 
     @classmethod
@@ -49,7 +51,7 @@ class Selection:
         return cls(mode, tuple(type_pattern(t) for t in types), exts)  # type: ignore[arg-type]
 
     def type_matches(self, mtype: str) -> bool:
-        return any(p.fullmatch(mtype) is not None for p in self.types)
+        return any(p.matches(mtype) for p in self.types)
 
     def path_matches(self, sub_path: str) -> bool:
         return any(sub_path.endswith(e) for e in self.extensions)

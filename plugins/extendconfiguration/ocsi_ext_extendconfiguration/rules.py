@@ -16,27 +16,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ocsi import NameRule
+from ocsi import NameRule, Regex, parse_regex
 
 
-def extension_pattern(ext: str) -> re.Pattern[str]:
-    return re.compile(r".*\." + re.escape(ext), re.DOTALL)
+def extension_pattern(ext: str) -> Regex:
+    return parse_regex(r".*\." + re.escape(ext))
 
 
-def file_pattern(name: str) -> re.Pattern[str]:
-    return re.compile(r".*/" + re.escape(name), re.DOTALL)
+def file_pattern(name: str) -> Regex:
+    return parse_regex(r".*/" + re.escape(name))
 
 
-def regexp_pattern(regexp: str) -> re.Pattern[str]:
-    """Raises ``ValueError`` with a readable message when ``regexp`` does not compile."""
-    try:
-        return re.compile(regexp)
-    except re.error as exc:
-        raise ValueError(f"{regexp!r} is not a valid regular expression: {exc}") from None
+def regexp_pattern(regexp: str) -> Regex:
+    """Raises ``ValueError`` (``ValueFormatError``) saying why when ``regexp`` cannot be used."""
+    return parse_regex(regexp)
 
 
 def file_patterns(extensions: Iterable[str] = (), files: Iterable[str] = (),
-                  regexps: Iterable[str] = ()) -> tuple[re.Pattern[str], ...]:
+                  regexps: Iterable[str] = ()) -> tuple[Regex, ...]:
     return (tuple(extension_pattern(e) for e in extensions)
             + tuple(file_pattern(f) for f in files)
             + tuple(regexp_pattern(r) for r in regexps))

@@ -108,7 +108,7 @@ def test_uploaddir_and_maxuploadfilesize():
     ("<defaultindex><file>x</file></defaultindex>", "unknown element <file>"),
     ("<defaultindex><index></index></defaultindex>", "<index> needs a file name"),
     ('<hidefile><extension name="php"/></hidefile>', "unknown attribute 'name'"),
-    ('<hidefile><regexp regexp="(a"/></hidefile>', "not a valid regular expression"),
+    ('<hidefile><regexp regexp="(a"/></hidefile>', "bad regular expression '(a'"),
     ("<hidefile><extension/></hidefile>", "missing attribute 'ext'"),
     ('<charset><extension ext="txt"/></charset>', "missing attribute 'value'"),
     ('<contenttype other="1"/>', "unknown attribute 'other'"),

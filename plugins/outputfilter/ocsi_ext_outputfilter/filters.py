@@ -24,6 +24,8 @@ from ocsi import (
     Found,
     GroupTemplate,
     ParseContext,
+    Regex,
+    RegexMatch,
     Step,
     parse_bool,
     parse_regex,
@@ -40,7 +42,7 @@ _URL_HEADERS = frozenset(("location", "content-location"))
 
 
 class RewriteHeader(Step):
-    def __init__(self, header: str, regexp: re.Pattern[str], dest: GroupTemplate) -> None:
+    def __init__(self, header: str, regexp: Regex, dest: GroupTemplate) -> None:
         self.header = header.lower()
         self.regexp = regexp
         self.dest = dest
@@ -60,7 +62,7 @@ class RewriteHeader(Step):
                 headers.add(self.header, v)
         return DO_NOTHING
 
-    def _url(self, match: re.Match[str]) -> str:
+    def _url(self, match: RegexMatch) -> str:
         return self.dest.expand_url(match, at_start=match.start() == 0)
 
 
@@ -113,7 +115,7 @@ def outputfilter(header: str, dest: str, regexp: str | None = None,
     if regexp is not None:
         if replace is not None:
             raise ValueError("replace= goes with adding a header, not with regexp=")
-        rx = re.compile(regexp)
+        rx = parse_regex(regexp)  # ValueFormatError is a ValueError
         return RewriteHeader(header, rx, GroupTemplate(dest, rx.groups))
     if "\r" in dest or "\n" in dest:
         raise ValueError("a header value cannot contain a line break")
@@ -149,7 +151,7 @@ def parse_outputfilter(el: Element, ctx: ParseContext) -> Step:
         if replace is not None:
             raise el.error("replace= goes with adding a header, not with regexp=",
                            hint="rewrite with header regexp dest, or add with header dest replace")
-        rx = el.attr_value("regexp", parse_regex, re.compile(""))
+        rx = el.attr_value("regexp", parse_regex, parse_regex(""))
         try:
             return RewriteHeader(header, rx, GroupTemplate(dest, rx.groups))
         except ValueError as exc:

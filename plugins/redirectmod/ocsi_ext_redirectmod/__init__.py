@@ -8,7 +8,6 @@ From Python::
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import ocsi
@@ -38,7 +37,7 @@ STATUSES = {False: (301, 302), True: (308, 307)}
 class Redirect(Step):
     """Answers a matching request with a redirection to the expanded ``dest``."""
 
-    def __init__(self, regex: re.Pattern[str], dest: GroupTemplate, *, full_url: bool | None,
+    def __init__(self, regex: ocsi.Regex, dest: GroupTemplate, *, full_url: bool | None,
                  temporary: bool = False, keep_method: bool = False) -> None:
         self.regex = regex
         self.dest = dest
@@ -71,10 +70,7 @@ def redirect(*, dest: str, suburl: str | None = None, fullurl: str | None = None
     if len(given) != 1:
         raise ValueError("give exactly one of suburl, fullurl or regexp")
     kind, pattern = given[0]
-    try:
-        regex = re.compile(pattern, re.DOTALL)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    regex = ocsi.parse_regex(pattern)  # ValueFormatError is a ValueError
     if any(c in dest for c in "\r\n"):
         raise ValueError("a Location cannot contain a line break")
     full = {"suburl": False, "fullurl": True, "regexp": None}[kind]

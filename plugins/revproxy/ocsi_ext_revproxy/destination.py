@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ocsi import GroupTemplate, split_host_port
+from ocsi import GroupTemplate, RegexMatch, split_host_port
 
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 _URL = re.compile(r"(?i)(https?)://([^/?#]+)(/[^#]*)?")
@@ -101,7 +101,7 @@ class Template:
     def static(self) -> bool:
         return self._template.static
 
-    def expand(self, match: re.Match[str]) -> str:
+    def expand(self, match: RegexMatch) -> str:
         return self._template.expand(match)
 
     def check_static_part(self) -> None:
@@ -125,7 +125,7 @@ class Template:
                 self._origin = parse_destination(prefix[:slash + 1]).origin
                 self._prefix_len = slash
 
-    def destination(self, match: re.Match[str]) -> Destination:
+    def destination(self, match: RegexMatch) -> Destination:
         """Where this request goes; DestinationError when it does not expand to a URL."""
         if self._static is not None:
             return self._static

@@ -18,11 +18,11 @@ opens a new connection for each request. ocsi's own attributes: ``balance``, ``f
 
 from __future__ import annotations
 
-import re
 import ssl
 from dataclasses import dataclass, field
 
-from ocsi import Element, ParseContext, ValueFormatError, parse_seconds, parse_size
+from ocsi import (Element, ParseContext, Regex, RegexMatch, ValueFormatError, parse_regex, parse_seconds,
+                  parse_size)
 
 from .balance import POLICIES
 from .destination import Destination, DestinationError, Template
@@ -56,7 +56,7 @@ class TLSOptions:
 
 @dataclass(frozen=True)
 class Rule:
-    regex: re.Pattern[str]
+    regex: Regex
     full_url: bool
     dests: tuple[Template, ...]
     keephost: bool = False
@@ -74,16 +74,13 @@ class Rule:
     #: to backends seen answering in HTTP/1.0; 0: never.
     request_buffer: int | None = None
 
-    def expand(self, match: re.Match[str]) -> list[Destination]:
+    def expand(self, match: RegexMatch) -> list[Destination]:
         """The destinations for one match; DestinationError when one is not a URL."""
         return [t.destination(match) for t in self.dests]
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern, re.DOTALL)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+def compile_pattern(pattern: str) -> Regex:
+    return parse_regex(pattern)  # ValueFormatError is a ValueError
 
 
 def make_rule(*, suburl: str | None = None, fullurl: str | None = None,

@@ -113,3 +113,17 @@ def test_a_backend_seen_speaking_http10_gets_lengths(ocsi_server, backend):
 def test_request_buffer_errors(ocsi_memory, value, message):
     with pytest.raises(ConfigError, match=message):
         ocsi_memory(EXT + f'<host><revproxy suburl="(.*)" dest="http://h/\\1" requestbuffer="{value}"/></host>')
+
+
+def test_a_crafted_refresh_is_rewritten_in_linear_time():
+    # spaces then a non-space: quadratic for a backtracking matcher (100 000 spaces: minutes)
+    dest = parse_destination("http://back:9000/login")
+    request = make_request("GET", "/login", host="front:8080")
+    value = "0; url=http://back:9000/x" + " " * 100_000 + "y"
+    [(name, out)] = rewrite_redirects([("refresh", value)], dest, request)
+    assert name == "refresh" and out.startswith("0; url=http")
+    quoted = [("refresh", '5;url="http://back:9000/a b" '), ("refresh", "5 , URL = 'http://back:9000/'"),
+              ("refresh", "5"), ("refresh", "5; url=http://elsewhere/")]
+    assert [v for _, v in rewrite_redirects(quoted, dest, request)] == [
+        '5;url="http://front:8080/a b"', "5 , URL = 'http://front:8080/'", "5",
+        "5; url=http://elsewhere/"]

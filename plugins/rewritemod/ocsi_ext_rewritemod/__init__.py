@@ -9,7 +9,6 @@ From Python::
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING
 
 import ocsi
@@ -39,7 +38,7 @@ class Rewrite(Step):
     """A matching request is given the expanded URL: from the first host again (the default),
     or to the following steps (``continue``)."""
 
-    def __init__(self, regex: re.Pattern[str], url: GroupTemplate, continue_: bool = False,
+    def __init__(self, regex: ocsi.Regex, url: GroupTemplate, continue_: bool = False,
                  fullrewrite: bool = False, where: str = "?") -> None:
         self.regex = regex
         self.url = url
@@ -73,10 +72,7 @@ class Rewrite(Step):
 
 def rewrite(*, regexp: str, url: str, continue_: bool = False, fullrewrite: bool = False) -> Rewrite:
     """The step ``<rewrite>`` builds (``ValueError`` for a bad regular expression or group)."""
-    try:
-        regex = re.compile(regexp, re.DOTALL)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression {regexp!r}: {exc}") from None
+    regex = ocsi.parse_regex(regexp)  # ValueFormatError is a ValueError
     return Rewrite(regex, GroupTemplate(url, regex.groups), continue_, fullrewrite)
 
 

@@ -14,6 +14,8 @@ import pwd
 import re
 from dataclasses import dataclass
 
+from ocsi import RegexMatch
+
 _USER = re.compile(r"\$u\(([^)]*)\)")
 
 
@@ -55,11 +57,11 @@ class Template:
             parts.append("".join(buf))
         return cls(text, tuple(parts))
 
-    def expand(self, match: re.Match[str] | None) -> str | None:
+    def expand(self, match: RegexMatch | None) -> str | None:
         """The substituted text, ``None`` when a ``$u(user)`` names no known user."""
         out = []
         for p in self.parts:
-            if type(p) is int:
+            if isinstance(p, int):
                 out.append((match.group(p) if match is not None else "") or "")
             else:
                 out.append(p)

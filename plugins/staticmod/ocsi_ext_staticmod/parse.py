@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -25,9 +24,11 @@ from ocsi import (
     Element,
     LoadContext,
     ParseContext,
+    Regex,
     ValueFormatError,
     parse_seconds,
     parse_int,
+    parse_regex,
 )
 
 from .cache import DEFAULT_ENTRIES, DEFAULT_TTL, FileCache
@@ -41,7 +42,7 @@ ATTRIBUTES = ["dir", "regexp", "dest", "code", "root", "cache", "precompressed",
               "maxranges", "protect"]
 ETAG_MODES = ("strong", "weak", "off")
 DEFAULT_MAX_RANGES = 16
-_ANYTHING = re.compile(r".*", re.DOTALL)
+_ANYTHING = parse_regex(".*")
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -75,12 +76,12 @@ class PatternSpec(SpecOptions):
     """``regexp="R" dest="T"`` and ``code="C" dest="T"``: a path computed from a match."""
 
     #: Anchored pattern on the decoded sub-path (anything, for the code form).
-    regexp: re.Pattern[str]
+    regexp: Regex
     dest: Template
     #: Symlink checks start below this directory; ``None``: from ``/``.
     root: Template | None = None
     #: Only when the current status matches (anchored, e.g. ``40.``): an error page.
-    code: re.Pattern[str] | None = None
+    code: Regex | None = None
 
 
 #: One ``<static>`` element, checked and compiled: which form it is decides the fields.
@@ -161,13 +162,10 @@ def make_spec(
     if dir is not None:
         return DirectorySpec(directory=_dir_path(dir, cwd, userconf), **_fields(common))
     try:
-        rx = re.compile(regexp, re.DOTALL) if regexp is not None else _ANYTHING
-    except re.error as exc:
-        raise ValueError(f"regexp={regexp!r} is not a valid regular expression: {exc}") from None
-    try:
-        code_rx = re.compile(code) if code is not None else None
-    except re.error as exc:
-        raise ValueError(f"code={code!r} is not a valid regular expression: {exc}") from None
+        rx = parse_regex(regexp) if regexp is not None else _ANYTHING
+        code_rx = parse_regex(code) if code is not None else None
+    except ValueFormatError as exc:
+        raise ValueError(f"<static>: {exc}") from None
     assert dest is not None
     dest_t = Template.parse(dest, rx.groups)
     root_t = Template.parse(root, rx.groups) if root is not None else None

@@ -145,7 +145,7 @@ class Static(Step):
         else:
             code = spec.code
             if code is not None:
-                if code.fullmatch(str(status)) is None:
+                if not code.matches(str(status)):
                     return DO_NOTHING
                 code_page = True
             for seg in request.sub_path:
@@ -188,10 +188,10 @@ class Static(Step):
         p = path
         while True:
             for r in forbid:
-                if r.fullmatch(p):
+                if r.matches(p):
                     return 403
             for r in hide:
-                if r.fullmatch(p):
+                if r.matches(p):
                     return 404
             cut = p.rfind("/")
             if cut <= len(check_root):

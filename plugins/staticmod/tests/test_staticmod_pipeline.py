@@ -490,7 +490,7 @@ def test_host_fallthrough_and_site_continue(runtime, tree):
     ('<static dir="/x" cache="-1"/>', "attribute 'cache'"),
     ('<static dir="/x" precompressed="lzma"/>', "not a supported precompressed coding"),
     ('<static dir="/x" etag="maybe"/>', "etag="),
-    ('<static regexp="(a" dest="/x"/>', "not a valid regular expression"),
+    ('<static regexp="(a" dest="/x"/>', "bad regular expression '(a'"),
     ('<static regexp="(a)" dest="/x/\\2"/>', "group \\2"),
     ('<static regexp="a" dest="/x\\"/>', "lone backslash"),
     ('<static dir="/x">text</static>', "no text"),

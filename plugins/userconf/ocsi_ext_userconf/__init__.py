@@ -26,11 +26,13 @@ from ocsi import (
     Found,
     GroupTemplate,
     ParseContext,
+    Regex,
     Step,
     StopSite,
     SubChain,
     ValueFormatError,
     check_bounded_regex,
+    parse_regex,
     parse_size,
     parse_xml,
 )
@@ -110,7 +112,7 @@ class _Parsed:
 
 
 class UserConf(Step):
-    def __init__(self, regex: re.Pattern[str], conf: GroupTemplate, url: GroupTemplate,
+    def __init__(self, regex: Regex, conf: GroupTemplate, url: GroupTemplate,
                  prefix: GroupTemplate, localpath: GroupTemplate, ctx: ParseContext,
                  where: str = "?", max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.regex = regex
@@ -248,9 +250,9 @@ def parse_userconf(el: Element, ctx: ParseContext) -> Step:
     if missing:
         raise el.error("Missing attributes for <userconf>", hint="missing: " + ", ".join(missing))
     try:
-        regex = re.compile(el.require("regexp"), re.DOTALL)
-    except re.error as exc:
-        raise el.error(f"bad regular expression {el.require('regexp')!r}: {exc}") from None
+        regex = parse_regex(el.require("regexp"))
+    except ValueFormatError as exc:
+        raise el.error(str(exc)) from None
     try:
         templates: dict[str, Any] = {n: GroupTemplate(el.require(n), regex.groups)
                                      for n in names[1:]}
