@@ -88,17 +88,17 @@ class RateLimit(_Limit):
             return DO_NOTHING
         verdict = self.bucket.take(key)
         if not verdict.accepted:
-            log.info("limiting requests of %s (excess %.3f) at %s: %s %s", key, verdict.excess,
+            log.warning("limiting requests of %s (excess %.3f) at %s: %s %s", key, verdict.excess,
                      self.where, request.method, request.target)
             return await self._refuse(state, verdict.retry_after)
         if verdict.delay:
-            log.info("delaying a request of %s by %.3f s (excess %.3f) at %s", key,
+            log.warning("delaying a request of %s by %.3f s (excess %.3f) at %s", key,
                      verdict.delay, verdict.excess, self.where)
             try:
                 await asyncio.wait_for(request.wait_client_gone(), verdict.delay)
             except TimeoutError:
                 return DO_NOTHING  # waited its turn
-            log.info("the client of a delayed request (%s) has gone", key)
+            log.warning("the client of a delayed request (%s) has gone", key)
             return await self._refuse(state, None)
         return DO_NOTHING
 
@@ -139,7 +139,7 @@ class ConnLimit(_Limit):
             return DO_NOTHING
         digest = self.counter.acquire(key)
         if digest is None:
-            log.info("limiting requests in progress of %s to %d at %s: %s %s", key,
+            log.warning("limiting requests in progress of %s to %d at %s: %s %s", key,
                      self.counter.maximum, self.where, request.method, request.target)
             return await self._refuse(state, 1)
         request.stash.setdefault(RELEASES, []).append(_Release(self.counter, digest))
