@@ -62,7 +62,8 @@ class Bucket:
         table = self.table
         us = time.monotonic_ns() // 1000 if now is None else round(now * UNIT)
         digest = table.digest(key)
-        with table.locked() as m:
+        m = table.lock()
+        try:
             off = table.find(m, digest)
             if off < 0:
                 self._now = us
@@ -79,6 +80,8 @@ class Bucket:
                 wait = (excess - self.burst) / self._rate
                 return Verdict(False, retry_after=max(1, math.ceil(wait)), excess=excess / UNIT)
             RECORD.pack_into(m, off + 16, us, excess)
+        finally:
+            table.unlock()
         if excess <= self.delay:
             return ACCEPT
         return Verdict(True, delay=(excess - self.delay) / self._rate, excess=excess / UNIT)

@@ -39,6 +39,12 @@ HEADER_SIZE = 64
 #: Slots looked at for one key: bounds the cost of a lookup and of an insertion.
 PROBES = 8
 EMPTY = bytes(16)
+#: Digests remembered per table (computing one costs more than the rest of a lookup).
+DIGESTS = 4096
+
+#: Incremented in every forked child: a table opened before the fork is opened again.
+_forks = [0]
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class SharedTable:
@@ -55,14 +61,16 @@ class SharedTable:
         self.slots = slots
         self.size = HEADER_SIZE + (slots + PROBES) * self.slot_size  # no wrap-around
         self._pid = -1
+        self._opened = -1  # the fork generation it was opened in
         self._fd = -1
         self._map: mmap.mmap | None = None
         self._salt = b""
+        self._digests: dict[str, bytes] = {}
 
     # -- opening -----------------------------------------------------------------------------
     def ensure_open(self) -> None:
         """Open and map the file in this process (again after a fork: see the module)."""
-        if self._pid == os.getpid():
+        if self._opened == _forks[0]:
             return
         self._drop()
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
@@ -89,14 +97,16 @@ class SharedTable:
             raise
         self._fd = fd
         self._salt = salt
+        self._digests.clear()
         self._pid = os.getpid()
+        self._opened = _forks[0]
 
     def _drop(self) -> None:
         if self._map is not None and self._pid == os.getpid():
             self._map.close()
         if self._fd >= 0 and self._pid == os.getpid():
             os.close(self._fd)
-        self._map, self._fd, self._pid = None, -1, -1
+        self._map, self._fd, self._pid, self._opened = None, -1, -1, -1
 
     def close(self) -> None:
         self._drop()
@@ -111,20 +121,37 @@ class SharedTable:
     def digest(self, key: str) -> bytes:
         """The 16 bytes a key is stored as (never all zeros: that marks an empty slot)."""
         self.ensure_open()  # the salt is the file's
-        d = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=16,
-                            key=self._salt).digest()
-        return d if d != EMPTY else b"\x01" + d[1:]
+        d = self._digests.get(key)
+        if d is None:
+            d = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=16,
+                                key=self._salt).digest()
+            if d == EMPTY:
+                d = b"\x01" + d[1:]
+            if len(self._digests) >= DIGESTS:
+                self._digests.clear()  # bounded; the busy keys come back at once
+            self._digests[key] = d
+        return d
 
-    @contextmanager
-    def locked(self) -> Iterator[mmap.mmap]:
-        """The mapped table, under the exclusive lock (synchronous code only)."""
+    def lock(self) -> mmap.mmap:
+        """The mapped table, under the exclusive lock: the caller calls :meth:`unlock` in a
+        ``finally``, with no ``await`` in between (a context manager costs a microsecond
+        more per request)."""
         self.ensure_open()
         assert self._map is not None
         fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self._map
+
+    def unlock(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def locked(self) -> Iterator[mmap.mmap]:
+        """:meth:`lock` as a context manager, where a microsecond does not matter."""
+        m = self.lock()
         try:
-            yield self._map
+            yield m
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self.unlock()
 
     def window(self, digest: bytes) -> range:
         """The offsets of the slots ``digest`` may be in."""
@@ -133,10 +160,13 @@ class SharedTable:
 
     def find(self, m: mmap.mmap, digest: bytes) -> int:
         """The offset of ``digest``'s slot, or -1."""
-        for off in self.window(digest):
-            if m[off:off + 16] == digest:
+        w = self.window(digest)
+        start, end = w.start, w.stop
+        while True:
+            off = m.find(digest, start, end)
+            if off < 0 or (off - HEADER_SIZE) % self.slot_size == 0:
                 return off
-        return -1
+            start = off + 1  # the bytes of some record, not a key
 
     def claim(self, m: mmap.mmap, digest: bytes,
               victim: Callable[[tuple[object, ...]], float | None]) -> int:
