@@ -61,10 +61,10 @@ class Bucket:
         """Count one request for ``key`` at ``now`` (seconds; default: the monotonic clock)."""
         table = self.table
         us = time.monotonic_ns() // 1000 if now is None else round(now * UNIT)
-        digest = table.digest(key)
+        digest, first = table.entry(key)
         m = table.lock()
         try:
-            off = table.find(m, digest)
+            off = table.find(m, digest, first)
             if off < 0:
                 self._now = us
                 off = table.claim(m, digest, self._idle_value)

@@ -65,7 +65,7 @@ class SharedTable:
         self._fd = -1
         self._map: mmap.mmap | None = None
         self._salt = b""
-        self._digests: dict[str, bytes] = {}
+        self._entries: dict[str, tuple[bytes, int]] = {}
 
     # -- opening -----------------------------------------------------------------------------
     def ensure_open(self) -> None:
@@ -97,7 +97,7 @@ class SharedTable:
             raise
         self._fd = fd
         self._salt = salt
-        self._digests.clear()
+        self._entries.clear()
         self._pid = os.getpid()
         self._opened = _forks[0]
 
@@ -120,26 +120,33 @@ class SharedTable:
     # -- access ------------------------------------------------------------------------------
     def digest(self, key: str) -> bytes:
         """The 16 bytes a key is stored as (never all zeros: that marks an empty slot)."""
-        self.ensure_open()  # the salt is the file's
-        d = self._digests.get(key)
-        if d is None:
+        return self.entry(key)[0]
+
+    def entry(self, key: str) -> tuple[bytes, int]:
+        """``key``'s digest and the offset of the first slot of its window, remembered for
+        the last ``DIGESTS`` keys (a digest costs more than the rest of a lookup)."""
+        if self._opened != _forks[0]:
+            self.ensure_open()  # the salt is the file's
+        found = self._entries.get(key)
+        if found is None:
             d = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=16,
                                 key=self._salt).digest()
             if d == EMPTY:
                 d = b"\x01" + d[1:]
-            if len(self._digests) >= DIGESTS:
-                self._digests.clear()  # bounded; the busy keys come back at once
-            self._digests[key] = d
-        return d
+            if len(self._entries) >= DIGESTS:
+                self._entries.clear()  # bounded; the busy keys come back at once
+            first = HEADER_SIZE + (int.from_bytes(d[:8], "little") % self.slots) * self.slot_size
+            found = self._entries[key] = (d, first)
+        return found
 
     def lock(self) -> mmap.mmap:
         """The mapped table, under the exclusive lock: the caller calls :meth:`unlock` in a
         ``finally``, with no ``await`` in between (a context manager costs a microsecond
         more per request)."""
-        self.ensure_open()
-        assert self._map is not None
+        if self._opened != _forks[0]:
+            self.ensure_open()
         fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self._map
+        return self._map  # type: ignore[return-value]  # open: ensure_open mapped it
 
     def unlock(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -158,15 +165,16 @@ class SharedTable:
         first = HEADER_SIZE + (int.from_bytes(digest[:8], "little") % self.slots) * self.slot_size
         return range(first, first + PROBES * self.slot_size, self.slot_size)
 
-    def find(self, m: mmap.mmap, digest: bytes) -> int:
-        """The offset of ``digest``'s slot, or -1."""
-        w = self.window(digest)
-        start, end = w.start, w.stop
-        while True:
-            off = m.find(digest, start, end)
-            if off < 0 or (off - HEADER_SIZE) % self.slot_size == 0:
-                return off
-            start = off + 1  # the bytes of some record, not a key
+    def find(self, m: mmap.mmap, digest: bytes, first: int = -1) -> int:
+        """The offset of ``digest``'s slot, or -1 (``first``: the start of its window, when
+        known from :meth:`entry`)."""
+        if first < 0:
+            first = self.window(digest).start
+        end = first + PROBES * self.slot_size
+        off = m.find(digest, first, end)
+        while off >= 0 and (off - HEADER_SIZE) % self.slot_size:
+            off = m.find(digest, off + 1, end)  # the bytes of some record, not a key
+        return off
 
     def claim(self, m: mmap.mmap, digest: bytes,
               victim: Callable[[tuple[object, ...]], float | None]) -> int:
