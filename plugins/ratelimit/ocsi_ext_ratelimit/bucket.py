@@ -23,6 +23,9 @@ from .table import SharedTable
 #: exactly on the rate is never refused for a rounding error
 RECORD = struct.Struct("<qq")
 UNIT = 1_000_000
+#: A slot's time this far (µs) ahead of the clock was written before the machine restarted
+#: (``CLOCK_MONOTONIC`` starts again at boot). Closer, it is another caller's ``now``.
+REBOOT = 60 * UNIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +63,12 @@ class Bucket:
     def take(self, key: str, now: float | None = None) -> Verdict:
         """Count one request for ``key`` at ``now`` (seconds; default: the monotonic clock)."""
         table = self.table
-        us = time.monotonic_ns() // 1000 if now is None else round(now * UNIT)
         digest, first = table.entry(key)
         m = table.lock()
         try:
+            # the time is read under the lock: read before, another worker could write a
+            # later one first, and this one would see the slot from its future
+            us = time.monotonic_ns() // 1000 if now is None else round(now * UNIT)
             off = table.find(m, digest, first)
             if off < 0:
                 self._now = us
@@ -72,10 +77,10 @@ class Bucket:
                 return ACCEPT
             last, stored = RECORD.unpack_from(m, off + 16)
             elapsed = us - last
-            if elapsed < 0:  # a clock from before a reboot (the file outlives it): forget
+            if elapsed < -REBOOT:  # a clock from before a reboot (the file outlives it): forget
                 excess = 0
             else:
-                excess = max(0, stored - self._rate * elapsed // UNIT + UNIT)
+                excess = max(0, stored - self._rate * max(0, elapsed) // UNIT + UNIT)
             if excess > self.burst:
                 wait = (excess - self.burst) / self._rate
                 return Verdict(False, retry_after=max(1, math.ceil(wait)), excess=excess / UNIT)
