@@ -58,7 +58,9 @@ class Bucket:
         key would start afresh anyway; a key still limited is kept the longest)."""
         last, excess = record
         assert isinstance(last, int) and isinstance(excess, int)
-        return max(0, excess - self._rate * (self._now - last) // UNIT)
+        if self._now - last < -REBOOT:
+            return 0  # from before a reboot: worth nothing
+        return max(0, excess - self._rate * max(0, self._now - last) // UNIT)
 
     def take(self, key: str, now: float | None = None) -> Verdict:
         """Count one request for ``key`` at ``now`` (seconds; default: the monotonic clock)."""

@@ -84,6 +84,18 @@ def test_a_reboot_clock_starts_afresh(tmp_path: Path) -> None:
     assert not b.take("k", now=2.9).accepted  # a caller whose time was read a little earlier
 
 
+def test_slots_from_before_a_reboot_are_replaced_first(tmp_path: Path) -> None:
+    """Slots from before a reboot are worth nothing: a new key replaces them, not a key that
+    is being limited now (one window: size 1)."""
+    b = bucket(tmp_path, rate="1r/m", burst=1, nodelay=True, size=1)
+    for i in range(PROBES - 1):
+        assert b.take(f"before {i}", now=9000.0).accepted and b.take(f"before {i}", now=9000.0).accepted
+    assert b.take("limited", now=1.0).accepted and b.take("limited", now=1.0).accepted
+    assert not b.take("limited", now=1.0).accepted
+    assert b.take("newcomer", now=1.0).accepted  # the window is full: a slot is taken
+    assert not b.take("limited", now=1.0).accepted  # not this one
+
+
 def test_connections_counted_and_given_back(tmp_path: Path) -> None:
     c = connlimit(max=2, directory=str(tmp_path)).counter
     first, second = c.acquire("k"), c.acquire("k")
