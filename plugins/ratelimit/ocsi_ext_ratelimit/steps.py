@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ocsi import DO_NOTHING, Found, Headers, HTTPError, Step
+from ocsi import DO_NOTHING, ConfigError, Found, Headers, HTTPError, Step
 
 from .bucket import Bucket
 from .connections import Counter
+from .table import SharedTable
 
 if TYPE_CHECKING:
     from ocsi import Answer, Request, State
@@ -55,10 +56,19 @@ def key_function(spec: str) -> KeyFunction:
 class _Limit(Step):
     """What both steps share: the key, the refusal, the mark against counting twice."""
 
-    def __init__(self, key: KeyFunction, status: int) -> None:
+    def __init__(self, table: SharedTable, key: KeyFunction, status: int) -> None:
+        self.table = table
         self.key = key
         self.status = status
         self._mark = f"ocsi_ext_ratelimit.{id(self)}"
+
+    async def provision(self) -> None:
+        """Open the table now: a file that cannot be made fails the load, located."""
+        try:
+            self.table.ensure_open()
+        except OSError as exc:
+            raise ConfigError(f"cannot open the table {self.table.path}: {exc}", where=self.where,
+                              hint="<datadir> must be a directory the server can write") from None
 
     def _first_time(self, request: Request) -> bool:
         stash = request.stash
@@ -76,11 +86,8 @@ class _Limit(Step):
 
 class RateLimit(_Limit):
     def __init__(self, bucket: Bucket, key: KeyFunction, status: int) -> None:
-        super().__init__(key, status)
+        super().__init__(bucket.table, key, status)
         self.bucket = bucket
-
-    async def provision(self) -> None:
-        self.bucket.table.ensure_open()  # a file that cannot be made fails the load, located
 
     async def handle(self, request: Request, state: State) -> Answer:
         key = self.key(request)
@@ -127,11 +134,8 @@ class _Release:
 
 class ConnLimit(_Limit):
     def __init__(self, counter: Counter, key: KeyFunction, status: int) -> None:
-        super().__init__(key, status)
+        super().__init__(counter.table, key, status)
         self.counter = counter
-
-    async def provision(self) -> None:
-        self.counter.table.ensure_open()
 
     async def handle(self, request: Request, state: State) -> Answer:
         key = self.key(request)

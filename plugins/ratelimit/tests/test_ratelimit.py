@@ -164,6 +164,15 @@ def _until(condition: Callable[[], Any], seconds: float = 30.0) -> Any:
     return value
 
 
+def test_a_table_that_cannot_be_made_fails_the_load(ocsi_memory: Callable[..., Any],
+                                                    tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    xml = host('<ratelimit rate="1r/s"/>').replace("{tmp}/data", str(tmp_path / "file"))
+    with pytest.raises(ConfigError) as err:
+        ocsi_memory(xml)
+    assert "cannot open the table" in str(err.value) and "ocsi.conf:" in str(err.value)
+
+
 def test_two_workers_share_the_limit(ocsi_process: Callable[..., Any]) -> None:
     """``--workers 2``: 40 admitted in all (1 + burst), not 40 per worker. Each round uses a
     new key and admits exactly 40; at least one round must have been admitted by both
