@@ -14,12 +14,14 @@ import os
 import re
 import struct
 import tempfile
+from typing import Any
 
 import ocsi
 from ocsi import Element, ParseContext, Step, parse_bool, parse_int
 
 from .bucket import RECORD as RATE_RECORD
 from .bucket import Bucket
+from .cluster import ClusterBucket
 from .connections import RECORD as CONN_RECORD
 from .connections import Counter
 from .steps import ConnLimit, RateLimit, key_function, release_counts
@@ -27,6 +29,8 @@ from .table import SharedTable, table_path
 
 __all__ = ["RateLimit", "ConnLimit", "ratelimit", "connlimit", "parse_rate"]
 
+#: The distribution whose database ``shared="cluster"`` counts in.
+PGSQL = "ocsi-ext-ocsipersist-pgsql"
 #: Keys a table holds by default (nginx's 1 MB zone holds about 16 000).
 DEFAULT_SIZE = 16384
 MAX_SIZE = 4_000_000
@@ -69,9 +73,12 @@ def _size(size: int) -> int:
 
 def ratelimit(*, rate: str | float, burst: int = 0, nodelay: bool = False, delay: int = 0,
               key: str = "ip", status: int = 429, zone: str = "default",
-              size: int = DEFAULT_SIZE, directory: str | None = None) -> RateLimit:
+              size: int = DEFAULT_SIZE, directory: str | None = None,
+              cluster: Any = None) -> RateLimit:
     """The step ``<ratelimit>`` builds. ``directory``: where the zone's table file lives
-    (default: see :func:`default_directory`). ``ValueError`` for a bad value."""
+    (default: see :func:`default_directory`); ``cluster``: ocsipersist-pgsql's backend, to
+    count in its database for every server (``shared="cluster"``). ``ValueError`` for a bad
+    value."""
     per_second = parse_rate(rate) if isinstance(rate, str) else float(rate)
     if per_second <= 0:
         raise ValueError("rate must be above 0")
@@ -80,8 +87,14 @@ def ratelimit(*, rate: str | float, burst: int = 0, nodelay: bool = False, delay
     if delay > burst:
         raise ValueError(f"delay ({delay}) cannot be above burst ({burst})")
     table = _table(directory or default_directory(None), zone, "rate", RATE_RECORD, _size(size))
-    bucket = Bucket(table, per_second, burst, float(burst) if nodelay else float(delay))
-    return RateLimit(bucket, key_function(key), _status(status))
+    delay_ = float(burst) if nodelay else float(delay)
+    bucket = Bucket(table, per_second, burst, delay_)
+    shared = None
+    if cluster is not None:
+        shared = ClusterBucket(cluster, zone, per_second, burst, delay_,
+                               lambda k: hashlib.blake2b(k.encode("utf-8", "surrogateescape"),
+                                                         digest_size=16).digest())
+    return RateLimit(bucket, key_function(key), _status(status), shared)
 
 
 def connlimit(*, max: int, key: str = "ip", status: int = 429, zone: str = "default",  # noqa: A002
@@ -126,10 +139,24 @@ _COMMON = [
                           "`0`"),
         ocsi.AttributeDoc("nodelay", "true: serve the burst at once, without delaying it", "`false`"),
         ocsi.AttributeDoc("delay", "the first N requests of the burst are not delayed", "`0`"),
+        ocsi.AttributeDoc("shared", "`machine`: counted for the workers of this machine; "
+                          "`cluster`: for every server using ocsipersist-pgsql's database",
+                          "`machine`"),
         *_COMMON,
     ]))
 def parse_ratelimit(el: Element, ctx: ParseContext) -> Step:
-    el.check(attributes=["rate", "burst", "nodelay", "delay", "key", "status", "zone", "size"])
+    el.check(attributes=["rate", "burst", "nodelay", "delay", "key", "status", "zone", "size",
+                         "shared"])
+    shared = el.get("shared", "machine")
+    if shared not in ("machine", "cluster"):
+        raise el.error(f'<ratelimit>: shared must be "machine" or "cluster", not {shared!r}')
+    cluster = ctx.options(PGSQL) if shared == "cluster" else None
+    if shared == "cluster" and not el.has("zone"):
+        raise el.error('<ratelimit shared="cluster"> needs a zone, the same on every server',
+                       hint='zone="login", for example')
+    if shared == "cluster" and not callable(getattr(cluster, "pool", None)):
+        raise el.error('<ratelimit shared="cluster"> counts in ocsipersist-pgsql\'s database',
+                       hint=f'add <extension findlib-package="{PGSQL}"><database …/></extension>')
     rate = el.attr_value("rate", parse_rate, 0.0) if el.has("rate") else el.require("rate")
     try:
         step = ratelimit(
@@ -138,7 +165,7 @@ def parse_ratelimit(el: Element, ctx: ParseContext) -> Step:
             delay=el.attr_value("delay", parse_int, 0), key=el.get("key") or "ip",
             status=el.attr_value("status", parse_int, 429), zone=_zone(el),
             size=el.attr_value("size", parse_int, DEFAULT_SIZE),
-            directory=default_directory(ctx.settings.datadir))
+            directory=default_directory(ctx.settings.datadir), cluster=cluster)
     except ValueError as exc:
         raise el.error(f"<ratelimit>: {exc}") from None
     step.where = el.where

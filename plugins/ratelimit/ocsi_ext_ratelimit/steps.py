@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ocsi import DO_NOTHING, ConfigError, Found, Headers, HTTPError, Step
 
 from .bucket import Bucket
+from .cluster import ClusterBucket
 from .connections import Counter
 from .table import SharedTable
 
@@ -85,15 +86,19 @@ class _Limit(Step):
 
 
 class RateLimit(_Limit):
-    def __init__(self, bucket: Bucket, key: KeyFunction, status: int) -> None:
+    def __init__(self, bucket: Bucket, key: KeyFunction, status: int,
+                 cluster: ClusterBucket | None = None) -> None:
         super().__init__(bucket.table, key, status)
         self.bucket = bucket
+        #: ``shared="cluster"``: the count is the database's, not the machine's table's
+        self.cluster = cluster
 
     async def handle(self, request: Request, state: State) -> Answer:
         key = self.key(request)
         if key is None or not self._first_time(request):
             return DO_NOTHING
-        verdict = self.bucket.take(key)
+        cluster = self.cluster
+        verdict = self.bucket.take(key) if cluster is None else await cluster.take(key)
         if not verdict.accepted:
             log.warning("limiting requests of %s (excess %.3f) at %s: %s %s", key, verdict.excess,
                      self.where, request.method, request.target)
