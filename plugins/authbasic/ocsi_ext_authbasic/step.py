@@ -74,6 +74,7 @@ class AuthBasic(Step):
         credentials = parse_basic(header)
         if credentials is not None and await self._valid(header or "", *credentials):
             self.limiter.succeeded(request.client)
+            request.stash["user"] = credentials[0]  # for later steps (ratelimit's key="user")
             return DO_NOTHING  # on to the protected content, with the current status
         user = credentials[0] if credentials is not None else None
         if header is not None:
