@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ocsi import ConfigError
+from ocsi.testing import assert_config_error
 
 EXTS = ('<extension findlib-package="ocsi-ext-staticmod"/>'
         '<extension findlib-package="ocsi-ext-outputfilter"/>')
@@ -77,10 +77,8 @@ def test_a_filter_before_the_content_does_nothing(ocsi_client, www):
     ('<sethttpcode/>', "missing attribute 'code'"),
 ])
 def test_errors_are_located(ocsi_memory, www, element, message):
-    with pytest.raises(ConfigError) as e:
-        ocsi_memory(EXTS + f"<host>\n{element}</host>")
-    assert message in str(e.value).replace("Missing", "missing")
-    assert e.value.where.rsplit(":", 2)[-2] == "6"
+    error = assert_config_error(ocsi_memory, EXTS + f"<host>\n{element}</host>", "", line=2)
+    assert message in str(error).replace("Missing", "missing")
 
 
 def test_from_python(ocsi_memory, www):

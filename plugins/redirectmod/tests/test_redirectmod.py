@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ocsi import ConfigError
+from ocsi.testing import assert_config_error
 
 EXT = '<extension findlib-package="ocsigenserver.ext.redirectmod"/>'
 
@@ -49,9 +49,7 @@ def test_filters_after_it_still_run(ocsi_client):
     ('<redirect suburl="a" dest="/x" code="307"/>', "unknown attribute 'code'"),
 ])
 def test_errors_are_located(ocsi_memory, element, message):
-    with pytest.raises(ConfigError) as e:
-        ocsi_memory(EXT + "<host>\n" + element + "</host>")
-    assert message in str(e.value) and e.value.where.rsplit(":", 2)[-2] == "6"
+    assert_config_error(ocsi_memory, EXT + "<host>\n" + element + "</host>", message, line=2)
 
 
 @pytest.mark.parametrize("target, location", [

@@ -9,7 +9,7 @@ import ssl
 import pytest
 from conftest import EXT
 from ocsi import ConfigError
-from ocsi.testing import free_port
+from ocsi.testing import assert_config_error, free_port
 
 
 def proxy(ocsi_server, body: str, ext: str = EXT):  # type: ignore[no-untyped-def]
@@ -36,10 +36,7 @@ def proxy(ocsi_server, body: str, ext: str = EXT):  # type: ignore[no-untyped-de
     ('<revproxy regexp="a" server="h" protocol="gopher"/>', "protocol='gopher'"),
 ])
 def test_errors_are_located(ocsi_memory, element, message):
-    with pytest.raises(ConfigError) as e:
-        ocsi_memory(EXT + "<host>\n" + element + "</host>")
-    assert message in str(e.value)
-    assert e.value.where.rsplit(":", 2)[-2] == "6"  # the <revproxy> line
+    assert_config_error(ocsi_memory, EXT + "<host>\n" + element + "</host>", message, line=2)
 
 
 @pytest.mark.parametrize("options, message", [

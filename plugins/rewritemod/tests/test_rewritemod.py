@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ocsi import ConfigError
+from ocsi.testing import assert_config_error
 
 EXTS = ('<extension findlib-package="ocsigenserver.ext.rewritemod"/>'
         '<extension findlib-package="ocsigenserver.ext.staticmod"/>')
@@ -69,7 +69,5 @@ def test_a_result_that_cannot_be_requested_is_a_500(ocsi_server, www):
     ('<rewrite regexp="a" url="x" dest="y"/>', "not both"),
 ])
 def test_errors_are_located(ocsi_memory, element, message):
-    with pytest.raises(ConfigError) as e:
-        ocsi_memory(EXTS + "<host>\n" + element + "</host>")
-    assert message in str(e.value).replace("Missing", "missing")
-    assert e.value.where.rsplit(":", 2)[-2] == "6"
+    error = assert_config_error(ocsi_memory, EXTS + "<host>\n" + element + "</host>", "", line=2)
+    assert message in str(error).replace("Missing", "missing")

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from ocsi.testing import assert_config_error
 from ocsi import ConfigError
 
 EXTS = ''.join(f'<extension findlib-package="ocsigenserver.ext.{e}"/>'
@@ -92,9 +93,7 @@ def test_users_home_directories():
     ('regexp="a" conf="\\1" url="u" prefix="p" localpath="l"', "refers to group 1"),
 ])
 def test_errors_are_located(ocsi_memory, attrs, message):
-    with pytest.raises(ConfigError) as e:
-        ocsi_memory(EXTS + f"<host>\n<userconf {attrs}/></host>")
-    assert message in str(e.value) and e.value.where.rsplit(":", 2)[-2] == "6"
+    assert_config_error(ocsi_memory, EXTS + f"<host>\n<userconf {attrs}/></host>", message, line=2)
 
 
 # -- what is read as a user's file ----------------------------------------------------------------
