@@ -30,12 +30,12 @@ class Runtime:
         self.pm = pm
         #: The extensions this configuration enables: every hook call goes through it.
         self.extensions = config.extensions
-        self._exception_mappers = self.extensions.functions("ocsi_exception_response")
+        mapped = bool(self.extensions.caller("ocsi_exception_response").get_hookimpls())
         self.pipeline = Pipeline(
             config.hosts,
             max_retries=self.settings.maxretries,
             debug=self.settings.debugmode,
-            exception_hook=self._map_exception if self._exception_mappers else None,
+            exception_hook=self._map_exception if mapped else None,
         )
         self.in_flight = 0
         self._idle: asyncio.Event | None = None
@@ -58,11 +58,11 @@ class Runtime:
         return self.pipeline.hosts
 
     def _map_exception(self, exc: Exception, request: Request) -> Response | None:
-        for fn in self._exception_mappers:
-            result = fn(exc=exc, request=request)
-            if isinstance(result, Response):
-                return result
-        return None
+        """``ocsi_exception_response`` through pluggy's caller (``firstresult``: the first
+        implementation that answers wins); exceptions are rare, so the subset is worked out
+        per call, and an extension a later build registered is never asked."""
+        result = self.extensions.hook.ocsi_exception_response(exc=exc, request=request)
+        return result if isinstance(result, Response) else None
 
     async def respond(self, request: Request) -> Response:
         """Answer one request; counts it so a retired runtime is cleaned up only when idle."""

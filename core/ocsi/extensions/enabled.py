@@ -5,10 +5,15 @@ named stays registered in it (a reload that drops an extension does not un-impor
 configuration may call is the subset it names. :class:`EnabledExtensions` owns that subset (the
 names, dependencies first), the options each extension parsed from its ``<extension>``
 element and the ``tag → parser`` table, and hands out hook callers built on pluggy's
-``subset_hook_caller``, so nothing else in the server filters hook implementations by hand.
+``subset_hook_caller`` (``firstresult`` hooks answer as pluggy says), so nothing else in the
+server filters hook implementations.
 
 The subset is computed when a hook is called, not when the object is built: a later build may
-register extensions this configuration never named, and they must stay out of its calls.
+register extensions this configuration never named, and they must stay out of its calls. Two
+exceptions, both here: :meth:`EnabledExtensions.functions` takes the per-request hook's list once
+per configuration (a subset caller per request would cost more than the call), and
+:meth:`EnabledExtensions.implementation` gives the one extension a hook is addressed to (its
+options, its pipe commands), which pluggy has no caller for.
 """
 
 from __future__ import annotations
