@@ -71,11 +71,25 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
         out.append(("forwarded", ";".join(parts)))
     if websocket:
         out += [("connection", "upgrade"), ("upgrade", "websocket")]
+    if "trailers" in connection_tokens(incoming.get_all("te")):
+        out.append(("te", "trailers"))  # the client takes trailers: the backend may send them
     if body_length is not None and (body_length > 0 or request.method in ("POST", "PUT", "PATCH")):
         out.append(("content-length", str(body_length)))
     elif body_length is None:
         out.append(("transfer-encoding", "chunked"))
     return out
+
+
+def trailer_fields(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The backend's trailer fields to relay (lower-case names): none that frames a message,
+    routes it or says how to read it (RFC 9110 §6.5.1)."""
+    return [(n, v) for n, v in fields if n not in TRAILERS_DROPPED]
+
+
+#: Fields a trailer must not carry, or that only mean something in a head.
+TRAILERS_DROPPED = RESPONSE_DROPPED | {"host", "content-encoding", "content-type", "content-range",
+                                       "cache-control", "expires", "date", "location", "retry-after",
+                                       "vary", "set-cookie", "www-authenticate", "authorization"}
 
 
 def response_headers(fields: list[tuple[str, str]], switching: bool = False

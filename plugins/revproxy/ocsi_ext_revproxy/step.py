@@ -52,7 +52,7 @@ from .balance import Balancer
 from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
 from .client import ClientGone, Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
-from .headers import request_headers, response_headers, wants_websocket
+from .headers import request_headers, response_headers, trailer_fields, wants_websocket
 from .options import ProxyOptions
 from .redirects import rewrite_redirects
 from .rules import Rule
@@ -262,6 +262,7 @@ class RevProxy(Step):
         if status == 304 and upstream_length is not None:
             fields.append(("content-length", str(upstream_length)))
         finished = False
+        streamed: StreamBody | None = None  # the body chunks() feeds, once made
 
         async def chunks() -> AsyncIterator[bytes]:
             nonlocal finished
@@ -272,6 +273,8 @@ class RevProxy(Step):
                         yield bytes(event.data)
                     elif type(event) is h11.EndOfMessage:
                         finished = True
+                        if event.headers and streamed is not None:  # trailers, relayed
+                            streamed.trailers = trailer_fields(header_fields(event.headers))
                         return
             except asyncio.TimeoutError:
                 raise BodyAborted(f"{dest.origin} stopped sending the body of {dest.target} "
@@ -312,9 +315,8 @@ class RevProxy(Step):
             await close()
             return Response(status, Headers.from_lower(fields), BytesBody(b"".join(parts)),
                             reason=_reason_phrase(head))
-        return Response(status, Headers.from_lower(fields),
-                        StreamBody(chunks(), upstream_length, close),
-                        reason=_reason_phrase(head))
+        streamed = StreamBody(chunks(), upstream_length, close)
+        return Response(status, Headers.from_lower(fields), streamed, reason=_reason_phrase(head))
 
     def _switched(self, conn: UpstreamConnection, head: h11.InformationalResponse,
                   dest: Destination) -> Response:

@@ -7,6 +7,8 @@ It parses requests with h11 (server side) and answers by path:
 - ``/bytes/N`` (``?chunked`` to send it chunked): N bytes, streamed in 64 KiB pieces.
 - ``/status/N``: that status, a small body (none for 204/304).
 - ``/redirect``: 302 to ``http://<its own address>/moved``.
+- ``/trailers``: a chunked body and, when the request says ``TE: trailers``, the trailer
+  fields ``x-checksum`` (and a ``content-type`` a trailer must not carry);
 - ``/hold/S``: the answer after S seconds, unless the proxy closes the connection first
   (recorded in ``abandoned``);
 - ``/slowhead/S``: the head after S seconds; ``/stall``: a head and 10 bytes of 1000000, then silence.
@@ -195,6 +197,16 @@ class Backend(ThreadedServer):
         if path == "/redirect":
             await send(302, [("location", f"http://127.0.0.1:{self.port}/moved"),
                              ("content-length", "0")])
+            return True
+        if path == "/trailers":  # chunked, with trailer fields if the request said TE: trailers
+            te = dict(headers).get("te", "")
+            writer.write(conn.send(h11.Response(status_code=200, headers=base + [
+                ("transfer-encoding", "chunked"), ("trailer", "x-checksum")])))
+            writer.write(conn.send(h11.Data(data=b"body")))
+            trailers = [("x-checksum", "abc123"), ("content-type", "text/evil")] \
+                if "trailers" in te else []
+            writer.write(conn.send(h11.EndOfMessage(headers=trailers)))
+            await writer.drain()
             return True
         if path.startswith("/hold/"):  # answers after S seconds, unless the proxy leaves first
             deadline = asyncio.get_running_loop().time() + float(path.split("/")[2])

@@ -187,3 +187,24 @@ def test_a_client_that_leaves_abandons_the_request_behind_it(ocsi_server, backen
     assert b.abandoned == ["/hold/30"]
     srv.wait_log("access", " 499 ")
     assert srv.get("/echo").status == 200  # and the proxy goes on
+
+
+def test_trailers_are_relayed_to_a_client_that_takes_them(ocsi_server, backend):
+    import socket
+
+    b = backend()
+    srv = proxy(ocsi_server, f'<revproxy suburl="(.*)" dest="{b.url}/\\1"/>')
+
+    def fetch(extra: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"GET /trailers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + b"\r\n")
+            return b"".join(iter(lambda: s.recv(65536), b""))
+
+    taken = fetch(b"TE: trailers\r\n")
+    head, _, body = taken.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert body.startswith(b"4\r\nbody\r\n0\r\n")
+    trailer = body.split(b"0\r\n", 1)[1].lower()
+    assert b"x-checksum: abc123" in trailer and b"content-type" not in trailer  # framing stays
+    plain = fetch(b"")  # the backend is not asked for them, and none reach the client
+    assert plain.lower().endswith(b"4\r\nbody\r\n0\r\n\r\n")
