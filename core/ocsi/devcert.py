@@ -53,7 +53,21 @@ def main(argv: list[str]) -> int:
                                 description="A local development CA and a certificate signed by it.")
     p.add_argument("names", nargs="*", help="more names for the certificate (besides localhost)")
     p.add_argument("--out", default=".", help="where to write the certificate and key (default: here)")
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument("--install", action="store_true",
+                       help="also trust the CA in Chrome's and Firefox's NSS databases and the "
+                            "system store (as root; otherwise the command is printed)")
+    trust.add_argument("--uninstall", action="store_true",
+                       help="remove the CA from where --install put it, and make nothing")
+    p.add_argument("--no-system", dest="system", action="store_false",
+                   help="with --install/--uninstall: leave the system store alone")
     args = p.parse_args(argv)
+    if args.uninstall:
+        from .devtrust import uninstall
+
+        for line in uninstall(system=args.system):
+            print(line)
+        return 0
     names = list(dict.fromkeys([*DEFAULT_NAMES, *args.names]))
     ca_path, ca, ca_key, made = authority(authority_dir())
     cert, key = issue(ca, ca_key, names, CERT_DAYS)
@@ -63,6 +77,11 @@ def main(argv: list[str]) -> int:
     cert_path.write_bytes(cert)
     _write_private(key_path, key)
     print(f"{'Made' if made else 'Using'} the development CA: {ca_path}")
+    if args.install:
+        from .devtrust import install
+
+        for line in install(ca_path, system=args.system):
+            print(line)
     print(f"Certificate for {', '.join(names)} (valid {CERT_DAYS} days):")
     print(f"  {cert_path}\n  {key_path}")
     print(f"""
@@ -70,7 +89,7 @@ In the configuration:
   <port protocol="HTTPS">8443</port>
   <ssl><certificate>{cert_path}</certificate><privatekey>{key_path}</privatekey></ssl>
 
-To trust the CA (once):
+To trust the CA (once): ocsi cert dev --install, or by hand:
   Debian/Ubuntu:  sudo cp {ca_path} /usr/local/share/ca-certificates/ && sudo update-ca-certificates
   Firefox:        Settings > Privacy & Security > Certificates > View Certificates > Import
   curl:           curl --cacert {ca_path} https://localhost:8443/
