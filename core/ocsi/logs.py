@@ -182,6 +182,8 @@ class AccessLog:
         self.fd: int | None = _open_append(path) if path is not None else None
         #: The writing process (each worker opens its own logs): the ``pid`` of JSON lines.
         self.pid = os.getpid()
+        #: This process's index among the workers (``None`` without workers): JSON's ``worker``.
+        self.worker: int | None = None
         self._lines: list[str] = []
         self._size = 0
         #: Lines for stdout not written yet; ``None`` when stdout is a terminal (as they come).
@@ -214,7 +216,7 @@ class AccessLog:
         if self.fmt == "combined":
             return combined_line(rec)
         if self.fmt == "json":
-            return json_line(rec, self.pid)
+            return json_line(rec, self.pid, self.worker)
         return ocsigen_line(rec)
 
     def _write_lines(self) -> None:
@@ -339,7 +341,7 @@ def combined_line(rec: AccessRecord) -> str:
             f'"{_clean(rec.referer) or "-"}" "{_clean(rec.user_agent) or "-"}"\n')
 
 
-def json_line(rec: AccessRecord, pid: int) -> str:
+def json_line(rec: AccessRecord, pid: int, worker: int | None = None) -> str:
     """``<accesslogformat>json</accesslogformat>``: the stable field names of
     docs/operations.md; request input is escaped by ``json.dumps`` (no line can be forged)."""
     return json.dumps({
@@ -349,6 +351,7 @@ def json_line(rec: AccessRecord, pid: int) -> str:
         "status": rec.status, "bytes_sent": rec.bytes_sent,
         "duration_ms": round(rec.duration * 1000, 3), "referer": rec.referer,
         "user_agent": rec.user_agent, "tls": rec.secure, "port": rec.port, "pid": pid,
+        "worker": worker,
     }, ensure_ascii=True) + "\n"
 
 

@@ -158,6 +158,7 @@ class Server:
         except OSError as exc:
             await runtime.cleanup()
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
+        self.logs.access.worker = self.worker
         self.logs.replay(bootstrap.kept)  # a certificate expiring soon, say, into warnings.log
         self.runtime = runtime
         self._set_observers()

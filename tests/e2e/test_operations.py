@@ -297,8 +297,26 @@ def test_json_logs(ocsi_process, tmp_path):
     assert line["forwarded_for"] == "10.0.0.1" and line["client"] == "127.0.0.1"
     assert line["protocol"] == "HTTP/1.1" and line["bytes_sent"] == 5 and line["tls"] is False
     assert line["time"].endswith("Z") and isinstance(line["duration_ms"], float)
-    assert line["pid"] == proc.proc.pid
+    assert line["pid"] == proc.proc.pid and line["worker"] is None
     records = [json.loads(x) for x in proc.log("warnings").splitlines()]
     unknown = [r for r in records if "Unknown command" in r["message"]]
     assert unknown and unknown[0]["level"] == "warning" and unknown[0]["logger"] == "ocsi.main"
     assert any(r["level"] == "notice" and "Listening on" in r["message"] for r in records)
+
+
+def test_json_access_lines_name_the_worker(ocsi_process, tmp_path):
+    import json
+    import time as _time
+
+    (tmp_path / "a.txt").write_text("hello")
+    proc = ocsi_process('<accesslogformat>json</accesslogformat>'
+                        '<extension findlib-package="ocsigenserver.ext.staticmod"/>'
+                        f'<host><static dir="{tmp_path}"/></host>', args=["--workers", "2"])
+    for _ in range(20):
+        assert proc.get("/a.txt").status == 200
+    deadline = _time.monotonic() + 10
+    while proc.log("access").count("\n") < 20 and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    lines = [json.loads(x) for x in proc.log("access").splitlines()]
+    assert len(lines) >= 20 and {line["worker"] for line in lines} <= {0, 1}
+    assert all(line["pid"] != proc.proc.pid for line in lines)  # written by the workers
