@@ -441,17 +441,24 @@ class Hypercorn(Server):
             return ""
 
 
+def _asgi_server(sc: Scenario, name: str, kinds: tuple[str, ...]) -> Path:
+    """The executable of the ASGI server ``name`` beside this Python, for the rows it serves
+    (:class:`Skip` otherwise, or when it is not installed)."""
+    if sc.kind not in kinds:
+        raise Skip("n/a (ASGI rows only)")
+    exe = Path(sys.executable).with_name(name)
+    if not exe.exists():
+        raise Skip(f"{name} not installed (bench/install.sh)")
+    return exe
+
+
 class Uvicorn(Server):
     """uvicorn with httptools and uvloop, its fastest setting, on the same ASGI apps."""
 
     name = "uvicorn"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
-        if sc.kind not in ("app-asgi", "app-starlette", "mem"):
-            raise Skip("n/a (ASGI rows only)")
-        exe = Path(sys.executable).with_name("uvicorn")
-        if not exe.exists():
-            raise Skip("uvicorn not installed (bench/install.sh)")
+        exe = _asgi_server(sc, "uvicorn", ("app-asgi", "app-starlette", "mem"))
         argv = [str(exe), "--http", "httptools", "--loop", "uvloop", "--host", "127.0.0.1",
                 "--port", str(port), "--app-dir", str(BENCH_DIR),
                 APPS["app-asgi" if sc.kind == "mem" else sc.kind][1]]
@@ -484,11 +491,7 @@ class Granian(Server):
     name = "granian"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
-        if sc.kind not in ("app-asgi", "app-starlette", "mem"):
-            raise Skip("n/a (ASGI rows only)")
-        exe = Path(sys.executable).with_name("granian")
-        if not exe.exists():
-            raise Skip("granian not installed (bench/install.sh)")
+        exe = _asgi_server(sc, "granian", ("app-asgi", "app-starlette", "mem"))
         argv = [str(exe), "--interface", "asgi", "--workers", "1", "--loop", "uvloop",
                 "--host", "127.0.0.1", "--port", str(port),
                 APPS["app-asgi" if sc.kind == "mem" else sc.kind][1]]
@@ -509,11 +512,7 @@ class HypercornApps(Server):
     name = "hypercorn-apps"
 
     def target(self, sc: Scenario, port: int, rundir: Path, ctx: Context) -> Target:
-        if sc.kind not in ("app-asgi", "app-starlette"):
-            raise Skip("n/a (ASGI rows only)")
-        exe = Path(sys.executable).with_name("hypercorn")
-        if not exe.exists():
-            raise Skip("hypercorn not installed (bench/install.sh)")
+        exe = _asgi_server(sc, "hypercorn", ("app-asgi", "app-starlette"))
         argv = [str(exe), "--workers", "1", "-k", "uvloop", "--bind", f"127.0.0.1:{port}",
                 "--access-logfile", str(rundir / "access.log"), "apps:" + APPS[sc.kind][1].split(":")[1]]
         return Target(argv, "/", cwd=BENCH_DIR)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .logs import NOTICE
-from .replies import Reply, take_reply
+from .replies import Reply, conclude, received, watching
 from .upgrade import UPGRADE_FROM
 
 if TYPE_CHECKING:
@@ -59,26 +59,18 @@ class Commands:
         self.processed = 0
 
     async def run(self, line: str) -> None:
-        line, reply = take_reply(line)
-        words = line.split()
+        words, reply = received(line)
         if not words:
-            if reply is not None:
-                reply.done("failed")
             return
-        log.log(NOTICE, "Command received: %s", line.strip())
         ok = False
         try:
-            if reply is None:
-                ok = await self._dispatch(words, None)
-            else:
-                with reply:
-                    ok = await self._dispatch(words, reply)
+            with watching(reply):
+                ok = await self._dispatch(words, reply)
         except Exception:  # noqa: BLE001 - the pipe must keep working
-            log.exception("Uncaught exception after command %r", line.strip())
+            log.exception("Uncaught exception after command %r", " ".join(words))
         finally:
             self.processed += 1
-            if reply is not None and reply.fd is not None and words[0] != "shutdown":
-                reply.done("ok" if ok else "failed")
+            conclude(reply, words[0], ok)
 
     async def _dispatch(self, words: list[str], reply: Reply | None) -> bool:
         """Run one command; whether it did what was asked (what ``ocsi reload`` reports)."""
@@ -97,8 +89,6 @@ class Commands:
         if head == "shutdown":
             timeout = shutdown_timeout(args, srv.settings.shutdowntimeout)
             if timeout is INVALID:
-                if reply is not None:
-                    reply.done("failed")
                 return False
             if reply is not None:
                 srv.shutdown_replies.append(reply)

@@ -14,11 +14,17 @@ without blocking: a sender that went away costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
+from typing import ContextManager
 
-__all__ = ["REPLY_PREFIX", "Reply", "take_reply"]
+from .logs import NOTICE
+
+__all__ = ["REPLY_PREFIX", "Reply", "conclude", "received", "take_reply", "watching"]
+
+log = logging.getLogger("ocsi.main")
 
 REPLY_PREFIX = "reply="
 
@@ -33,6 +39,31 @@ def take_reply(line: str) -> tuple[str, Reply | None]:
     if not head.startswith(REPLY_PREFIX):
         return line, None
     return rest, Reply.open(head[len(REPLY_PREFIX):])
+
+
+def received(line: str) -> tuple[list[str], Reply | None]:
+    """A pipe line's command words and its reply FIFO, the command logged (what the server and
+    the worker master both do first). An empty line is answered ``failed`` and has no words."""
+    line, reply = take_reply(line)
+    words = line.split()
+    if not words:
+        if reply is not None:
+            reply.done("failed")
+    else:
+        log.log(NOTICE, "Command received: %s", " ".join(words))
+    return words, reply
+
+
+def watching(reply: Reply | None) -> ContextManager[object]:
+    """Copy the warnings and errors logged inside the block to ``reply`` (if there is one)."""
+    return reply if reply is not None else contextlib.nullcontext()
+
+
+def conclude(reply: Reply | None, command: str, ok: bool) -> None:
+    """The last line of a command's reply; a ``shutdown`` that was taken answers later, once
+    the server has stopped (``done: stopped``)."""
+    if reply is not None and reply.fd is not None and (command != "shutdown" or not ok):
+        reply.done("ok" if ok else "failed")
 
 
 class Reply(logging.Handler):

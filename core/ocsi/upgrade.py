@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
+from .logs import NOTICE
 from .systemd import HANDOVER_FDS
 
 __all__ = ["UPGRADE_FROM", "record_command_line", "successor_arguments", "start_successor"]
@@ -77,7 +78,7 @@ def start_successor(arguments: Sequence[str], fds: Sequence[int], timeout: float
         env.pop("LISTEN_PID", None)
         env.pop("LISTEN_FDS", None)
         command = [sys.executable, "-m", "ocsi", *arguments]
-        log.log(25, "Upgrade: starting %s", " ".join(command))
+        log.log(NOTICE, "Upgrade: starting %s", " ".join(command))
         try:
             child = subprocess.Popen(command, env=env, pass_fds=tuple(fds), stdin=subprocess.DEVNULL)
         except OSError as exc:

@@ -43,7 +43,7 @@ from typing import Any
 
 from . import privileges
 from .commands import INVALID, open_fifo, remove_fifo, shutdown_timeout, split_lines
-from .replies import Reply, take_reply
+from .replies import Reply, conclude, received, watching
 from .systemd import Notifier, notifier
 from .upgrade import start_successor, successor_arguments
 from .config.directives import parse_workers
@@ -401,20 +401,12 @@ class Master:
 
     # -- commands --------------------------------------------------------------------------------
     def _command(self, line: str) -> None:
-        line, reply = take_reply(line)
-        words = line.split()
+        words, reply = received(line)
         if not words:
-            if reply is not None:
-                reply.done("failed")
             return
-        log.log(NOTICE, "Command received: %s", line.strip())
-        if reply is None:
-            self._run_command(words, None)
-            return
-        with reply:
+        with watching(reply):
             ok = self._run_command(words, reply)
-        if words[0] != "shutdown" or not ok:
-            reply.done("ok" if ok else "failed")
+        conclude(reply, words[0], ok)
 
     def _run_command(self, words: list[str], reply: Reply | None) -> bool:
         """One command; whether it was carried out (for the workers' part: handed to them)."""

@@ -9,6 +9,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+
+import pytest
 
 USER = "ocsi"
 PASSWORD = "s3cret-test"
@@ -79,3 +82,11 @@ class Cluster:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A throwaway cluster for a test module (import the fixture where it is used)."""
+    c = Cluster()
+    yield c
+    c.destroy()

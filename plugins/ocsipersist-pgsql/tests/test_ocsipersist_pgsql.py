@@ -9,7 +9,6 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,9 @@ from ocsi.testing import load_context, parse_element, write_extension
 
 sys.path.insert(0, str(Path(__file__).parent))
 import postgres  # noqa: E402
+from postgres import cluster  # noqa: E402,F401 (the fixture)
 
 pytestmark = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL is not installed")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[postgres.Cluster]:
-    c = postgres.Cluster()
-    yield c
-    c.destroy()
 
 
 def database(c: postgres.Cluster, **extra: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,9 @@ from ocsi import ConfigError
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "ocsipersist-pgsql" / "tests"))
 import postgres  # noqa: E402
+from postgres import cluster  # noqa: E402,F401 (the fixture)
 
 pytestmark = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL is not installed")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[postgres.Cluster]:
-    c = postgres.Cluster()
-    yield c
-    c.destroy()
 
 
 def config(c: postgres.Cluster, attrs: str) -> str:
