@@ -1,4 +1,4 @@
-"""Instructions per request: ocsi under callgrind, a fixed number of requests, repeatable.
+"""Instructions per request: ocsi (or a peer: rows ``uvicorn``, ``granian``) under callgrind, a fixed number of requests, repeatable.
 
     python bench/icount.py [--rows static,notfound,asgi] [--requests 2000] [--connections 16]
                            [--parser httptools|h11] [--loop uvloop|asyncio]
@@ -41,6 +41,14 @@ ROWS = {
     "notfound": ("ocsi-static.xml", "/does-not-exist.txt", 404),
     "asgi": ("ocsi-app.xml", "/", 200),
     "mem": ("ocsi-tiny.xml", "/", 200),
+}
+#: Peers measured the same way on the asgi row's application (``bench/apps.py``'s ``plain``):
+#: row -> command line after the interpreter (``@PORT@`` replaced), run in ``bench/``.
+PEERS = {
+    "uvicorn": ["-m", "uvicorn", "apps:plain", "--port", "@PORT@", "--no-access-log",
+                "--loop", "uvloop", "--http", "httptools", "--lifespan", "off"],
+    "granian": ["-m", "granian", "--interface", "asgi", "--port", "@PORT@", "--workers", "1",
+                "--no-ws", "apps:plain"],
 }
 WARMUP = 300
 
@@ -181,15 +189,20 @@ def _cpu_per_request(pid: int, port: int, path: str, status: int,
 
 
 def measure(row: str, args: argparse.Namespace) -> int:
-    _, path, status = ROWS[row]
+    _, path, status = ROWS.get(row, ROWS["asgi"])
     work = Path(tempfile.mkdtemp(prefix="ocsi-icount-"))
     try:
         (work / "www").mkdir()
         (work / "www" / "small.txt").write_bytes(b"x" * 99 + b"\n")
         (work / "log").mkdir()
         port = free_port()
-        conf = configure(row, port, work, args.parser)
         env = dict(os.environ, OCSI_LOOP=args.loop)
+        if row in PEERS:
+            command = [a.replace("@PORT@", str(port)) for a in PEERS[row]]
+            cwd = str(BENCH)
+        else:
+            command = ["-m", "ocsi", "-c", str(configure(row, port, work, args.parser))]
+            cwd = str(REPO)
         out = work / "cg.out"
         runner = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no"]
         if args.cpu:
@@ -197,8 +210,8 @@ def measure(row: str, args: argparse.Namespace) -> int:
         elif args.py_spy:
             runner = [_py_spy(), "record", "--format", "raw", "-r", "500", "-o", str(out), "--"]
         proc = subprocess.Popen(
-            [*runner, sys.executable, "-m", "ocsi", "-c", str(conf)],
-            cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [*runner, sys.executable, *command],
+            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         try:
             wait_answering(proc, port, path, status)
@@ -222,6 +235,8 @@ def measure(row: str, args: argparse.Namespace) -> int:
                            capture_output=True, timeout=120)
             dumps = sorted(work.glob("cg.out.*"), key=lambda p: p.stat().st_mtime)
             ir = total_ir(dumps[-1])
+            if os.environ.get("ICOUNT_KEEP"):
+                shutil.copy(dumps[-1], os.environ["ICOUNT_KEEP"])
             return ir // args.requests
         finally:
             for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -56,14 +56,19 @@ def _wait_for(condition, timeout: float = 10.0):
     raise AssertionError("condition not met within %g s" % timeout)
 
 
-def _answering(proc, want: int = 2, rounds: int = 20) -> set[int]:
-    """PIDs answering /pid, each request on a new connection, until ``want`` distinct ones."""
+def _answering(proc, want: int = 2, timeout: float = 60.0) -> set[int]:
+    """PIDs answering /pid, each request on a new connection, until ``want`` distinct ones.
+
+    Bounded by time rather than by a count of rounds: on a loaded machine a worker still
+    starting leaves every connection of the first rounds to the other one."""
     seen: set[int] = set()
+    deadline = time.monotonic() + timeout
     with ThreadPoolExecutor(4) as pool:
-        for _ in range(rounds):
+        while time.monotonic() < deadline:
             seen |= {int(r.body) for r in pool.map(lambda _: proc.get("/pid/"), range(20))}
             if len(seen) >= want:
                 break
+            time.sleep(0.1)
     return seen
 
 
