@@ -364,3 +364,21 @@ def _open(srv) -> int:  # type: ignore[no-untyped-def]
     async def count() -> int:
         return srv.server.manager.active
     return srv.call(count)
+
+
+@pytest.mark.parametrize("field", [(b"connection", b"close"), (b"Accept", b"*/*"),
+                                   (b"te", b"gzip"), (b"x-a", b" padded"), (b":path", b"/twice"),
+                                   (b"host", b"elsewhere")])
+def test_a_malformed_request_is_reset_and_the_connection_goes_on(h2server, field):
+    # RFC 9113 §8.1.1: a malformed request is a stream error (PROTOCOL_ERROR); the other streams
+    # of the connection are not its victims
+    c = Client(h2server.port, strict=False)
+    sid = c.request("/x", headers=[field])
+    resets: list[h2.events.StreamReset] = []
+    deadline = time.monotonic() + 10
+    while not resets and time.monotonic() < deadline:
+        resets = [e for e in _read_events(c, 1, once=True)
+                  if isinstance(e, h2.events.StreamReset) and e.stream_id == sid]
+    assert resets and resets[0].error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    ok = c.request("/after-malformed")
+    assert b"/after-malformed" in c.responses(1)[ok][1]

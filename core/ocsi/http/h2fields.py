@@ -1,0 +1,94 @@
+"""An HTTP/2 request's header block, checked and split in one pass (RFC 9113 §8.2, §8.3).
+
+The h2 library can validate inbound header blocks itself, through a chain of eight
+generators per field; for a small request that costs more than the rest of the stream's
+handling in h2. :class:`~.h2conn.H2Protocol` turns that off and calls :func:`split_request`
+instead, which refuses exactly what h2's validation refuses for a request (the differential
+test in ``tests/unit/test_h2fields.py`` holds the two side by side on generated blocks):
+
+- an empty field name, a name with an upper-case letter, white space around a name or a value;
+- a connection-specific field (``connection``, ``keep-alive``, ``proxy-connection``,
+  ``transfer-encoding``, ``upgrade``), ``te`` other than ``trailers``;
+- a pseudo-header that is repeated, unknown, a response's (``:status``), ``:protocol``
+  outside CONNECT, or after a regular field; a missing ``:method``, ``:scheme`` or ``:path``;
+  an empty ``:path``;
+- neither ``:authority`` nor ``host``, ``host`` repeated, or both with different values.
+
+What h2 does to accepted blocks (``normalize_inbound_headers``) is done too: ``cookie`` fields
+are joined with ``"; "`` into one (RFC 9113 §8.2.3). Names and values are then checked
+against the same character rules as every protocol's (:mod:`.fieldcheck`) by the caller.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MalformedRequest", "split_request"]
+
+#: Pseudo-header fields a request may carry.
+_PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path", b":protocol"))
+#: Fields HTTP/2 forbids (RFC 9113 §8.2.2).
+_CONNECTION = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
+                         b"upgrade"))
+#: What h2 calls white space around a name or a value (Python's ``string.whitespace``).
+_WS = b" \t\n\r\x0b\x0c"
+_NOT_PLAIN = frozenset((b"te", b"cookie", b"host")) | _CONNECTION
+
+
+class MalformedRequest(Exception):
+    """The header block is malformed (a stream error of type PROTOCOL_ERROR)."""
+
+
+def split_request(block: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes],
+                                                             list[tuple[str, str]]]:
+    """``(pseudo-header fields, regular fields as latin-1 text)`` of a request's header block
+    as HPACK decoded it; raises :class:`MalformedRequest`."""
+    pseudo: dict[bytes, bytes] = {}
+    regular: list[tuple[str, str]] = []
+    cookies: list[bytes] = []
+    host: bytes | None = None
+    for name, value in block:
+        if not name:
+            raise MalformedRequest("empty field name")
+        if value and (value[0] in _WS or value[-1] in _WS):
+            raise MalformedRequest(f"white space around the value of {name!r}")
+        if name[0] == 58:  # b":"
+            if regular or cookies or host is not None:
+                raise MalformedRequest(f"pseudo-header {name!r} after a regular field")
+            if name not in _PSEUDO:
+                raise MalformedRequest(f"pseudo-header {name!r} in a request")
+            if name in pseudo:
+                raise MalformedRequest(f"pseudo-header {name!r} repeated")
+            pseudo[name] = value
+            continue
+        if name.lower() != name:
+            raise MalformedRequest(f"upper-case field name {name!r}")
+        if name[0] in _WS or name[-1] in _WS:
+            raise MalformedRequest(f"white space around the field name {name!r}")
+        if name in _NOT_PLAIN:
+            if name in _CONNECTION:
+                raise MalformedRequest(f"connection-specific field {name!r}")
+            if name == b"te":
+                if value.lower() != b"trailers":
+                    raise MalformedRequest(f"te: {value!r}")
+            elif name == b"cookie":
+                cookies.append(value)
+                continue
+            else:
+                if host is not None:
+                    raise MalformedRequest("host repeated")
+                host = value
+        regular.append((name.decode("latin-1"), value.decode("latin-1")))
+    for required in (b":method", b":scheme", b":path"):
+        if required not in pseudo:
+            raise MalformedRequest(f"no {required.decode()} pseudo-header")
+    if b":protocol" in pseudo and pseudo[b":method"] != b"CONNECT":
+        raise MalformedRequest(":protocol outside CONNECT")
+    if not pseudo[b":path"]:
+        raise MalformedRequest("empty :path")
+    authority = pseudo.get(b":authority")
+    if authority is None and host is None:
+        raise MalformedRequest("neither :authority nor host")
+    if authority is not None and host is not None and authority != host:
+        raise MalformedRequest(":authority and host differ")
+    if cookies:
+        regular.append(("cookie", b"; ".join(cookies).decode("latin-1")))
+    return pseudo, regular
