@@ -41,6 +41,8 @@ ROWS = {
     "notfound": ("ocsi-static.xml", "/does-not-exist.txt", 404),
     "asgi": ("ocsi-app.xml", "/", 200),
     "mem": ("ocsi-tiny.xml", "/", 200),
+    # forwarded by revproxy to an nginx backend this script starts (outside valgrind)
+    "proxy": ("ocsi-proxy.xml", "/small.txt", 200),
 }
 #: Peers measured the same way on the asgi row's application (``bench/apps.py``'s ``plain``):
 #: row -> command line after the interpreter (``@PORT@`` replaced), run in ``bench/``.
@@ -51,6 +53,25 @@ PEERS = {
                 "--no-ws", "apps:plain"],
 }
 WARMUP = 300
+#: The proxy row's backend port (set by :func:`nginx_backend`).
+BACKEND_PORT = 0
+
+
+def nginx_backend(work: Path) -> subprocess.Popen[bytes]:
+    """bench/configs/nginx-backend.conf on ``work/www``, for the proxy row."""
+    global BACKEND_PORT
+    BACKEND_PORT = free_port()
+    text = (BENCH / "configs" / "nginx-backend.conf").read_text(encoding="utf-8")
+    for key, value in {"PORT": str(BACKEND_PORT), "DOCROOT": str(work / "www"),
+                       "RUNDIR": str(work)}.items():
+        text = text.replace(f"@{key}@", value)
+    conf = work / "nginx-backend.conf"
+    conf.write_text(text, encoding="utf-8")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(work)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_answering(proc, BACKEND_PORT, "/small.txt", 200)
+    return proc
 
 
 def free_port() -> int:
@@ -64,7 +85,7 @@ def configure(row: str, port: int, work: Path, parser: str) -> Path:
     text = (BENCH / "configs" / template).read_text(encoding="utf-8")
     values = {"PORT": str(port), "DOCROOT": str(work / "www"), "RUNDIR": str(work),
               "BENCHDIR": str(BENCH), "ELEMENT": "asgi", "APP": "apps:plain",
-              "TINY": '<tiny size="100"/>'}
+              "TINY": '<tiny size="100"/>', "BACKEND": f"http://127.0.0.1:{BACKEND_PORT}"}
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
     text = text.replace("<server>", f"<server><httpparser>{parser}</httpparser>", 1)
@@ -196,6 +217,7 @@ def measure(row: str, args: argparse.Namespace) -> int:
         (work / "www" / "small.txt").write_bytes(b"x" * 99 + b"\n")
         (work / "log").mkdir()
         port = free_port()
+        backend = nginx_backend(work) if row == "proxy" else None
         env = dict(os.environ, OCSI_LOOP=args.loop)
         if row in PEERS:
             command = [a.replace("@PORT@", str(port)) for a in PEERS[row]]
@@ -239,6 +261,9 @@ def measure(row: str, args: argparse.Namespace) -> int:
                 shutil.copy(dumps[-1], os.environ["ICOUNT_KEEP"])
             return ir // args.requests
         finally:
+            if backend is not None:
+                backend.terminate()
+                backend.wait(30)
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
                     os.killpg(proc.pid, sig)  # the group: py-spy's server too

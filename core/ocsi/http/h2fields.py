@@ -28,8 +28,9 @@ _PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path", b":protoco
 #: Fields HTTP/2 forbids (RFC 9113 §8.2.2).
 _CONNECTION = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
                          b"upgrade"))
-#: What h2 calls white space around a name or a value (Python's ``string.whitespace``).
-_WS = b" \t\n\r\x0b\x0c"
+#: White space that may not surround a name or a value (h2 4's rule). Other control characters
+#: are refused by :mod:`.fieldcheck`, with a 400 rather than a stream reset.
+_WS = b" \t"
 _NOT_PLAIN = frozenset((b"te", b"cookie", b"host")) | _CONNECTION
 
 

@@ -29,7 +29,7 @@ from h11._readers import READERS, maybe_read_from_IDLE_client
 from h11._receivebuffer import ReceiveBuffer
 
 from .fasthead import AVAILABLE as FAST_AVAILABLE
-from .fasthead import parse_canonical_head
+from .fasthead import default_parser, parse_canonical_head, parse_canonical_response_head
 
 __all__ = ["RequestReader", "ResponseReader"]
 
@@ -46,13 +46,16 @@ _CLOSED = h11.ConnectionClosed()
 class _Reader:
     """One receive buffer for the life of a socket, and the h11 reader for what comes next."""
 
-    __slots__ = ("_buf", "_closed", "_max", "_read")
+    __slots__ = ("_buf", "_closed", "_max", "_read", "_scanned")
 
     def __init__(self, reader: Any, max_incomplete_event_size: int) -> None:
         self._buf = ReceiveBuffer()
         self._closed = False
         self._read = reader
         self._max = max_incomplete_event_size
+        #: Bytes of the buffer already searched for the end of a head (the fast path): a head
+        #: arriving a byte at a time is not searched again from its start on every byte.
+        self._scanned = 0
 
     def receive_data(self, data: bytes) -> None:
         """Buffer bytes from the socket; ``b""`` means the peer closed its side."""
@@ -81,6 +84,24 @@ class _Reader:
         data = bytes(self._buf)
         self._buf = ReceiveBuffer()
         return data
+
+    def _fast_head(self, parse: Any) -> Any:
+        """A complete head in the buffer read by ``parse`` (the httptools fast path), taken
+        out of the buffer; ``None`` when there is none yet or ``parse`` declines it (h11 then
+        reads it, the bytes untouched)."""
+        data = self._buf._data  # noqa: SLF001 - h11's buffer, as above
+        start = self._scanned - 3 if 3 <= self._scanned <= len(data) else 0
+        end = data.find(b"\r\n\r\n", start)
+        if end < 0:
+            self._scanned = len(data)
+            return None
+        if end + 4 > self._max:
+            return None
+        head = parse(bytes(data[:end + 4]))
+        if head is not None:
+            self._buf.maybe_extract_at_most(end + 4)
+            self._scanned = 0
+        return head
 
     def next_event(self) -> Any:
         """The next event; ``h11.NEED_DATA`` when more bytes are needed;
@@ -117,28 +138,17 @@ class RequestReader(_Reader):
     ``h11.EndOfMessage``. ``fast``: a complete canonical head is read by httptools; anything
     else, and every body, by h11 (:mod:`.fasthead`)."""
 
-    __slots__ = ("_fast", "_scanned")
+    __slots__ = ("_fast",)
 
     def __init__(self, max_incomplete_event_size: int, fast: bool = False) -> None:
         super().__init__(maybe_read_from_IDLE_client, max_incomplete_event_size)
         self._fast = fast and FAST_AVAILABLE
-        #: Bytes of the buffer already searched for the end of the head: a head arriving a
-        #: byte at a time is not searched again from its start on every byte.
-        self._scanned = 0
 
     def next_event(self) -> Any:
         if self._fast and self._read is maybe_read_from_IDLE_client:
-            data = self._buf._data  # noqa: SLF001 - h11's buffer, as above
-            start = self._scanned - 3 if 3 <= self._scanned <= len(data) else 0
-            end = data.find(b"\r\n\r\n", start)
-            if end < 0:
-                self._scanned = len(data)
-            elif end + 4 <= self._max:
-                head = parse_canonical_head(bytes(data[:end + 4]))
-                if head is not None:
-                    self._buf.maybe_extract_at_most(end + 4)
-                    self._scanned = 0
-                    return head
+            head = self._fast_head(parse_canonical_head)
+            if head is not None:
+                return head
         return super().next_event()
 
     def start_body(self, length: int | None) -> None:
@@ -162,13 +172,24 @@ class ResponseReader(_Reader):
     decided (:func:`response_framing`), then events until ``h11.EndOfMessage``.
     """
 
-    __slots__ = ()
+    __slots__ = ("_fast",)
 
-    def __init__(self, max_head: int = 64 * 1024) -> None:
+    def __init__(self, max_head: int = 64 * 1024, fast: bool | None = None) -> None:
         super().__init__(_nothing, max_head)
+        #: Canonical heads of final responses read by httptools (``None``: as the server's
+        #: default parser, :func:`~.fasthead.default_parser`), everything else by h11.
+        self._fast = (default_parser() == "httptools") if fast is None else (fast and FAST_AVAILABLE)
 
     def start_response(self) -> None:
         self._read = _response_head
+        self._scanned = 0
+
+    def next_event(self) -> Any:
+        if self._fast and self._read is _response_head:
+            head = self._fast_head(parse_canonical_response_head)
+            if head is not None:
+                return head
+        return super().next_event()
 
     def start_body(self, framing: str, length: int = 0) -> None:
         """``framing``: ``"length"`` (``length`` bytes; 0 for none), ``"chunked"`` or ``"close"``."""
