@@ -1,8 +1,11 @@
 """When to order and renew, in the one process of the server that orders.
 
 Each ``<host acme="true">`` has a task: no certificate (or one about to expire) means an order
-now; otherwise it sleeps until a third of the certificate's lifetime is left, minus a random
-jitter (up to a thirtieth of the lifetime) so that a fleet does not renew at the same second.
+now; otherwise it sleeps until the renewal time of :mod:`.renewal`: a time drawn in the CA's
+suggested window when its directory offers ARI (RFC 9773, asked again when its ``Retry-After``
+says; the new order names the certificate it replaces), else when a third of the certificate's
+lifetime is left, minus a random jitter (up to a thirtieth of the lifetime) so that a fleet
+does not renew at the same second.
 A failed order is logged and retried after ``<acme retry>`` seconds, doubled at each failure
 up to a day, and never sooner than the CA's ``Retry-After``. A task orders for its own names
 only, so there is one order per name set at a time; orders run one after the other in one
@@ -29,6 +32,7 @@ from typing import Any
 
 from ..logs import NOTICE
 from .config import AcmeHost, AcmeSettings
+from .renewal import DEFAULT_POLL, RenewalInfo, poll_delay
 from .serving import REFRESH_INTERVAL, AcmeServing
 from .shared import SharedStorage
 from .store import AcmeStore, CertState, StoredCertificate
@@ -88,6 +92,8 @@ class AcmeManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._thread: _OrderThread | None = None
         self._client: Any = None
+        #: What the CA said of each name set's certificate (ARI), kept by this process only.
+        self._renewal_info: dict[tuple[str, ...], RenewalInfo] = {}
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -155,6 +161,9 @@ class AcmeManager:
         warned: float = 0.0
         while True:
             stored, state, due = self._due(names, jitter)
+            asked = stored is not None and await self._ask_renewal_info(host, stored, state)
+            if asked:
+                _, _, due = self._due(names, jitter)  # ``state`` keeps what was learnt
             now = datetime.datetime.now(datetime.timezone.utc)
             if stored is not None and stored.not_after - now < EXPIRY_WARNING \
                     and time.time() - warned > 86400:
@@ -162,12 +171,15 @@ class AcmeManager:
                 log.warning("%s: the certificate of %s expires on %s and is not renewed yet%s",
                             host.where, " ".join(names), f"{stored.not_after:%Y-%m-%d %H:%M} UTC",
                             f" (last error: {state.last_error})" if state.last_error else "")
-            if state.extra.get("next_attempt") != due.timestamp():
+            if asked or state.extra.get("next_attempt") != due.timestamp():
                 state.extra["next_attempt"] = due.timestamp()  # for ocsi cert status
                 self.store.save_state(state)
             wait = (due - now).total_seconds()
             if wait > 0:
-                await asyncio.sleep(min(wait, 3600.0))
+                info = self._renewal_info.get(names)
+                if info is not None and stored is not None and info.cert_id == stored.cert_id:
+                    wait = min(wait, info.next_check - time.time())  # ask the CA again then
+                await asyncio.sleep(max(0.0, min(wait, 3600.0)))
                 continue
             if self.share is None:
                 await self._order(host, state)
@@ -201,9 +213,64 @@ class AcmeManager:
         due = datetime.datetime.now(datetime.timezone.utc)
         if stored is not None:
             due = renewal_time(stored, jitter)
+            info = self._renewal_info.get(names)
+            if info is not None and info.renew_at is not None and info.cert_id == stored.cert_id:
+                due = info.renew_at  # the CA's window (ARI) rather than a third of the lifetime
         if state.not_before is not None:
             due = max(due, datetime.datetime.fromtimestamp(state.not_before, datetime.timezone.utc))
         return stored, state, due
+
+    async def _ask_renewal_info(self, host: AcmeHost, stored: StoredCertificate,
+                                state: CertState) -> bool:
+        """Ask the CA for ``stored``'s renewal window when it is time to (ARI); whether
+        something was learnt. A failure keeps the window known so far (or a third of the
+        lifetime) and asks again later."""
+        from .client import OrderFailed
+
+        names = host.names
+        known = self._renewal_info.get(names)
+        if stored.cert_id is None or stored.cert is None or stored.not_after <= \
+                datetime.datetime.now(datetime.timezone.utc):
+            return False  # no identifier; or expired: never asked about (RFC 9773, 4.3)
+        if known is not None and known.cert_id == stored.cert_id and time.time() < known.next_check:
+            return False
+        cert = stored.cert
+        try:
+            info: RenewalInfo = await self._thread_run(lambda: self._acme().renewal_info(cert))
+        except Exception as exc:  # noqa: BLE001 - the window waits; the renewal never does
+            retry_after = exc.retry_after if isinstance(exc, OrderFailed) else None
+            delay = poll_delay(retry_after) if retry_after is not None else DEFAULT_POLL
+            log.warning("%s: %s (asked again in %.0f s)", host.where, exc, delay)
+            if known is not None and known.cert_id == stored.cert_id:
+                info = RenewalInfo(known.cert_id, known.start, known.end, known.renew_at,
+                                   time.time() + delay, known.offered, known.explanation)
+            else:
+                info = RenewalInfo(stored.cert_id, None, None, None, time.time() + delay, True)
+            self._renewal_info[names] = info
+            return False
+        self._renewal_info[names] = info
+        if info.start is not None and info.end is not None and info.renew_at is not None:
+            moved = known is None or (known.start, known.end) != (info.start, info.end)
+            if moved:
+                log.log(NOTICE if info.explanation else logging.INFO,
+                        "%s: the CA suggests renewing %s between %s and %s: renewal at %s%s",
+                        host.where, " ".join(names), f"{info.start:%Y-%m-%d %H:%M:%S}",
+                        f"{info.end:%Y-%m-%d %H:%M:%S} UTC", f"{info.renew_at:%Y-%m-%d %H:%M:%S}",
+                        f" ({info.explanation})" if info.explanation else "")
+            state.extra["renewal_window"] = [info.start.timestamp(), info.end.timestamp()]
+        else:
+            state.extra.pop("renewal_window", None)
+        state.extra["renewal_info"] = "offered" if info.offered else "not offered"
+        state.extra["renewal_info_next_check"] = info.next_check  # saved by the caller
+        return True
+
+    def _replaces(self, names: tuple[str, ...]) -> str | None:
+        """The identifier of the certificate a new order renews, when the CA speaks ARI."""
+        stored = self.store.certificate(names)
+        info = self._renewal_info.get(names)
+        if stored is None or info is None or not info.offered or info.cert_id != stored.cert_id:
+            return None
+        return stored.cert_id
 
     def _save(self, state: CertState, key_pem: bytes | None = None, chain_pem: bytes | None = None
               ) -> None:
@@ -227,8 +294,10 @@ class AcmeManager:
         state.last_attempt = time.time()
         log.info("%s: ordering a certificate for %s from %s", host.where, " ".join(names),
                  self.settings.directory)
+        replaces = self._replaces(names)
         try:
-            key_pem, chain_pem = await self._thread_run(lambda: self._acme().obtain(names))
+            key_pem, chain_pem = await self._thread_run(
+                lambda: self._acme().obtain(names, replaces))
         except Exception as exc:  # noqa: BLE001 - an order's failure never stops the server
             if not isinstance(exc, OrderFailed):
                 log.exception("%s: ordering a certificate failed", host.where)
