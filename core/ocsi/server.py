@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -96,6 +97,8 @@ class Server:
         self.certificates: CertificateChooser | None = None
         #: Certificates from an ACME CA (``<acme>``), started once the listeners are open.
         self.acme: AcmeManager | None = None
+        #: The listeners' TLS context (where a ClientHello arrives), for ACME set up on reload.
+        self._tls: ssl.SSLContext | None = None
         #: A runtime built in Python (:mod:`ocsi.embed`) instead of from a configuration file.
         self._given_runtime = runtime
         #: Sockets bound by someone else (the worker master): served instead of binding ``<port>``.
@@ -203,6 +206,7 @@ class Server:
     async def _listen(self, s: ServerSettings) -> None:
         assert self.manager is not None and self.loop is not None
         listening = self._given_listening or open_listeners(s)
+        self._tls = listening.tls
         if listening.tls is not None:
             self.certificates = CertificateChooser(listening.tls, s.host_certificates)
             if self.acme is not None:
@@ -224,20 +228,51 @@ class Server:
     def _acme(self, runtime: Runtime) -> AcmeManager | None:
         """``<acme>``: every process serves the certificates and answers the challenges; the
         only process, or worker 0, orders them (:mod:`ocsi.acme`), with the other servers of
-        a cluster when the configuration loads ocsipersist-pgsql."""
+        a cluster when the configuration has a cluster database (an extension publishes it:
+        ocsipersist-pgsql does)."""
         s = runtime.settings
         if s.acme is None or not s.acme_hosts:
             return None
         from .acme.manager import AcmeManager
         from .acme.serving import AcmeServing
-        from .acme.shared import database_of
         from .acme.store import AcmeStore
 
         store = AcmeStore(s.acme.storage_dir(s.datadir))
         serving = AcmeServing(store, s.acme_hosts, s.ssl, "tls-alpn-01" in s.acme.challenges)
         orders = os.environ.get("OCSI_WORKER", "0") == "0"
+        database = s.cluster_database
         return AcmeManager(s.acme, s.acme_hosts, store, serving, orders,
-                           database_of(runtime.config.options))
+                           dict(database.connect_args) if database is not None else None)
+
+    async def _reload_acme(self, old: Runtime, new: Runtime) -> None:
+        """``<acme>`` or the ``acme="true"`` hosts changed: a new manager with the new
+        settings (the stored certificates are served at once), the old one stopped. Unchanged,
+        the running one carries on (its pending orders, backoffs and renewal windows)."""
+        from .acme.config import acme_identity
+
+        if acme_identity(old.settings) == acme_identity(new.settings):
+            return
+        previous, self.acme = self.acme, self._acme(new)
+        if self.acme is not None and self._tls is None:
+            log.warning("%s: <acme> takes effect at the next restart: the server was started "
+                        "without an HTTPS <port>", new.settings.acme.where  # type: ignore[union-attr]
+                        )
+            self.acme = None
+        if self.acme is not None:
+            assert self._tls is not None and self.certificates is not None
+            self.acme.start()  # the stored certificates are loaded before any handshake sees it
+            self.acme.serving.watch(self._tls)
+            self.certificates.acme = self.acme.serving
+        elif self.certificates is not None:
+            self.certificates.acme = None
+            if self._tls is not None:
+                from .acme.serving import AcmeServing
+
+                AcmeServing.unwatch(self._tls)
+        log.log(NOTICE, "ACME: %s", "the new <acme> settings and hosts are in use" if self.acme
+                else "no automatic certificate any more")
+        if previous is not None:
+            await previous.stop()
 
     def _app(self, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
         """What answers requests: the runtime, behind ACME's http-01 answers when configured."""
@@ -336,6 +371,7 @@ class Server:
             log.warning("<port> changes take effect at the next restart, not on reload")
         self.runtime = new
         self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
+        await self._reload_acme(old, new)
         assert self.manager is not None
         self.manager.app = self._app(new)
         self.manager.limits = new.settings.limits()

@@ -82,7 +82,8 @@ class AcmeManager:
     def __init__(self, settings: AcmeSettings, hosts: list[AcmeHost], store: AcmeStore,
                  serving: AcmeServing, orders: bool, database: dict[str, Any] | None = None) -> None:
         self.settings = settings
-        #: The cluster's PostgreSQL (:mod:`.shared`) when ocsipersist-pgsql is configured.
+        #: The cluster's PostgreSQL (:mod:`.shared`) when the configuration has one
+        #: (``settings.cluster_database``, which ocsipersist-pgsql publishes).
         self.share: SharedStorage | None = SharedStorage(database, store) if database else None
         self.hosts = hosts
         self.store = store

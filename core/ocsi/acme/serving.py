@@ -77,10 +77,18 @@ class AcmeServing:
         """Hook into the listeners' context: refusals that reach the client, and the ALPN
         list of each ClientHello for tls-alpn-01."""
         ctx.sslobject_class = RefusableSSLObject
-        if self.alpn is not None and not self.alpn.watch(ctx):
+        if self.alpn is None:
+            self.unwatch(ctx)  # a reload may have dropped tls-alpn-01
+        elif not self.alpn.watch(ctx):
             log.warning("this Python does not show the TLS ClientHello: tls-alpn-01 cannot be "
                         "answered, http-01 is used")
             self.alpn = None
+
+    @staticmethod
+    def unwatch(ctx: ssl.SSLContext) -> None:
+        """No more ClientHello reading in ``ctx`` (ACME gone, or tls-alpn-01, after a reload)."""
+        if getattr(ctx, "_msg_callback", None) is not None:
+            setattr(ctx, "_msg_callback", None)  # noqa: B010 - CPython's, not in the stubs
 
     def refresh(self) -> list[AcmeHost]:
         """Load the stored certificates that changed; the hosts whose certificate is new."""

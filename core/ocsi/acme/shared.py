@@ -1,4 +1,8 @@
-"""A cluster's ACME storage in PostgreSQL, when the configuration loads ``ocsipersist-pgsql``.
+"""A cluster's ACME storage in PostgreSQL, when the configuration has a cluster database.
+
+The database is the one an extension publishes as ``settings.cluster_database``
+(:meth:`ocsi.LoadContext.publish_cluster_database`): ocsipersist-pgsql does, for its
+``<database>``. The core neither imports nor inspects the extension.
 
 Every server keeps its files under ``<datadir>/acme/`` as before (they are what it serves from)
 and mirrors them with the table ``ocsi_acme`` of the ocsipersist database:
@@ -34,13 +38,6 @@ CHANNEL = "ocsi_acme"
 PULL_INTERVAL = 2.0
 #: Kept on the server only: the CA's bundle is made from this server's own ``ca=`` file.
 _LOCAL_ONLY = ("ca-bundle.pem",)
-
-
-def database_of(options: dict[str, Any]) -> dict[str, Any] | None:
-    """The connection arguments of the configuration's ocsipersist-pgsql database, if any."""
-    backend = next((v for k, v in options.items() if k.endswith("ocsipersist-pgsql")), None)
-    connect_args = getattr(getattr(backend, "where", None), "connect_args", None)
-    return connect_args() if callable(connect_args) else None
 
 
 def _lock_id(names: Sequence[str]) -> int:

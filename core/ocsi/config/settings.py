@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..http.fasthead import default_parser
 from ..http.hostport import join_host_port
@@ -52,6 +53,20 @@ class SSLSettings:
     where: str = "?"
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterDatabase:
+    """The PostgreSQL database every server of a cluster reaches, published by the extension
+    that holds one (ocsipersist-pgsql, with :meth:`ocsi.LoadContext.publish_cluster_database`).
+    What the core coordinates between servers (ACME's shared certificates) keeps it there,
+    without knowing which extension it came from."""
+
+    #: Keyword arguments of ``asyncpg.connect``.
+    connect_args: Mapping[str, Any]
+    #: ``user@host:port/database``, for messages (no password).
+    description: str
+    where: str
+
+
 @dataclass(slots=True)
 class ServerSettings:
     """Values of the global directives, in force at the end of the configuration.
@@ -68,6 +83,8 @@ class ServerSettings:
     #: ``<acme>``: certificates from an ACME CA for the ``<host acme="true">`` (:mod:`ocsi.acme`).
     acme: AcmeSettings | None = None
     acme_hosts: list[AcmeHost] = field(default_factory=list)
+    #: The cluster's shared database, when an extension publishes one (:class:`ClusterDatabase`).
+    cluster_database: ClusterDatabase | None = None
     logdir: str | None = None
     syslog: str | None = None
     datadir: str | None = None
