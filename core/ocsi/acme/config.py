@@ -9,6 +9,7 @@ while http-01 is the only challenge, nowhere to keep the certificates.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import os
 import re
@@ -172,5 +173,12 @@ def acme_identity(s: ServerSettings) -> tuple[Any, ...]:
         return ()
     ssl = dataclasses.replace(s.ssl, where="") if s.ssl is not None else None
     database = s.cluster_database.connect_args if s.cluster_database is not None else None
-    return (dataclasses.replace(s.acme, where=""), tuple(h.names for h in s.acme_hosts),
+    ca = None
+    if s.acme.ca is not None:  # the same file with new certificates in it counts as a change
+        try:
+            with open(s.acme.ca, "rb") as f:
+                ca = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            pass
+    return (dataclasses.replace(s.acme, where=""), ca, tuple(h.names for h in s.acme_hosts),
             s.acme.storage_dir(s.datadir), ssl, sorted(database.items()) if database else None)
