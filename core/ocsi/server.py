@@ -260,6 +260,8 @@ class Server:
             self.acme = None
         if self.acme is not None:
             assert self._tls is not None and self.certificates is not None
+            if previous is not None:
+                self.acme.take_over(previous)
             self.acme.start()  # the stored certificates are loaded before any handshake sees it
             self.acme.serving.watch(self._tls)
             self.certificates.acme = self.acme.serving

@@ -216,7 +216,10 @@ def test_renewal_inside_the_cas_window_names_the_replaced_certificate(ocsi_serve
     def window(cert_id: str) -> tuple[dict[str, Any], str | None]:
         if cert_id not in windows:  # fixed at the first question about this certificate
             now = datetime.datetime.now(UTC)
-            windows[cert_id] = (now + datetime.timedelta(seconds=2), now + datetime.timedelta(seconds=4))
+            soon = not windows  # the first certificate: renew in 2 to 4 s; its successor: later
+            windows[cert_id] = ((now + datetime.timedelta(seconds=2), now + datetime.timedelta(seconds=4))
+                                if soon else (now + datetime.timedelta(days=30),
+                                              now + datetime.timedelta(days=31)))
         return _window(*windows[cert_id]), "3600"
 
     ca, proxy = ari(http_port, https, window)

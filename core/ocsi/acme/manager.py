@@ -92,9 +92,18 @@ class AcmeManager:
         self._stop = threading.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._thread: _OrderThread | None = None
+        #: The thread was handed to the manager of a reloaded configuration (not closed here).
+        self._handed_over = False
         self._client: Any = None
         #: What the CA said of each name set's certificate (ARI), kept by this process only.
         self._renewal_info: dict[tuple[str, ...], RenewalInfo] = {}
+
+    def take_over(self, previous: AcmeManager) -> None:
+        """Run this manager's orders in ``previous``'s thread (a reload changed the settings):
+        an order of the old settings still in flight ends before one of the new starts, so
+        two orders of this process never publish challenges for the same name at once."""
+        if previous._thread is not None and self.orders:
+            self._thread, previous._handed_over = previous._thread, True
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -119,7 +128,8 @@ class AcmeManager:
                 self.share = None
         self._refresh()
         if self.orders:
-            self._thread = _OrderThread()
+            if self._thread is None:
+                self._thread = _OrderThread()
             for host in self.hosts:
                 self._tasks.append(loop.create_task(self._keep(host)))
 
@@ -133,7 +143,7 @@ class AcmeManager:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         self._tasks = []
-        if self._thread is not None:
+        if self._thread is not None and not self._handed_over:
             self._thread.close()
         if self.share is not None:
             await self.share.close()
