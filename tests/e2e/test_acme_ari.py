@@ -35,8 +35,8 @@ from .test_acme import WAIT, _config, _host, _https_get, _serial, _wait_certific
 pytestmark = needs_pebble
 
 UTC = datetime.timezone.utc
-#: (body, Retry-After) of a renewal-info answer, given the certificate's identifier.
-Window = Callable[[str], tuple[dict[str, Any], str | None]]
+#: (body, Retry-After[, status]) of a renewal-info answer, given the certificate's identifier.
+Window = Callable[[str], tuple[Any, ...]]
 
 
 def _b64(data: bytes) -> str:
@@ -106,11 +106,13 @@ class AriProxy:
                 if self.path.startswith("/renewal-info/"):
                     cert_id = self.path.rpartition("/")[2]
                     proxy.renewal_asks.append((time.time(), cert_id))
-                    document, retry_after = proxy.window(cert_id)
-                    headers = [("Content-Type", "application/json")]
+                    document, retry_after, *status = proxy.window(cert_id)
+                    status = status or [200]
+                    headers = [("Content-Type", "application/json" if status[0] == 200
+                                else "application/problem+json")]
                     if retry_after is not None:
                         headers.append(("Retry-After", retry_after))
-                    self._send(200, headers, json.dumps(document).encode())
+                    self._send(status[0], headers, json.dumps(document).encode())
                     return
                 conn = http.client.HTTPSConnection("localhost", proxy.ca.port, context=upstream,
                                                    timeout=30)
@@ -220,7 +222,10 @@ def test_renewal_inside_the_cas_window_names_the_replaced_certificate(ocsi_serve
             windows[cert_id] = ((now + datetime.timedelta(seconds=2), now + datetime.timedelta(seconds=4))
                                 if soon else (now + datetime.timedelta(days=30),
                                               now + datetime.timedelta(days=31)))
-        return _window(*windows[cert_id]), "3600"
+        document = _window(*windows[cert_id])
+        if windows[cert_id][0] - datetime.datetime.now(UTC) < datetime.timedelta(days=1):
+            document["explanationURL"] = "https://ca.example/incident-42"
+        return document, "3600"
 
     ca, proxy = ari(http_port, https, window)
     srv = ocsi_server(_through(_config(exts_path, ca, http_port, https,
@@ -234,6 +239,7 @@ def test_renewal_inside_the_cas_window_names_the_replaced_certificate(ocsi_serve
     else:
         raise AssertionError(f"not renewed: {proxy.renewal_asks} {srv.log('errors')}")
     assert _https_get(https, "ari.example.com", ca.root()) == b"ari"
+    assert "(https://ca.example/incident-42)" in srv.log("warnings")  # why the CA moved it
     assert len(proxy.orders) == 2, proxy.orders
     assert "replaces" not in proxy.orders[0][1]  # a first certificate replaces nothing
     ordered_at, renewal = proxy.orders[1]
@@ -252,14 +258,17 @@ def test_the_cas_retry_after_sets_when_the_window_is_asked_again(ocsi_server, ar
     now = datetime.datetime.now(UTC)
     start, end = now + datetime.timedelta(days=30), now + datetime.timedelta(days=31)
     retry = {"soon.example.com": "1", "late.example.com": str(3 * 86400),
-             "hour.example.com": "3600"}
+             "hour.example.com": "3600", "down.example.com": "120"}
     names: dict[str, str] = {}
 
-    def window(cert_id: str) -> tuple[dict[str, Any], str | None]:
+    def window(cert_id: str) -> tuple[Any, ...]:
         for _ in range(600):  # bounded: the test learns which name has this certificate
             if cert_id in names:
                 break
             time.sleep(0.05)
+        if names[cert_id] == "down.example.com":  # the CA's ARI is out of order
+            return ({"type": "urn:ietf:params:acme:error:serverInternal",
+                     "detail": "renewal information is resting"}, "120", 503)
         return _window(start, end), retry[names[cert_id]]
 
     ca, proxy = ari(http_port, https, window)
@@ -268,8 +277,8 @@ def test_the_cas_retry_after_sets_when_the_window_is_asked_again(ocsi_server, ar
     for name in retry:
         _wait_certificate(https, name, ca)
         names[expected_id(_served(https, name))] = name
-    for _ in range(int(WAIT / 0.05)):  # bounded: until each certificate's window is known
-        if all("renewal_window" in _state(srv, n).get("extra", {}) for n in retry):
+    for _ in range(int(WAIT / 0.05)):  # bounded: until the CA has been asked about each
+        if all("renewal_info_next_check" in _state(srv, n).get("extra", {}) for n in retry):
             break
         time.sleep(0.05)
     asked = {names[cert_id]: when for when, cert_id in proxy.renewal_asks}
@@ -280,9 +289,19 @@ def test_the_cas_retry_after_sets_when_the_window_is_asked_again(ocsi_server, ar
         assert start.timestamp() <= extra["next_attempt"] <= end.timestamp()
         delay = extra["renewal_info_next_check"] - asked[name]
         assert expected <= delay <= expected + 30, (name, delay)
-    assert len(proxy.renewal_asks) == 3  # one question each, none repeated
-    assert len(proxy.orders) == 3  # no renewal yet
+    # the CA could not say: a third of the lifetime meanwhile, asked again after its Retry-After
+    extra = _state(srv, "down.example.com")["extra"]
+    assert "renewal_window" not in extra and "renewal information is resting" in extra["renewal_info"]
+    assert 120 <= extra["renewal_info_next_check"] - asked["down.example.com"] <= 150
+    cert = _served(https, "down.example.com")
+    third = cert.not_valid_after_utc - (cert.not_valid_after_utc - cert.not_valid_before_utc) / 3
+    lifetime = (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds()
+    assert third.timestamp() - lifetime / 30 - 1 <= extra["next_attempt"] <= third.timestamp() + 1
+    assert "renewal information is resting (asked again in 120 s)" in srv.log("warnings")
+    assert len(proxy.renewal_asks) == 4  # one question each, none repeated
+    assert len(proxy.orders) == 4  # no renewal yet
     from ocsi.cli import main
 
     main(["cert", "status", "-c", srv.config_path])
-    assert "renewal window (ARI): " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "renewal window (ARI): " in out and "renewal window: unavailable: " in out

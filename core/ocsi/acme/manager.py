@@ -233,9 +233,9 @@ class AcmeManager:
 
     async def _ask_renewal_info(self, host: AcmeHost, stored: StoredCertificate,
                                 state: CertState) -> bool:
-        """Ask the CA for ``stored``'s renewal window when it is time to (ARI); whether
-        something was learnt. A failure keeps the window known so far (or a third of the
-        lifetime) and asks again later."""
+        """Ask the CA for ``stored``'s renewal window when it is time to (ARI); whether it was
+        asked (``state.extra`` then says what came of it, for ``ocsi cert status``). A failure
+        keeps the window known so far (or a third of the lifetime) and asks again later."""
         from .client import OrderFailed
 
         names = host.names
@@ -255,10 +255,14 @@ class AcmeManager:
             if known is not None and known.cert_id == stored.cert_id:
                 info = RenewalInfo(known.cert_id, known.start, known.end, known.renew_at,
                                    time.time() + delay, known.offered, known.explanation)
-            else:
-                info = RenewalInfo(stored.cert_id, None, None, None, time.time() + delay, True)
+            else:  # a third of the lifetime meanwhile; no ``replaces`` for a CA not heard from
+                info = RenewalInfo(stored.cert_id, None, None, None, time.time() + delay, False)
             self._renewal_info[names] = info
-            return False
+            if info.start is None:
+                state.extra.pop("renewal_window", None)
+            state.extra["renewal_info"] = f"unavailable: {exc}"
+            state.extra["renewal_info_next_check"] = info.next_check
+            return True
         self._renewal_info[names] = info
         if info.start is not None and info.end is not None and info.renew_at is not None:
             moved = known is None or (known.start, known.end) != (info.start, info.end)
