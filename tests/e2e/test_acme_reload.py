@@ -135,3 +135,43 @@ def test_unchanged_acme_keeps_its_manager_across_a_reload(ocsi_server, pebble, e
         time.sleep(0.05)
     assert srv.server.acme is manager
     assert ca.orders() == 1
+
+
+def test_workers_take_a_new_acme_host_on_reload(ocsi_process, pebble, exts_path):  # noqa: F811
+    """Two worker processes: the reload reaches both, worker 0 orders the new host's
+    certificate (tls-alpn-01, answered by whichever worker the CA reaches), both serve it."""
+    from pathlib import Path
+
+    from .test_acme import _config
+
+    https = free_port()
+    ca = pebble(0, https)
+
+    def host(name: str) -> str:
+        return (f'<host hostfilter="{name}" acme="true"><site path="pid"><pid/></site>'
+                f'<say text="{name}"/></host>')
+
+    def document(hosts: str) -> str:
+        return (_config(exts_path, ca, 0, https, hosts, "tls-alpn-01")
+                .replace("127.0.0.1:0<", "127.0.0.1:{port}<"))
+
+    srv = ocsi_process(document(host("w1.example.com")), full=True, args=["--workers", "2"])
+    _wait_certificate(https, "w1.example.com", ca)
+    Path(srv.config_path).write_text(document(host("w1.example.com") + host("w2.example.com"))
+                                     .replace("{tmp}", str(srv.tmp)).replace("{port}", str(srv.port)))
+    srv.command("reload")
+    _wait_certificate(https, "w2.example.com", ca)
+    root = ca.root()
+    pids: set[bytes] = set()
+    for _ in range(400):  # new connections until both workers have answered for w2 (bounded)
+        try:
+            pids.add(_https_get(https, "w2.example.com", root, "/pid/"))
+        except ssl.SSLError:  # the other worker loads the stored certificate within 2 s
+            pass
+        if len(pids) == 2:
+            break
+        time.sleep(0.05)
+    assert len(pids) == 2, pids
+    assert _https_get(https, "w1.example.com", root) == b"w1.example.com"
+    assert ca.orders() == 2  # one each: worker 0 ordered, worker 1 did not
+    assert "Traceback" not in srv.log("errors")
