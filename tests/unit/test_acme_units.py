@@ -103,3 +103,15 @@ def test_renewal_window_polling_is_bounded_and_the_time_inside_the_window():
     times = [pick(start, end) for _ in range(200)]
     assert all(start <= t <= end for t in times)
     assert len(set(times)) > 100  # drawn, not fixed
+
+
+def test_expiry_warning_fourteen_days_or_a_sixth_of_a_short_lifetime():
+    from ocsi.acme.manager import expiry_warning
+
+    start = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+
+    def cert(days: float) -> StoredCertificate:
+        return StoredCertificate("x", ("a",), "CN=CA", start, start + datetime.timedelta(days=days), 0.0)
+
+    assert expiry_warning(cert(90)) == datetime.timedelta(days=14)
+    assert expiry_warning(cert(6)) == datetime.timedelta(days=1)  # Let's Encrypt's short-lived

@@ -10,7 +10,8 @@ A failed order is logged and retried after ``<acme retry>`` seconds, doubled at 
 up to a day, and never sooner than the CA's ``Retry-After``. A task orders for its own names
 only, so there is one order per name set at a time; orders run one after the other in one
 daemon thread (the ``acme`` library is synchronous), never on the event loop. Fourteen days
-before expiry, a certificate that could not be renewed is a warning every day.
+before expiry (a sixth of the lifetime for short-lived certificates), a certificate that could
+not be renewed is a warning every day.
 
 Every other process (the workers that do not order) only looks for new files
 (:meth:`AcmeServing.refresh`).
@@ -41,6 +42,13 @@ log = logging.getLogger("ocsi.acme")
 
 MAX_BACKOFF = 86400.0
 EXPIRY_WARNING = datetime.timedelta(days=14)
+
+
+def expiry_warning(cert: StoredCertificate) -> datetime.timedelta:
+    """How long before expiry a certificate not renewed yet is a warning a day: fourteen days,
+    or a sixth of the lifetime for short-lived certificates (a six-day certificate would
+    otherwise be a warning from its issuance, before its renewal is even due)."""
+    return min(EXPIRY_WARNING, cert.lifetime / 6)
 
 
 def renewal_time(cert: StoredCertificate, jitter: float) -> datetime.datetime:
@@ -176,11 +184,13 @@ class AcmeManager:
             if asked:
                 _, _, due = self._due(names, jitter)  # ``state`` keeps what was learnt
             now = datetime.datetime.now(datetime.timezone.utc)
-            if stored is not None and stored.not_after - now < EXPIRY_WARNING \
+            if stored is not None and stored.not_after - now < expiry_warning(stored) \
                     and time.time() - warned > 86400:
                 warned = time.time()
-                log.warning("%s: the certificate of %s expires on %s and is not renewed yet%s",
-                            host.where, " ".join(names), f"{stored.not_after:%Y-%m-%d %H:%M} UTC",
+                log.warning("%s: the certificate of %s %s on %s and is not renewed yet%s",
+                            host.where, " ".join(names),
+                            "expired" if stored.not_after <= now else "expires",
+                            f"{stored.not_after:%Y-%m-%d %H:%M:%S} UTC",
                             f" (last error: {state.last_error})" if state.last_error else "")
             if asked or state.extra.get("next_attempt") != due.timestamp():
                 state.extra["next_attempt"] = due.timestamp()  # for ocsi cert status
