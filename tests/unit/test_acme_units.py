@@ -115,3 +115,14 @@ def test_expiry_warning_fourteen_days_or_a_sixth_of_a_short_lifetime():
 
     assert expiry_warning(cert(90)) == datetime.timedelta(days=14)
     assert expiry_warning(cert(6)) == datetime.timedelta(days=1)  # Let's Encrypt's short-lived
+
+
+def test_certificate_identifier_agrees_with_the_acme_librarys_own():
+    """The library computes the same identifier for its renewal_time() (a private helper)."""
+    from acme.client import _renewal_info_path_component
+
+    from ocsi.acme.renewal import certificate_id
+
+    for serial in (1, 0x7f, 0x80, 0xff, 0x87654321, 2**159 - 1):
+        cert = _certificate(serial, bytes(range(20)))
+        assert certificate_id(cert) == _renewal_info_path_component(cert)
