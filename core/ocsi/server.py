@@ -245,36 +245,13 @@ class Server:
                            dict(database.connect_args) if database is not None else None)
 
     async def _reload_acme(self, old: Runtime, new: Runtime) -> None:
-        """``<acme>`` or the ``acme="true"`` hosts changed: a new manager with the new
-        settings (the stored certificates are served at once), the old one stopped. Unchanged,
-        the running one carries on (its pending orders, backoffs and renewal windows)."""
+        """``<acme>`` or the ``acme="true"`` hosts changed: a new manager in place of the old
+        one (:func:`ocsi.acme.manager.switch`); unchanged, the running one carries on."""
         from .acme.config import acme_identity
+        from .acme.manager import switch
 
-        if acme_identity(old.settings) == acme_identity(new.settings):
-            return
-        previous, self.acme = self.acme, self._acme(new)
-        if self.acme is not None and self._tls is None:
-            log.warning("%s: <acme> takes effect at the next restart: the server was started "
-                        "without an HTTPS <port>", new.settings.acme.where  # type: ignore[union-attr]
-                        )
-            self.acme = None
-        if self.acme is not None:
-            assert self._tls is not None and self.certificates is not None
-            if previous is not None:
-                self.acme.take_over(previous)
-            self.acme.start()  # the stored certificates are loaded before any handshake sees it
-            self.acme.serving.watch(self._tls)
-            self.certificates.acme = self.acme.serving
-        elif self.certificates is not None:
-            self.certificates.acme = None
-            if self._tls is not None:
-                from .acme.serving import AcmeServing
-
-                AcmeServing.unwatch(self._tls)
-        log.log(NOTICE, "ACME: %s", "the new <acme> settings and hosts are in use" if self.acme
-                else "no automatic certificate any more")
-        if previous is not None:
-            await previous.stop()
+        if acme_identity(old.settings) != acme_identity(new.settings):
+            self.acme = await switch(self.acme, self._acme(new), self._tls, self.certificates)
 
     def _app(self, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
         """What answers requests: the runtime, behind ACME's http-01 answers when configured."""

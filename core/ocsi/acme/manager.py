@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..logs import NOTICE
 from .config import AcmeHost, AcmeSettings
@@ -37,6 +37,11 @@ from .renewal import DEFAULT_POLL, RenewalInfo, poll_delay
 from .serving import REFRESH_INTERVAL, AcmeServing
 from .shared import SharedStorage
 from .store import AcmeStore, CertState, StoredCertificate
+
+if TYPE_CHECKING:
+    import ssl
+
+    from ..sni import CertificateChooser
 
 log = logging.getLogger("ocsi.acme")
 
@@ -347,3 +352,36 @@ class AcmeManager:
     async def _thread_run(self, fn: Callable[[], Any]) -> Any:
         assert self._thread is not None
         return await self._thread.run(fn)
+
+
+async def switch(previous: AcmeManager | None, current: AcmeManager | None,
+                 tls: ssl.SSLContext | None, chooser: CertificateChooser | None
+                 ) -> AcmeManager | None:
+    """A reload changed ``<acme>`` or the ``acme="true"`` hosts: ``current`` (the new
+    settings' manager, or ``None``) takes over from ``previous``; what is now in use.
+
+    The new manager loads the stored certificates before the handshakes see it, so hosts that
+    keep ``acme="true"`` are served throughout; its orders run in the previous one's thread
+    (:meth:`AcmeManager.take_over`); the listeners' context reads ClientHellos for tls-alpn-01
+    only while it is asked for. A server started without an HTTPS port has no TLS context to
+    serve from: ACME waits for a restart there, as ``<port>`` does."""
+    if current is not None and (tls is None or chooser is None):
+        log.warning("%s: <acme> takes effect at the next restart: the server was started "
+                    "without an HTTPS <port>", current.settings.where)
+        current = None
+    if current is not None and tls is not None and chooser is not None:
+        if previous is not None:
+            current.take_over(previous)
+        current.start()
+        current.serving.watch(tls)
+        chooser.acme = current.serving
+    else:
+        if chooser is not None:
+            chooser.acme = None
+        if tls is not None:
+            AcmeServing.unwatch(tls)
+    log.log(NOTICE, "ACME: %s", "the new <acme> settings and hosts are in use" if current
+            else "no automatic certificate any more")
+    if previous is not None:
+        await previous.stop()
+    return current
