@@ -70,7 +70,8 @@ class AriProxy:
     def __init__(self, ca: Pebble, tmp: Path, window: Window) -> None:
         self.ca, self.window = ca, window
         self.renewal_asks: list[tuple[float, str]] = []  # (when, certificate id)
-        self.orders: list[tuple[float, dict[str, Any]]] = []  # (when, newOrder payload)
+        #: (when it was sent, payload) of each order pebble created
+        self.orders: list[tuple[float, dict[str, Any]]] = []
         authority, key = new_authority("ARI proxy CA")
         cert, cert_key = issue(authority, key, ["localhost"])
         self.ca_file = tmp / "ari-proxy-ca.pem"
@@ -97,12 +98,13 @@ class AriProxy:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                order = None  # a newOrder's payload (kept once pebble has created the order)
                 if self.command == "POST":
                     payload = json.loads(body).get("payload") or ""
                     if payload:
                         decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
                         if isinstance(decoded, dict) and "identifiers" in decoded:
-                            proxy.orders.append((time.time(), decoded))
+                            order = (time.time(), decoded)
                 if self.path.startswith("/renewal-info/"):
                     cert_id = self.path.rpartition("/")[2]
                     proxy.renewal_asks.append((time.time(), cert_id))
@@ -124,6 +126,8 @@ class AriProxy:
                     headers = answer.getheaders()
                 finally:
                     conn.close()
+                if order is not None and answer.status == 201:  # not a badNonce rejection
+                    proxy.orders.append(order)
                 if self.path == "/dir" and answer.status == 200:
                     directory = json.loads(data)
                     directory["renewalInfo"] = f"https://{self.headers['Host']}/renewal-info"
