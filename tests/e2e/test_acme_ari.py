@@ -15,6 +15,7 @@ import datetime
 import http.client
 import http.server
 import json
+import socket
 import ssl
 import threading
 import time
@@ -55,8 +56,6 @@ def _served(port: int, name: str) -> x509.Certificate:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    import socket
-
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
             ctx.wrap_socket(raw, server_hostname=name) as s:
         der = s.getpeercert(binary_form=True)

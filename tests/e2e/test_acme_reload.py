@@ -47,11 +47,6 @@ def _issuer(port: int, name: str) -> str:
     return x509.load_der_x509_certificate(der).issuer.rfc4514_string()
 
 
-def _reload(srv, xml: str) -> None:  # type: ignore[no-untyped-def]
-    """The file rewritten, then ``reload`` written to the command pipe (processed on return)."""
-    srv.reload(xml)
-
-
 def test_acme_changes_take_effect_on_reload(ocsi_server, pebble, exts_path, tmp_path):  # noqa: F811
     http, https = free_port(), free_port()
     one = pebble(http, https)
@@ -69,7 +64,7 @@ def test_acme_changes_take_effect_on_reload(ocsi_server, pebble, exts_path, tmp_
     #    listeners' context reads ClientHellos from now on)
     xml = _document(exts_path, http, https, files, _acme(one, "tls-alpn-01"),
                     _host("a.example.com", "a"))
-    _reload(srv, xml)
+    srv.reload(xml)  # the file rewritten, "reload" written to the command pipe and processed
     assert "Config file reloaded" in srv.wait_log("warnings", "Config file reloaded")
     _wait_certificate(https, "a.example.com", one)
     assert _https_get(https, "a.example.com", one.root()) == b"a"
@@ -79,7 +74,7 @@ def test_acme_changes_take_effect_on_reload(ocsi_server, pebble, exts_path, tmp_
     # 2. a bad <acme>: refused where it is written, the running configuration carries on
     bad = _document(exts_path, http, https, files, _acme(one, "tls-alpn-01", email="nobody"),
                     _host("a.example.com", "a"))
-    _reload(srv, bad)
+    srv.reload(bad)
     errors = srv.wait_log("errors", "Reload failed")
     assert "Reload failed, configuration unchanged" in errors
     line = next(i for i, text in enumerate(bad.splitlines(), 1) if text.startswith("<acme"))
@@ -91,7 +86,7 @@ def test_acme_changes_take_effect_on_reload(ocsi_server, pebble, exts_path, tmp_
     #    new CA; a's stored certificate is kept (not ordered again)
     xml = _document(exts_path, http, https, files, _acme(two, "http-01"),
                     _host("a.example.com", "a") + _host("b.example.com", "b"))
-    _reload(srv, xml)
+    srv.reload(xml)
     _wait_certificate(https, "b.example.com", two)
     assert _https_get(https, "b.example.com", two.root()) == b"b"
     assert "/.well-known/acme-challenge/" in srv.wait_log("access", "acme-challenge")
@@ -101,12 +96,12 @@ def test_acme_changes_take_effect_on_reload(ocsi_server, pebble, exts_path, tmp_
     # 4. acme="true" removed from a: its names get the <ssl> certificate again; b keeps its own
     xml = _document(exts_path, http, https, files, _acme(two, "http-01"),
                     _host("b.example.com", "b"))
-    _reload(srv, xml)
+    srv.reload(xml)
     assert _issuer(https, "a.example.com") == "CN=the default certificate's CA"
     assert _https_get(https, "b.example.com", two.root()) == b"b"
 
     # 5. <acme> removed: every name gets the <ssl> certificate
-    _reload(srv, _document(exts_path, http, https, files, "", ""))
+    srv.reload(_document(exts_path, http, https, files, "", ""))
     assert _issuer(https, "b.example.com") == "CN=the default certificate's CA"
     assert "Traceback" not in srv.log("errors")
     assert srv.server.acme is None
