@@ -1,6 +1,7 @@
 """``<acme>`` and ``acme="true"`` changed by a reload through the command pipe, against real
 CAs (two pebbles): no restart, the stored certificates served throughout, a bad ``<acme>``
-refused with its location while the running configuration carries on."""
+refused with its location while the running configuration carries on; with two worker
+processes; the cluster's database added by a reload."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ocsi.testing import free_port
 from .conftest import BASE
 from .pebble import Pebble, needs_pebble, pebble  # noqa: F401 - the fixture
 from .test_acme import WAIT, _host, _https_get, _serial, _wait_certificate
+from .test_acme import postgresql  # noqa: F401 - the fixture (a throwaway PostgreSQL)
 
 pytestmark = needs_pebble
 
@@ -169,4 +171,49 @@ def test_workers_take_a_new_acme_host_on_reload(ocsi_process, pebble, exts_path)
     assert len(pids) == 2, pids
     assert _https_get(https, "w1.example.com", root) == b"w1.example.com"
     assert ca.orders() == 2  # one each: worker 0 ordered, worker 1 did not
+    assert "Traceback" not in srv.log("errors")
+
+
+def test_a_reload_that_adds_the_cluster_database_shares_through_it(ocsi_server, pebble,  # noqa: F811
+                                                                    exts_path, postgresql, caplog):
+    """A server alone, then ocsipersist-pgsql added by a reload: ACME starts sharing through
+    the database the extension publishes (its account is the cluster's), the certificate it
+    holds is served throughout and not ordered again."""
+    import logging
+    import subprocess
+
+    from .test_acme import _config
+
+    caplog.set_level(logging.INFO, "ocsi.acme")
+    cluster, postgres = postgresql
+    database = (f'<extension findlib-package="ocsi-ext-ocsipersist-pgsql"><database host="127.0.0.1" '
+                f'port="{cluster.port}" user="{postgres.USER}" password="{postgres.PASSWORD}" '
+                f'database="ocsipersist"/></extension>')
+    http, https = free_port(), free_port()
+    ca = pebble(http, https)
+    host = _host("joins.example.com", "joins")
+    srv = ocsi_server(_config(exts_path, ca, http, https, host, "http-01"), full=True)
+    _wait_certificate(https, "joins.example.com", ca)
+    serial = _serial(https, "joins.example.com")
+    srv.reload(_config(exts_path, ca, http, https, database + host, "http-01"))
+    for _ in range(int(WAIT / 0.05)):  # bounded: until the new manager has opened the database
+        if any("shared through PostgreSQL" in r.getMessage() for r in caplog.records):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(srv.log("errors"))
+    keys = subprocess.run(
+        ["psql", "-h", cluster.socket_dir, "-p", str(cluster.port), "-U", postgres.USER,
+         "-d", "ocsipersist", "-tA", "-c", "SELECT key FROM ocsi_acme ORDER BY key"],
+        capture_output=True, text=True, timeout=30, check=True).stdout.split()
+    assert "account.key" in keys
+    account = (srv.tmp / "data" / "acme" / "account.key").read_bytes()
+    stored = subprocess.run(
+        ["psql", "-h", cluster.socket_dir, "-p", str(cluster.port), "-U", postgres.USER,
+         "-d", "ocsipersist", "-tA", "-c",
+         "SELECT convert_from(value, 'UTF8') FROM ocsi_acme WHERE key = 'account.key'"],
+        capture_output=True, text=True, timeout=30, check=True).stdout
+    assert stored.strip() == account.decode().strip()  # this server's account is the cluster's
+    assert _serial(https, "joins.example.com") == serial
+    assert ca.orders() == 1
     assert "Traceback" not in srv.log("errors")
