@@ -177,8 +177,8 @@ def test_workers_take_a_new_acme_host_on_reload(ocsi_process, pebble, exts_path)
 def test_a_reload_that_adds_the_cluster_database_shares_through_it(ocsi_server, pebble,  # noqa: F811
                                                                     exts_path, postgresql, caplog):
     """A server alone, then ocsipersist-pgsql added by a reload: ACME starts sharing through
-    the database the extension publishes (its account is the cluster's), the certificate it
-    holds is served throughout and not ordered again."""
+    the database the extension publishes (its account and the certificate it holds become the
+    cluster's), the certificate is served throughout and not ordered again."""
     import logging
     import subprocess
 
@@ -207,6 +207,8 @@ def test_a_reload_that_adds_the_cluster_database_shares_through_it(ocsi_server, 
          "-d", "ocsipersist", "-tA", "-c", "SELECT key FROM ocsi_acme ORDER BY key"],
         capture_output=True, text=True, timeout=30, check=True).stdout.split()
     assert "account.key" in keys
+    # the certificate it held is the cluster's too: another server would serve it, not order
+    assert "certs/joins.example.com/certificate.pem" in keys
     account = (srv.tmp / "data" / "acme" / "account.key").read_bytes()
     stored = subprocess.run(
         ["psql", "-h", cluster.socket_dir, "-p", str(cluster.port), "-U", postgres.USER,

@@ -130,6 +130,9 @@ class AcmeManager:
             try:
                 await self.share.open()
                 await self.share.account_key()
+                if self.orders and (shared := await self.share.push_held()):
+                    log.info("ACME: %d certificate(s) of this server shared with the cluster",
+                             shared)
                 await self.share.pull()
                 self.serving.files.share = self.share
                 self._tasks.append(loop.create_task(self.share.pull_loop()))
