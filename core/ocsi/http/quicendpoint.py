@@ -1,0 +1,221 @@
+"""The UDP side of an ``http3="true"`` port: one :class:`QuicEndpoint` per UDP socket routes
+datagrams to their QUIC connection (:class:`~.h3conn.H3Protocol`) by connection ID, and
+admits new connections.
+
+A new connection is admitted only from an Initial packet of at least 1,200 bytes (RFC 9000
+§14.1) that carries a valid Retry token: the first Initial from an address is answered with a
+Retry (stateless: the token is the client's address and connection IDs, encrypted), so that
+no state is kept and nothing larger than what was received is sent to an address that has not
+proven it receives (amplification, RFC 9000 §8). Past ``<maxconnected>`` connections (TCP and
+QUIC together) or while shutting down, Initial packets are dropped. Anything that does not
+parse as a QUIC packet, or belongs to no connection, is dropped and counted, and the count is
+logged at most once every ``DROP_REPORT`` seconds, so a flood costs one parse per datagram and
+no log line each.
+
+0-RTT is off: no session ticket is ever issued, so there is no resumption and no early data
+(which a network attacker may replay, RFC 9001 §9.2). Certificates are those of TCP: the
+``<host certificate>`` that claims the name the client sent (SNI), else ``<ssl>``'s, read again
+when their files change (a reload or ``ssl:reload`` after renewing them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aioquic._buffer import Buffer
+from aioquic.h3.connection import H3_ALPN
+from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
+from aioquic.quic.packet import (QuicPacketType, QuicProtocolVersion, encode_quic_retry,
+                                 encode_quic_version_negotiation, pull_quic_header)
+from aioquic.quic.retry import QuicRetryTokenHandler
+
+from .h3conn import STREAM_WINDOW, CertificateChain, FlowControlled, H3Protocol
+
+if TYPE_CHECKING:
+    from ..config.settings import ServerSettings
+    from .shared import Shared
+
+__all__ = ["QuicCertificates", "QuicEndpoint"]
+
+log = logging.getLogger("ocsi.http")
+
+#: Seconds between two log lines about dropped datagrams.
+DROP_REPORT = 60.0
+
+
+class QuicCertificates:
+    """Certificates for QUIC's TLS, chosen by SNI as :class:`ocsi.sni.CertificateChooser`
+    chooses TCP's, from the running configuration (``settings()``, so a reload is seen)."""
+
+    def __init__(self, settings: Callable[[], ServerSettings]) -> None:
+        self._settings = settings
+        self._cache: dict[tuple[str, str], tuple[float, float, CertificateChain]] = {}
+
+    def _load(self, certificate: str, privatekey: str) -> CertificateChain:
+        mtimes = (os.stat(certificate).st_mtime, os.stat(privatekey).st_mtime)
+        cached = self._cache.get((certificate, privatekey))
+        if cached is not None and cached[:2] == mtimes:
+            return cached[2]
+        c = QuicConfiguration(is_client=False)
+        c.load_cert_chain(certificate, privatekey)
+        chain: CertificateChain = (c.certificate, c.certificate_chain, c.private_key)
+        self._cache[(certificate, privatekey)] = (*mtimes, chain)
+        return chain
+
+    def default(self) -> CertificateChain:
+        """``<ssl>``'s pair, else the first ``<host certificate>``'s; ``ValueError`` if none
+        (certificates from ACME are not served over HTTP/3)."""
+        s = self._settings()
+        if s.ssl is not None and s.ssl.certificate and s.ssl.privatekey:
+            return self._load(s.ssl.certificate, s.ssl.privatekey)
+        if s.host_certificates:
+            h = s.host_certificates[0]
+            return self._load(h.certificate, h.privatekey)
+        raise ValueError("HTTP/3 needs a certificate from <ssl> or <host certificate>")
+
+    def choose(self, name: str | None) -> CertificateChain:
+        """The pair for a handshake naming ``name`` (the default one when none claims it, or
+        when the host's files cannot be read now: logged, and the handshake goes on)."""
+        if name:
+            name = name.lower()
+            for host in self._settings().host_certificates:
+                if host.claims(name):
+                    try:
+                        return self._load(host.certificate, host.privatekey)
+                    except (OSError, ValueError) as exc:
+                        log.error("%s: the certificate for %s cannot be read for HTTP/3: %s",
+                                  host.where, name, exc)
+                    break
+        return self.default()
+
+
+class QuicEndpoint(asyncio.DatagramProtocol):
+    """One UDP socket of an ``http3="true"`` port."""
+
+    def __init__(self, manager: Shared, port: int, certificates: QuicCertificates) -> None:
+        self.manager = manager
+        self.port = port
+        self._certificates = certificates
+        self._retry = QuicRetryTokenHandler()
+        self._cids: dict[bytes, H3Protocol] = {}
+        self._transport: asyncio.DatagramTransport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._supported: list[int] = [QuicProtocolVersion.VERSION_1, QuicProtocolVersion.VERSION_2]
+        self.dropped = 0
+        self._reported = 0
+        self._report_at = 0.0
+
+    def configuration(self) -> QuicConfiguration:
+        """The QUIC settings of a new connection (the limits in force now)."""
+        limits = self.manager.limits
+        c = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN,
+                              idle_timeout=limits.keepalive_timeout,
+                              max_stream_data=STREAM_WINDOW, max_data=4 * 1024 * 1024)
+        c.certificate, c.certificate_chain, c.private_key = self._certificates.default()
+        return c
+
+    # -- routing ---------------------------------------------------------------------------------
+    def route(self, cid: bytes, conn: H3Protocol) -> None:
+        self._cids[cid] = conn
+
+    def unroute(self, cid: bytes) -> None:
+        self._cids.pop(cid, None)
+
+    def forget(self, conn: H3Protocol) -> None:
+        for cid in [c for c, p in self._cids.items() if p is conn]:
+            del self._cids[cid]
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.sendto(data, addr)
+
+    def close(self) -> None:
+        """Stop reading the socket (after the manager has let the connections finish)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- asyncio ---------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error on the HTTP/3 port %d: %s", self.port, exc)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            header = pull_quic_header(Buffer(data=data), host_cid_length=8)
+        except ValueError:
+            self._drop()
+            return
+        conn = self._cids.get(header.destination_cid)
+        if conn is not None:
+            try:
+                conn.datagram_received(data, addr)
+            except Exception:  # noqa: BLE001 - one connection fails, the port goes on
+                log.exception("HTTP/3 connection from %s failed", addr[0])
+                conn.abort()
+            return
+        if len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
+            self._drop()
+            return
+        if header.version and header.version not in self._supported \
+                and header.packet_type != QuicPacketType.VERSION_NEGOTIATION:
+            self.sendto(encode_quic_version_negotiation(
+                source_cid=header.destination_cid, destination_cid=header.source_cid,
+                supported_versions=self._supported), addr)
+            return
+        if header.packet_type != QuicPacketType.INITIAL or header.version is None:
+            self._drop()
+            return
+        if self.manager.closing or not self.manager.has_room():
+            self._drop()
+            return
+        now = self._loop.time()
+        if not header.token:
+            source_cid = os.urandom(8)
+            self.sendto(encode_quic_retry(
+                version=header.version, source_cid=source_cid,
+                destination_cid=header.source_cid,
+                original_destination_cid=header.destination_cid,
+                retry_token=self._retry.create_token(
+                    address=addr, original_destination_connection_id=header.destination_cid,
+                    retry_source_connection_id=source_cid, now=now)), addr)
+            return
+        try:
+            original = self._retry.validate_token(address=addr,
+                                                  destination_cid=header.destination_cid,
+                                                  token=header.token, now=now)
+        except ValueError:
+            self._drop()
+            return
+        try:
+            quic = FlowControlled(choose=self._certificates.choose,
+                                  configuration=self.configuration(),
+                                  original_destination_connection_id=original,
+                                  retry_source_connection_id=header.destination_cid)
+        except (OSError, ValueError) as exc:
+            log.error("HTTP/3 connection from %s refused: %s", addr[0], exc)
+            return
+        conn = H3Protocol(self, quic, addr)
+        self._cids[header.destination_cid] = conn
+        self._cids[quic.host_cid] = conn
+        try:
+            conn.datagram_received(data, addr)
+        except Exception:  # noqa: BLE001
+            log.exception("HTTP/3 connection from %s failed", addr[0])
+            conn.abort()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        now = time.monotonic()
+        if now >= self._report_at:
+            if self.dropped > self._reported:
+                log.info("HTTP/3 port %d: %d datagram(s) dropped (not QUIC, or for no "
+                         "connection)", self.port, self.dropped - self._reported)
+                self._reported = self.dropped
+            self._report_at = now + DROP_REPORT
