@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import importlib.util
+import importlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -45,7 +45,9 @@ ALT_SVC_MAX_AGE = 86400
 def missing_library() -> str | None:
     """``None`` when HTTP/3 can be served, else what is missing (for the located error)."""
     for module in ("aioquic", "pylsqpack"):
-        if importlib.util.find_spec(module) is None:
+        try:
+            importlib.import_module(module)
+        except ImportError:
             return f"the Python library {module}, which is not installed"
     return None
 

@@ -64,6 +64,8 @@ STREAM_WINDOW = 256 * 1024
 SEND_HIGH_WATER = 256 * 1024
 _DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
 _NO_BODY = (204, 304)
+#: Seconds a closing connection waits for the client to acknowledge the last answers.
+CLOSE_LINGER = 2.0
 
 #: ``(certificate, chain, private key)`` as aioquic's TLS wants them.
 CertificateChain = tuple[Any, list[Any], Any]
@@ -168,6 +170,7 @@ class H3Protocol:
         self._progress: asyncio.Future[None] | None = None  # ACKs or window updates arrived
         self._deadline: float | None = self._loop.time() + self._limits.keepalive_timeout
         self._gone: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None  # _close has begun
         self._m.register(self, self._loop)
 
     # -- ClientLink ------------------------------------------------------------------------------
@@ -304,7 +307,7 @@ class H3Protocol:
         if self._resets > MAX_EARLY_RESETS:
             log.warning("HTTP/3 client %s reset more than %d streams before their answer: "
                         "closing the connection", self._client, MAX_EARLY_RESETS)
-            self._close(ErrorCode.H3_EXCESSIVE_LOAD)
+            self._close(ErrorCode.H3_EXCESSIVE_LOAD, flush=False)
 
     def _refuse(self, sid: int) -> None:
         try:
@@ -465,9 +468,38 @@ class H3Protocol:
         self._transmit_soon()
 
     # -- the end -----------------------------------------------------------------------------------
-    def _close(self, code: int) -> None:
-        """Close with ``code`` after what is queued; the connection is over once QUIC has
-        said so (ConnectionTerminated, after its closing period)."""
+    def _close(self, code: int, flush: bool = True) -> None:
+        """Close with ``code`` once the client has acknowledged the answers (at most
+        ``CLOSE_LINGER`` seconds; at once unless ``flush``): QUIC's close drops stream data not
+        sent yet. The connection is over when QUIC says so (ConnectionTerminated, after its
+        closing period)."""
+        if self._closed or self._closing is not None:
+            return
+        if flush and self._unacknowledged():
+            self._closing = self._loop.create_task(self._close_after_flush(code))
+        else:
+            self._closing = self._loop.create_future()
+            self._close_now(code)
+
+    def _unacknowledged(self) -> bool:
+        return any(sid % 4 == 0 and not stream.sender.is_finished
+                   for sid, stream in self._quic._streams.items())
+
+    async def _close_after_flush(self, code: int) -> None:
+        deadline = self._loop.time() + CLOSE_LINGER
+        while not self._closed and self._unacknowledged():
+            left = deadline - self._loop.time()
+            if left <= 0:
+                break
+            if self._progress is None or self._progress.done():
+                self._progress = self._loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._progress), left)
+            except (asyncio.TimeoutError, TimeoutError):
+                break
+        self._close_now(code)
+
+    def _close_now(self, code: int) -> None:
         if not self._closed and self._quic._state not in (QuicConnectionState.CLOSING,
                                                            QuicConnectionState.DRAINING,
                                                            QuicConnectionState.TERMINATED):
@@ -485,6 +517,8 @@ class H3Protocol:
         if self._transmit_handle is not None:
             self._transmit_handle.cancel()
             self._transmit_handle = None
+        if self._closing is not None and not self._closing.done():
+            self._closing.cancel()
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
         p = self._progress
