@@ -295,3 +295,28 @@ def test_http3_is_served_by_worker_0_and_survives_its_restart(ocsi_process, exts
         return pid if pid != first else None
 
     assert _wait(served_again, 30) != first
+
+
+def test_a_body_nobody_reads_is_held_back_by_flow_control(h3):
+    """/slow never reads its body: the client may not send much more than the body's buffer
+    and one stream window, whatever it has to send."""
+    from ocsi.http.h3conn import STREAM_WINDOW
+
+    c = H3Client(h3.port, cafile=h3.ca)
+    try:
+        upload = asyncio.run_coroutine_threadsafe(
+            c.fetch("/slow", "POST", [b"u" * 65536] * 48), c.loop)  # 3 MiB
+
+        def body():  # type: ignore[no-untyped-def]
+            for conn in h3.server.manager.connections:
+                for stream in getattr(conn, "_streams", {}).values():
+                    return stream.body
+            return None
+
+        held = _wait(body)
+        _wait(lambda: held.received >= 256 * 1024)  # the body's buffer is full
+        time.sleep(0.5)  # what more the client could send, it sends now
+        assert held.received <= 256 * 1024 + 2 * STREAM_WINDOW
+        assert upload.result(20).body == b"slow"
+    finally:
+        c.close()

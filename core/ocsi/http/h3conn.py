@@ -58,8 +58,9 @@ log = logging.getLogger("ocsi.http")
 
 MAX_STREAMS = 100
 MAX_EARLY_RESETS = 200
-#: Bytes a client may send on a request stream beyond what has arrived, while its body has room.
-STREAM_WINDOW = 256 * 1024
+#: Bytes a client may send on a request stream beyond what has arrived, while its body has room
+#: (the first window too: a stream's head and body start within it).
+STREAM_WINDOW = 128 * 1024
 #: Unacknowledged response bytes of one stream past which its sender waits.
 SEND_HIGH_WATER = 256 * 1024
 _DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
@@ -76,15 +77,18 @@ class FlowControlled(QuicConnection):
 
     - the certificate is chosen by the name the client sent (SNI), by ``choose`` (the
       endpoint's, over ``<host certificate>`` and ``<ssl>``);
-    - a request stream's window grows only while its body has room (``paused`` holds the
-      streams whose body is full): aioquic would double it whenever half of it is used,
-      whatever the application has read.
+    - a request stream's window grows only once its head is accepted and while its body has
+      room (``paused`` holds the streams whose body is full): aioquic would double it whenever
+      half of it is used, whatever the application has read.
     """
 
     def __init__(self, *, choose: Any, **kw: Any) -> None:
         super().__init__(**kw)
         self.choose = choose
         self.paused: set[int] = set()
+        #: Request streams whose head was accepted; the others keep the first window, so a
+        #: head cannot grow past it (nor past ``<maxheadersize>``, checked once it is whole).
+        self.started: set[int] = set()
         bidi = self._local_max_streams_bidi
         bidi.value = bidi.sent = MAX_STREAMS
 
@@ -112,13 +116,18 @@ class FlowControlled(QuicConnection):
         if sid is None or sid % 4 != 0:  # not a request stream: aioquic's way
             super()._write_stream_limits(builder, space, stream)
             return
-        if sid not in self.paused:
+        if sid in self.started and sid not in self.paused:
             target = stream.receiver.highest_offset + STREAM_WINDOW
             if target - stream.max_stream_data_local >= STREAM_WINDOW // 2:
                 stream.max_stream_data_local = target
         if stream.max_stream_data_local_sent != stream.max_stream_data_local:
-            # aioquic writes the frame; its doubling does not apply below the new window
-            super()._write_stream_limits(builder, space, stream)
+            # aioquic writes the frame; its doubling (on highest_offset) is kept out of it
+            receiver = stream.receiver
+            highest, receiver.highest_offset = receiver.highest_offset, 0
+            try:
+                super()._write_stream_limits(builder, space, stream)
+            finally:
+                receiver.highest_offset = highest
 
 
 class _Stream:
@@ -299,6 +308,7 @@ class H3Protocol:
         if stream.task is not None:
             stream.task.cancel()
         self._quic.paused.discard(sid)
+        self._quic.started.discard(sid)
         try:
             self._quic.reset_stream(sid, ErrorCode.H3_REQUEST_CANCELLED)
         except Exception:  # noqa: BLE001 - already reset or finished
@@ -348,6 +358,7 @@ class H3Protocol:
         if length == 0:
             body.end()
         stream = self._streams[sid] = _Stream(body, self, sid, method)
+        self._quic.started.add(sid)
         stream.ended = event.stream_ended
         try:
             if size > limits.max_header_bytes or len(regular) > limits.max_headers:
@@ -397,6 +408,7 @@ class H3Protocol:
                 self._transmit_soon()
         finally:
             self._quic.paused.discard(sid)
+            self._quic.started.discard(sid)
             if self._streams.pop(sid, None) is not None and not stream.ended \
                     and not self._closed:
                 # answered before the client finished its body: it need not send the rest
