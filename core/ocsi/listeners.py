@@ -129,14 +129,14 @@ def open_listeners(s: ServerSettings) -> Listening:
             if inherited:  # HTTP/3's UDP socket is bound here, beside systemd's TCP one
                 from .quic import bind_udp
 
-                listening.quic += [(spec, sock) for sock in bind_udp(spec, inherited)]
+                listening.quic += [(spec, sock) for sock in bind_udp(spec, inherited, passed)]
                 continue
             socks = _bind(spec)
             listening.sockets += [(spec, sock) for sock in socks]
             if spec.http3:
                 from .quic import bind_udp
 
-                listening.quic += [(spec, sock) for sock in bind_udp(spec, socks)]
+                listening.quic += [(spec, sock) for sock in bind_udp(spec, socks, passed)]
         except OSError as exc:
             listening.close()
             for sock in passed:

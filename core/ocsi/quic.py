@@ -52,18 +52,30 @@ def missing_library() -> str | None:
     return None
 
 
-def bind_udp(spec: PortSpec, tcp: list[socket.socket]) -> list[socket.socket]:
+def bind_udp(spec: PortSpec, tcp: list[socket.socket],
+             passed: list[socket.socket] | None = None) -> list[socket.socket]:
     """One UDP socket beside each TCP socket of ``spec``, at the same address and port (the
-    port the kernel chose, for port 0). ``OSError`` when one cannot be bound."""
+    port the kernel chose, for port 0): one of ``passed`` (by systemd, or by the process this
+    one upgrades) bound there is taken out of it and used, else a new one is bound.
+    ``OSError`` when one cannot be bound."""
     socks: list[socket.socket] = []
     for t in tcp:
         if t.type != socket.SOCK_STREAM:
+            continue
+        where = t.getsockname()[:2]
+        given = [p for p in passed or () if p.type == socket.SOCK_DGRAM
+                 and p.family == t.family and p.getsockname()[:2] == where]
+        if given:
+            assert passed is not None
+            passed.remove(given[0])
+            given[0].setblocking(False)
+            socks.append(given[0])
             continue
         sock = socket.socket(t.family, socket.SOCK_DGRAM)
         try:
             if t.family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(t.getsockname()[:2])
+            sock.bind(where)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()

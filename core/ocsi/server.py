@@ -228,6 +228,8 @@ class Server:
                 self.quic = await serve_quic(self.manager, listening.quic,
                                              lambda: self.runtime.settings,
                                              self.worker in (None, 0))
+                if self._given_listening is None:  # handed over by upgrade
+                    self.listening_sockets += [sock for _, sock in listening.quic]
         except BaseException:
             listening.close()  # those not handed to the loop yet
             raise
@@ -416,6 +418,8 @@ class Server:
             return False
         log.log(NOTICE, "Upgrade: process %d is serving; this one stops accepting and drains", pid)
         self.upgraded = True
+        for endpoint in self.quic:  # the successor alone reads the UDP sockets from now on
+            endpoint.close()
         if self.pipe is not None:  # the successor reads it from now on
             self.pipe.close(keep=True)
             self.pipe = None

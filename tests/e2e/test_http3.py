@@ -320,3 +320,26 @@ def test_a_body_nobody_reads_is_held_back_by_flow_control(h3):
         assert upload.result(20).body == b"slow"
     finally:
         c.close()
+
+
+def test_upgrade_hands_the_udp_socket_to_the_successor(ocsi_process, exts_path, tmp_path):
+    ca, cert, key = _pki(tmp_path)
+    pidfile = tmp_path / "ocsi.pid"
+    proc = ocsi_process(_doc(exts_path, cert, key, "<host><pid/></host>"), full=True,
+                        args=["-p", str(pidfile)])
+    old = proc.proc.pid
+    with H3Client(proc.port, cafile=ca) as c:
+        assert int(c.get("/").body) == old
+    r = subprocess.run([sys.executable, "-m", "ocsi", "upgrade", "-c", proc.config_path],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert proc.wait(30) == 0  # the old process left
+    new = int(pidfile.read_text())
+    try:
+        assert new != old
+        with H3Client(proc.port, cafile=ca) as c:  # the same UDP port, now the successor's
+            assert int(c.get("/").body) == new
+    finally:
+        os.kill(new, signal.SIGTERM)
+        _wait(lambda: not Path(f"/proc/{new}").exists()
+              or Path(f"/proc/{new}/stat").read_text().split()[2] == "Z", 15)

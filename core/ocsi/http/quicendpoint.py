@@ -135,7 +135,11 @@ class QuicEndpoint(asyncio.DatagramProtocol):
             self._transport.sendto(data, addr)
 
     def close(self) -> None:
-        """Stop reading the socket (after the manager has let the connections finish)."""
+        """Stop reading the socket, after the manager has let the connections finish (on
+        shutdown), or at once when a successor takes the socket (``upgrade``): connections
+        left are closed, and their clients open new ones."""
+        for conn in set(self._cids.values()):
+            conn.abort()
         if self._transport is not None:
             self._transport.close()
 
