@@ -343,3 +343,42 @@ def test_upgrade_hands_the_udp_socket_to_the_successor(ocsi_process, exts_path, 
         os.kill(new, signal.SIGTERM)
         _wait(lambda: not Path(f"/proc/{new}").exists()
               or Path(f"/proc/{new}/stat").read_text().split()[2] == "Z", 15)
+
+
+def test_maxconnected_counts_quic_connections(ocsi_server, exts_path, tmp_path):
+    ca, cert, key = _pki(tmp_path)
+    srv = ocsi_server(_doc(exts_path, cert, key, '<host><say text="hi"/></host>',
+                           "<maxconnected>1</maxconnected>"), full=True)
+    with H3Client(srv.port, cafile=ca) as first:
+        assert first.get("/").body == b"hi"
+        # the second is not admitted: its handshake goes unanswered until it gives up
+        with pytest.raises(ConnectionError):
+            H3Client(srv.port, cafile=ca, idle_timeout=1.0)
+        assert first.get("/").body == b"hi"
+    assert srv.server.quic[0].dropped > 0
+
+
+def test_an_idle_connection_is_closed_after_keepalivetimeout(ocsi_server, exts_path, tmp_path):
+    ca, cert, key = _pki(tmp_path)
+    srv = ocsi_server(_doc(exts_path, cert, key, '<host><say text="hi"/></host>',
+                           "<keepalivetimeout>1</keepalivetimeout>"), full=True)
+    with H3Client(srv.port, cafile=ca) as c:
+        assert c.get("/").body == b"hi"
+        closed = c.wait_terminated()
+        assert closed is not None and closed.error_code == H3_NO_ERROR
+    _wait(lambda: srv.server.manager.active == 0)
+
+
+def test_http3_without_a_certificate_of_its_own_is_refused(write_conf):
+    from ocsi import ConfigError
+    from ocsi.extensions.loader import new_plugin_manager
+    from ocsi.runtime import build_configuration
+
+    path = write_conf('<ocsigen><server><port>8080</port>\n'
+                      '<port protocol="HTTPS" http3="true">8443</port><datadir>/tmp/d</datadir>'
+                      '<acme email="a@example.org"/>'
+                      '<host hostfilter="www.example.org" acme="true"/></server></ocsigen>')
+    with pytest.raises(ConfigError) as e:
+        build_configuration(new_plugin_manager(), path)
+    assert "HTTP/3 needs a certificate from <ssl> or <host certificate>" in str(e.value)
+    assert e.value.where is not None and e.value.where.startswith(f"{path}:2")

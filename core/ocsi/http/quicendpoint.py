@@ -34,7 +34,7 @@ from aioquic.quic.packet import (QuicPacketType, QuicProtocolVersion, encode_qui
                                  encode_quic_version_negotiation, pull_quic_header)
 from aioquic.quic.retry import QuicRetryTokenHandler
 
-from .h3conn import STREAM_WINDOW, CertificateChain, FlowControlled, H3Protocol
+from .h3conn import CLOSE_LINGER, STREAM_WINDOW, CertificateChain, FlowControlled, H3Protocol
 
 if TYPE_CHECKING:
     from ..config.settings import ServerSettings
@@ -113,8 +113,10 @@ class QuicEndpoint(asyncio.DatagramProtocol):
     def configuration(self) -> QuicConfiguration:
         """The QUIC settings of a new connection (the limits in force now)."""
         limits = self.manager.limits
+        # QUIC's idle timeout is for a client that went silent; the one with no stream open
+        # (<keepalivetimeout>) is H3Protocol's, which closes politely first
         c = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN,
-                              idle_timeout=limits.keepalive_timeout,
+                              idle_timeout=limits.keepalive_timeout + CLOSE_LINGER,
                               max_stream_data=STREAM_WINDOW, max_data=4 * 1024 * 1024)
         c.certificate, c.certificate_chain, c.private_key = self._certificates.default()
         return c

@@ -111,12 +111,13 @@ class H3Client:
     """One HTTP/3 connection to ``127.0.0.1:port`` (a context manager)."""
 
     def __init__(self, port: int, server_name: str = "localhost", cafile: str | None = None,
-                 host: str = "127.0.0.1", timeout: float = 20.0) -> None:
+                 host: str = "127.0.0.1", timeout: float = 20.0,
+                 idle_timeout: float = 60.0) -> None:
         self.port = port
         self.authority = f"{server_name}:{port}"
         self.timeout = timeout
         config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
-                                   server_name=server_name)
+                                   server_name=server_name, idle_timeout=idle_timeout)
         if cafile is not None:
             config.load_verify_locations(cafile)
         else:
@@ -129,7 +130,7 @@ class H3Client:
                            wait_connected=True)
         try:
             self.protocol: _Protocol = self.call(self._cm.__aenter__())  # type: ignore[assignment]
-        except BaseException:
+        except BaseException:  # ConnectionError: the handshake failed or timed out (idle_timeout)
             self._stop_loop()
             raise
 
