@@ -228,6 +228,13 @@ def test_a_flood_of_junk_datagrams_is_dropped_and_bounded(h3):
         sock.close()
     with H3Client(h3.port, cafile=h3.ca) as c:  # a real client is still served
         assert c.get("/files/small.txt").status == 200
+        # junk carrying the live connection's ID, from another address: it does not decrypt
+        cid = c.protocol._quic._peer_cid.cid
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as forger:
+            for _ in range(500):
+                forger.sendto(bytes([0x40 | rng.randrange(64)]) + cid + rng.randbytes(60),
+                              ("127.0.0.1", h3.port))
+        assert c.get("/files/small.txt").status == 200
     assert endpoint.dropped > 0
     assert h3.server.manager.active <= 1  # no connection was created by junk
     assert len(set(endpoint._cids.values())) <= 1  # the real client's, if not closed yet
