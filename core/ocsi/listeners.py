@@ -126,17 +126,13 @@ def open_listeners(s: ServerSettings) -> Listening:
             if not spec.http3:
                 continue
         try:
-            if inherited:  # HTTP/3's UDP socket is bound here, beside systemd's TCP one
+            tcp = inherited or _bind(spec)
+            if not inherited:
+                listening.sockets += [(spec, sock) for sock in tcp]
+            if spec.http3:  # UDP beside each TCP socket, passed too or bound here
                 from .quic import bind_udp
 
-                listening.quic += [(spec, sock) for sock in bind_udp(spec, inherited, passed)]
-                continue
-            socks = _bind(spec)
-            listening.sockets += [(spec, sock) for sock in socks]
-            if spec.http3:
-                from .quic import bind_udp
-
-                listening.quic += [(spec, sock) for sock in bind_udp(spec, socks, passed)]
+                listening.quic += [(spec, sock) for sock in bind_udp(spec, tcp, passed)]
         except OSError as exc:
             listening.close()
             for sock in passed:
