@@ -250,7 +250,9 @@ class H3Protocol:
         p = self._progress
         if p is not None and not p.done():
             p.set_result(None)
-        self.transmit()
+        # after the tasks this datagram woke have run: answers ready by then go out with the
+        # acknowledgement, in one datagram
+        self._transmit_soon()
 
     def transmit(self) -> None:
         """Send what QUIC has to send, and arm its next timer."""
