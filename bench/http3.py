@@ -10,7 +10,7 @@ not depend on how fast the client is. Bounded: every cell stops after its durati
 process is killed.
 
     .venv/bin/python bench/http3.py                      # 5 s per cell
-    .venv/bin/python bench/http3.py --duration 3 --json /tmp/h3.json
+    .venv/bin/python bench/http3.py --duration 3 --rounds 3 --json /tmp/h3.json
 
 Caddy is Debian's ``caddy`` (``apt-get install caddy``); its row is skipped without it.
 """
@@ -251,6 +251,8 @@ def run_client(kind: str, port: int, duration: float) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each cell this many times, keep the cheapest")
     parser.add_argument("--json")
     parser.add_argument("--client", choices=("h3", "h2"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -284,13 +286,18 @@ def main() -> int:
             try:
                 wait_port(port, proc)
                 run_client(kind, port, 1.0)  # warm-up (and a check that it answers)
-                cpu = cpu_seconds(proc.pid)
-                r = run_client(kind, port, args.duration)
-                cpu = cpu_seconds(proc.pid) - cpu
-                rows.append({"server": name, "protocol": kind,
-                             "req_per_s": round(r["requests"] / r["seconds"]),
-                             "server_cpu_us_per_req": round(cpu / max(1, r["requests"]) * 1e6),
-                             "requests": r["requests"], "errors": r["errors"]})
+                best: dict[str, object] = {}
+                for _ in range(args.rounds):  # noise only slows a run down: the best is kept
+                    cpu = cpu_seconds(proc.pid)
+                    r = run_client(kind, port, args.duration)
+                    cpu = cpu_seconds(proc.pid) - cpu
+                    row = {"server": name, "protocol": kind,
+                           "req_per_s": round(r["requests"] / r["seconds"]),
+                           "server_cpu_us_per_req": round(cpu / max(1, r["requests"]) * 1e6),
+                           "requests": r["requests"], "errors": r["errors"]}
+                    if not best or row["server_cpu_us_per_req"] < best["server_cpu_us_per_req"]:  # type: ignore[operator]
+                        best = row
+                rows.append(best)
             except Exception as exc:  # noqa: BLE001 - the row says why
                 rows.append({"server": name, "protocol": kind, "failed": str(exc)})
             finally:
