@@ -116,7 +116,8 @@ def with_alt_svc(app: App, ports: dict[int, str]) -> App:
 
 
 async def serve_quic(manager: Any, sockets: list[tuple[PortSpec, socket.socket]],
-                     settings: Callable[[], ServerSettings], serve: bool) -> list[Any]:
+                     settings: Callable[[], ServerSettings], serve: bool,
+                     acme: Callable[[], Any] = lambda: None) -> list[Any]:
     """Start an endpoint (:class:`ocsi.http.quicendpoint.QuicEndpoint`) on each UDP socket;
     with ``serve`` false (a worker other than 0) close this process's copies instead. The
     certificates are read now, so a key that cannot be used stops the start."""
@@ -127,7 +128,7 @@ async def serve_quic(manager: Any, sockets: list[tuple[PortSpec, socket.socket]]
     from .http.quicendpoint import QuicCertificates, QuicEndpoint
     from .listeners import StartupError
 
-    certificates = QuicCertificates(settings)
+    certificates = QuicCertificates(settings, acme)
     try:
         certificates.default()
     except (OSError, ValueError, TypeError) as exc:

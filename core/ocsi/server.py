@@ -225,9 +225,10 @@ class Server:
                              for _, s in listening.quic}
             if listening.quic:  # HTTP/3: worker 0 only (ocsi.quic says why)
                 self.manager.app = self._app(self.runtime)
-                self.quic = await serve_quic(self.manager, listening.quic,
-                                             lambda: self.runtime.settings,
-                                             self.worker in (None, 0))
+                self.quic = await serve_quic(
+                    self.manager, listening.quic, lambda: self.runtime.settings,
+                    self.worker in (None, 0),
+                    lambda: self.acme.serving if self.acme is not None else None)
                 if self._given_listening is None:  # handed over by upgrade
                     self.listening_sockets += [sock for _, sock in listening.quic]
         except BaseException:

@@ -25,7 +25,10 @@ from cryptography import x509  # noqa: E402
 
 from ocsi.testing import H2Client, H3Client, assert_config_error, authority_and_certificate  # noqa: E402
 
+from ocsi.testing import free_port  # noqa: E402
+
 from .conftest import BASE  # noqa: E402
+from .pebble import needs_pebble, pebble  # noqa: E402,F401 - the fixture
 
 BIG = bytes(range(256)) * 8192  # 2 MiB
 H3_NO_ERROR = 0x100
@@ -376,16 +379,31 @@ def test_an_idle_connection_is_closed_after_keepalivetimeout(ocsi_server, exts_p
     _wait(lambda: srv.server.manager.active == 0)
 
 
-def test_http3_without_a_certificate_of_its_own_is_refused(write_conf):
-    from ocsi import ConfigError
-    from ocsi.extensions.loader import new_plugin_manager
-    from ocsi.runtime import build_configuration
+@needs_pebble
+def test_an_acme_certificate_is_served_over_http3(ocsi_server, pebble, exts_path,  # noqa: F811
+                                                   tmp_path):
+    http, https = free_port(), free_port()
+    ca = pebble(http, https)
+    srv = ocsi_server(
+        f"<ocsigen><server>\n<port>127.0.0.1:{http}</port>\n"
+        f'<port protocol="HTTPS" http3="true">127.0.0.1:{https}</port>\n'
+        "<logdir>{tmp}/log</logdir><datadir>{tmp}/data</datadir>"
+        "<commandpipe>{tmp}/ocsi.cmd</commandpipe>\n"
+        f'<acme email="admin@example.org" directory="{ca.directory}" ca="{ca.ca_file}" '
+        'challenges="http-01" retry="1"/>\n'
+        f"{BASE.format(exts=exts_path)}\n"
+        '<host hostfilter="one.example.com" acme="true"><say text="one"/></host>\n'
+        "</server></ocsigen>", full=True)
+    root = tmp_path / "pebble-root.pem"
+    root.write_bytes(ca.root())
 
-    path = write_conf('<ocsigen><server><port>8080</port>\n'
-                      '<port protocol="HTTPS" http3="true">8443</port><datadir>/tmp/d</datadir>'
-                      '<acme email="a@example.org"/>'
-                      '<host hostfilter="www.example.org" acme="true"/></server></ocsigen>')
-    with pytest.raises(ConfigError) as e:
-        build_configuration(new_plugin_manager(), path)
-    assert "HTTP/3 needs a certificate from <ssl> or <host certificate>" in str(e.value)
-    assert e.value.where is not None and e.value.where.startswith(f"{path}:2")
+    def served() -> bytes | None:
+        try:
+            with H3Client(https, server_name="one.example.com", cafile=str(root),
+                          idle_timeout=2.0, timeout=10) as c:
+                return c.get("/").body
+        except (ConnectionError, TimeoutError):  # refused until the certificate is there
+            return None
+
+    assert _wait(served, 60) == b"one"
+    assert srv.server.quic

@@ -99,10 +99,5 @@ def finish_settings(s: ServerSettings, path: str) -> None:
     if https and (s.ssl is None or not s.ssl.certificate) and not s.acme_hosts:
         raise ConfigError("HTTPS port declared without a certificate", where=https[0].where,
                           hint="add <ssl><certificate>…</certificate><privatekey>…</privatekey></ssl>")
-    quic = [p for p in s.ports if p.http3]
-    if quic and (s.ssl is None or not s.ssl.certificate) and not s.host_certificates:
-        raise ConfigError("HTTP/3 needs a certificate from <ssl> or <host certificate>",
-                          where=quic[0].where,
-                          hint="certificates from <acme> are not served over HTTP/3 yet")
     if not s.ports:
         s.ports.append(PortSpec(None, 80, False, path))

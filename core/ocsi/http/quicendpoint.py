@@ -13,9 +13,9 @@ logged at most once every ``DROP_REPORT`` seconds, so a flood costs one parse pe
 no log line each.
 
 0-RTT is off: no session ticket is ever issued, so there is no resumption and no early data
-(which a network attacker may replay, RFC 9001 §9.2). Certificates are those of TCP: the
-``<host certificate>`` that claims the name the client sent (SNI), else ``<ssl>``'s, read again
-when their files change (a reload or ``ssl:reload`` after renewing them).
+(which a network attacker may replay, RFC 9001 §9.2). Certificates are those of TCP: an ACME
+host's, the ``<host certificate>`` that claims the name the client sent (SNI), else ``<ssl>``'s,
+read again when their files change (renewal, reload, ``ssl:reload``).
 """
 
 from __future__ import annotations
@@ -33,10 +33,16 @@ from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfigura
 from aioquic.quic.packet import (QuicPacketType, QuicProtocolVersion, encode_quic_retry,
                                  encode_quic_version_negotiation, pull_quic_header)
 from aioquic.quic.retry import QuicRetryTokenHandler
+from aioquic.tls import AlertHandshakeFailure
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ..certificates import self_signed
 
 from .h3conn import CLOSE_LINGER, STREAM_WINDOW, CertificateChain, FlowControlled, H3Protocol
 
 if TYPE_CHECKING:
+    from ..acme.serving import AcmeServing
     from ..config.settings import ServerSettings
     from .shared import Shared
 
@@ -50,39 +56,65 @@ DROP_REPORT = 60.0
 
 class QuicCertificates:
     """Certificates for QUIC's TLS, chosen by SNI as :class:`ocsi.sni.CertificateChooser`
-    chooses TCP's, from the running configuration (``settings()``, so a reload is seen)."""
+    chooses TCP's: an ACME host's (``acme()``, :mod:`ocsi.acme`), else the ``<host
+    certificate>`` that claims the name, else ``<ssl>``'s; from the running configuration
+    (``settings()``, so a reload is seen), files read again when they change."""
 
-    def __init__(self, settings: Callable[[], ServerSettings]) -> None:
+    def __init__(self, settings: Callable[[], ServerSettings],
+                 acme: Callable[[], AcmeServing | None] = lambda: None) -> None:
         self._settings = settings
-        self._cache: dict[tuple[str, str], tuple[float, float, CertificateChain]] = {}
+        self._acme = acme
+        self._cache: dict[tuple[str, str], tuple[tuple[float, ...], CertificateChain]] = {}
+        self._placeholder: CertificateChain | None = None
 
-    def _load(self, certificate: str, privatekey: str) -> CertificateChain:
-        mtimes = (os.stat(certificate).st_mtime, os.stat(privatekey).st_mtime)
-        cached = self._cache.get((certificate, privatekey))
-        if cached is not None and cached[:2] == mtimes:
-            return cached[2]
-        c = QuicConfiguration(is_client=False)
-        c.load_cert_chain(certificate, privatekey)
-        chain: CertificateChain = (c.certificate, c.certificate_chain, c.private_key)
-        self._cache[(certificate, privatekey)] = (*mtimes, chain)
+    def _load(self, certificate: str, privatekey: str | None = None) -> CertificateChain:
+        """The chain of ``certificate`` and the key of ``privatekey`` (or of the same file,
+        as ACME stores them)."""
+        keyfile = privatekey or certificate
+        mtimes = (os.stat(certificate).st_mtime, os.stat(keyfile).st_mtime)
+        cached = self._cache.get((certificate, keyfile))
+        if cached is not None and cached[0] == mtimes:
+            return cached[1]
+        with open(certificate, "rb") as f:
+            certs = x509.load_pem_x509_certificates(f.read())
+        with open(keyfile, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        chain: CertificateChain = (certs[0], certs[1:], key)
+        self._cache[(certificate, keyfile)] = (mtimes, chain)
         return chain
 
-    def default(self) -> CertificateChain:
-        """``<ssl>``'s pair, else the first ``<host certificate>``'s; ``ValueError`` if none
-        (certificates from ACME are not served over HTTP/3)."""
+    def default(self) -> CertificateChain | None:
+        """``<ssl>``'s pair, else the first ``<host certificate>``'s; ``None`` when every
+        certificate comes from ACME."""
         s = self._settings()
         if s.ssl is not None and s.ssl.certificate and s.ssl.privatekey:
             return self._load(s.ssl.certificate, s.ssl.privatekey)
         if s.host_certificates:
             h = s.host_certificates[0]
             return self._load(h.certificate, h.privatekey)
-        raise ValueError("HTTP/3 needs a certificate from <ssl> or <host certificate>")
+        return None
+
+    def placeholder(self) -> CertificateChain:
+        """What a new connection is created with (aioquic wants one) when there is no default:
+        never presented, the handshake chooses or refuses (:meth:`choose`)."""
+        if self._placeholder is None:
+            cert, key = self_signed(["invalid"])
+            self._placeholder = (x509.load_pem_x509_certificate(cert), [],
+                                 serialization.load_pem_private_key(key, password=None))
+        return self._placeholder
 
     def choose(self, name: str | None) -> CertificateChain:
-        """The pair for a handshake naming ``name`` (the default one when none claims it, or
-        when the host's files cannot be read now: logged, and the handshake goes on)."""
+        """The pair for a handshake naming ``name``. An ACME name without its certificate yet,
+        or a name nothing covers when there is no default, is refused (a TLS alert). A host's
+        file that cannot be read now is logged, and the default serves."""
         if name:
             name = name.lower()
+            acme = self._acme()
+            path = acme.certificate_file(name) if acme is not None else None
+            if path == "":
+                raise AlertHandshakeFailure(f"no certificate for {name} yet")
+            if path:
+                return self._load(path)
             for host in self._settings().host_certificates:
                 if host.claims(name):
                     try:
@@ -91,7 +123,10 @@ class QuicCertificates:
                         log.error("%s: the certificate for %s cannot be read for HTTP/3: %s",
                                   host.where, name, exc)
                     break
-        return self.default()
+        chain = self.default()
+        if chain is None:
+            raise AlertHandshakeFailure(f"no certificate for {name or 'a client without SNI'}")
+        return chain
 
 
 class QuicEndpoint(asyncio.DatagramProtocol):
@@ -118,7 +153,8 @@ class QuicEndpoint(asyncio.DatagramProtocol):
         c = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN,
                               idle_timeout=limits.keepalive_timeout + CLOSE_LINGER,
                               max_stream_data=STREAM_WINDOW, max_data=4 * 1024 * 1024)
-        c.certificate, c.certificate_chain, c.private_key = self._certificates.default()
+        chain = self._certificates.default() or self._certificates.placeholder()
+        c.certificate, c.certificate_chain, c.private_key = chain
         return c
 
     # -- routing ---------------------------------------------------------------------------------
