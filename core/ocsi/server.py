@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -32,6 +32,7 @@ from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
 from .listeners import Listening, StartupError, announce, open_listeners
+from .quic import alt_svc, serve_quic, with_alt_svc
 from .logs import NOTICE, Logs
 from .replies import Reply
 from .runtime import Runtime, build_runtime
@@ -127,6 +128,9 @@ class Server:
         self._reload_lock: asyncio.Lock | None = None
         self._observers: list[Callable[..., object]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: HTTP/3 endpoints (:mod:`ocsi.quic`), and the ``Alt-Svc`` of each port they serve.
+        self.quic: list[Any] = []
+        self._alt_svc: dict[int, str] = {}
 
     @property
     def settings(self) -> ServerSettings:
@@ -221,6 +225,16 @@ class Server:
                 self.listeners.append(srv)
                 self.listening_sockets.append(sock)
                 self.bound.append((spec, port))
+            self._alt_svc = {s.getsockname()[1]: alt_svc(s.getsockname()[1])
+                             for _, s in listening.quic}
+            if listening.quic:  # HTTP/3: worker 0 only (ocsi.quic says why)
+                self.manager.app = self._app(self.runtime)
+                self.quic = await serve_quic(
+                    self.manager, listening.quic, lambda: self.runtime.settings,
+                    self.worker in (None, 0),
+                    lambda: self.acme.serving if self.acme is not None else None)
+                if self._given_listening is None:  # handed over by upgrade
+                    self.listening_sockets += [sock for _, sock in listening.quic]
         except BaseException:
             listening.close()  # those not handed to the loop yet
             raise
@@ -256,8 +270,8 @@ class Server:
     def _app(self, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
         """What answers requests: the runtime, behind ACME's http-01 answers when configured."""
         if self.acme is None:
-            return runtime.respond
-        return self.acme.serving.wrap(runtime.respond)
+            return with_alt_svc(runtime.respond, self._alt_svc)
+        return with_alt_svc(self.acme.serving.wrap(runtime.respond), self._alt_svc)
 
     def _signals(self) -> None:
         assert self.loop is not None
@@ -420,6 +434,8 @@ class Server:
             return False
         log.log(NOTICE, "Upgrade: process %d is serving; this one stops accepting and drains", pid)
         self.upgraded = True
+        for endpoint in self.quic:  # the successor alone reads the UDP sockets from now on
+            endpoint.close()
         if self.pipe is not None:  # the successor reads it from now on
             self.pipe.close(keep=True)
             self.pipe = None
@@ -459,6 +475,8 @@ class Server:
             log.exception("ocsi_server_stopping failed")
         if self.manager is not None:
             await self.manager.shutdown(timeout)
+        for endpoint in self.quic:  # after its connections have said goodbye
+            endpoint.close()
         if self.pipe is not None:
             self.pipe.close()
         if self.runtime is not None:

@@ -114,6 +114,17 @@ class AcmeServing:
             changed.append(host)
         return changed
 
+    def certificate_file(self, name: str) -> str | None:
+        """For HTTP/3 (:mod:`ocsi.http.quicendpoint`), which reads certificates from files:
+        the stored key-and-chain file serving ``name``; ``""`` for an ACME name whose
+        certificate is not obtained yet; ``None`` for a name that is not an ACME host's."""
+        host = self._by_name.get(name.lower())
+        if host is None:
+            return None
+        if host.names[0] not in self._contexts:
+            return ""
+        return self.store.certificate_path(host.names)
+
     def ready(self, host: AcmeHost) -> bool:
         return host.names[0] in self._contexts
 

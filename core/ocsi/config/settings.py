@@ -25,6 +25,8 @@ class PortSpec:
     where: str = "?"
     #: ``h2c="true"``: a plain port also takes cleartext HTTP/2 with prior knowledge.
     h2c: bool = False
+    #: ``http3="true"``: an HTTPS port also serves HTTP/3 on the same UDP port (:mod:`ocsi.quic`).
+    http3: bool = False
 
     def describe(self, port: int | None = None) -> str:
         """``http://[::1]:8080``; ``port`` is the bound port when the configuration said 0."""
