@@ -45,6 +45,7 @@ import pluggy
 from .config.context import LoadContext, ParseContext
 from .config.elementdocs import AttributeDoc, ElementDoc, documents
 from .config.errors import ConfigError
+from .config.settings import ClusterDatabase
 from .config.values import (ValueFormatError, check_bounded_regex, parse_bool, parse_duration, parse_int,
                             parse_regex, parse_seconds, parse_size)
 from .config.regex import Regex, RegexMatch
@@ -116,7 +117,7 @@ __all__ = [
     "ResponseReader", "header_fields", "response_framing", "request_head_problem",
     # configuration
     "Element", "ElementParser", "ElementDoc", "AttributeDoc", "documents", "ParseContext",
-    "parse_xml", "LoadContext", "ConfigError", "SiteConfig", "NameRule",
+    "parse_xml", "LoadContext", "ClusterDatabase", "ConfigError", "SiteConfig", "NameRule",
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool", "parse_regex", "Regex", "RegexMatch", "Wildcard", "check_bounded_regex",
     # helpers
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",

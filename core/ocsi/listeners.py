@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config.settings import PortSpec, ServerSettings
 from .logs import NOTICE
@@ -79,9 +79,11 @@ class Listening:
 
     sockets: list[tuple[PortSpec, socket.socket]]
     tls: ssl.SSLContext | None = None
+    #: The UDP sockets of the ``http3="true"`` ports (:mod:`ocsi.quic`).
+    quic: list[tuple[PortSpec, socket.socket]] = field(default_factory=list)
 
     def close(self) -> None:
-        for _, sock in self.sockets:
+        for _, sock in self.sockets + self.quic:
             sock.close()
 
     def announce(self) -> None:
@@ -121,9 +123,16 @@ def open_listeners(s: ServerSettings) -> Listening:
                 log.info("%s (%s) served on the socket passed by systemd, %s", spec.describe(),
                          spec.where, _address(sock))
             listening.sockets += [(spec, sock) for sock in inherited]
-            continue
+            if not spec.http3:
+                continue
         try:
-            listening.sockets += [(spec, sock) for sock in _bind(spec)]
+            tcp = inherited or _bind(spec)
+            if not inherited:
+                listening.sockets += [(spec, sock) for sock in tcp]
+            if spec.http3:  # UDP beside each TCP socket, passed too or bound here
+                from .quic import bind_udp
+
+                listening.quic += [(spec, sock) for sock in bind_udp(spec, tcp, passed)]
         except OSError as exc:
             listening.close()
             for sock in passed:

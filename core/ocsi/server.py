@@ -16,10 +16,11 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -31,6 +32,7 @@ from .extensions.loader import new_plugin_manager
 from .http.access import AccessRecord
 from .http.connection import ConnectionManager
 from .listeners import Listening, StartupError, announce, open_listeners
+from .quic import alt_svc, serve_quic, with_alt_svc
 from .logs import NOTICE, Logs
 from .replies import Reply
 from .runtime import Runtime, build_runtime
@@ -96,6 +98,8 @@ class Server:
         self.certificates: CertificateChooser | None = None
         #: Certificates from an ACME CA (``<acme>``), started once the listeners are open.
         self.acme: AcmeManager | None = None
+        #: The listeners' TLS context (where a ClientHello arrives), for ACME set up on reload.
+        self._tls: ssl.SSLContext | None = None
         #: A runtime built in Python (:mod:`ocsi.embed`) instead of from a configuration file.
         self._given_runtime = runtime
         #: Sockets bound by someone else (the worker master): served instead of binding ``<port>``.
@@ -124,6 +128,9 @@ class Server:
         self._reload_lock: asyncio.Lock | None = None
         self._observers: list[Callable[..., object]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: HTTP/3 endpoints (:mod:`ocsi.quic`), and the ``Alt-Svc`` of each port they serve.
+        self.quic: list[Any] = []
+        self._alt_svc: dict[int, str] = {}
 
     @property
     def settings(self) -> ServerSettings:
@@ -203,6 +210,7 @@ class Server:
     async def _listen(self, s: ServerSettings) -> None:
         assert self.manager is not None and self.loop is not None
         listening = self._given_listening or open_listeners(s)
+        self._tls = listening.tls
         if listening.tls is not None:
             self.certificates = CertificateChooser(listening.tls, s.host_certificates)
             if self.acme is not None:
@@ -217,6 +225,16 @@ class Server:
                 self.listeners.append(srv)
                 self.listening_sockets.append(sock)
                 self.bound.append((spec, port))
+            self._alt_svc = {s.getsockname()[1]: alt_svc(s.getsockname()[1])
+                             for _, s in listening.quic}
+            if listening.quic:  # HTTP/3: worker 0 only (ocsi.quic says why)
+                self.manager.app = self._app(self.runtime)
+                self.quic = await serve_quic(
+                    self.manager, listening.quic, lambda: self.runtime.settings,
+                    self.worker in (None, 0),
+                    lambda: self.acme.serving if self.acme is not None else None)
+                if self._given_listening is None:  # handed over by upgrade
+                    self.listening_sockets += [sock for _, sock in listening.quic]
         except BaseException:
             listening.close()  # those not handed to the loop yet
             raise
@@ -224,26 +242,36 @@ class Server:
     def _acme(self, runtime: Runtime) -> AcmeManager | None:
         """``<acme>``: every process serves the certificates and answers the challenges; the
         only process, or worker 0, orders them (:mod:`ocsi.acme`), with the other servers of
-        a cluster when the configuration loads ocsipersist-pgsql."""
+        a cluster when the configuration has a cluster database (an extension publishes it:
+        ocsipersist-pgsql does)."""
         s = runtime.settings
         if s.acme is None or not s.acme_hosts:
             return None
         from .acme.manager import AcmeManager
         from .acme.serving import AcmeServing
-        from .acme.shared import database_of
         from .acme.store import AcmeStore
 
         store = AcmeStore(s.acme.storage_dir(s.datadir))
         serving = AcmeServing(store, s.acme_hosts, s.ssl, "tls-alpn-01" in s.acme.challenges)
         orders = os.environ.get("OCSI_WORKER", "0") == "0"
+        database = s.cluster_database
         return AcmeManager(s.acme, s.acme_hosts, store, serving, orders,
-                           database_of(runtime.config.options))
+                           dict(database.connect_args) if database is not None else None)
+
+    async def _reload_acme(self, old: Runtime, new: Runtime) -> None:
+        """``<acme>`` or the ``acme="true"`` hosts changed: a new manager in place of the old
+        one (:func:`ocsi.acme.manager.switch`); unchanged, the running one carries on."""
+        from .acme.config import acme_identity
+        from .acme.manager import switch
+
+        if acme_identity(old.settings) != acme_identity(new.settings):
+            self.acme = await switch(self.acme, self._acme(new), self._tls, self.certificates)
 
     def _app(self, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
         """What answers requests: the runtime, behind ACME's http-01 answers when configured."""
         if self.acme is None:
-            return runtime.respond
-        return self.acme.serving.wrap(runtime.respond)
+            return with_alt_svc(runtime.respond, self._alt_svc)
+        return with_alt_svc(self.acme.serving.wrap(runtime.respond), self._alt_svc)
 
     def _signals(self) -> None:
         assert self.loop is not None
@@ -336,6 +364,7 @@ class Server:
             log.warning("<port> changes take effect at the next restart, not on reload")
         self.runtime = new
         self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
+        await self._reload_acme(old, new)
         assert self.manager is not None
         self.manager.app = self._app(new)
         self.manager.limits = new.settings.limits()
@@ -405,6 +434,8 @@ class Server:
             return False
         log.log(NOTICE, "Upgrade: process %d is serving; this one stops accepting and drains", pid)
         self.upgraded = True
+        for endpoint in self.quic:  # the successor alone reads the UDP sockets from now on
+            endpoint.close()
         if self.pipe is not None:  # the successor reads it from now on
             self.pipe.close(keep=True)
             self.pipe = None
@@ -444,6 +475,8 @@ class Server:
             log.exception("ocsi_server_stopping failed")
         if self.manager is not None:
             await self.manager.shutdown(timeout)
+        for endpoint in self.quic:  # after its connections have said goodbye
+            endpoint.close()
         if self.pipe is not None:
             self.pipe.close()
         if self.runtime is not None:

@@ -420,3 +420,22 @@ def test_two_servers_share_one_certificate_through_postgresql(ocsi_server, pebbl
     # B ordered, and the CA's validation request reached A, answered from the shared storage
     assert "/.well-known/acme-challenge/" in a.wait_log("access", "acme-challenge", timeout=5)
     assert "acme-challenge" not in b.log("access")
+
+
+def test_a_certificate_that_cannot_be_renewed_is_a_warning_before_expiry(ocsi_server, pebble,  # noqa: F811
+                                                                           exts_path):
+    """30-second certificates, the CA gone after the first: the renewal fails (logged, retried
+    with backoff), and before expiry (a sixth of this short lifetime; fourteen days for a
+    90-day certificate) a warning says the certificate is not renewed yet, with the reason."""
+    http, https = free_port(), free_port()
+    ca = pebble(http, https, validity=30)
+    srv = ocsi_server(_config(exts_path, ca, http, https, _host("late.example.com", "late")),
+                      full=True)
+    _wait_certificate(https, "late.example.com", ca)
+    ca.stop()
+    warnings = srv.wait_log("warnings", "is not renewed yet", timeout=WAIT)
+    line = next(text for text in warnings.splitlines() if "is not renewed yet" in text)
+    assert "the certificate of late.example.com expires on " in line
+    assert "(last error: cannot reach the CA at " in line
+    assert "no certificate for late.example.com: cannot reach the CA" in srv.log("errors")
+    assert "Traceback" not in srv.log("errors")

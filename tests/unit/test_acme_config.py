@@ -82,3 +82,35 @@ def test_check_command_validates_acme(write_conf, capsys):
     assert "is not an email address" in capsys.readouterr().err
     path = write_conf(f'<ocsigen><server>{PORTS}<acme email="x@example.org"/>{HOST}</server></ocsigen>')
     assert main(["-c", path, "--check"]) == 0
+
+
+def test_what_a_reload_compares(write_conf, tmp_path):
+    """Where things are written does not count; settings, names, the CA file's content do."""
+    from ocsi.acme.config import acme_identity
+
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(new_authority()[0])
+    acme = f'<acme email="a@b.org" ca="{ca}"/>'
+    first = acme_identity(build(write_conf, f"{PORTS}{acme}{HOST}").settings)
+    assert acme_identity(build(write_conf, f"{PORTS}\n\n{acme}\n{HOST}").settings) == first
+    other = HOST.replace("example.org example", "example.org other.example")
+    assert acme_identity(build(write_conf, f"{PORTS}{acme}{other}").settings) != first
+    assert acme_identity(build(write_conf, f"{PORTS}{acme.replace('a@b', 'c@b')}{HOST}").settings) != first
+    ca.write_bytes(new_authority()[0])
+    assert acme_identity(build(write_conf, f"{PORTS}{acme}{HOST}").settings) != first
+    assert acme_identity(build(write_conf, "<port>8080</port>").settings) == ()
+
+
+def test_one_cluster_database_per_configuration():
+    """What an extension publishes (ocsipersist-pgsql does) with a located second one."""
+    from ocsi import ClusterDatabase, LoadContext
+    from ocsi.config.settings import ServerSettings
+
+    settings = ServerSettings()
+    LoadContext(settings, "a.conf:3").publish_cluster_database({"host": "db", "port": 5432},
+                                                              "db:5432/ocsipersist")
+    assert settings.cluster_database == ClusterDatabase({"host": "db", "port": 5432},
+                                                        "db:5432/ocsipersist", "a.conf:3")
+    with pytest.raises(ConfigError) as e:
+        LoadContext(settings, "a.conf:9").publish_cluster_database({}, "other:5432/x")
+    assert e.value.where == "a.conf:9" and "db:5432/ocsipersist was given at a.conf:3" in str(e.value)

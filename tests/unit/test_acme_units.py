@@ -64,3 +64,65 @@ def test_validation_certificate_follows_rfc_8737():
     assert ext.value.value == b"\x04\x20" + hashlib.sha256(b"token.thumbprint").digest()
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["a.example.com"]
+
+
+def _certificate(serial: int, aki: bytes | None) -> x509.Certificate:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "a.example.com")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+               .public_key(key.public_key()).serial_number(serial)
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)))
+    if aki is not None:
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier(aki, None, None), False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def test_certificate_identifier_is_rfc_9773s_example():
+    """RFC 9773, section 4.1: keyIdentifier 69:88:5B:…:D4 and serial 00:87:65:43:21."""
+    from ocsi.acme.renewal import certificate_id
+
+    aki = bytes.fromhex("69885B6B87464041E1B37B847BA0AE2CDE01C8D4")
+    assert certificate_id(_certificate(0x87654321, aki)) == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+    assert certificate_id(_certificate(0x7f, aki)).endswith(".fw")  # no sign byte needed
+    assert certificate_id(_certificate(5, None)) is None
+
+
+def test_renewal_window_polling_is_bounded_and_the_time_inside_the_window():
+    from ocsi.acme.renewal import DEFAULT_POLL, MAX_POLL, MIN_POLL, pick, poll_delay
+
+    assert poll_delay(1) == MIN_POLL == 60
+    assert poll_delay(3600) == 3600
+    assert poll_delay(10 * 86400) == MAX_POLL == 86400
+    assert poll_delay(None) == DEFAULT_POLL == 6 * 3600
+    start = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    end = start + datetime.timedelta(days=2)
+    times = [pick(start, end) for _ in range(200)]
+    assert all(start <= t <= end for t in times)
+    assert len(set(times)) > 100  # drawn, not fixed
+
+
+def test_expiry_warning_fourteen_days_or_a_sixth_of_a_short_lifetime():
+    from ocsi.acme.manager import expiry_warning
+
+    start = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+
+    def cert(days: float) -> StoredCertificate:
+        return StoredCertificate("x", ("a",), "CN=CA", start, start + datetime.timedelta(days=days), 0.0)
+
+    assert expiry_warning(cert(90)) == datetime.timedelta(days=14)
+    assert expiry_warning(cert(6)) == datetime.timedelta(days=1)  # Let's Encrypt's short-lived
+
+
+def test_certificate_identifier_agrees_with_the_acme_librarys_own():
+    """The library computes the same identifier for its renewal_time() (a private helper)."""
+    from acme.client import _renewal_info_path_component
+
+    from ocsi.acme.renewal import certificate_id
+
+    for serial in (1, 0x7f, 0x80, 0xff, 0x87654321, 2**159 - 1):
+        cert = _certificate(serial, bytes(range(20)))
+        assert certificate_id(cert) == _renewal_info_path_component(cert)

@@ -14,17 +14,22 @@ import email.utils
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from josepy.errors import Error as JoseError
+from josepy.json_util import field
 from josepy.jwa import ES256
 from josepy.jwk import JWK, JWKEC
 import requests
 from acme import challenges, client, crypto_util, errors, messages
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .challenges import ChallengeFiles
 from .config import AcmeSettings
+from .renewal import MAX_POLL, RenewalInfo, certificate_id, pick, poll_delay
 from .store import AcmeStore, new_key_pem, write_atomically
 
 log = logging.getLogger("ocsi.acme")
@@ -35,6 +40,8 @@ BAD_NONCE_RETRIES = 5
 #: Seconds the other servers of a cluster get to copy the challenge answers (they are told at
 #: once by NOTIFY) before the CA is asked to validate.
 SHARE_DELAY = 1.0
+#: The directory is read again after this long (a CA may start offering ``renewalInfo``).
+DIRECTORY_TTL = 86400.0
 
 
 @challenges.ChallengeResponse.register
@@ -61,6 +68,25 @@ class OrderFailed(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ReplacingOrder(messages.NewOrder):
+    """A new order naming the certificate it replaces (RFC 9773, section 5): the library's
+    ``NewOrder`` has no such field yet."""
+
+    replaces: str | None = field("replaces", omitempty=True)
+
+
+class _Client(client.ClientV2):
+    """The library's client; while :attr:`replaces` is set, its new orders carry it."""
+
+    replaces: str | None = None
+
+    def _post(self, url: str, obj: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.replaces is not None and isinstance(obj, messages.NewOrder):
+            fields = {name: getattr(obj, name) for name in obj._fields}
+            obj = ReplacingOrder(replaces=self.replaces, **fields)
+        return super()._post(url, obj, *args, **kwargs)
 
 
 class _Network(client.ClientNetwork):
@@ -125,18 +151,30 @@ class AcmeClient:
         self.stop = stop
         key = serialization.load_pem_private_key(store.account_key(), None)
         self.account_key = JWKEC(key=key)
-        self._client: client.ClientV2 | None = None
+        self._client: _Client | None = None
         self._net: _Network | None = None
+        #: The CA's directory and when it was read (``time.monotonic()``).
+        self._directory: tuple[messages.Directory, float] | None = None
 
-    def _connect(self) -> client.ClientV2:
+    def _network(self) -> _Network:
+        if self._net is None:
+            self._net = _Network(self.account_key, alg=ES256, user_agent="ocsi",
+                                 verify_ssl=trust_bundle(self.settings, self.store))  # type: ignore[arg-type]
+        return self._net
+
+    def _get_directory(self) -> messages.Directory:
+        if self._directory is None or time.monotonic() - self._directory[1] > DIRECTORY_TTL:
+            self._directory = (client.ClientV2.get_directory(self.settings.directory,
+                                                             self._network()), time.monotonic())
+        return self._directory[0]
+
+    def _connect(self) -> _Client:
         """The directory, and the account (made at the first order, found again after)."""
         if self._client is not None:
             return self._client
-        net = _Network(self.account_key, alg=ES256, user_agent="ocsi",
-                       verify_ssl=trust_bundle(self.settings, self.store))  # type: ignore[arg-type]
-        self._net = net
-        directory = client.ClientV2.get_directory(self.settings.directory, net)
-        acme = client.ClientV2(directory, net)
+        self._net = self._directory = None  # a new start after a failure
+        net = self._network()
+        acme = _Client(self._get_directory(), net)
         registration = messages.NewRegistration.from_data(
             email=self.settings.email, terms_of_service_agreed=self.settings.accept_terms)
         try:
@@ -149,10 +187,52 @@ class AcmeClient:
         self._client = acme
         return acme
 
-    def obtain(self, names: Sequence[str]) -> tuple[bytes, bytes]:
-        """A new key and a certificate chain for ``names`` (PEM), or :class:`OrderFailed`."""
+    def renewal_info(self, cert: x509.Certificate) -> RenewalInfo:
+        """The CA's suggested renewal window for ``cert`` (RFC 9773): an unauthenticated GET of
+        ``renewalInfo/ID`` through the library's network object, parsed by the library's
+        ``RenewalInfo``. Without ``renewalInfo`` in the directory, a :class:`RenewalInfo`
+        without a window; :class:`OrderFailed` when the CA cannot be asked."""
+        cert_id = certificate_id(cert)
+        if cert_id is None:  # no AKI: the CA cannot be asked about it
+            return RenewalInfo("", None, None, None, time.time() + MAX_POLL, False)
         try:
-            return self._obtain(names)
+            directory = self._get_directory()
+            try:
+                base = str(directory["renewalInfo"])
+            except KeyError:
+                return RenewalInfo(cert_id, None, None, None, time.time() + MAX_POLL, False)
+            response = self._network().get(f"{base.rstrip('/')}/{cert_id}",
+                                           content_type="application/json")
+            document = response.json()
+            window = messages.RenewalInfo.from_json(document).suggested_window
+            start, end = _aware(window.start), _aware(window.end)
+        except (requests.RequestException, errors.Error, messages.Error, JoseError,
+                ValueError, TypeError) as exc:
+            self._directory = None
+            raise OrderFailed(f"cannot get the renewal window from the CA: {_short(exc)}",
+                              self._last_retry_after()) from None
+        if start is None or end is None or end <= start:
+            raise OrderFailed(f"the CA's renewal window {window.start} to {window.end} is not a window")
+        explanation = document.get("explanationURL") if isinstance(document, dict) else None
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return RenewalInfo(cert_id, start, end, pick(start, end),
+                           time.time() + poll_delay(retry_after), True,
+                           explanation if isinstance(explanation, str) else None)
+
+    def obtain(self, names: Sequence[str], replaces: str | None = None) -> tuple[bytes, bytes]:
+        """A new key and a certificate chain for ``names`` (PEM), or :class:`OrderFailed`.
+        ``replaces``: the identifier of the certificate this one renews (RFC 9773); a CA
+        refusing it (already replaced, unknown) gets the order again without it."""
+        try:
+            try:
+                return self._obtain(names, replaces)
+            except messages.Error as exc:
+                if replaces is None or not (str(exc.typ).endswith(":alreadyReplaced")
+                                            or exc.code in ("malformed", "conflict")):
+                    raise
+                log.warning("the CA refused an order replacing %s (%s); ordering without "
+                            "naming it", replaces, exc)
+                return self._obtain(names, None)
         except OrderFailed:
             raise
         except errors.ValidationError as exc:
@@ -174,10 +254,14 @@ class AcmeClient:
             self._net.retry_after = None
         return value
 
-    def _obtain(self, names: Sequence[str]) -> tuple[bytes, bytes]:
+    def _obtain(self, names: Sequence[str], replaces: str | None) -> tuple[bytes, bytes]:
         acme = self._connect()
         key_pem = new_key_pem()
-        order = acme.new_order(crypto_util.make_csr(key_pem, list(names)))
+        acme.replaces = replaces
+        try:
+            order = acme.new_order(crypto_util.make_csr(key_pem, list(names)))
+        finally:
+            acme.replaces = None
         published: list[str] = []
         answers: list[tuple[messages.ChallengeBody, Any]] = []
         try:
@@ -224,6 +308,13 @@ def _validation_error(exc: errors.ValidationError) -> str:
                 detail = challb.error.detail or challb.error.typ
                 parts.append(f"{authz.body.identifier.value}: {challb.chall.typ} failed: {detail}")
     return "validation failed: " + ("; ".join(parts) or str(exc))
+
+
+def _aware(when: datetime.datetime | None) -> datetime.datetime | None:
+    """A time from the CA, in UTC (RFC 3339 times carry their offset; a bare one is UTC)."""
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=datetime.timezone.utc)
 
 
 def _short(exc: BaseException) -> str:

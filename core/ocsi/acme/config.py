@@ -8,11 +8,13 @@ while http-01 is the only challenge, nowhere to keep the certificates.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..config.errors import ConfigError
@@ -161,3 +163,22 @@ def finish_acme(s: ServerSettings) -> None:
         raise ConfigError("<acme> needs somewhere to keep the account and certificates",
                           where=a.where, hint="add <datadir>DIR</datadir> (they go to DIR/acme) "
                                               'or storage="DIR"')
+
+
+def acme_identity(s: ServerSettings) -> tuple[Any, ...]:
+    """What a reload compares to tell whether ACME must start again: ``<acme>``, the names of
+    each ``acme="true"`` host, the storage, the ``<ssl>`` options of the certificates' contexts
+    and the cluster's database, not where they are written."""
+    if s.acme is None or not s.acme_hosts:
+        return ()
+    ssl = dataclasses.replace(s.ssl, where="") if s.ssl is not None else None
+    database = s.cluster_database.connect_args if s.cluster_database is not None else None
+    ca = None
+    if s.acme.ca is not None:  # the same file with new certificates in it counts as a change
+        try:
+            with open(s.acme.ca, "rb") as f:
+                ca = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            pass
+    return (dataclasses.replace(s.acme, where=""), ca, tuple(h.names for h in s.acme_hosts),
+            s.acme.storage_dir(s.datadir), ssl, sorted(database.items()) if database else None)

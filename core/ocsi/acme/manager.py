@@ -1,13 +1,17 @@
 """When to order and renew, in the one process of the server that orders.
 
 Each ``<host acme="true">`` has a task: no certificate (or one about to expire) means an order
-now; otherwise it sleeps until a third of the certificate's lifetime is left, minus a random
-jitter (up to a thirtieth of the lifetime) so that a fleet does not renew at the same second.
+now; otherwise it sleeps until the renewal time of :mod:`.renewal`: a time drawn in the CA's
+suggested window when its directory offers ARI (RFC 9773, asked again when its ``Retry-After``
+says; the new order names the certificate it replaces), else when a third of the certificate's
+lifetime is left, minus a random jitter (up to a thirtieth of the lifetime) so that a fleet
+does not renew at the same second.
 A failed order is logged and retried after ``<acme retry>`` seconds, doubled at each failure
 up to a day, and never sooner than the CA's ``Retry-After``. A task orders for its own names
 only, so there is one order per name set at a time; orders run one after the other in one
 daemon thread (the ``acme`` library is synchronous), never on the event loop. Fourteen days
-before expiry, a certificate that could not be renewed is a warning every day.
+before expiry (a sixth of the lifetime for short-lived certificates), a certificate that could
+not be renewed is a warning every day.
 
 Every other process (the workers that do not order) only looks for new files
 (:meth:`AcmeServing.refresh`).
@@ -25,18 +29,31 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..logs import NOTICE
 from .config import AcmeHost, AcmeSettings
+from .renewal import DEFAULT_POLL, RenewalInfo, poll_delay
 from .serving import REFRESH_INTERVAL, AcmeServing
 from .shared import SharedStorage
 from .store import AcmeStore, CertState, StoredCertificate
+
+if TYPE_CHECKING:
+    import ssl
+
+    from ..sni import CertificateChooser
 
 log = logging.getLogger("ocsi.acme")
 
 MAX_BACKOFF = 86400.0
 EXPIRY_WARNING = datetime.timedelta(days=14)
+
+
+def expiry_warning(cert: StoredCertificate) -> datetime.timedelta:
+    """How long before expiry a certificate not renewed yet is a warning a day: fourteen days,
+    or a sixth of the lifetime for short-lived certificates (a six-day certificate would
+    otherwise be a warning from its issuance, before its renewal is even due)."""
+    return min(EXPIRY_WARNING, cert.lifetime / 6)
 
 
 def renewal_time(cert: StoredCertificate, jitter: float) -> datetime.datetime:
@@ -78,7 +95,8 @@ class AcmeManager:
     def __init__(self, settings: AcmeSettings, hosts: list[AcmeHost], store: AcmeStore,
                  serving: AcmeServing, orders: bool, database: dict[str, Any] | None = None) -> None:
         self.settings = settings
-        #: The cluster's PostgreSQL (:mod:`.shared`) when ocsipersist-pgsql is configured.
+        #: The cluster's PostgreSQL (:mod:`.shared`) when the configuration has one
+        #: (``settings.cluster_database``, which ocsipersist-pgsql publishes).
         self.share: SharedStorage | None = SharedStorage(database, store) if database else None
         self.hosts = hosts
         self.store = store
@@ -87,7 +105,18 @@ class AcmeManager:
         self._stop = threading.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._thread: _OrderThread | None = None
+        #: The thread was handed to the manager of a reloaded configuration (not closed here).
+        self._handed_over = False
         self._client: Any = None
+        #: What the CA said of each name set's certificate (ARI), kept by this process only.
+        self._renewal_info: dict[tuple[str, ...], RenewalInfo] = {}
+
+    def take_over(self, previous: AcmeManager) -> None:
+        """Run this manager's orders in ``previous``'s thread (a reload changed the settings):
+        an order of the old settings still in flight ends before one of the new starts, so
+        two orders of this process never publish challenges for the same name at once."""
+        if previous._thread is not None and self.orders:
+            self._thread, previous._handed_over = previous._thread, True
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -101,6 +130,9 @@ class AcmeManager:
             try:
                 await self.share.open()
                 await self.share.account_key()
+                if self.orders and (shared := await self.share.push_held()):
+                    log.info("ACME: %d certificate(s) of this server shared with the cluster",
+                             shared)
                 await self.share.pull()
                 self.serving.files.share = self.share
                 self._tasks.append(loop.create_task(self.share.pull_loop()))
@@ -112,7 +144,8 @@ class AcmeManager:
                 self.share = None
         self._refresh()
         if self.orders:
-            self._thread = _OrderThread()
+            if self._thread is None:
+                self._thread = _OrderThread()
             for host in self.hosts:
                 self._tasks.append(loop.create_task(self._keep(host)))
 
@@ -126,7 +159,7 @@ class AcmeManager:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         self._tasks = []
-        if self._thread is not None:
+        if self._thread is not None and not self._handed_over:
             self._thread.close()
         if self.share is not None:
             await self.share.close()
@@ -155,19 +188,27 @@ class AcmeManager:
         warned: float = 0.0
         while True:
             stored, state, due = self._due(names, jitter)
+            asked = stored is not None and await self._ask_renewal_info(host, stored, state)
+            if asked:
+                _, _, due = self._due(names, jitter)  # ``state`` keeps what was learnt
             now = datetime.datetime.now(datetime.timezone.utc)
-            if stored is not None and stored.not_after - now < EXPIRY_WARNING \
+            if stored is not None and stored.not_after - now < expiry_warning(stored) \
                     and time.time() - warned > 86400:
                 warned = time.time()
-                log.warning("%s: the certificate of %s expires on %s and is not renewed yet%s",
-                            host.where, " ".join(names), f"{stored.not_after:%Y-%m-%d %H:%M} UTC",
+                log.warning("%s: the certificate of %s %s on %s and is not renewed yet%s",
+                            host.where, " ".join(names),
+                            "expired" if stored.not_after <= now else "expires",
+                            f"{stored.not_after:%Y-%m-%d %H:%M:%S} UTC",
                             f" (last error: {state.last_error})" if state.last_error else "")
-            if state.extra.get("next_attempt") != due.timestamp():
+            if asked or state.extra.get("next_attempt") != due.timestamp():
                 state.extra["next_attempt"] = due.timestamp()  # for ocsi cert status
                 self.store.save_state(state)
             wait = (due - now).total_seconds()
             if wait > 0:
-                await asyncio.sleep(min(wait, 3600.0))
+                info = self._renewal_info.get(names)
+                if info is not None and stored is not None and info.cert_id == stored.cert_id:
+                    wait = min(wait, info.next_check - time.time())  # ask the CA again then
+                await asyncio.sleep(max(0.0, min(wait, 3600.0)))
                 continue
             if self.share is None:
                 await self._order(host, state)
@@ -201,9 +242,68 @@ class AcmeManager:
         due = datetime.datetime.now(datetime.timezone.utc)
         if stored is not None:
             due = renewal_time(stored, jitter)
+            info = self._renewal_info.get(names)
+            if info is not None and info.renew_at is not None and info.cert_id == stored.cert_id:
+                due = info.renew_at  # the CA's window (ARI) rather than a third of the lifetime
         if state.not_before is not None:
             due = max(due, datetime.datetime.fromtimestamp(state.not_before, datetime.timezone.utc))
         return stored, state, due
+
+    async def _ask_renewal_info(self, host: AcmeHost, stored: StoredCertificate,
+                                state: CertState) -> bool:
+        """Ask the CA for ``stored``'s renewal window when it is time to (ARI); whether it was
+        asked (``state.extra`` then says what came of it, for ``ocsi cert status``). A failure
+        keeps the window known so far (or a third of the lifetime) and asks again later."""
+        from .client import OrderFailed
+
+        names = host.names
+        known = self._renewal_info.get(names)
+        if stored.cert_id is None or stored.cert is None or stored.not_after <= \
+                datetime.datetime.now(datetime.timezone.utc):
+            return False  # no identifier; or expired: never asked about (RFC 9773, 4.3)
+        if known is not None and known.cert_id == stored.cert_id and time.time() < known.next_check:
+            return False
+        cert = stored.cert
+        try:
+            info: RenewalInfo = await self._thread_run(lambda: self._acme().renewal_info(cert))
+        except Exception as exc:  # noqa: BLE001 - the window waits; the renewal never does
+            retry_after = exc.retry_after if isinstance(exc, OrderFailed) else None
+            delay = poll_delay(retry_after) if retry_after is not None else DEFAULT_POLL
+            log.warning("%s: %s (asked again in %.0f s)", host.where, exc, delay)
+            if known is not None and known.cert_id == stored.cert_id:
+                info = RenewalInfo(known.cert_id, known.start, known.end, known.renew_at,
+                                   time.time() + delay, known.offered, known.explanation)
+            else:  # a third of the lifetime meanwhile; no ``replaces`` for a CA not heard from
+                info = RenewalInfo(stored.cert_id, None, None, None, time.time() + delay, False)
+            self._renewal_info[names] = info
+            if info.start is None:
+                state.extra.pop("renewal_window", None)
+            state.extra["renewal_info"] = f"unavailable: {exc}"
+            state.extra["renewal_info_next_check"] = info.next_check
+            return True
+        self._renewal_info[names] = info
+        if info.start is not None and info.end is not None and info.renew_at is not None:
+            moved = known is None or (known.start, known.end) != (info.start, info.end)
+            if moved:
+                log.log(NOTICE if info.explanation else logging.INFO,
+                        "%s: the CA suggests renewing %s between %s and %s: renewal at %s%s",
+                        host.where, " ".join(names), f"{info.start:%Y-%m-%d %H:%M:%S}",
+                        f"{info.end:%Y-%m-%d %H:%M:%S} UTC", f"{info.renew_at:%Y-%m-%d %H:%M:%S}",
+                        f" ({info.explanation})" if info.explanation else "")
+            state.extra["renewal_window"] = [info.start.timestamp(), info.end.timestamp()]
+        else:
+            state.extra.pop("renewal_window", None)
+        state.extra["renewal_info"] = "offered" if info.offered else "not offered"
+        state.extra["renewal_info_next_check"] = info.next_check  # saved by the caller
+        return True
+
+    def _replaces(self, names: tuple[str, ...]) -> str | None:
+        """The identifier of the certificate a new order renews, when the CA speaks ARI."""
+        stored = self.store.certificate(names)
+        info = self._renewal_info.get(names)
+        if stored is None or info is None or not info.offered or info.cert_id != stored.cert_id:
+            return None
+        return stored.cert_id
 
     def _save(self, state: CertState, key_pem: bytes | None = None, chain_pem: bytes | None = None
               ) -> None:
@@ -227,8 +327,10 @@ class AcmeManager:
         state.last_attempt = time.time()
         log.info("%s: ordering a certificate for %s from %s", host.where, " ".join(names),
                  self.settings.directory)
+        replaces = self._replaces(names)
         try:
-            key_pem, chain_pem = await self._thread_run(lambda: self._acme().obtain(names))
+            key_pem, chain_pem = await self._thread_run(
+                lambda: self._acme().obtain(names, replaces))
         except Exception as exc:  # noqa: BLE001 - an order's failure never stops the server
             if not isinstance(exc, OrderFailed):
                 log.exception("%s: ordering a certificate failed", host.where)
@@ -253,3 +355,36 @@ class AcmeManager:
     async def _thread_run(self, fn: Callable[[], Any]) -> Any:
         assert self._thread is not None
         return await self._thread.run(fn)
+
+
+async def switch(previous: AcmeManager | None, current: AcmeManager | None,
+                 tls: ssl.SSLContext | None, chooser: CertificateChooser | None
+                 ) -> AcmeManager | None:
+    """A reload changed ``<acme>`` or the ``acme="true"`` hosts: ``current`` (the new
+    settings' manager, or ``None``) takes over from ``previous``; what is now in use.
+
+    The new manager loads the stored certificates before the handshakes see it, so hosts that
+    keep ``acme="true"`` are served throughout; its orders run in the previous one's thread
+    (:meth:`AcmeManager.take_over`); the listeners' context reads ClientHellos for tls-alpn-01
+    only while it is asked for. A server started without an HTTPS port has no TLS context to
+    serve from: ACME waits for a restart there, as ``<port>`` does."""
+    if current is not None and (tls is None or chooser is None):
+        log.warning("%s: <acme> takes effect at the next restart: the server was started "
+                    "without an HTTPS <port>", current.settings.where)
+        current = None
+    if current is not None and tls is not None and chooser is not None:
+        if previous is not None:
+            current.take_over(previous)
+        current.start()
+        current.serving.watch(tls)
+        chooser.acme = current.serving
+    else:
+        if chooser is not None:
+            chooser.acme = None
+        if tls is not None:
+            AcmeServing.unwatch(tls)
+    log.log(NOTICE, "ACME: %s", "the new <acme> settings and hosts are in use" if current
+            else "no automatic certificate any more")
+    if previous is not None:
+        await previous.stop()
+    return current

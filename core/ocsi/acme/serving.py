@@ -77,10 +77,18 @@ class AcmeServing:
         """Hook into the listeners' context: refusals that reach the client, and the ALPN
         list of each ClientHello for tls-alpn-01."""
         ctx.sslobject_class = RefusableSSLObject
-        if self.alpn is not None and not self.alpn.watch(ctx):
+        if self.alpn is None:
+            self.unwatch(ctx)  # a reload may have dropped tls-alpn-01
+        elif not self.alpn.watch(ctx):
             log.warning("this Python does not show the TLS ClientHello: tls-alpn-01 cannot be "
                         "answered, http-01 is used")
             self.alpn = None
+
+    @staticmethod
+    def unwatch(ctx: ssl.SSLContext) -> None:
+        """No more ClientHello reading in ``ctx`` (ACME gone, or tls-alpn-01, after a reload)."""
+        if getattr(ctx, "_msg_callback", None) is not None:
+            setattr(ctx, "_msg_callback", None)  # noqa: B010 - CPython's, not in the stubs
 
     def refresh(self) -> list[AcmeHost]:
         """Load the stored certificates that changed; the hosts whose certificate is new."""
@@ -105,6 +113,17 @@ class AcmeServing:
             self._contexts[host.names[0]] = (stored.mtime, ctx)
             changed.append(host)
         return changed
+
+    def certificate_file(self, name: str) -> str | None:
+        """For HTTP/3 (:mod:`ocsi.http.quicendpoint`), which reads certificates from files:
+        the stored key-and-chain file serving ``name``; ``""`` for an ACME name whose
+        certificate is not obtained yet; ``None`` for a name that is not an ACME host's."""
+        host = self._by_name.get(name.lower())
+        if host is None:
+            return None
+        if host.names[0] not in self._contexts:
+            return ""
+        return self.store.certificate_path(host.names)
 
     def ready(self, host: AcmeHost) -> bool:
         return host.names[0] in self._contexts

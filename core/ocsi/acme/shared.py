@@ -1,4 +1,8 @@
-"""A cluster's ACME storage in PostgreSQL, when the configuration loads ``ocsipersist-pgsql``.
+"""A cluster's ACME storage in PostgreSQL, when the configuration has a cluster database.
+
+The database is the one an extension publishes as ``settings.cluster_database``
+(:meth:`ocsi.LoadContext.publish_cluster_database`): ocsipersist-pgsql does, for its
+``<database>``. The core neither imports nor inspects the extension.
 
 Every server keeps its files under ``<datadir>/acme/`` as before (they are what it serves from)
 and mirrors them with the table ``ocsi_acme`` of the ocsipersist database:
@@ -18,6 +22,7 @@ The ``acme`` library runs in a thread: its puts go through the server's event lo
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import logging
 import os
@@ -34,13 +39,6 @@ CHANNEL = "ocsi_acme"
 PULL_INTERVAL = 2.0
 #: Kept on the server only: the CA's bundle is made from this server's own ``ca=`` file.
 _LOCAL_ONLY = ("ca-bundle.pem",)
-
-
-def database_of(options: dict[str, Any]) -> dict[str, Any] | None:
-    """The connection arguments of the configuration's ocsipersist-pgsql database, if any."""
-    backend = next((v for k, v in options.items() if k.endswith("ocsipersist-pgsql")), None)
-    connect_args = getattr(getattr(backend, "where", None), "connect_args", None)
-    return connect_args() if callable(connect_args) else None
 
 
 def _lock_id(names: Sequence[str]) -> int:
@@ -96,6 +94,38 @@ class SharedStorage:
                 row = await self._conn.fetchrow(
                     "SELECT value FROM ocsi_acme WHERE key = 'account.key'")
             self._write("account.key", bytes(row["value"]))
+
+    async def push_held(self) -> int:
+        """A server joining the cluster (at start, or by a reload that adds the database) with
+        certificates of its own: those the table lacks are put there, never replacing the
+        cluster's (the others then serve them instead of ordering their own). How many."""
+        from cryptography import x509
+
+        base = os.path.join(self.store.root, "certs")
+        async with self._io:
+            known = {row["key"] for row in await self._conn.fetch("SELECT key FROM ocsi_acme")}
+        rows: list[tuple[str, bytes]] = []
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for entry in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+            if f"certs/{entry}/certificate.pem" in known:
+                continue
+            try:
+                with open(os.path.join(base, entry, "certificate.pem"), "rb") as f:
+                    pem = f.read()
+                if x509.load_pem_x509_certificates(pem)[0].not_valid_after_utc <= now:
+                    continue  # nothing worth sharing
+                rows.append((f"certs/{entry}/certificate.pem", pem))
+                with open(os.path.join(base, entry, "state.json"), "rb") as f:
+                    rows.append((f"certs/{entry}/state.json", f.read()))
+            except (OSError, ValueError, IndexError):
+                continue
+        if rows:
+            async with self._io:
+                await self._conn.executemany(
+                    "INSERT INTO ocsi_acme (key, value) VALUES ($1, $2) "
+                    "ON CONFLICT (key) DO NOTHING", rows)
+                await self._conn.execute(f"NOTIFY {CHANNEL}")
+        return sum(key.endswith("certificate.pem") for key, _ in rows)
 
     async def pull_loop(self) -> None:
         while True:

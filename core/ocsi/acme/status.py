@@ -57,6 +57,15 @@ def main(argv: list[str]) -> int:
         if stored is not None:
             print(f"  issuer: {stored.issuer}")
             print(f"  expires: {_when(stored.not_after, now)}")
+        window = state.extra.get("renewal_window")
+        if isinstance(window, list) and len(window) == 2:
+            start, end = (datetime.datetime.fromtimestamp(t, datetime.timezone.utc) for t in window)
+            print(f"  renewal window (ARI): {start:%Y-%m-%d %H:%M} to {_when(end, now)}")
+        elif state.extra.get("renewal_info") == "not offered":
+            print("  renewal window: the CA offers no ARI, a third of the lifetime before expiry")
+        elif str(state.extra.get("renewal_info", "")).startswith("unavailable"):
+            print(f"  renewal window: {state.extra['renewal_info']} (a third of the lifetime "
+                  "before expiry meanwhile)")
         nxt = state.extra.get("next_attempt")
         if nxt is not None:
             print(f"  next renewal: {_when(datetime.datetime.fromtimestamp(nxt, datetime.timezone.utc), now)}")

@@ -76,6 +76,10 @@ class StoredCertificate:
     not_before: datetime.datetime
     not_after: datetime.datetime
     mtime: float
+    #: RFC 9773's identifier (what the CA's renewal window and ``replaces`` name).
+    cert_id: str | None = None
+    #: The certificate itself (the first of the chain).
+    cert: x509.Certificate | None = None
 
     @property
     def lifetime(self) -> datetime.timedelta:
@@ -121,12 +125,14 @@ class AcmeStore:
         except (OSError, ValueError, IndexError):
             return None
         from ..tls import certificate_names
+        from .renewal import certificate_id
 
         covered = certificate_names(cert)
         if not all(n in covered for n in names):
             return None
         return StoredCertificate(path, tuple(covered), cert.issuer.rfc4514_string(),
-                                 cert.not_valid_before_utc, cert.not_valid_after_utc, mtime)
+                                 cert.not_valid_before_utc, cert.not_valid_after_utc, mtime,
+                                 certificate_id(cert), cert)
 
     # -- state ------------------------------------------------------------------------------
     def state(self, names: Sequence[str]) -> CertState:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..pipeline.scope import SiteConfig
-from .settings import ServerSettings
+from .errors import ConfigError
+from .settings import ClusterDatabase, ServerSettings
 
 if TYPE_CHECKING:
     from ..pipeline.engine import HostPattern
@@ -35,6 +36,17 @@ class LoadContext:
         """``extension``'s dictionary for the configuration being built (see
         :meth:`ocsi.ServerView.state` for the running one's)."""
         return self._state(extension)
+
+    def publish_cluster_database(self, connect_args: Mapping[str, Any], description: str) -> None:
+        """Offer the PostgreSQL database this extension was given, which every server of the
+        cluster reaches, to what the core shares between servers (``settings.cluster_database``:
+        ACME's certificates). ``connect_args``: keyword arguments of ``asyncpg.connect``. One
+        extension per configuration may publish one."""
+        known = self.settings.cluster_database
+        if known is not None:
+            raise ConfigError(f"a second database for the cluster ({description}); "
+                              f"{known.description} was given at {known.where}", where=self.where)
+        self.settings.cluster_database = ClusterDatabase(dict(connect_args), description, self.where)
 
 
 @dataclass(slots=True)

@@ -113,7 +113,7 @@ _V4 = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$")
 
 def parse_port(el: Element) -> PortSpec:
     """``<port>``: ``N``, ``*:N``, ``[::]:N``, ``[v6]:N`` or ``a.b.c.d:N``; ``protocol`` HTTP(S)."""
-    el.check(attributes=["protocol", "h2c"], text=True)
+    el.check(attributes=["protocol", "h2c", "http3"], text=True)
     proto = (el.get("protocol") or "HTTP").upper()
     if proto not in ("HTTP", "HTTPS"):
         raise el.error(f"protocol=\"{el.get('protocol')}\" is not HTTP or HTTPS")
@@ -121,6 +121,16 @@ def parse_port(el: Element) -> PortSpec:
     if h2c and proto == "HTTPS":
         raise el.error('h2c="true" is for plain HTTP ports',
                        hint="HTTPS ports offer HTTP/2 to every client by ALPN already")
+    http3 = el.attr_value("http3", parse_bool, False)
+    if http3:
+        if proto != "HTTPS":
+            raise el.error('http3="true" is for HTTPS ports',
+                           hint='write <port protocol="HTTPS" http3="true">443</port>')
+        from ..quic import missing_library
+
+        if (missing := missing_library()) is not None:
+            raise el.error(f'http3="true" needs {missing}',
+                           hint="install the extra: pip install 'ocsi[http3]'")
     text = el.text.strip()
     address: str | None
     if text.isdigit():
@@ -136,7 +146,7 @@ def parse_port(el: Element) -> PortSpec:
                        hint="write N, *:N, a.b.c.d:N, [::]:N or [v6addr]:N (no host names)")
     if not 0 <= port <= 65535:
         raise el.error(f"port {port} is out of range")
-    return PortSpec(address, port, proto == "HTTPS", el.where, h2c)
+    return PortSpec(address, port, proto == "HTTPS", el.where, h2c, http3)
 
 
 def parse_ssl(el: Element) -> SSLSettings:

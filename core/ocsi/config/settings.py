@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..http.fasthead import default_parser
 from ..http.hostport import join_host_port
@@ -24,6 +25,8 @@ class PortSpec:
     where: str = "?"
     #: ``h2c="true"``: a plain port also takes cleartext HTTP/2 with prior knowledge.
     h2c: bool = False
+    #: ``http3="true"``: an HTTPS port also serves HTTP/3 on the same UDP port (:mod:`ocsi.quic`).
+    http3: bool = False
 
     def describe(self, port: int | None = None) -> str:
         """``http://[::1]:8080``; ``port`` is the bound port when the configuration said 0."""
@@ -52,6 +55,20 @@ class SSLSettings:
     where: str = "?"
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterDatabase:
+    """The PostgreSQL database every server of a cluster reaches, published by the extension
+    that holds one (ocsipersist-pgsql, with :meth:`ocsi.LoadContext.publish_cluster_database`).
+    What the core coordinates between servers (ACME's shared certificates) keeps it there,
+    without knowing which extension it came from."""
+
+    #: Keyword arguments of ``asyncpg.connect``.
+    connect_args: Mapping[str, Any]
+    #: ``user@host:port/database``, for messages (no password).
+    description: str
+    where: str
+
+
 @dataclass(slots=True)
 class ServerSettings:
     """Values of the global directives, in force at the end of the configuration.
@@ -68,6 +85,8 @@ class ServerSettings:
     #: ``<acme>``: certificates from an ACME CA for the ``<host acme="true">`` (:mod:`ocsi.acme`).
     acme: AcmeSettings | None = None
     acme_hosts: list[AcmeHost] = field(default_factory=list)
+    #: The cluster's shared database, when an extension publishes one (:class:`ClusterDatabase`).
+    cluster_database: ClusterDatabase | None = None
     logdir: str | None = None
     syslog: str | None = None
     datadir: str | None = None

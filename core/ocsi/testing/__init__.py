@@ -19,7 +19,8 @@ For configuration errors: :func:`assert_config_error` (the message, and the line
 the XML the test wrote). For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
 element parser: :func:`parse_element`, :func:`parse_context`, :func:`load_context`; for
 registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``);
-for TLS: :func:`self_signed`, :func:`authority_and_certificate` (a test CA and a certificate).
+for TLS: :func:`self_signed`, :func:`authority_and_certificate` (a test CA and a certificate);
+for HTTP/3: :class:`H3Client` (with aioquic, ``ocsi[http3]``).
 """
 
 from __future__ import annotations
@@ -45,9 +46,20 @@ __all__ = [
     "FIRST_LINE", "assert_config_error", "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
     "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
     "make_request", "parse_context", "parse_element", "wait_for_port", "write_extension",
-    "WebSocketClient", "H2Client",
+    "WebSocketClient", "H2Client", "H3Client", "H3Response",
     "CommandProcess", "ocsi_client", "ocsi_command", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
+
+
+
+def __getattr__(name: str) -> Any:
+    """``H3Client`` and ``H3Response`` need aioquic (``ocsi[http3]``): imported when asked for."""
+    if name in ("H3Client", "H3Response"):
+        from . import h3client
+
+        return getattr(h3client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 RunningServer.mode = "socket"  # type: ignore[attr-defined]
 ServerProcess.mode = "process"  # type: ignore[attr-defined]

@@ -73,6 +73,9 @@ def parse_options(options: list[ocsi.Element], ctx: ocsi.LoadContext) -> PgsqlBa
                                f"{type(exc).__name__}: {exc}", where=place,
                                hint="check host, port, user, password and database, and that "
                                     "the PostgreSQL server is running") from None
+    # the core's features that coordinate the servers of a cluster use this database too
+    # (ACME's certificates): published through the public API, not read from our options
+    ctx.publish_cluster_database(where.connect_args(), where.describe())
     return ocsi_ext_ocsipersist.claim_shared(where, lambda: PgsqlBackend(where), ctx)
 
 
