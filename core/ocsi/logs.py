@@ -468,7 +468,7 @@ class Logs:
         if keep:
             self._handlers.append(_Keep(self.kept))
         for h in self._handlers:
-            h._ocsi = True  # type: ignore[attr-defined]
+            h._ocsi = True  # type: ignore[attr-defined]  # marks the handlers these logs own
             root.addHandler(h)
         access_path = os.path.join(logdir, "access.log") if logdir is not None else None
         self.access = AccessLog(access_path, console=not silent, fmt=access_format)

@@ -81,10 +81,10 @@ def parse_mime_types(text: str) -> dict[str, str]:
     """Parse Apache's format: ``type ext1 ext2`` per line, ``#`` comments."""
     table: dict[str, str] = {}
     for line in text.splitlines():
-        line = line.split("#", 1)[0].split()  # type: ignore[assignment]
-        if len(line) >= 2:
-            for ext in line[1:]:
-                table[ext.lower()] = line[0]
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2:
+            for ext in fields[1:]:
+                table[ext.lower()] = fields[0]
     return table
 
 

@@ -100,7 +100,7 @@ class Server:
         self._given_runtime = runtime
         #: Sockets bound by someone else (the worker master): served instead of binding ``<port>``.
         self._given_listening = listening
-        self.runtime: Runtime = None  # type: ignore[assignment]
+        self.runtime: Runtime = None  # type: ignore[assignment]  # built by start()
         self.logs: Logs | None = None
         self.manager: ConnectionManager | None = None
         self.listeners: list[asyncio.AbstractServer] = []
@@ -246,13 +246,14 @@ class Server:
         return self.acme.serving.wrap(runtime.respond)
 
     def _signals(self) -> None:
-        assert self.loop is not None
+        loop = self.loop
+        assert loop is not None
         try:
-            self.loop.add_signal_handler(signal.SIGHUP, lambda: self.loop.create_task(self.reload()))  # type: ignore[union-attr]
-            self.loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
-            self.loop.add_signal_handler(signal.SIGINT, self.request_shutdown)
-            self.loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
-            self.loop.add_signal_handler(signal.SIGUSR2, lambda: self.loop.create_task(self.upgrade()))  # type: ignore[union-attr]
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+            loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
+            loop.add_signal_handler(signal.SIGINT, self.request_shutdown)
+            loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+            loop.add_signal_handler(signal.SIGUSR2, lambda: loop.create_task(self.upgrade()))
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             pass
 
@@ -420,7 +421,7 @@ class Server:
         """Start a graceful shutdown (idempotent); ``timeout`` defaults to ``<shutdowntimeout>``."""
         if self._shutdown_task is None and self.loop is not None:
             t = self.settings.shutdowntimeout if timeout is ... else timeout
-            self._shutdown_task = self.loop.create_task(self.shutdown(t))  # type: ignore[arg-type]
+            self._shutdown_task = self.loop.create_task(self.shutdown(t))  # type: ignore[arg-type]  # ... replaced above
 
     async def _close_listeners(self) -> None:
         for srv in self.listeners:

@@ -457,7 +457,7 @@ class Master:
         timeout = shutdown_timeout(args, self.settings.shutdowntimeout)
         if timeout is INVALID:
             return False
-        self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]
+        self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]  # not INVALID: tested above
         return True
 
     def _stop(self, timeout: float | None, line: str | None) -> None:

@@ -133,7 +133,7 @@ class AcmeClient:
         if self._client is not None:
             return self._client
         net = _Network(self.account_key, alg=ES256, user_agent="ocsi",
-                       verify_ssl=trust_bundle(self.settings, self.store))  # type: ignore[arg-type]
+                       verify_ssl=trust_bundle(self.settings, self.store))  # type: ignore[arg-type]  # acme types it bool; requests takes a CA path
         self._net = net
         directory = client.ClientV2.get_directory(self.settings.directory, net)
         acme = client.ClientV2(directory, net)

@@ -160,5 +160,5 @@ class AcmeServing:
                     request.stash[HTTPS_PENDING] = True  # redirect-to-https waits
             return await app(request)
 
-        respond.__wrapped__ = app  # type: ignore[attr-defined]
+        respond.__wrapped__ = app  # type: ignore[attr-defined]  # functools' convention, unknown to Callable
         return respond

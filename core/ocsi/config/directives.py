@@ -21,7 +21,7 @@ FIRST_PASS = {"port", "ssl", "acme", "logdir", "syslog", "commandpipe", "user", 
 
 
 def _seconds(text: str) -> float:
-    return parse_duration(text)  # type: ignore[return-value]
+    return parse_duration(text)  # type: ignore[return-value]  # None only with allow_none
 
 
 def _seconds_or_none(text: str) -> float | None:

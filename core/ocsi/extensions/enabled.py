@@ -87,7 +87,7 @@ class EnabledExtensions:
             return self._names == other
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable: equal to a list of names
 
     def __repr__(self) -> str:
         return f"EnabledExtensions({self._names!r})"

@@ -23,10 +23,8 @@ import pluggy
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-try:  # the backport follows the newest metadata behaviour on every Python
-    import importlib_metadata as metadata
-except ImportError:  # pragma: no cover
-    from importlib import metadata  # type: ignore[no-redef]
+# the backport (a dependency) follows the newest metadata behaviour on every Python
+import importlib_metadata as metadata
 
 from .. import hookspecs
 from ..config.errors import ExtensionLoadError, ExtensionNotFound

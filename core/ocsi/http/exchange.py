@@ -170,6 +170,6 @@ def close_plain_body(response: Response) -> bool:
     if t is BytesBody:
         return True
     if t is FileBody:
-        body.close()  # type: ignore[attr-defined]
+        body.close()  # type: ignore[attr-defined]  # t is FileBody (exact type test)
         return True
     return False

@@ -27,7 +27,7 @@ import re
 try:
     import httptools
 except ImportError:  # pragma: no cover - depends on the environment (the [fast] extra)
-    httptools = None  # type: ignore[assignment]
+    httptools = None  # type: ignore[assignment]  # optional: AVAILABLE says whether it loaded
 
 from .fieldcheck import target_ok_bytes
 

@@ -104,7 +104,7 @@ CLOSE_LINGER = 2.0
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection; registered with the manager like an HTTP/1.1 one."""
 
-    def __init__(self, manager: Shared, port: int, transport: Any, client: str,
+    def __init__(self, manager: Shared, port: int, transport: asyncio.Transport, client: str,
                  secure: bool = True) -> None:
         self._m = manager
         self._secure = secure

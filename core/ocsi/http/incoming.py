@@ -17,6 +17,7 @@ values, transfer codings other than ``chunked``, a missing ``Host`` on HTTP/1.1 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from typing import Any
@@ -219,7 +220,7 @@ def error_status(exc: Exception, first: bytes, limits: Limits) -> int:
     return status if isinstance(status, int) and 400 <= status <= 599 else 400
 
 
-def peer_address(transport: Any) -> str:
+def peer_address(transport: asyncio.BaseTransport) -> str:
     """The client's IP as a string (IPv6 without brackets, IPv4-mapped as IPv4) or ``unix:``."""
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and peer:

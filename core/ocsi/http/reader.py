@@ -34,9 +34,9 @@ from .fasthead import parse_canonical_head
 __all__ = ["RequestReader", "ResponseReader"]
 
 _BODY_READERS = READERS[h11.SEND_BODY]
-_chunked_reader = _BODY_READERS["chunked"]  # type: ignore[index]
-_length_reader = _BODY_READERS["content-length"]  # type: ignore[index]
-_close_reader = _BODY_READERS["http/1.0"]  # type: ignore[index]
+_chunked_reader = _BODY_READERS["chunked"]  # type: ignore[index]  # h11 types the table loosely
+_length_reader = _BODY_READERS["content-length"]  # type: ignore[index]  # h11 types the table loosely
+_close_reader = _BODY_READERS["http/1.0"]  # type: ignore[index]  # h11 types the table loosely
 _response_head = READERS[(h11.SERVER, h11.SEND_RESPONSE)]
 _nothing = READERS[(h11.SERVER, h11.DONE)]
 _NEED_DATA = h11.NEED_DATA

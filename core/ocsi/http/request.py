@@ -189,7 +189,7 @@ class Request:
         self.segments = segments
         self.depth = 0
         self.site_path: tuple[str, ...] = ()
-        self.config: SiteConfig = None  # type: ignore[assignment]  # set by the host
+        self.config: SiteConfig = None  # type: ignore[assignment]  # set by the host before any step
         #: Per-request scratch space for extensions; shared by all copies of this request.
         self.stash: dict[str, Any] = {}
         self.retries = 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from .body import Body
 
@@ -36,7 +35,7 @@ class TunnelBody(Body):
 class Tunnel:
     """One upgraded connection. ``read`` gives ``b""`` once the client has closed its side."""
 
-    def __init__(self, transport: Any, drain: Callable[[], Awaitable[None]],
+    def __init__(self, transport: asyncio.Transport, drain: Callable[[], Awaitable[None]],
                  high_water: int = 256 * 1024) -> None:
         self._transport = transport
         self._drain = drain

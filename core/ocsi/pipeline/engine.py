@@ -136,7 +136,7 @@ async def run_chain(
         except BaseException as exc:
             if not hasattr(exc, "ocsi_where"):
                 try:
-                    exc.ocsi_where = step.where  # type: ignore[attr-defined]
+                    exc.ocsi_where = step.where  # type: ignore[attr-defined]  # located for the log
                 except AttributeError:
                     pass
             raise

@@ -49,9 +49,9 @@ __all__ = [
     "CommandProcess", "ocsi_client", "ocsi_command", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
 
-RunningServer.mode = "socket"  # type: ignore[attr-defined]
-ServerProcess.mode = "process"  # type: ignore[attr-defined]
-CommandProcess.mode = "process"  # type: ignore[attr-defined]
+RunningServer.mode = "socket"  # type: ignore[attr-defined]  # a class attribute for ocsi_client's tests
+ServerProcess.mode = "process"  # type: ignore[attr-defined]  # a class attribute for ocsi_client's tests
+CommandProcess.mode = "process"  # type: ignore[attr-defined]  # a class attribute for ocsi_client's tests
 
 
 class _Servers:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 import ocsi
-from ocsi import DO_NOTHING, Found, Next, Response, Serve, Step
+from ocsi import (DO_NOTHING, Answer, Element, ElementParser, Found, Next, ParseContext, Request, Response, Serve,
+                  State, Step)
 
 
 class Page(Step):
@@ -21,7 +22,7 @@ class Page(Step):
         self.body = body.encode()
         self.status = status
 
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         if isinstance(state, Found):
             return DO_NOTHING
         if self.regexp.fullmatch(request.sub_path_str) is None:
@@ -30,7 +31,7 @@ class Page(Step):
 
 
 class Echo(Step):
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         if isinstance(state, Found):
             return DO_NOTHING
         text = (f"client={request.client} peer={request.peer} secure={request.secure} "
@@ -42,7 +43,7 @@ class Fail(Step):
     def __init__(self, status: int) -> None:
         self.status = status
 
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         return DO_NOTHING if isinstance(state, Found) else Next(self.status)
 
 
@@ -50,7 +51,7 @@ class Mark(Step):
     def __init__(self, value: str) -> None:
         self.value = value
 
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         if not isinstance(state, Found):
             return Next(state.status)
         resp = state.response
@@ -59,26 +60,26 @@ class Mark(Step):
         return Serve(Response(resp.status, headers, resp.body))
 
 
-def _page(el, ctx):  # type: ignore[no-untyped-def]
+def _page(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["path", "body", "status"])
     return Page(el.get("path", ".*"), el.get("body", "page"), int(el.get("status", "200")))
 
 
-def _echo(el, ctx):  # type: ignore[no-untyped-def]
+def _echo(el: Element, ctx: ParseContext) -> Step:
     el.check()
     return Echo()
 
 
-def _fail(el, ctx):  # type: ignore[no-untyped-def]
+def _fail(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["status"])
     return Fail(int(el.require("status")))
 
 
-def _mark(el, ctx):  # type: ignore[no-untyped-def]
+def _mark(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["value"])
     return Mark(el.require("value"))
 
 
 @ocsi.hookimpl
-def ocsi_elements():  # type: ignore[no-untyped-def]
+def ocsi_elements() -> dict[str, ElementParser]:
     return {"page": _page, "echo": _echo, "fail": _fail, "mark": _mark}

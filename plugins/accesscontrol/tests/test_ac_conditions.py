@@ -21,11 +21,11 @@ from ocsi_ext_accesscontrol import (
 from ocsi_ext_accesscontrol.addresses import canonical_address, parse_address, parse_network
 
 
-def cond(xml: str):  # type: ignore[no-untyped-def]
+def cond(xml: str):  # type: ignore[no-untyped-def]  # an untyped test helper
     return parse_condition(parse_element(xml, "t.conf"))
 
 
-def req(**kw):  # type: ignore[no-untyped-def]
+def req(**kw):  # type: ignore[no-untyped-def]  # an untyped test helper
     return make_request(kw.pop("method", "GET"), kw.pop("target", "/"), **kw)
 
 

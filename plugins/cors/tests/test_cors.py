@@ -10,13 +10,13 @@ EXTS = ('<extension findlib-package="ocsigenserver.ext.staticmod"/>'
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path):  # type: ignore[no-untyped-def]  # pytest fixtures
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "data.json").write_text('{"a": 1}')
     return tmp_path / "www"
 
 
-def serve(start, www, attrs=""):  # type: ignore[no-untyped-def]
+def serve(start, www, attrs=""):  # type: ignore[no-untyped-def]  # an untyped test helper
     return start(EXTS + f'<host><static dir="{www}"/><cors {attrs}/></host>')
 
 

@@ -15,7 +15,7 @@ from ocsi_ext_deflatemod.codecs import AVAILABLE
 EXT = '<extension findlib-package="ocsi-ext-deflatemod">{}</extension>\n'
 
 
-def build(body: str, options: str = ""):  # type: ignore[no-untyped-def]
+def build(body: str, options: str = ""):  # type: ignore[no-untyped-def]  # an untyped test helper
     return build_pipeline(EXT.format(options) + f'<host hostfilter="*">\n{body}\n</host>')
 
 
@@ -79,7 +79,7 @@ def test_python_constructor() -> None:
     for bad in (dict(compress="some"), dict(level=10), dict(buffer_size=0),
                 dict(encodings=["lzma"]), dict(types=["text"])):
         with pytest.raises(ValueError):
-            deflate(**bad)  # type: ignore[arg-type]
+            deflate(**bad)  # type: ignore[arg-type]  # wrong on purpose
 
 
 class ClosingBody(BytesBody):
@@ -89,7 +89,7 @@ class ClosingBody(BytesBody):
         self.closed += 1
 
 
-def handle(step, method: str, body: BytesBody, accept: str = "gzip"):  # type: ignore[no-untyped-def]
+def handle(step, method: str, body: BytesBody, accept: str = "gzip"):  # type: ignore[no-untyped-def]  # an untyped test helper
     req = make_request(method, "/x", headers={"accept-encoding": accept})
     resp = Response(200, [("content-type", "text/plain")], body)
     return asyncio.run(step.handle(req, Found(resp)))

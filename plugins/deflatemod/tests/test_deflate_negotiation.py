@@ -53,7 +53,7 @@ IDENTITY = (None, True)
     ("gzip;q=0, deflate;q=0", STD, IDENTITY),
     ("gzip;q=0, deflate;q=0, identity;q=0", STD, NOT_ACCEPTABLE),
 ])
-def test_negotiate(header, available, expected) -> None:  # type: ignore[no-untyped-def]
+def test_negotiate(header, available, expected) -> None:  # type: ignore[no-untyped-def]  # pytest fixtures
     assert negotiate(header, available) == expected
 
 

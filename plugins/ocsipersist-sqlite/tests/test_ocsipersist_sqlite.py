@@ -29,12 +29,12 @@ def config(exts: str, db: str, name: str = "ocsi-ext-ocsipersist-sqlite") -> str
             '<extension findlib-package="ocsi-ext-counter"/><host><counter/></host>')
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+def run(coro):  # type: ignore[no-untyped-def]  # an untyped test helper
     return asyncio.run(coro)
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]  # pytest fixtures
     backend = parse_options([parse_element(f'<database file="{tmp_path}/t.db"/>')], load_context())
     yield backend
     run(backend.close())

@@ -10,7 +10,7 @@ EXTS = ('<extension findlib-package="ocsi-ext-staticmod"/>'
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path):  # type: ignore[no-untyped-def]  # pytest fixtures
     d = tmp_path / "www"
     (d / "sub").mkdir(parents=True)
     (d / "page.txt").write_text("page")
@@ -18,7 +18,7 @@ def www(tmp_path):  # type: ignore[no-untyped-def]
     return d
 
 
-def serve(start, www, filters: str):  # type: ignore[no-untyped-def]
+def serve(start, www, filters: str):  # type: ignore[no-untyped-def]  # an untyped test helper
     return start(EXTS + f'<host><static dir="{www}"/>{filters}</host>')
 
 
@@ -96,7 +96,7 @@ def test_from_python(ocsi_memory, www):
 
 
 @pytest.fixture
-def echoing_backend():  # type: ignore[no-untyped-def]
+def echoing_backend():  # type: ignore[no-untyped-def]  # pytest fixtures
     """A backend that redirects to its own address + the request's path, as sent."""
     import http.server
     import threading

@@ -12,11 +12,11 @@ from conftest import EXT
 AC = '<extension findlib-package="ocsi-ext-accesscontrol"/>'
 
 
-def proxy(ocsi_server, body: str, ext: str = EXT, **kw):  # type: ignore[no-untyped-def]
+def proxy(ocsi_server, body: str, ext: str = EXT, **kw):  # type: ignore[no-untyped-def]  # an untyped test helper
     return ocsi_server(ext + f"<host>{body}</host>", **kw)
 
 
-def echo(r) -> dict:  # type: ignore[no-untyped-def]
+def echo(r) -> dict:  # type: ignore[no-untyped-def]  # an untyped test helper
     assert r.status == 200, (r.status, r.body[:200])
     return json.loads(r.body)
 

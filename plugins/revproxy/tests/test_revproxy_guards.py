@@ -9,7 +9,7 @@ from conftest import EXT
 EXTS = EXT + '<extension findlib-package="ocsi-ext-accesscontrol"/>'
 
 
-def guarded(ocsi_server, b, condition: str):  # type: ignore[no-untyped-def]
+def guarded(ocsi_server, b, condition: str):  # type: ignore[no-untyped-def]  # an untyped test helper
     return ocsi_server(EXTS + f'<host><site path="app"><if>{condition}<then><forbidden/></then></if>'
                               f'<revproxy suburl="(.*)" dest="{b.url}/\\1"/></site></host>')
 

@@ -20,7 +20,7 @@ from ocsi.testing import H2Client
 ACCESS = '<extension findlib-package="ocsi-ext-accesscontrol"/>'
 
 
-def guarded(ocsi_server, raw: RawBackend):  # type: ignore[no-untyped-def]
+def guarded(ocsi_server, raw: RawBackend):  # type: ignore[no-untyped-def]  # an untyped test helper
     """``/app/`` proxied to ``raw``, ``admin…`` below it forbidden, on a port that takes h2c."""
     return ocsi_server(
         '<ocsigen><server><port h2c="true">127.0.0.1:{port}</port>'
@@ -66,9 +66,9 @@ def test_control_characters_in_an_http11_value_are_refused_too(ocsi_server, raw_
     assert len(raw_backend.heads) == 1 and raw_backend.heads[0].startswith(b"GET /z HTTP/1.1\r\n")
 
 
-def _corrupt(how: str):  # type: ignore[no-untyped-def]
+def _corrupt(how: str):  # type: ignore[no-untyped-def]  # an untyped test helper
     """A step before the proxy that makes ``/bad`` unwritable (as a buggy extension might)."""
-    async def step(request: Request, state: State):  # type: ignore[no-untyped-def]
+    async def step(request: Request, state: State):  # type: ignore[no-untyped-def]  # an untyped test helper
         if request.sub_path_str == "bad":
             if how == "method":
                 request.method = "GET /admin/secret HTTP/1.1\x0b"

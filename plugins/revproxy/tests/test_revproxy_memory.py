@@ -38,7 +38,7 @@ def test_a_quarter_gigabyte_each_way_keeps_memory_flat(ocsi_process, backend):
         got += len(chunk)
     assert (r.status, got) == (200, SIZE)
 
-    def upload():  # type: ignore[no-untyped-def]
+    def upload():  # type: ignore[no-untyped-def]  # an untyped test helper
         piece = b"u" * (1 << 20)
         for _ in range(SIZE // len(piece)):
             yield piece

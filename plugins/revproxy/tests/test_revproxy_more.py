@@ -12,7 +12,7 @@ from ocsi import ConfigError
 from ocsi.testing import assert_config_error, free_port
 
 
-def proxy(ocsi_server, body: str, ext: str = EXT):  # type: ignore[no-untyped-def]
+def proxy(ocsi_server, body: str, ext: str = EXT):  # type: ignore[no-untyped-def]  # an untyped test helper
     return ocsi_server(ext + f"<host>{body}</host>")
 
 
@@ -56,7 +56,7 @@ def test_a_dest_whose_host_comes_from_the_match_is_checked_per_request(ocsi_memo
 
 # -- HTTPS backends ------------------------------------------------------------------------------
 @pytest.fixture
-def tls_backend(backend, tmp_path):  # type: ignore[no-untyped-def]
+def tls_backend(backend, tmp_path):  # type: ignore[no-untyped-def]  # pytest fixtures
     """An HTTPS backend whose certificate a test CA (in ``tmp_path/ca.pem``) signed."""
     from ocsi.testing import authority_and_certificate
 

@@ -15,7 +15,7 @@ from ocsi_ext_revproxy import parse_destination
 from ocsi_ext_revproxy.redirects import prefixes, rewrite_redirects, rewrite_url
 
 
-def proxy(ocsi_server, body: str):  # type: ignore[no-untyped-def]
+def proxy(ocsi_server, body: str):  # type: ignore[no-untyped-def]  # an untyped test helper
     return ocsi_server(EXT + f"<host>{body}</host>")
 
 

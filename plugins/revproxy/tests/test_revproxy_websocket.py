@@ -22,7 +22,7 @@ from wsproto.events import (
 
 
 @pytest.fixture
-def ws_backend():  # type: ignore[no-untyped-def]
+def ws_backend():  # type: ignore[no-untyped-def]  # pytest fixtures
     b = WebSocketBackend()
     yield b
     b.stop()

@@ -10,7 +10,7 @@ EXTS = ('<extension findlib-package="ocsigenserver.ext.rewritemod"/>'
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path):  # type: ignore[no-untyped-def]  # pytest fixtures
     (tmp_path / "www" / "new").mkdir(parents=True)
     (tmp_path / "www" / "new" / "page.txt").write_text("new page")
     (tmp_path / "www" / "top.txt").write_text("top")

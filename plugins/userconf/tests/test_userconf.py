@@ -16,7 +16,7 @@ EXTS = ''.join(f'<extension findlib-package="ocsigenserver.ext.{e}"/>'
 
 
 @pytest.fixture
-def homes(tmp_path):  # type: ignore[no-untyped-def]
+def homes(tmp_path):  # type: ignore[no-untyped-def]  # pytest fixtures
     for user, page in (("bob", "bob's page"), ("alice", "alice's page")):
         pub = tmp_path / "home" / user / "public_html"
         pub.mkdir(parents=True)
@@ -27,12 +27,12 @@ def homes(tmp_path):  # type: ignore[no-untyped-def]
     return tmp_path / "home"
 
 
-def serve(start, homes):  # type: ignore[no-untyped-def]
+def serve(start, homes):  # type: ignore[no-untyped-def]  # an untyped test helper
     return start(EXTS + f'<host><userconf regexp="~([^/]*)(.*)" conf="{homes}/\\1/.ocsi.conf" '
                         f'url="\\2" prefix="~\\1" localpath="{homes}/\\1/public_html"/></host>')
 
 
-def user_file(homes, user: str, text: str) -> None:  # type: ignore[no-untyped-def]
+def user_file(homes, user: str, text: str) -> None:  # type: ignore[no-untyped-def]  # an untyped test helper
     path = homes / user / ".ocsi.conf"
     path.write_text(text)
     st = path.stat()
@@ -136,7 +136,7 @@ def test_a_link_to_dev_zero_is_not_read(ocsi_process, homes, tmp_path):
     assert "symbolic link" in errors
 
 
-def wait_for(srv, text: str) -> str:  # type: ignore[no-untyped-def]
+def wait_for(srv, text: str) -> str:  # type: ignore[no-untyped-def]  # an untyped test helper
     for _ in range(250):
         log = srv.log("errors")
         if text in log:

@@ -9,7 +9,7 @@ EXTS = ''.join(f'<extension findlib-package="ocsigenserver.ext.{e}"/>'
                for e in ("staticmod", "userconf", "accesscontrol", "cors"))
 
 
-def serve(start, homes):  # type: ignore[no-untyped-def]  # noqa: F811
+def serve(start, homes):  # type: ignore[no-untyped-def]  # an untyped test helper  # noqa: F811
     return start(EXTS + f'<host><userconf regexp="~([^/]*)(.*)" conf="{homes}/\\1/.ocsi.conf" '
                         f'url="\\2" prefix="~\\1" localpath="{homes}/\\1/public_html"/></host>')
 
