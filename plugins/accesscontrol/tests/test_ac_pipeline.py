@@ -256,7 +256,7 @@ def test_allow_forward_for_trusted_proxies_attribute(serve) -> None:  # type: ig
 
 def test_trusted_proxy_extension_option(serve) -> None:  # type: ignore[no-untyped-def]  # pytest fixtures
     pre = ('<extension findlib-package="ocsi-ext-accesscontrol">'
-           '<trustedproxy value="10.0.0.0/8"/></extension><extension module="ac_content"/>')
+           '<trustedproxy value="10.0.0.0/8"/></extension><extension module="ocsi.testing.content"/>')
     c = serve(host('<allow-forward-for/><allow-forward-proto/><echo/>'), preamble=pre)
     r = c.get("/", {"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"})
     assert r.text.startswith("client=127.0.0.1 peer=127.0.0.1 secure=False")  # peer not trusted
