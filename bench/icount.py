@@ -41,6 +41,8 @@ ROWS = {
     "notfound": ("ocsi-static.xml", "/does-not-exist.txt", 404),
     "asgi": ("ocsi-app.xml", "/", 200),
     "mem": ("ocsi-tiny.xml", "/", 200),
+    # static with one ocsi_request_finished implementation (the per-request hook's cost)
+    "observed": ("ocsi-observed.xml", "/small.txt", 200),
 }
 WARMUP = 300
 

@@ -17,6 +17,7 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .extensions.enabled import single
 from .logs import NOTICE
 from .replies import Reply, conclude, received, watching
 from .upgrade import UPGRADE_FROM
@@ -122,8 +123,8 @@ class Commands:
         for plugin in enabled.names:
             if prefix not in (plugin, short_name(plugin)):
                 continue
-            commands = enabled.implementation("ocsi_commands", plugin)
-            handlers: Mapping[str, Any] = commands() if commands is not None else {}
+            commands = enabled.addressed("ocsi_commands", plugin)
+            handlers: Mapping[str, Any] = single(commands()) if commands is not None else {}
             handler = (handlers or {}).get(name)
             if handler is None:
                 continue
