@@ -147,7 +147,7 @@ class OneLiner:
 
     def run(self, *, watch: bool = False, verbosity: int = 0) -> int:
         """Serve the document until stopped (logs on the terminal); the exit code."""
-        from . import run_document
+        from .apps import run_document
 
         describe_lines(self.command, self.origins())
         return run_document(self.document(), watch=watch, verbosity=verbosity, name=self.command)

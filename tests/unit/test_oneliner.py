@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from ocsi import ConfigError, OneLiner, listen_arguments
+from ocsi import ConfigError
+from ocsi.apps import OneLiner, listen_arguments
 from ocsi.config.xml import describe_lines, parse_bytes
 
 

@@ -44,9 +44,9 @@ from ocsi import (
     Tunnel,
     TunnelBody,
     error_response,
-    header_fields,
     url_subject,
 )
+from ocsi.client import header_fields
 
 from .balance import Balancer
 from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body

@@ -35,6 +35,8 @@ from ocsi import (
     Step,
     StreamBody,
     error_response,
+)
+from ocsi.httputil import (
     format_http_date,
     slash_redirect,
 )
