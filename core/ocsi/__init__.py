@@ -9,7 +9,8 @@ applications, one-line commands). With :mod:`ocsi.hookspecs` (the hooks), :mod:`
 (the test kit) and :mod:`ocsi.embed` (serving from Python without XML), that is the whole
 public API, each name documented in docs/extension-api.md (a test checks both). Every other
 module (``ocsi.http``, ``ocsi.config``, ``ocsi.pipeline``…) is the server's own and may
-change without notice; plugins never import them (a test checks that too).
+change without notice: its docstring says "Private: not part of the extension API", and
+plugins never import it (a test checks both).
 
 - Steps and what they answer: :class:`Step`, :class:`FunctionStep`, the states
   :class:`NotFound`/:class:`Found`, the answers :data:`DO_NOTHING`, :class:`Serve`,

@@ -4,6 +4,8 @@ Built-in commands: ``reload [FILE]``, ``shutdown [SECONDS|notimeout]``, ``gc``, 
 ``reopen_logs``, ``logs:LOGGER [LEVEL]``. ``PREFIX:NAME args`` goes to the extension whose
 short name (``revproxy`` for ``ocsi-ext-revproxy``) or full name is ``PREFIX``. Unknown
 commands are logged and ignored; a failing command is logged and the pipe keeps being read.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Application messages go through :mod:`logging` (so extensions' loggers follow ``
 access lines do not: one per response is too hot for the logging machinery, so they are
 formatted here, kept as whole lines and written every second and at exit (one ``os.write``
 per flush, so the lines of several worker processes never interleave).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

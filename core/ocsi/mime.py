@@ -2,6 +2,8 @@
 
 Ocsigen 7 ignores ``<mimefile>`` for static files (spec §7.3); ocsi reads it, and falls back to
 a modern built-in table (JSON, WebAssembly, fonts, modern images…) when none is configured.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

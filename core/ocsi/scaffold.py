@@ -5,6 +5,8 @@ a ``pyproject.toml`` with the entry point, the package with one element and its 
 that runs in memory and over real sockets with the test kit, and a README with the element
 reference to fill in. Everything it imports is the public API (``ocsi``, ``ocsi.testing``;
 what only some extensions need is in ``ocsi.httputil``, ``ocsi.client`` and ``ocsi.apps``).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

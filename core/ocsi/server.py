@@ -6,6 +6,8 @@ re-exported here.
 A reload builds a complete new :class:`~ocsi.runtime.Runtime` and swaps one reference; requests
 in flight finish on the runtime they started with, which is cleaned up afterwards. Listeners
 belong to the server and survive reloads (ports are read at start, as Ocsigen does).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

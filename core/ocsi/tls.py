@@ -4,6 +4,8 @@
 Keys and certificates are checked with ``cryptography`` when the configuration is loaded, so a
 mismatched pair, an unreadable file, an expired certificate or one that does not name the
 host is a located configuration error rather than a failure of the first handshake.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ Commands and signals:
   worker's private FIFO, in a temporary directory the master owns and removes at exit.
 
 A worker that dies is restarted, at most ``RESTARTS_PER_MINUTE`` times a minute.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The document of a one-line command (:class:`ocsi.OneLiner`) and the options they share."""
+"""The document of a one-line command (:class:`ocsi.apps.OneLiner`) and the options they share."""
 
 from __future__ import annotations
 

@@ -177,3 +177,43 @@ def test_the_checker_sees_a_private_attribute(tmp_path: Path) -> None:
                    "def f(server, a):\n    a._mine\n    server._runtime\n"
                    "    getattr(server, '_loop')\n    server.__class__\n")
     assert _foreign_private_reads([mod]) == [f"{mod}:7: ._runtime", f"{mod}:8: ._loop"]
+
+
+# -- private modules -----------------------------------------------------------------------------
+PRIVATE_MARK = "Private: not part of the extension API."
+CORE = ROOT / "core" / "ocsi"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(CORE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _core_modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(CORE.rglob("*.py"))}
+
+
+def test_every_implementation_module_says_it_is_private() -> None:
+    """The test kit and the public modules are the API; every other module of the core says
+    in its docstring that it is not, so a reader knows before importing it."""
+    unmarked, marked_public = [], []
+    for name, path in _core_modules().items():
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        public = name in MODULES or name.startswith("ocsi.testing")
+        if public and PRIVATE_MARK in doc:
+            marked_public.append(name)
+        elif not public and PRIVATE_MARK not in doc:
+            unmarked.append(name)
+    assert not unmarked, f"implementation modules without {PRIVATE_MARK!r}: {unmarked}"
+    assert not marked_public, f"public modules marked private: {marked_public}"
+
+
+def test_plugins_import_no_module_marked_private() -> None:
+    private = {name for name, path in _core_modules().items()
+               if PRIVATE_MARK in (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "")}
+    assert private and not private & PUBLIC_FOR_TESTS
+    bad = [f"{path.relative_to(ROOT)}:{line}: {module}"
+           for plugin in PLUGINS for path, _ in _files(plugin)
+           for line, module, _ in _imports(path)
+           if module in private or any(module.startswith(p + ".") for p in private)]
+    assert not bad, "imports of private modules:\n" + "\n".join(bad)

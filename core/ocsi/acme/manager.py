@@ -11,6 +11,8 @@ before expiry, a certificate that could not be renewed is a warning every day.
 
 Every other process (the workers that do not order) only looks for new files
 (:meth:`AcmeServing.refresh`).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

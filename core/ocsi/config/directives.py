@@ -2,6 +2,8 @@
 
 Process-level directives (:data:`FIRST_PASS`) are read once at start; scalar directives
 (:data:`SCALARS`, :data:`FLAGS`) set a :class:`~ocsi.config.settings.ServerSettings` field.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ An ``<extension>`` names an installed distribution (or, with ``module="pkg.mod"`
 the import path): it and the extensions it depends on are registered once per server and
 enabled for this configuration. A ``<library>`` is the user's own site code, imported anew on
 every build so that a reload serves the edited code.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

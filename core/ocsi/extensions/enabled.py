@@ -14,6 +14,8 @@ exception, here: :meth:`EnabledExtensions.functions` takes the per-request hook'
 configuration (see there why it is not a subset caller). A hook addressed to one extension (its
 options, its pipe commands, its elements) goes through a subset caller leaving every other
 plugin out (:meth:`EnabledExtensions.addressed`).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ distribution; its entry point in the group ``ocsi.extensions`` gives the module 
 Distributions it requires that are themselves extensions load first, each once, in dependency
 order. Ocsigen's names (``ocsigenserver.ext.staticmod``, ``name="staticmod"``,
 ``module="staticmod.cmxs"``) map to ``ocsi-ext-staticmod`` so that existing configurations load.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ h11 accepts the same bytes and yields the same method, target, version and field
 
 The result is shaped like ``h11.Request`` for :func:`~.incoming.parse_head`: ``method``,
 ``target``, ``http_version`` (bytes) and ``headers`` as ``(raw name, lower name, value)``.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

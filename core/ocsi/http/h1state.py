@@ -18,6 +18,8 @@ It never touches a socket, a loop or a task. What the IO side must do is left as
 ``100 Continue``, resume reading soon, hand the connection to HTTP/2), which the asyncio
 adapter (:mod:`.protocol`) carries out after each call. Parsing is h11's (:mod:`.reader`),
 canonical heads optionally httptools' (:mod:`.fasthead`).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

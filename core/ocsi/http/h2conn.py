@@ -18,6 +18,8 @@ A protocol error closes the connection with GOAWAY and its error code, logged on
 the client resets is cancelled; more than ``MAX_EARLY_RESETS`` of them close the connection
 (one log line; what the client sent after is not handled),
 and so does a client that lets ``MAX_UNREAD`` bytes pile up (a PING or SETTINGS flood). On shutdown, GOAWAY is sent and streams in flight finish.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ values, transfer codings other than ``chunked``, a missing ``Host`` on HTTP/1.1 
 * a request line longer than ``max_request_line`` (414), more than ``max_headers`` fields (431);
 * a target that is neither origin-form, absolute-form nor ``*`` for ``OPTIONS``, or whose path
   climbs above the root (400).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Answering. One task per connection takes one request at a time.
 
 Timeouts. No timer per request: the manager sweeps its connections periodically; each keeps at
 most one read deadline (in its state) and one write deadline (in its writer).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ a clean end of input between messages (``ConnectionClosed``), and every parse er
 The readers and the buffer are h11 internals (``h11._readers``, ``h11._receivebuffer``), with
 the same shape from h11 0.12 to 0.16; the tests drive them through real sockets, so a changed
 h11 shows up there.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The request as every pipeline step sees it, and its streamed body."""
+"""The request as every pipeline step sees it, and its streamed body.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ forwards the transport's ``pause_writing``/``resume_writing`` to it. Small bodie
 transport to drain (``pause_writing``/``resume_writing``) so nothing is buffered whole; files
 larger than :data:`SMALL_FILE` with ``os.sendfile`` on plain sockets (any event loop: uvloop has
 no ``loop.sendfile``), through ``pread`` and writes on TLS.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

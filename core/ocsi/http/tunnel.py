@@ -5,6 +5,8 @@ WebSocket itself) answers ``Response(101, headers, TunnelBody(run))``. The conne
 sends the head, then calls ``run(tunnel)`` with a :class:`Tunnel` over the same connection and
 closes the connection when ``run`` returns. Reading has back-pressure (the socket is not read
 while ``high_water`` bytes wait), writing waits for the client (:meth:`Tunnel.drain`).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 :func:`run_chain` walks one list of steps and returns what happened; :class:`Pipeline` picks
 hosts, handles fall-through between hosts, retries and errors, and always returns a response.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
