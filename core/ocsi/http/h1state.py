@@ -215,7 +215,7 @@ class H1State:
             if not isinstance(exc, HeadError):
                 log.exception("error parsing a request head from %s", self.client)
                 exc = HeadError(400, "unparsable request head")
-            exc.method, exc.target, exc.version = _event_line(ev)  # type: ignore[attr-defined]  # for the access line
+            exc.method, exc.target, exc.version = _event_line(ev)
             self._refuse_head(exc)
             return
         self.first = b""
@@ -446,8 +446,8 @@ def head_error(exc: h11.RemoteProtocolError, first: bytes, limits: Limits) -> He
     parts = line.split(b" ")
     if len(parts) == 3:  # for the access log only
         method, target, version = (p.decode("latin-1") for p in parts)
-        err.method, err.target = method, target  # type: ignore[attr-defined]  # for the access line
-        err.version = version[5:] if version.startswith("HTTP/") else None  # type: ignore[attr-defined]  # for the access line
+        err.method, err.target = method, target
+        err.version = version[5:] if version.startswith("HTTP/") else None
     return err
 
 

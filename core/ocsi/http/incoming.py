@@ -54,6 +54,11 @@ _KINDS = {
 class HeadError(Exception):
     """The request head is refused with ``status`` before the application sees it."""
 
+    #: The request line, when it could be read: for the access line.
+    method: str | None = None
+    target: str | None = None
+    version: str | None = None
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from conftest import EXT
 from ocsi import ConfigError
 
 
-def serve(start, extra: str = "", site: str = "app"):  # type: ignore[no-untyped-def]  # an untyped test helper
+def serve(start: Callable[..., Any], extra: str = "", site: str = "app") -> Any:
     return start(EXT + f'<host><site path="{site}"><asgi app="raw_app:app"/>{extra}</site></host>')
 
 

@@ -7,13 +7,14 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ocsi_ext_ratelimit import connlimit, parse_rate, ratelimit
 from ocsi_ext_ratelimit.table import PROBES
 
 
-def bucket(tmp_path: Path, **kw):  # type: ignore[no-untyped-def]  # an untyped test helper
+def bucket(tmp_path: Path, **kw: Any) -> Any:
     return ratelimit(directory=str(tmp_path), **kw).bucket
 
 
