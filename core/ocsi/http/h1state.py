@@ -35,7 +35,7 @@ from .fasthead import FastHead
 from .incoming import HeadError, error_status, head_size, parse_head
 from .limits import Limits
 from .reader import RequestReader
-from .request import BadRequestBody, ClientDisconnected, Request, RequestBody, RequestTimeout
+from .request import BadRequestBody, ClientDisconnected, ClientLink, Request, RequestBody, RequestTimeout
 
 __all__ = ["H1State"]
 
@@ -87,7 +87,7 @@ class H1State:
 
     def __init__(self, limits: Limits, port: int, secure: bool, client: str, h2c: bool,
                  clock: Callable[[], float], on_body_read: Callable[[], None],
-                 link: Any, closing: bool = False) -> None:
+                 link: ClientLink, closing: bool = False) -> None:
         self.reader = RequestReader(limits.max_header_bytes, limits.fast_parser)
         self.limits = limits
         self.port = port
@@ -194,7 +194,7 @@ class H1State:
             self.phase = STOP
             self.todo |= WAKE
 
-    def _refuse_head(self, err: Any) -> None:
+    def _refuse_head(self, err: HeadError) -> None:
         self.head = err
         self.phase = STOP
         self.deadline = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .fasthead import FastHead
 from .fieldcheck import value_problem
@@ -31,6 +31,9 @@ from .hostport import split_host_port
 from .limits import Limits
 from .request import Request, RequestBody
 from .urlpath import BadTarget, decode_path, split_target
+
+if TYPE_CHECKING:
+    import h11
 
 #: The body of every request without one (never fed, so it can be shared).
 EMPTY_BODY = RequestBody(0, None)
@@ -105,7 +108,7 @@ def _host_field(raw: bytes) -> tuple[str, str | None]:
 
 
 def parse_head(
-    ev: Any, limits: Limits, port: int, secure: bool, client: str
+    ev: h11.Request | FastHead, limits: Limits, port: int, secure: bool, client: str
 ) -> tuple[Request, int | None, bool, bool]:
     """Build the request from an ``h11.Request`` event (or a :class:`~.fasthead.FastHead`).
 
@@ -201,7 +204,7 @@ def parse_head(
     return request, length, expect and not http10 and length != 0, keep
 
 
-def head_size(ev: Any) -> int:
+def head_size(ev: h11.Request | FastHead) -> int:
     """Bytes of a parsed request head (line endings counted as CRLF, folding ignored)."""
     size = len(ev.method) + len(ev.target) + 12 + 2
     for raw, _, value in _items(ev.headers):
