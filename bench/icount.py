@@ -17,6 +17,10 @@ functions with the most samples of their own and, for the connection layer's ent
 their callees (inclusive). ``--cpu`` runs the server natively and prints the CPU time it spent
 per request (user and system, from ``/proc``, the best of ``--rounds``): system calls included,
 which instruction counts leave out, and still independent of how fast the client is.
+
+Rows: ``static`` (a 100-byte file), ``notfound`` (a 404), ``asgi`` (a plain ASGI application),
+``mem``, and ``observed`` (the static row with one extension implementing
+``ocsi_request_finished``: what the per-request hook costs).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ ROWS = {
     "mem": ("ocsi-tiny.xml", "/", 200),
     # forwarded by revproxy to an nginx backend this script starts (outside valgrind)
     "proxy": ("ocsi-proxy.xml", "/small.txt", 200),
+    # static with one ocsi_request_finished implementation (the per-request hook's cost)
+    "observed": ("ocsi-observed.xml", "/small.txt", 200),
 }
 #: Peers measured the same way on the asgi row's application (``bench/apps.py``'s ``plain``):
 #: row -> command line after the interpreter (``@PORT@`` replaced), run in ``bench/``.

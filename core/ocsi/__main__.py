@@ -1,3 +1,5 @@
+"""Private: not part of the extension API."""
+
 import sys
 
 from .cli import main

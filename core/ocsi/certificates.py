@@ -3,6 +3,8 @@
 ``self_signed(names)`` is a certificate that is its own issuer; ``authority_and_certificate``
 is a throwaway certificate authority and a server certificate it signed, which is what a
 client that verifies (ocsi's revproxy, a browser) needs to be shown.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Exit codes follow Ocsigen's classes (spec §1.5): 2 usage, 9 system error (bind…), 10 wrong
 TLS key password, 50 configuration error, 51 XML syntax error, 52 extension load failure,
 53 extension not installed, 100 anything else.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

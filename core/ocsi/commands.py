@@ -4,6 +4,8 @@ Built-in commands: ``reload [FILE]``, ``shutdown [SECONDS|notimeout]``, ``gc``, 
 ``reopen_logs``, ``logs:LOGGER [LEVEL]``. ``PREFIX:NAME args`` goes to the extension whose
 short name (``revproxy`` for ``ocsi-ext-revproxy``) or full name is ``PREFIX``. Unknown
 commands are logged and ignored; a failing command is logged and the pipe keeps being read.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .extensions.enabled import single
 from .logs import NOTICE
 from .replies import Reply, conclude, received, watching
 from .upgrade import UPGRADE_FROM
@@ -122,8 +125,8 @@ class Commands:
         for plugin in enabled.names:
             if prefix not in (plugin, short_name(plugin)):
                 continue
-            commands = enabled.implementation("ocsi_commands", plugin)
-            handlers: Mapping[str, Any] = commands() if commands is not None else {}
+            commands = enabled.addressed("ocsi_commands", plugin)
+            handlers: Mapping[str, Any] = single(commands()) if commands is not None else {}
             handler = (handlers or {}).get(name)
             if handler is None:
                 continue

@@ -7,6 +7,8 @@ command goes with ``reply=FIFO`` (see :mod:`ocsi.replies`), so the server's warn
 about it come back and the exit code says whether it worked: 0 done, 1 refused or failed (a
 broken configuration on reload), 3 no server is reading the pipe, 4 no answer in time. A
 server that does not answer (an Ocsigen Server, which ignores ``reply=``) times out, never hangs.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ the user only). Each run signs a certificate for ``localhost``, ``127.0.0.1``, `
 names given. It prints where the files are, the configuration lines that use them, and how to
 make browsers, curl and Python trust the authority. The certificates are made with
 ``cryptography``; nothing is sent anywhere.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ machine's programs look for trust, as mkcert's ``-install`` does.
   the user's back).
 
 The authority is added under one nickname, so ``--uninstall`` removes exactly what was added.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ FILE (default ``docs/configuration.md``) holds the markers of
 extensions of this source tree (those installed from ``plugins/`` beside FILE's directory),
 read from the declarations beside their parsers. ``--check`` writes nothing and exits 1 when
 the file is not up to date (the test suite runs it).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 it is installed (the ``fast`` extra): about 10 % less CPU per request (``bench/http_layer.py``).
 Static files stay zero-copy on both loops, since ``ocsi/http/sending.py`` calls ``os.sendfile``
 itself.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Listening sockets: one ``<port>`` becomes one socket per address family, bound before the
 server drops privileges and before workers fork (the worker master binds once, every worker
 serves the same sockets).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Application messages go through :mod:`logging` (so extensions' loggers follow ``
 access lines do not: one per response is too hot for the logging machinery, so they are
 formatted here, kept as whole lines and written every second and at exit (one ``os.write``
 per flush, so the lines of several worker processes never interleave).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -468,7 +470,7 @@ class Logs:
         if keep:
             self._handlers.append(_Keep(self.kept))
         for h in self._handlers:
-            h._ocsi = True  # type: ignore[attr-defined]
+            h._ocsi = True  # type: ignore[attr-defined]  # marks the handlers these logs own
             root.addHandler(h)
         access_path = os.path.join(logdir, "access.log") if logdir is not None else None
         self.access = AccessLog(access_path, console=not silent, fmt=access_format)

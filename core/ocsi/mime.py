@@ -2,6 +2,8 @@
 
 Ocsigen 7 ignores ``<mimefile>`` for static files (spec §7.3); ocsi reads it, and falls back to
 a modern built-in table (JSON, WebAssembly, fonts, modern images…) when none is configured.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -81,10 +83,10 @@ def parse_mime_types(text: str) -> dict[str, str]:
     """Parse Apache's format: ``type ext1 ext2`` per line, ``#`` comments."""
     table: dict[str, str] = {}
     for line in text.splitlines():
-        line = line.split("#", 1)[0].split()  # type: ignore[assignment]
-        if len(line) >= 2:
-            for ext in line[1:]:
-                table[ext.lower()] = line[0]
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2:
+            for ext in fields[1:]:
+                table[ext.lower()] = fields[0]
     return table
 
 

@@ -9,6 +9,8 @@ publish a directory or an application to the network; ``--host 0.0.0.0`` (or ``:
 Nobody wrote the generated document, so a message located in it (``<serve>:3``) would point
 nowhere. Each line of the document remembers what the user typed that produced it (``--port
 8080``, ``DIR www``); errors and warnings located on that line name it instead.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class OneLiner:
 
     def run(self, *, watch: bool = False, verbosity: int = 0) -> int:
         """Serve the document until stopped (logs on the terminal); the exit code."""
-        from . import run_document
+        from .apps import run_document
 
         describe_lines(self.command, self.origins())
         return run_document(self.document(), watch=watch, verbosity=verbosity, name=self.command)

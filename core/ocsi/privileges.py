@@ -4,6 +4,8 @@ The sockets are bound first, so a server started as root can listen on ports bel
 then run as an unprivileged user (Ocsigen 5.0.1 dropped privileges before binding, so low ports
 failed). The log files and the command pipe are handed to that user so that ``reopen_logs``
 and the pipe keep working.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

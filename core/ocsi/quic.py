@@ -15,6 +15,8 @@ BPF program steering by connection ID, or forwarding packets between workers) co
 privileges or a copy per packet. One process serves every HTTP/3 connection; TCP (HTTP/1.1 and
 HTTP/2) stays spread over every worker. When worker 0 is restarted, the new worker 0 serves the
 same socket (the master keeps it open) and clients open new connections.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ plain line without ``reply=`` works as it always did.
 The reply path comes from whoever may write to the command pipe, who can already stop the
 server; still, only a FIFO is ever opened there (never a file that could be overwritten), and
 without blocking: a sender that went away costs nothing.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

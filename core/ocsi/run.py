@@ -2,6 +2,8 @@
 
 The CLI and the worker master both call :func:`run_server`; it lives here so that neither
 imports the other.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

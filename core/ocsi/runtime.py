@@ -3,6 +3,8 @@
 Building parses the files, loads the extensions the configuration names, parses hosts into
 steps and provisions them. Any failure cleans up what was provisioned and raises, so the server
 keeps the runtime it had. A retired runtime is cleaned up once its in-flight requests are done.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 What it writes passes its own test straight away (``pip install -e DIR`` then ``pytest DIR``):
 a ``pyproject.toml`` with the entry point, the package with one element and its step, a test
 that runs in memory and over real sockets with the test kit, and a README with the element
-reference to fill in. Everything it imports is the public API (``ocsi``, ``ocsi.testing``).
+reference to fill in. Everything it imports is the public API (``ocsi``, ``ocsi.testing``;
+what only some extensions need is in ``ocsi.httputil``, ``ocsi.client`` and ``ocsi.apps``).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -110,34 +113,45 @@ def parse_{func}(el: ocsi.Element, ctx: ocsi.ParseContext) -> ocsi.Step:
     return Greeting(el.require("text"))
 '''
 
+_CONFTEST = '''\
+"""``serve(xml)`` runs a test in memory and over real sockets, ``memory(xml)`` in memory only;
+both start servers whose configuration loads {dist} first."""
+
+from ocsi.testing import preamble_fixtures
+
+serve, memory = preamble_fixtures('<extension findlib-package="{dist}"/>')
+'''
+
 _TEST = '''\
-"""<{tag}> in a running server: each test using ``ocsi_client`` runs in memory and over sockets."""
+"""<{tag}> in a running server (``serve`` and ``memory`` come from conftest.py)."""
 
-import pytest
-
-from ocsi import ConfigError
-
-EXTENSION = '<extension findlib-package="{dist}"/>'
+from ocsi.testing import CONTENT, assert_config_error
 
 
-def test_answers_with_its_text(ocsi_client):
-    srv = ocsi_client(EXTENSION + '<host><{tag} text="Hello!"/></host>')
+def test_answers_with_its_text(serve):
+    srv = serve('<host><{tag} text="Hello!"/></host>')
     r = srv.get("/anything")
     assert (r.status, r.body) == (200, b"Hello!")
     assert r.headers["content-type"] == "text/plain; charset=utf-8"
 
 
-def test_only_inside_its_site(ocsi_client):
-    srv = ocsi_client(EXTENSION + '<host><site path="hi"><{tag} text="Hi"/></site></host>')
+def test_only_inside_its_site(serve):
+    srv = serve('<host><site path="hi"><{tag} text="Hi"/></site></host>')
     assert srv.get("/hi/there").body == b"Hi"
     assert srv.get("/elsewhere").status == 404
 
 
-def test_a_mistake_is_located(ocsi_memory):
-    with pytest.raises(ConfigError) as e:
-        ocsi_memory(EXTENSION + '<host><{tag} txt="Hi"/></host>')
-    assert "unknown attribute 'txt'" in str(e.value)
-    assert e.value.where.rsplit(":", 2)[0].endswith("ocsi.conf")
+def test_a_page_found_earlier_is_left_alone(serve):
+    # CONTENT: pages for tests (<page>, <echo/>, <fail>, <mark>) from ocsi.testing
+    srv = serve(CONTENT + '<host><page path="first" body="earlier"/><{tag} text="Hi"/></host>')
+    assert srv.get("/first").body == b"earlier"
+    assert srv.get("/other").body == b"Hi"
+
+
+def test_a_mistake_is_located(memory):
+    # the line is counted in the XML written here: line 2
+    assert_config_error(memory, '<host>\\n<{tag} txt="Hi"/></host>', "unknown attribute 'txt'",
+                        line=2)
 '''
 
 _README = '''\
@@ -197,6 +211,7 @@ def new_extension(name: str, directory: str | os.PathLike[str] | None = None) ->
         f"{module}/__init__.py": _INIT,
         f"{module}/step.py": _STEP,
         f"{module}/py.typed": "",
+        "tests/conftest.py": _CONFTEST,
         f"tests/test_{fields['func']}.py": _TEST,
     }
     for rel, template in files.items():

@@ -6,6 +6,8 @@ re-exported here.
 A reload builds a complete new :class:`~ocsi.runtime.Runtime` and swaps one reference; requests
 in flight finish on the runtime they started with, which is cleaned up afterwards. Listeners
 belong to the server and survive reloads (ports are read at start, as Ocsigen does).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class Server:
         self._given_runtime = runtime
         #: Sockets bound by someone else (the worker master): served instead of binding ``<port>``.
         self._given_listening = listening
-        self.runtime: Runtime = None  # type: ignore[assignment]
+        self.runtime: Runtime = None  # type: ignore[assignment]  # built by start()
         self.logs: Logs | None = None
         self.manager: ConnectionManager | None = None
         self.listeners: list[asyncio.AbstractServer] = []
@@ -274,13 +276,14 @@ class Server:
         return with_alt_svc(self.acme.serving.wrap(runtime.respond), self._alt_svc)
 
     def _signals(self) -> None:
-        assert self.loop is not None
+        loop = self.loop
+        assert loop is not None
         try:
-            self.loop.add_signal_handler(signal.SIGHUP, lambda: self.loop.create_task(self.reload()))  # type: ignore[union-attr]
-            self.loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
-            self.loop.add_signal_handler(signal.SIGINT, self.request_shutdown)
-            self.loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
-            self.loop.add_signal_handler(signal.SIGUSR2, lambda: self.loop.create_task(self.upgrade()))  # type: ignore[union-attr]
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+            loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
+            loop.add_signal_handler(signal.SIGINT, self.request_shutdown)
+            loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+            loop.add_signal_handler(signal.SIGUSR2, lambda: loop.create_task(self.upgrade()))
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             pass
 
@@ -451,7 +454,7 @@ class Server:
         """Start a graceful shutdown (idempotent); ``timeout`` defaults to ``<shutdowntimeout>``."""
         if self._shutdown_task is None and self.loop is not None:
             t = self.settings.shutdowntimeout if timeout is ... else timeout
-            self._shutdown_task = self.loop.create_task(self.shutdown(t))  # type: ignore[arg-type]
+            self._shutdown_task = self.loop.create_task(self.shutdown(t))  # type: ignore[arg-type]  # ... replaced above
 
     async def _close_listeners(self) -> None:
         for srv in self.listeners:

@@ -4,6 +4,8 @@
 :class:`ServerView`, not the :class:`~ocsi.server.Server` itself: a small, typed, documented
 face that can stay stable while the server's insides change. Everything an extension needs at
 those moments is here; nothing else of the server is part of the API.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

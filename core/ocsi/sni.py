@@ -6,6 +6,8 @@ claims. The chooser is the default context's ``sni_callback``. It reads the runn
 configuration's certificates at each handshake, so a reload (or ``ssl:reload``) gives new
 connections the new certificates while existing ones keep theirs. The names of
 ``<host acme="true">`` are asked to :class:`ocsi.acme.serving.AcmeServing` first.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

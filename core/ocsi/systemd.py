@@ -13,6 +13,8 @@ once; :mod:`ocsi.listeners` matches them to the ``<port>`` elements they serve.
 Both sets of variables are removed from the environment once read, as libsystemd does with
 ``unset_environment``: worker processes and applications must not notify or take the sockets
 in the server's name.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 Keys and certificates are checked with ``cryptography`` when the configuration is loaded, so a
 mismatched pair, an unreadable file, an expired certificate or one that does not name the
 host is a located configuration error rather than a failure of the first handshake.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def _check_pair(cert_path: str, key_path: str, where: str, password: str | None,
             raise WrongPassword("wrong password for the SSL key", where=where) from None
     except ValueError:
         raise ConfigError(f"{key_path} is not a PEM private key", where=where) from None
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]  # every key type of a TLS key has numbers
         raise ConfigError(f"the SSL certificate {cert_path} and key {key_path} do not match",
                           where=where)
     _check_dates(cert, cert_path, where)

@@ -12,6 +12,8 @@ carries on, logging why.
 The successor writes the pid file itself (the same ``-p`` argument), takes the command pipe
 over (the old process leaves it in place when it exits) and, with ``--workers``, forks its own
 workers.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

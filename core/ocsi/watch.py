@@ -3,6 +3,8 @@
 watchdog reports changes from its own thread; events are debounced (editors write a file in
 several steps) and turned into one ``Server.reload()`` on the event loop. The watched set is
 recomputed after every reload, since a reload can add files.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

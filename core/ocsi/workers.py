@@ -24,6 +24,8 @@ Commands and signals:
   worker's private FIFO, in a temporary directory the master owns and removes at exit.
 
 A worker that dies is restarted, at most ``RESTARTS_PER_MINUTE`` times a minute.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -457,7 +459,7 @@ class Master:
         timeout = shutdown_timeout(args, self.settings.shutdowntimeout)
         if timeout is INVALID:
             return False
-        self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]
+        self._stop(timeout, " ".join(["shutdown", *args[:1]]))  # type: ignore[arg-type]  # not INVALID: tested above
         return True
 
     def _stop(self, timeout: float | None, line: str | None) -> None:

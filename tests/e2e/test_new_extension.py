@@ -41,7 +41,7 @@ def test_the_template_passes_its_own_tests_once_installed(tmp_path, ocsi_process
     tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=tmp_path / "ext", capture_output=True, text=True, timeout=120)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "5 passed" in tests.stdout
+    assert "7 passed" in tests.stdout
     # and ocsi, run by that interpreter, finds it by distribution name
     srv = ocsi_process('<extension findlib-package="ocsi-ext-hello-world"/>'
                        '<host><hello-world text="from a third party"/></host>', python=str(python))

@@ -13,6 +13,7 @@ import pytest
 
 from ocsi.http.connection import ConnectionManager
 from ocsi.http.limits import Limits
+from ocsi.testing import RawReader, RawResponse, raw_exchange
 
 try:
     import uvloop
@@ -107,132 +108,20 @@ def serve() -> Iterator[Callable[..., Server]]:
         srv.stop()
 
 
-# -- a small blocking HTTP/1.x response reader --------------------------------------------------
-class Resp:
-    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes,
-                 raw_head: bytes) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-        self.raw_head = raw_head
-
-    def header(self, name: str) -> str | None:
-        for n, v in self.headers:
-            if n.lower() == name.lower():
-                return v
-        return None
-
-    def all(self, name: str) -> list[str]:
-        return [v for n, v in self.headers if n.lower() == name.lower()]
-
-    def __repr__(self) -> str:
-        return f"<Resp {self.status} {self.headers} {self.body[:60]!r}>"
-
-
-class Reader:
-    """Reads responses from a socket, one after the other (pipelining-friendly)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buf = b""
-        self.closed = False
-
-    def _fill(self) -> bool:
-        data = self.sock.recv(1 << 20)
-        if not data:
-            self.closed = True
-            return False
-        self.buf += data
-        return True
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            if not self._fill():
-                raise EOFError(f"connection closed; buffered {self.buf[:200]!r}")
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not self._fill():
-                raise EOFError("connection closed inside a body")
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def interim(self) -> Resp:
-        """Read a head only (for ``100 Continue``)."""
-        return self.response(head_only=True)
-
-    def response(self, head_request: bool = False, head_only: bool = False) -> Resp:
-        status_line = self._line()
-        raw = [status_line]
-        version, status, reason = status_line.decode("latin-1").split(" ", 2)
-        assert version == "HTTP/1.1", status_line
-        headers = []
-        while True:
-            line = self._line()
-            raw.append(line)
-            if not line:
-                break
-            n, v = line.decode("latin-1").split(":", 1)
-            headers.append((n, v.strip()))
-        resp = Resp(int(status), reason, headers, b"", b"\r\n".join(raw))
-        code = int(status)
-        if head_only or head_request or code < 200 or code in (204, 304):
-            return resp
-        te = resp.header("transfer-encoding")
-        cl = resp.header("content-length")
-        if te is not None:
-            assert te == "chunked"
-            parts = []
-            while True:
-                size = int(self._line().split(b";")[0], 16)
-                if size == 0:
-                    while self._line():
-                        pass
-                    break
-                parts.append(self._exact(size))
-                assert self._exact(2) == b"\r\n"
-            resp.body = b"".join(parts)
-        elif cl is not None:
-            resp.body = self._exact(int(cl))
-        else:
-            while self._fill():
-                pass
-            resp.body, self.buf = self.buf, b""
-        return resp
-
-    def at_eof(self, timeout: float = 2.0) -> bool:
-        """Whether the server closes the connection (nothing more arrives) within ``timeout``."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return True
-                self.buf += data
-        except (socket.timeout, TimeoutError):
-            return False
-        except ConnectionResetError:
-            return True
-
-
-def exchange(srv: Server, data: bytes, n: int = 1, head_request: bool = False) -> list[Resp]:
+# -- raw-socket responses: ocsi.testing's reader -------------------------------------------------
+def exchange(srv: Server, data: bytes, n: int = 1, head_request: bool = False) -> list[RawResponse]:
     """Send raw bytes on a new connection, read ``n`` responses."""
-    with srv.connect() as s:
-        s.sendall(data)
-        r = Reader(s)
-        return [r.response(head_request=head_request) for _ in range(n)]
+    return raw_exchange(srv.port, data, n, head_request)
+
+
+class _Helpers:
+    """``http.Reader`` (:class:`~ocsi.testing.RawReader`) and ``http.exchange``."""
+
+    Reader = RawReader
+    exchange = staticmethod(exchange)
 
 
 @pytest.fixture
-def http() -> Any:
+def http() -> _Helpers:
     """Helpers: ``http.Reader``, ``http.exchange``."""
-    class H:
-        pass
-
-    h = H()
-    h.Reader = Reader  # type: ignore[attr-defined]
-    h.exchange = exchange  # type: ignore[attr-defined]
-    return h
+    return _Helpers()

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ocsi.config.errors import ConfigError, ExtensionLoadError
-from ocsi.extensions.enabled import EnabledExtensions
+from ocsi.extensions.enabled import EnabledExtensions, single
 from ocsi.extensions.loader import Catalog, new_plugin_manager
 from ocsi.runtime import build_configuration
 from ocsi.testing import write_extension
@@ -135,7 +135,7 @@ def test_a_failed_build_does_not_leak_its_extensions_into_the_running_one(tmp_pa
     assert "clear_caches" in _calls("recorda")
 
 
-def test_functions_and_implementation_follow_the_enabled_set(tmp_path):
+def test_functions_and_addressed_callers_follow_the_enabled_set(tmp_path):
     exts = _recorders(tmp_path)
     pm = new_plugin_manager()
     doc = (f'<ocsigen><server><findlib path="{exts}"/>'
@@ -145,8 +145,10 @@ def test_functions_and_implementation_follow_the_enabled_set(tmp_path):
     only_a = EnabledExtensions(pm, ["ocsi-ext-recorda"])
     fns = only_a.functions("ocsi_request_finished")
     assert [f.__module__ for f in fns] == ["ocsi_ext_recorda"]
-    assert only_a.implementation("ocsi_commands", "ocsi-ext-recordb") is None
-    assert only_a.implementation("ocsi_commands", "ocsi-ext-recorda") is not None
+    assert only_a.addressed("ocsi_commands", "ocsi-ext-recordb") is None
+    to_a = only_a.addressed("ocsi_commands", "ocsi-ext-recorda")
+    assert to_a is not None and [i.plugin_name for i in to_a.get_hookimpls()] == ["ocsi-ext-recorda"]
+    assert single(to_a()) is not None  # pluggy's caller, reaching recorda alone
     assert set(only_a.element_parsers()) == {"pagea"}
     assert "ocsi-ext-recorda" in only_a and "ocsi-ext-recordb" not in only_a
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ocsi import join_host_port, split_host_port
+from ocsi.httputil import join_host_port, split_host_port
 
 
 @pytest.mark.parametrize("text, expected", [

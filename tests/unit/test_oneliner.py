@@ -1,4 +1,4 @@
-"""The document of a one-line command (:class:`ocsi.OneLiner`) and the options they share."""
+"""The document of a one-line command (:class:`ocsi.apps.OneLiner`) and the options they share."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from ocsi import ConfigError, OneLiner, listen_arguments
+from ocsi import ConfigError
+from ocsi.apps import OneLiner, listen_arguments
 from ocsi.config.xml import describe_lines, parse_bytes
 
 

@@ -9,4 +9,6 @@
 
 The ``acme`` and ``josepy`` libraries are an optional extra (``pip install 'ocsi[acme]'``):
 nothing here imports them until a certificate is ordered.
+
+Private: not part of the extension API.
 """

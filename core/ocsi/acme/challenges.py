@@ -10,6 +10,8 @@ afterwards; whichever worker the CA's connection lands on finds it there:
   does not show the ClientHello to the SNI callback, so the ALPN list is read from the
   message itself through the context's message callback, only while it is in the default
   context (a switched connection stops calling it).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

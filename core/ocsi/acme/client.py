@@ -5,6 +5,8 @@ The library is synchronous: :class:`AcmeClient` runs in a thread of its own
 account and the directory between orders. ``badNonce`` answers are retried (the library
 retries once; a CA may reject several in a row), and the ``Retry-After`` of the CA's last
 error answer is kept so that the manager waits at least that long.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Everything a configuration can get wrong is reported where it is written, at loa
 ``ocsi --check``): a bad email, an unreadable ``ca``, an unknown challenge, a wildcard name
 (only dns-01 could validate it, and dns-01 is not supported), no HTTPS port, no HTTP port
 while http-01 is the only challenge, nowhere to keep the certificates.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

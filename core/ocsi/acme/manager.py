@@ -15,6 +15,8 @@ not be renewed is a warning every day.
 
 Every other process (the workers that do not order) only looks for new files
 (:meth:`AcmeServing.refresh`).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ new order (``replaces``), which lets the CA exempt the renewal from some rate li
 
 Without ARI, or while the CA cannot be asked, the renewal is due when a third of the lifetime
 is left, with a jitter of up to a thirtieth of the lifetime.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ certificate, other clients the host's certificate; while a host has none yet its
 are refused with an alert (and a warning, at most once a minute per host, says why). The
 stored certificates are checked again every few seconds, so a certificate obtained or renewed
 by another process is used by new connections there too.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -179,5 +181,5 @@ class AcmeServing:
                     request.stash[HTTPS_PENDING] = True  # redirect-to-https waits
             return await app(request)
 
-        respond.__wrapped__ = app  # type: ignore[attr-defined]
+        respond.__wrapped__ = app  # type: ignore[attr-defined]  # functools' convention, unknown to Callable
         return respond

@@ -17,6 +17,8 @@ and mirrors them with the table ``ocsi_acme`` of the ocsipersist database:
 
 The ``acme`` library runs in a thread: its puts go through the server's event loop
 (:meth:`put` blocks that thread only).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ issuer and expiry, the next renewal, the last error.
 It reads the configuration and the storage directory only (no running server needed, nothing
 asked of the CA). The exit status is 1 when a host has no usable certificate, so that a
 monitoring check can run it.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

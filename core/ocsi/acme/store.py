@@ -11,6 +11,8 @@ keys are 0600)::
     challenges/tls-alpn-01/NAME.pem  RFC 8737 validation certificates (key and certificate)
 
 ``NAME`` is the first name of the host's hostfilter.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""What element parsers and option parsers are given while a configuration is built."""
+"""What element parsers and option parsers are given while a configuration is built.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Process-level directives (:data:`FIRST_PASS`) are read once at start; scalar directives
 (:data:`SCALARS`, :data:`FLAGS`) set a :class:`~ocsi.config.settings.ServerSettings` field.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ FIRST_PASS = {"port", "ssl", "acme", "logdir", "syslog", "commandpipe", "user", 
 
 
 def _seconds(text: str) -> float:
-    return parse_duration(text)  # type: ignore[return-value]
+    return parse_duration(text)  # type: ignore[return-value]  # None only with allow_none
 
 
 def _seconds_or_none(text: str) -> float | None:

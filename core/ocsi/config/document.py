@@ -6,6 +6,8 @@ second runs every other child in document order: global directives, extension an
 loading (:mod:`.loading`), hosts and sites (:mod:`.scopes`), and ``<extconf>`` directories
 spliced where they stand. Nothing is applied to a running server here; the result is a
 :class:`Configuration` that the server turns into a runtime, or a located :class:`ConfigError`.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ the elements it reads: ``@ocsi.documents(ocsi.ElementDoc("static", "…", attrib
 ``ocsi extensions`` prints it and ``python -m ocsi.docs`` writes it into
 docs/configuration.md, so the reference and the code are one declaration; a test compares
 the attributes declared with those the parser's ``el.check(attributes=…)`` accepts.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Configuration errors: always located (file, line, column) and, when possible, with a hint."""
+"""Configuration errors: always located (file, line, column) and, when possible, with a hint.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Ocsigen reads ports, TLS, logs, the command pipe, the user and group and the thr
 before anything else, so that they are known whatever their place in the file. They apply to
 the process (a reload reads them but cannot change them), and :func:`finish_settings` checks
 what only makes sense once the whole file is read (an HTTPS port needs a certificate…).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ An ``<extension>`` names an installed distribution (or, with ``module="pkg.mod"`
 the import path): it and the extensions it depends on are registered once per server and
 enabled for this configuration. A ``<library>`` is the user's own site code, imported anew on
 every build so that a reload serves the edited code.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 
 import pluggy
 
-from ..extensions.enabled import EnabledExtensions
+from ..extensions.enabled import EnabledExtensions, single
 from ..extensions.loader import Catalog, distribution_name, import_fresh, library_modules, load_extension, register
 from .context import LoadContext
 from .errors import ConfigError
@@ -102,13 +104,13 @@ class Loader:
             raise el.error("<library> needs a module or findlib-package attribute")
 
     def _configure(self, name: str, options: list[Element], el: Element) -> None:
-        fn = self.enabled.implementation("ocsi_extension_options", name)
-        if fn is None:
+        caller = self.enabled.addressed("ocsi_extension_options", name)
+        if caller is None:
             if options:
                 raise options[0].error(f"extension {name} does not accept options")
             return
         ctx = LoadContext(self.settings, el.where, _state=self.enabled.state)
-        self.enabled.options[name] = fn(options=options, ctx=ctx)
+        self.enabled.options[name] = single(caller(options=options, ctx=ctx))
 
     def _python_module(self, el: Element, module: str, fresh: bool) -> None:
         """Import a module (``<library>`` always anew) and register it as a plugin."""

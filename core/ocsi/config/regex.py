@@ -23,6 +23,8 @@ Matching talks to RE2's compiled object directly (``re2._re2``): the package's `
 wrapper costs about ten times more per call, in Python code. Subjects are UTF-8 encoded with
 ``surrogatepass``, so the undecodable bytes of a path (kept as surrogates) are characters for
 ``.`` like any other, and groups are cut from the bytes, never from recomputed offsets.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ A host's attributes become its :class:`~ocsi.pipeline.scope.SiteConfig`; its chi
 order, become steps through the element parsers of the extensions enabled *so far* (an element
 written before its ``<extension>`` is unknown, as in Ocsigen). ``<site>`` is the one element
 the core parses itself; it nests.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

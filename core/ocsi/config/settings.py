@@ -1,4 +1,7 @@
-"""Global settings from ``<server>`` directives (spec §2.3), with their defaults."""
+"""Global settings from ``<server>`` directives (spec §2.3), with their defaults.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Ocsigen's redirect, rewrite, revproxy and outputfilter all build a string from a
 same way; this is that one way. Everything but a group reference is literal (a lone
 backslash stays a backslash), and a reference to a group the expression does not have is an
 error when the configuration loads.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Sizes accept Ocsigen's forms (``10k`` and ``10M`` binary, ``10kB``/``10ko`` SI, 
 ``10MiB``… binary, ``infinity``) and, because users of other servers write them, ``10KB``,
 ``10KiB`` and ``10 MB`` too (Ocsigen rejects those). Durations are seconds, optionally with a
 unit (``500ms``, ``30s``, ``5min``, ``2h``).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

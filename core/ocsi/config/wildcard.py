@@ -10,6 +10,8 @@ leaves the most room to the pieces after it (a ``*`` matches anything, so nothin
 ``separator``: a character a ``*`` does not match (``/`` for origins, so ``*`` stays inside
 the host). The subject and the pattern are then cut at that character and compared piece by
 piece: a separator in the subject can only come from one written in the pattern.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 The parser resolves no entities, loads no DTD and never touches the network. :class:`Element`
 wraps an lxml element with the helpers every element parser needs: attribute access and
 validation, text values, and located errors (``file:line:column``).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

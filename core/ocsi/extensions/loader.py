@@ -5,6 +5,8 @@ distribution; its entry point in the group ``ocsi.extensions`` gives the module 
 Distributions it requires that are themselves extensions load first, each once, in dependency
 order. Ocsigen's names (``ocsigenserver.ext.staticmod``, ``name="staticmod"``,
 ``module="staticmod.cmxs"``) map to ``ocsi-ext-staticmod`` so that existing configurations load.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -23,10 +25,8 @@ import pluggy
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-try:  # the backport follows the newest metadata behaviour on every Python
-    import importlib_metadata as metadata
-except ImportError:  # pragma: no cover
-    from importlib import metadata  # type: ignore[no-redef]
+# the backport (a dependency) follows the newest metadata behaviour on every Python
+import importlib_metadata as metadata
 
 from .. import hookspecs
 from ..config.errors import ExtensionLoadError, ExtensionNotFound

@@ -5,6 +5,8 @@ Both read the same declarations: the tags an extension registers (``ocsi_element
 ``ocsi_extension_options`` hook. :func:`lines` is the terminal form, :func:`markdown` the
 section of docs/configuration.md, written between :data:`BEGIN` and :data:`END` by
 :func:`splice` (``python -m ocsi.docs``).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""HTTP objects (request, response, bodies, headers) and the HTTP/1.1 connection layer."""
+"""HTTP objects (request, response, bodies, headers) and the HTTP/1.1 connection layer.
+
+Private: not part of the extension API.
+"""
 
 from .body import Body, BytesBody, FileBody, StreamBody
 from .errors import BodyAborted, HTTPError

@@ -1,4 +1,7 @@
-"""What the access log and observers learn about each response the connection layer sends."""
+"""What the access log and observers learn about each response the connection layer sends.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

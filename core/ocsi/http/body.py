@@ -4,6 +4,8 @@ The connection layer looks at the concrete type: a :class:`FileBody` on a plain 
 with ``sendfile`` (the kernel copies, Python never sees the bytes); anything else is iterated in
 chunks. Filters that need the bytes (compression) iterate any body with :meth:`Body.chunks`, which
 for a file reads bounded chunks, so nothing ever holds a whole file or upstream response.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

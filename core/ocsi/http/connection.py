@@ -4,6 +4,8 @@ The server creates one :class:`ConnectionManager`, passes ``protocol_factory(por
 ``loop.create_server`` for each listener, swaps ``app`` (the pipeline) and ``limits`` on reload,
 and calls :meth:`ConnectionManager.shutdown` after closing the listeners. The per-connection
 machinery is in :mod:`.protocol` (reading, the connection's task) and :mod:`.sending` (writing).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

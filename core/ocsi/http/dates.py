@@ -1,4 +1,7 @@
-"""HTTP dates (RFC 9110 §5.6.7): the cached ``Date`` value and parsing of the three formats."""
+"""HTTP dates (RFC 9110 §5.6.7): the cached ``Date`` value and parsing of the three formats.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

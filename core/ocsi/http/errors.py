@@ -1,4 +1,7 @@
-"""Exceptions a step may raise to end a request with a given status."""
+"""Exceptions a step may raise to end a request with a given status.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

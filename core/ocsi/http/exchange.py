@@ -6,6 +6,8 @@ turning what it raises into a response (:func:`exception_response`, which the pi
 for its steps too), counting the request in flight, closing the response's body and writing
 the access record. A protocol hands :func:`answer` a :class:`Request` and a :class:`Link`
 that knows how to put a response on its wire.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -170,6 +172,6 @@ def close_plain_body(response: Response) -> bool:
     if t is BytesBody:
         return True
     if t is FileBody:
-        body.close()  # type: ignore[attr-defined]
+        body.close()  # type: ignore[attr-defined]  # t is FileBody (exact type test)
         return True
     return False

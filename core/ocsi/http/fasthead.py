@@ -18,6 +18,8 @@ h11 accepts the same bytes and yields the same method, target, version and field
 
 The result is shaped like ``h11.Request`` for :func:`~.incoming.parse_head`: ``method``,
 ``target``, ``http_version`` (bytes) and ``headers`` as ``(raw name, lower name, value)``.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import re
 try:
     import httptools
 except ImportError:  # pragma: no cover - depends on the environment (the [fast] extra)
-    httptools = None  # type: ignore[assignment]
+    httptools = None  # type: ignore[assignment]  # optional: AVAILABLE says whether it loaded
 
 import h11
 from h11._headers import Headers as _H11Headers

@@ -23,6 +23,8 @@ applies :func:`request_head_problem` to the head it is about to write.
 
 Texts are ``str`` decoded from latin-1, as in :class:`~.headers.Headers`: a character above
 U+00FF cannot be written and is refused too.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ It never touches a socket, a loop or a task. What the IO side must do is left as
 ``100 Continue``, resume reading soon, hand the connection to HTTP/2), which the asyncio
 adapter (:mod:`.protocol`) carries out after each call. Parsing is h11's (:mod:`.reader`),
 canonical heads optionally httptools' (:mod:`.fasthead`).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .fasthead import FastHead
 from .incoming import HeadError, error_status, head_size, parse_head
 from .limits import Limits
 from .reader import RequestReader
-from .request import BadRequestBody, ClientDisconnected, Request, RequestBody, RequestTimeout
+from .request import BadRequestBody, ClientDisconnected, ClientLink, Request, RequestBody, RequestTimeout
 
 __all__ = ["H1State"]
 
@@ -85,7 +87,7 @@ class H1State:
 
     def __init__(self, limits: Limits, port: int, secure: bool, client: str, h2c: bool,
                  clock: Callable[[], float], on_body_read: Callable[[], None],
-                 link: Any, closing: bool = False) -> None:
+                 link: ClientLink, closing: bool = False) -> None:
         self.reader = RequestReader(limits.max_header_bytes, limits.fast_parser)
         self.limits = limits
         self.port = port
@@ -192,7 +194,7 @@ class H1State:
             self.phase = STOP
             self.todo |= WAKE
 
-    def _refuse_head(self, err: Any) -> None:
+    def _refuse_head(self, err: HeadError) -> None:
         self.head = err
         self.phase = STOP
         self.deadline = None
@@ -213,7 +215,7 @@ class H1State:
             if not isinstance(exc, HeadError):
                 log.exception("error parsing a request head from %s", self.client)
                 exc = HeadError(400, "unparsable request head")
-            exc.method, exc.target, exc.version = _event_line(ev)  # type: ignore[attr-defined]
+            exc.method, exc.target, exc.version = _event_line(ev)
             self._refuse_head(exc)
             return
         self.first = b""
@@ -444,8 +446,8 @@ def head_error(exc: h11.RemoteProtocolError, first: bytes, limits: Limits) -> He
     parts = line.split(b" ")
     if len(parts) == 3:  # for the access log only
         method, target, version = (p.decode("latin-1") for p in parts)
-        err.method, err.target = method, target  # type: ignore[attr-defined]
-        err.version = version[5:] if version.startswith("HTTP/") else None  # type: ignore
+        err.method, err.target = method, target
+        err.version = version[5:] if version.startswith("HTTP/") else None
     return err
 
 

@@ -18,6 +18,8 @@ A protocol error closes the connection with GOAWAY and its error code, logged on
 the client resets is cancelled; more than ``MAX_EARLY_RESETS`` of them close the connection
 (one log line; what the client sent after is not handled),
 and so does a client that lets ``MAX_UNREAD`` bytes pile up (a PING or SETTINGS flood). On shutdown, GOAWAY is sent and streams in flight finish.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ CLOSE_LINGER = 2.0
 class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection; registered with the manager like an HTTP/1.1 one."""
 
-    def __init__(self, manager: Shared, port: int, transport: Any, client: str,
+    def __init__(self, manager: Shared, port: int, transport: asyncio.Transport, client: str,
                  secure: bool = True) -> None:
         self._m = manager
         self._secure = secure

@@ -17,6 +17,8 @@ test in ``tests/unit/test_h2fields.py`` holds the two side by side on generated 
 What h2 does to accepted blocks (``normalize_inbound_headers``) is done too: ``cookie`` fields
 are joined with ``"; "`` into one (RFC 9113 §8.2.3). Names and values are then checked
 against the same character rules as every protocol's (:mod:`.fieldcheck`) by the caller.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ HTTP/2 stream is, with ``version`` ``"3"`` (``HTTP/3`` in the access log, ``http
 
 Reload and shutdown send GOAWAY: streams in flight finish, new ones are refused (the client
 retries them on a new connection), then the connection is closed with H3_NO_ERROR.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Names are stored lower-cased (HTTP field names are case-insensitive and h11 hands them to us
 lower-cased already), values as ``str`` decoded from latin-1 so that any byte survives the round
 trip. Order and repetition are kept because they matter on the wire (``Set-Cookie``, ``Vary``).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

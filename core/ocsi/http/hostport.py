@@ -3,6 +3,8 @@
 IPv6 literals keep their brackets when split (``[::1]:80`` → ``("[::1]", "80")``), so a host
 name never loses the mark that tells it from a name; a bare IPv6 address (several colons, no
 brackets) is all host.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -13,13 +13,16 @@ values, transfer codings other than ``chunked``, a missing ``Host`` on HTTP/1.1 
 * a request line longer than ``max_request_line`` (414), more than ``max_headers`` fields (431);
 * a target that is neither origin-form, absolute-form nor ``*`` for ``OPTIONS``, or whose path
   climbs above the root (400).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .fasthead import FastHead
 from .fieldcheck import value_problem
@@ -28,6 +31,9 @@ from .hostport import split_host_port
 from .limits import Limits
 from .request import Request, RequestBody
 from .urlpath import BadTarget, decode_path, split_target
+
+if TYPE_CHECKING:
+    import h11
 
 #: The body of every request without one (never fed, so it can be shared).
 EMPTY_BODY = RequestBody(0, None)
@@ -50,6 +56,11 @@ _KINDS = {
 
 class HeadError(Exception):
     """The request head is refused with ``status`` before the application sees it."""
+
+    #: The request line, when it could be read: for the access line.
+    method: str | None = None
+    target: str | None = None
+    version: str | None = None
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -97,7 +108,7 @@ def _host_field(raw: bytes) -> tuple[str, str | None]:
 
 
 def parse_head(
-    ev: Any, limits: Limits, port: int, secure: bool, client: str
+    ev: h11.Request | FastHead, limits: Limits, port: int, secure: bool, client: str
 ) -> tuple[Request, int | None, bool, bool]:
     """Build the request from an ``h11.Request`` event (or a :class:`~.fasthead.FastHead`).
 
@@ -193,7 +204,7 @@ def parse_head(
     return request, length, expect and not http10 and length != 0, keep
 
 
-def head_size(ev: Any) -> int:
+def head_size(ev: h11.Request | FastHead) -> int:
     """Bytes of a parsed request head (line endings counted as CRLF, folding ignored)."""
     size = len(ev.method) + len(ev.target) + 12 + 2
     for raw, _, value in _items(ev.headers):
@@ -219,7 +230,7 @@ def error_status(exc: Exception, first: bytes, limits: Limits) -> int:
     return status if isinstance(status, int) and 400 <= status <= 599 else 400
 
 
-def peer_address(transport: Any) -> str:
+def peer_address(transport: asyncio.BaseTransport) -> str:
     """The client's IP as a string (IPv6 without brackets, IPv4-mapped as IPv4) or ``unix:``."""
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and peer:

@@ -1,4 +1,7 @@
-"""Connection limits and timeouts (``<timeout>``, ``<maxrequestbodysize>``…), fixed per listener set."""
+"""Connection limits and timeouts (``<timeout>``, ``<maxrequestbodysize>``…), fixed per listener set.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

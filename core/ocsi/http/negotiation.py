@@ -16,6 +16,8 @@ surprising, this follows the RFC (spec §4.3, checklist 102/103):
 * no acceptable coding and identity refused: the caller answers 406. An empty header means
   "identity only"; no header at all means identity (nothing is compressed uninvited).
 * an item with a malformed q is ignored; a coding listed twice keeps q=0 if either says so.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Answering. One task per connection takes one request at a time.
 
 Timeouts. No timer per request: the manager sweeps its connections periodically; each keeps at
 most one read deadline (in its state) and one write deadline (in its writer).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import asyncio
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from . import h1state as st_
 from .access import AccessRecord
@@ -51,7 +53,7 @@ _HEAD, _BODY, _REST, _STOP, _LINGER, _TUNNEL = (st_.HEAD, st_.BODY, st_.REST, st
 _QUIET, _HANDED, _WAKE = st_.QUIET, st_.HANDED, st_.WAKE
 
 
-def _set_nodelay(transport: Any) -> None:
+def _set_nodelay(transport: asyncio.BaseTransport) -> None:
     """Disable Nagle's algorithm. asyncio only does it for sockets whose ``proto`` is
     ``IPPROTO_TCP``, which excludes those accepted from a listening socket made with
     ``socket.socket()`` (proto 0); a head and a body written separately then wait for the
@@ -80,12 +82,12 @@ class HTTPProtocol(asyncio.Protocol):
         self._port = port
         self._secure = secure
         self._h2c = h2c  # cleartext HTTP/2 with prior knowledge is accepted on this port
-        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self._transport: Any = None
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by connection_made
+        self._transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made, before any other callback
         self._task: asyncio.Task[None] | None = None
         self._client = "-"
-        self._st: H1State = None  # type: ignore[assignment]
-        self._w: ResponseWriter = None  # type: ignore[assignment]
+        self._st: H1State = None  # type: ignore[assignment]  # set by connection_made
+        self._w: ResponseWriter = None  # type: ignore[assignment]  # set by connection_made
         self._waiter: asyncio.Future[None] | None = None  # the task waiting on the read side
         self._read_paused = False
         self._gone: asyncio.Future[None] | None = None  # made when a step waits for it
@@ -93,7 +95,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._keep = False  # the exchange just delivered leaves the connection usable
 
     # -- asyncio callbacks -------------------------------------------------------------------------
-    def connection_made(self, transport: Any) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # a stream server's (uvloop's are no subclass)
         self._transport = transport
         self._loop = loop = asyncio.get_running_loop()
         self._client = peer_address(transport)
@@ -112,7 +115,7 @@ class HTTPProtocol(asyncio.Protocol):
         m.register(self, loop)
         self._task = loop.create_task(self._run())
 
-    def _to_http2(self, transport: Any, received: bytes = b"") -> None:
+    def _to_http2(self, transport: asyncio.Transport, received: bytes = b"") -> None:
         """The handshake chose HTTP/2, or the client opened with HTTP/2's preface on an h2c
         port: the connection is an :class:`H2Protocol` from now on."""
         from .h2conn import H2Protocol
@@ -126,7 +129,7 @@ class HTTPProtocol(asyncio.Protocol):
         try:
             st = self._st
             if st.phase == _TUNNEL:
-                self._tunnel.feed(data)  # type: ignore[union-attr]
+                self._tunnel.feed(data)  # type: ignore[union-attr]  # set in the TUNNEL phase
                 return
             st.receive(data)
             if st.todo:
@@ -143,7 +146,7 @@ class HTTPProtocol(asyncio.Protocol):
             ph = st.phase
             if ph == _TUNNEL:
                 st.eof = True
-                self._tunnel.feed_eof()  # type: ignore[union-attr]
+                self._tunnel.feed_eof()  # type: ignore[union-attr]  # set in the TUNNEL phase
                 return True  # the tunnel decides when to close
             st.receive_eof()
             self._act()
@@ -439,7 +442,7 @@ class HTTPProtocol(asyncio.Protocol):
             if not st.lost and not self._transport.is_closing():
                 head, _, _, _ = build_head(status, None, response.headers, response.body.length,
                                            False, False, False, m.server_line)
-                data = response.body.data  # type: ignore[attr-defined]
+                data = response.body.data  # type: ignore[attr-defined]  # a BytesBody here
                 self._transport.write(head + data)
                 sent = len(data)
         finally:
@@ -463,7 +466,7 @@ class HTTPProtocol(asyncio.Protocol):
         response = error_response(503)
         head, _, _, _ = build_head(503, None, response.headers, response.body.length, False,
                                    False, False, m.server_line)
-        data = response.body.data  # type: ignore[attr-defined]
+        data = response.body.data  # type: ignore[attr-defined]  # a BytesBody here
         tr.write(head + data)
         if m.access_log is not None:
             emit(m, AccessRecord(time.time(), self._client, None, None, None, None, None,
@@ -476,7 +479,7 @@ class HTTPProtocol(asyncio.Protocol):
             tr.close()
 
 
-def _alpn(transport: Any) -> str | None:
+def _alpn(transport: asyncio.BaseTransport) -> str | None:
     ssl_object = transport.get_extra_info("ssl_object")
     return ssl_object.selected_alpn_protocol() if ssl_object is not None else None
 

@@ -16,6 +16,8 @@ no log line each.
 (which a network attacker may replay, RFC 9001 §9.2). Certificates are those of TCP: an ACME
 host's, the ``<host certificate>`` that claims the name the client sent (SNI), else ``<ssl>``'s,
 read again when their files change (renewal, reload, ``ssl:reload``).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

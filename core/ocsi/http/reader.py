@@ -18,6 +18,8 @@ a clean end of input between messages (``ConnectionClosed``), and every parse er
 The readers and the buffer are h11 internals (``h11._readers``, ``h11._receivebuffer``), with
 the same shape from h11 0.12 to 0.16; the tests drive them through real sockets, so a changed
 h11 shows up there.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from .fasthead import default_parser, parse_canonical_head, parse_canonical_resp
 __all__ = ["RequestReader", "ResponseReader"]
 
 _BODY_READERS = READERS[h11.SEND_BODY]
-_chunked_reader = _BODY_READERS["chunked"]  # type: ignore[index]
-_length_reader = _BODY_READERS["content-length"]  # type: ignore[index]
-_close_reader = _BODY_READERS["http/1.0"]  # type: ignore[index]
+_chunked_reader = _BODY_READERS["chunked"]  # type: ignore[index]  # h11 types the table loosely
+_length_reader = _BODY_READERS["content-length"]  # type: ignore[index]  # h11 types the table loosely
+_close_reader = _BODY_READERS["http/1.0"]  # type: ignore[index]  # h11 types the table loosely
 _response_head = READERS[(h11.SERVER, h11.SEND_RESPONSE)]
 _nothing = READERS[(h11.SERVER, h11.DONE)]
 _NEED_DATA = h11.NEED_DATA

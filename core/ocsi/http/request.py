@@ -1,4 +1,7 @@
-"""The request as every pipeline step sees it, and its streamed body."""
+"""The request as every pipeline step sees it, and its streamed body.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 
@@ -189,7 +192,7 @@ class Request:
         self.segments = segments
         self.depth = 0
         self.site_path: tuple[str, ...] = ()
-        self.config: SiteConfig = None  # type: ignore[assignment]  # set by the host
+        self.config: SiteConfig = None  # type: ignore[assignment]  # set by the host before any step
         #: Per-request scratch space for extensions; shared by all copies of this request.
         self.stash: dict[str, Any] = {}
         self.retries = 0

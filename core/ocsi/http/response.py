@@ -1,4 +1,7 @@
-"""The response a pipeline step produces, and the standard error responses."""
+"""The response a pipeline step produces, and the standard error responses.
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ forwards the transport's ``pause_writing``/``resume_writing`` to it. Small bodie
 transport to drain (``pause_writing``/``resume_writing``) so nothing is buffered whole; files
 larger than :data:`SMALL_FILE` with ``os.sendfile`` on plain sockets (any event loop: uvloop has
 no ``loop.sendfile``), through ``pread`` and writes on TLS.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class ResponseWriter:
     __slots__ = ("m", "loop", "transport", "limits", "secure", "lost", "wrote", "sent",
                  "write_paused", "trailers_ok", "wwaiter", "wdeadline")
 
-    def __init__(self, m: Shared, loop: asyncio.AbstractEventLoop, transport: Any,
+    def __init__(self, m: Shared, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport,
                  limits: Limits, secure: bool) -> None:
         self.m = m
         self.loop = loop
@@ -128,7 +130,7 @@ class ResponseWriter:
             self.wrote = False
             try:
                 if isinstance(body, FileBody) and framing == LENGTH:
-                    await self._send_file(head, body, length)  # type: ignore[arg-type]
+                    await self._send_file(head, body, length)  # type: ignore[arg-type]  # LENGTH: length is an int
                 else:
                     await self._send_stream(head, body, framing, length)
             except ClientDisconnected:
@@ -149,7 +151,7 @@ class ResponseWriter:
                     err = error_response(500)
                     head, _, _, _ = build_head(500, None, err.headers, err.body.length, is_head,
                                                http10, False, m.server_line)
-                    data = b"" if is_head else err.body.data  # type: ignore[attr-defined]
+                    data = b"" if is_head else err.body.data  # type: ignore[attr-defined]  # error bodies are BytesBody
                     tr.write(head + data)
                     self.sent = len(data)
                     return 500, False
@@ -187,9 +189,9 @@ class ResponseWriter:
                     raise ClientDisconnected("client closed the connection")
                 if framing == CHUNKED:
                     tr.write(b"%x\r\n%b\r\n" % (n, chunk))
-                elif framing == LENGTH and sent + n > length:  # type: ignore[operator]
-                    tr.write(chunk[: length - sent])  # type: ignore[operator]
-                    self.sent += length - sent  # type: ignore[operator]
+                elif framing == LENGTH and sent + n > length:  # type: ignore[operator]  # LENGTH: length is an int
+                    tr.write(chunk[: length - sent])  # type: ignore[operator]  # LENGTH: an int
+                    self.sent += length - sent  # type: ignore[operator]  # LENGTH: an int
                     raise _Truncated(f"body longer than its Content-Length {length}")
                 else:
                     tr.write(chunk)

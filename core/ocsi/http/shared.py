@@ -3,6 +3,8 @@
 :class:`~.connection.ConnectionManager` is the one implementation; the connection modules
 (:mod:`.protocol`, :mod:`.h2conn`, :mod:`.exchange`, :mod:`.sending`) name this instead, so the
 manager imports them and none of them imports it back.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

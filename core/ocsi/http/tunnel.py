@@ -5,6 +5,8 @@ WebSocket itself) answers ``Response(101, headers, TunnelBody(run))``. The conne
 sends the head, then calls ``run(tunnel)`` with a :class:`Tunnel` over the same connection and
 closes the connection when ``run`` returns. Reading has back-pressure (the socket is not read
 while ``high_water`` bytes wait), writing waits for the client (:meth:`Tunnel.drain`).
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from .body import Body
 
@@ -36,7 +37,7 @@ class TunnelBody(Body):
 class Tunnel:
     """One upgraded connection. ``read`` gives ``b""`` once the client has closed its side."""
 
-    def __init__(self, transport: Any, drain: Callable[[], Awaitable[None]],
+    def __init__(self, transport: asyncio.Transport, drain: Callable[[], Awaitable[None]],
                  high_water: int = 256 * 1024) -> None:
         self._transport = transport
         self._drain = drain

@@ -13,6 +13,8 @@ legitimate names a resource with them, while a guard written for the path (a reg
 ``.`` or ``$`` treats a newline specially, a header or log line built from it) may not expect
 them. Configuration regexps also match ``.`` as any character (ocsi.config.regex): either
 measure alone closes ``/admin%0a/secret`` walking past ``<path regexp="admin.*">``.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ request (≈40 µs per response on the reference machine). What h11 would check 
 header names must be tokens, values must not contain CR/LF, the status must be final, and the
 framing headers (``Content-Length``, ``Transfer-Encoding``, ``Connection``) are always computed
 from the body rather than taken from the application.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Private: not part of the extension API."""

@@ -6,6 +6,8 @@ filters), and returns an *answer* telling the pipeline what to do next.
 
 These classes live in the core and are never reloaded, so ``isinstance`` keeps working for
 extension code imported before and after a reload.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

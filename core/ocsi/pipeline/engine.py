@@ -2,6 +2,8 @@
 
 :func:`run_chain` walks one list of steps and returns what happened; :class:`Pipeline` picks
 hosts, handles fall-through between hosts, retries and errors, and always returns a response.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ async def run_chain(
         except BaseException as exc:
             if not hasattr(exc, "ocsi_where"):
                 try:
-                    exc.ocsi_where = step.where  # type: ignore[attr-defined]
+                    exc.ocsi_where = step.where  # type: ignore[attr-defined]  # located for the log
                 except AttributeError:
                     pass
             raise

@@ -6,6 +6,8 @@
   when it is 443.
 - ``hsts``: answers over HTTPS carry ``Strict-Transport-Security``. The value is a number of
   seconds (``max-age``) or the whole header value.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ A host builds the initial :class:`SiteConfig` from the global directives in forc
 written; ``extendconfiguration`` elements replace it (``request.replace(config=…)``) for the
 steps that follow in the same scope, and a ``<site>`` restores the outer one when it ends. It
 is frozen, so a scope change never leaks into another request.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Steps run in the order of the configuration file (not plugin registration order,
 they are plain async objects and not pluggy hooks). A step's optional lifecycle follows Caddy's:
 :meth:`provision` runs once before the runtime that holds it goes live (open pools, warm
 caches) and :meth:`cleanup` after that runtime is retired or failed to start.
+
+Private: not part of the extension API.
 """
 
 from __future__ import annotations

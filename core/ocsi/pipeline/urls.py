@@ -1,4 +1,7 @@
-"""Absolute URLs for redirects (trailing-slash redirects of sites and directories)."""
+"""Absolute URLs for redirects (trailing-slash redirects of sites and directories).
+
+Private: not part of the extension API.
+"""
 
 from __future__ import annotations
 

@@ -15,12 +15,19 @@ a test started is stopped when it ends, and one that does not stop cleanly fails
   servers share :class:`Client`'s calls (``get``, ``head``, ``request``, ``raw``) and
   return the same :class:`Result`; ``srv.mode`` tells which one runs.
 
+- :data:`CONTENT`: ``<extension module="ocsi.testing.content"/>``, pages for tests
+  (``<page>``, ``<echo/>``, ``<fail>``, the filter ``<mark>``; :mod:`ocsi.testing.content`).
+- :func:`preamble_fixtures`: ``serve`` and ``memory`` fixtures for a conftest, every server's
+  configuration beginning with the extension's own lines.
+
 For configuration errors: :func:`assert_config_error` (the message, and the line counted in
 the XML the test wrote). For unit tests below the connection: :func:`make_request`, :func:`build_pipeline`; of one
 element parser: :func:`parse_element`, :func:`parse_context`, :func:`load_context`; for
 registration tests: :func:`write_extension` (a distribution in a directory for ``<findlib>``);
 for TLS: :func:`self_signed`, :func:`authority_and_certificate` (a test CA and a certificate);
 for HTTP/3: :class:`H3Client` (with aioquic, ``ocsi[http3]``).
+Responses read off a raw socket exactly as written (a hand-made or pipelined request):
+:class:`RawReader`, :class:`RawResponse`, :func:`raw_exchange`.
 """
 
 from __future__ import annotations
@@ -40,16 +47,19 @@ from .requests import build_pipeline, make_request
 from .servers import (Client, CommandProcess, Result, RunningServer, ServerProcess, ShutdownError, decode_content, document,
                       free_port, wait_for_port)
 from .h2client import H2Client
+from .content import CONTENT
+from .preamble import preamble_fixtures
+from .rawhttp import RawReader, RawResponse, raw_exchange
 from .websocket import WebSocketClient
 
 __all__ = [
     "FIRST_LINE", "assert_config_error", "MEMORY_PORT", "authority_and_certificate", "self_signed", "Client", "MemoryServer", "Result", "RunningServer", "ServerProcess",
     "ShutdownError", "build_pipeline", "decode_content", "document", "free_port", "load_context",
     "make_request", "parse_context", "parse_element", "wait_for_port", "write_extension",
-    "WebSocketClient", "H2Client", "H3Client", "H3Response",
+    "WebSocketClient", "H2Client", "H3Client", "H3Response", "RawReader", "RawResponse",
+    "raw_exchange", "preamble_fixtures", "CONTENT",
     "CommandProcess", "ocsi_client", "ocsi_command", "ocsi_memory", "ocsi_process", "ocsi_server",
 ]
-
 
 
 def __getattr__(name: str) -> Any:
@@ -61,9 +71,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-RunningServer.mode = "socket"  # type: ignore[attr-defined]
-ServerProcess.mode = "process"  # type: ignore[attr-defined]
-CommandProcess.mode = "process"  # type: ignore[attr-defined]
+RunningServer.mode = "socket"  # type: ignore[attr-defined]  # a class attribute for ocsi_client's tests
+ServerProcess.mode = "process"  # type: ignore[attr-defined]  # a class attribute for ocsi_client's tests
+CommandProcess.mode = "process"  # type: ignore[attr-defined]  # a class attribute for ocsi_client's tests
 
 
 class _Servers:

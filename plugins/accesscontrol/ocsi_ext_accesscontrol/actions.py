@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import ocsi
 from ocsi import (
@@ -281,7 +281,7 @@ def parse_if(el: Element, ctx: ParseContext) -> Step:
     return If(condition, then, else_)
 
 
-def _simple(cls: type[Step]):  # type: ignore[no-untyped-def]
+def _simple(cls: type[Step]) -> Callable[[Element, ParseContext], Step]:
     """Parser of an action that takes no attributes, children or text."""
     def parse(el: Element, ctx: ParseContext) -> Step:
         el.check(children=())
@@ -289,7 +289,7 @@ def _simple(cls: type[Step]):  # type: ignore[no-untyped-def]
     return parse
 
 
-def _action(cls: type[Step], tag: str, summary: str):  # type: ignore[no-untyped-def]
+def _action(cls: type[Step], tag: str, summary: str) -> Callable[[Element, ParseContext], Step]:
     return ocsi.documents(ocsi.ElementDoc(tag, summary))(_simple(cls))
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from ocsi import split_host_port
+from ocsi.httputil import split_host_port
 
 #: ``(version, integer value)`` of an address.
 Address = tuple[int, int]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from ocsi import ConfigError
 from ocsi.testing import make_request, parse_element
@@ -21,11 +23,11 @@ from ocsi_ext_accesscontrol import (
 from ocsi_ext_accesscontrol.addresses import canonical_address, parse_address, parse_network
 
 
-def cond(xml: str):  # type: ignore[no-untyped-def]
+def cond(xml: str) -> Any:
     return parse_condition(parse_element(xml, "t.conf"))
 
 
-def req(**kw):  # type: ignore[no-untyped-def]
+def req(**kw: Any) -> Any:
     return make_request(kw.pop("method", "GET"), kw.pop("target", "/"), **kw)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from ocsi import ConfigError, FunctionStep, Response, Serve
 from ocsi.embed import host, site
@@ -68,8 +71,8 @@ def test_children_reach_lifecycles() -> None:
     assert names == ["If", "Forbidden", "IfFound", "Stop", "IfNotFound", "NextSite"]
 
 
-def text_step(text: str):  # type: ignore[no-untyped-def]
-    async def fn(request, state):  # type: ignore[no-untyped-def]
+def text_step(text: str) -> Any:
+    async def fn(request: Any, state: Any) -> Any:
         from ocsi import DO_NOTHING, Found
         if isinstance(state, Found):
             return DO_NOTHING
@@ -77,7 +80,7 @@ def text_step(text: str):  # type: ignore[no-untyped-def]
     return FunctionStep(fn)
 
 
-def test_python_embedding(ocsi_memory) -> None:  # type: ignore[no-untyped-def]
+def test_python_embedding(ocsi_memory: Callable[..., Any]) -> None:
     h1 = host(
         allow_forward_for(proxies="127.0.0.1"),
         if_(not_(ip("10.0.0.0/8")), then=[forbidden()]),
@@ -88,7 +91,7 @@ def test_python_embedding(ocsi_memory) -> None:  # type: ignore[no-untyped-def]
     h2 = host(ifnotfound(text_step("h2"), code="404"), iffound(forbidden()))
     srv = ocsi_memory([h1, h2])
 
-    def run(target: str = "/", method: str = "GET", **kw):  # type: ignore[no-untyped-def]
+    def run(target: str = "/", method: str = "GET", **kw: Any) -> Any:
         r = srv.request(method, target, **kw)
         return r.status, r.body
 
@@ -103,8 +106,8 @@ def test_python_embedding(ocsi_memory) -> None:  # type: ignore[no-untyped-def]
 
 def test_python_constructor_type_errors() -> None:
     with pytest.raises(TypeError):
-        if_("not a condition", then=[])  # type: ignore[arg-type]
+        if_("not a condition", then=[])  # type: ignore[arg-type]  # wrong on purpose
     with pytest.raises(TypeError):
-        iffound(["not a step"])  # type: ignore[list-item]
+        iffound(["not a step"])  # type: ignore[list-item]  # wrong on purpose
     with pytest.raises(ValueError):
         ifnotfound([], code="(")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from ocsi import ConfigError
 from ocsi.testing import parse_element
@@ -34,7 +36,7 @@ T = parse_networks("10.0.0.0/8 ::1")
     (["1.2.3.4"], "127.0.0.1", None, True, None),                       # Ocsigen: 500
     (["127.0.0.1"], "127.0.0.1", None, True, None),
 ])
-def test_forwarded_client(xff, peer, trusted, check, expected) -> None:  # type: ignore[no-untyped-def]
+def test_forwarded_client(xff: Any, peer: Any, trusted: Any, check: Any, expected: Any) -> None:
     # forwarded_client takes the entries as Headers.get_list gives them (two header lines on
     # the wire are tested end to end in test_ac_pipeline: test_two_x_forwarded_for_lines…)
     items = [p.strip() for line in xff for p in line.split(",")]

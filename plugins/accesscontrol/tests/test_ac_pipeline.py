@@ -7,6 +7,9 @@ Interplay with ``<site>`` nesting and fall-through to the next host is covered h
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 H = '<host hostfilter="*">{}</host>'
 
 
@@ -15,7 +18,7 @@ def host(*bodies: str) -> str:
 
 
 # -- conditions --------------------------------------------------------------------------------------
-def test_ip_forbidden_for_local_client(serve) -> None:  # type: ignore[no-untyped-def]
+def test_ip_forbidden_for_local_client(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><ip value="127.0.0.1"/><then><forbidden/></then></if><page/>'))
     assert c.get("/x").status == 403
     c = serve(host('<if><ip value="127.0.0.0/8"/><then><forbidden/></then></if><page/>'))
@@ -26,7 +29,7 @@ def test_ip_forbidden_for_local_client(serve) -> None:  # type: ignore[no-untype
     assert (r.status, r.text) == (200, "page")
 
 
-def test_ip_others_pass_in_memory(memory) -> None:  # type: ignore[no-untyped-def]
+def test_ip_others_pass_in_memory(memory: Callable[..., Any]) -> None:
     c = memory(host('<if><ip value="127.0.0.1"/><then><forbidden/></then></if><page/>'))
     assert c.get("/x", client="10.1.1.1").status == 200
     c = memory(host('<if><ip value="2001:db8::/32"/><then><forbidden/></then></if><page/>'))
@@ -34,7 +37,7 @@ def test_ip_others_pass_in_memory(memory) -> None:  # type: ignore[no-untyped-de
     assert c.get("/x", client="2001:db9::7").status == 200
 
 
-def test_port(serve) -> None:  # type: ignore[no-untyped-def]
+def test_port(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><port value="{port}"/><then><page body="yes"/></then>'
                    '<else><page body="no"/></else></if>'))
     assert c.get("/").text == "yes"
@@ -43,7 +46,7 @@ def test_port(serve) -> None:  # type: ignore[no-untyped-def]
     assert c.get("/").text == "no"
 
 
-def test_ssl_and_forward_proto(serve) -> None:  # type: ignore[no-untyped-def]
+def test_ssl_and_forward_proto(serve: Callable[..., Any]) -> None:
     xml = host('<allow-forward-proto/><if><ssl/><then><page body="tls"/></then>'
                '<else><page body="plain"/></else></if>')
     c = serve(xml)
@@ -53,14 +56,14 @@ def test_ssl_and_forward_proto(serve) -> None:  # type: ignore[no-untyped-def]
     assert c.get("/", {"X-Forwarded-Proto": "gopher"}).text == "plain"
 
 
-def test_forward_proto_changes_redirect_scheme(serve) -> None:  # type: ignore[no-untyped-def]
+def test_forward_proto_changes_redirect_scheme(serve: Callable[..., Any]) -> None:
     c = serve(host('<allow-forward-proto/><site path="s"><page/></site>'))
     r = c.get("/s", {"X-Forwarded-Proto": "https"})
     assert r.status == 301 and r.headers["location"].startswith("https://")
     assert c.get("/s").headers["location"].startswith("http://")
 
 
-def test_header(serve) -> None:  # type: ignore[no-untyped-def]
+def test_header(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><header name="User-Agent" regexp=".*curl.*"/><then><forbidden/></then>'
                    '</if><page/>'))
     assert c.get("/", {"User-Agent": "curl/8.5"}).status == 403
@@ -68,7 +71,7 @@ def test_header(serve) -> None:  # type: ignore[no-untyped-def]
     assert c.get("/", {"user-agent": "xcurlx"}).status == 403
 
 
-def test_method(serve) -> None:  # type: ignore[no-untyped-def]
+def test_method(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><method value="POST"/><then><page body="post"/></then>'
                    '<else><page body="other"/></else></if>'))
     assert c.request("POST", "/").text == "post"
@@ -76,19 +79,19 @@ def test_method(serve) -> None:  # type: ignore[no-untyped-def]
     assert c.request("PUT", "/").text == "other"
 
 
-def test_protocol(serve) -> None:  # type: ignore[no-untyped-def]
+def test_protocol(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><protocol value="HTTP/1.1"/><then><page body="11"/></then>'
                    '<else><page body="10"/></else></if>'))
     assert c.get("/").text == "11"
 
 
-def test_protocol_10_in_memory(memory) -> None:  # type: ignore[no-untyped-def]
+def test_protocol_10_in_memory(memory: Callable[..., Any]) -> None:
     c = memory(host('<if><protocol value="HTTP/1.0"/><then><page body="10"/></then></if>'))
     assert c.get("/", version="1.0").text == "10"
     assert c.get("/", version="1.1").status == 404
 
 
-def test_path_inside_site_matches_sub_path(serve) -> None:  # type: ignore[no-untyped-def]
+def test_path_inside_site_matches_sub_path(serve: Callable[..., Any]) -> None:
     c = serve(host('<site path="s"><if><path regexp="c.*"/><then><page body="c"/></then></if>'
                    '</site>'))
     assert c.get("/s/cat").text == "c"
@@ -98,7 +101,7 @@ def test_path_inside_site_matches_sub_path(serve) -> None:  # type: ignore[no-un
     assert c.get("/s/cat").text == "host-level"
 
 
-def test_and_or_not_else(serve) -> None:  # type: ignore[no-untyped-def]
+def test_and_or_not_else(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><and/><then><page body="and"/></then></if>'))
     assert c.get("/").text == "and"
     c = serve(host('<if><or/><then><page body="or"/></then><else><page body="else"/></else></if>'))
@@ -112,36 +115,36 @@ def test_and_or_not_else(serve) -> None:  # type: ignore[no-untyped-def]
 
 
 # -- actions -----------------------------------------------------------------------------------------
-def test_forbidden_and_notfound_override_a_found_page(serve) -> None:  # type: ignore[no-untyped-def]
+def test_forbidden_and_notfound_override_a_found_page(serve: Callable[..., Any]) -> None:
     assert serve(host("<page/><forbidden/>")).get("/x").status == 403
     assert serve(host("<page/><notfound/>")).get("/x").status == 404
     r = serve(host("<forbidden/><page/>")).get("/x")
     assert r.status == 403 and "page" not in r.text
 
 
-def test_forbidden_is_final_no_next_host(serve) -> None:  # type: ignore[no-untyped-def]
+def test_forbidden_is_final_no_next_host(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><ip value="127.0.0.1"/><then><forbidden/></then></if>', "<page/>"))
     assert c.get("/").status == 403
 
 
-def test_no_answer_falls_through_to_next_host(serve) -> None:  # type: ignore[no-untyped-def]
+def test_no_answer_falls_through_to_next_host(serve: Callable[..., Any]) -> None:
     c = serve(host('<if><ip value="10.0.0.0/8"/><then><page body="h1"/></then></if>',
                    '<page body="h2"/>'))
     assert c.get("/").text == "h2"
 
 
-def test_nextsite_in_site_continues_after_it(serve) -> None:  # type: ignore[no-untyped-def]
+def test_nextsite_in_site_continues_after_it(serve: Callable[..., Any]) -> None:
     c = serve(host('<site path="s"><nextsite/><page body="in-site"/></site>'
                    '<page body="after-site"/>'))
     assert c.get("/s/x").text == "after-site"
 
 
-def test_nextsite_at_host_level_goes_to_next_host(serve) -> None:  # type: ignore[no-untyped-def]
+def test_nextsite_at_host_level_goes_to_next_host(serve: Callable[..., Any]) -> None:
     c = serve(host('<nextsite/><page body="h1"/>', '<page body="h2"/>'))
     assert c.get("/").text == "h2"
 
 
-def test_nexthost_from_nested_sites(serve) -> None:  # type: ignore[no-untyped-def]
+def test_nexthost_from_nested_sites(serve: Callable[..., Any]) -> None:
     c = serve(host('<site path="a"><site path="b"><nexthost/></site><page body="a"/></site>'
                    '<page body="h1"/>', '<page body="h2"/>'))
     assert c.get("/a/b/x").text == "h2"
@@ -149,19 +152,19 @@ def test_nexthost_from_nested_sites(serve) -> None:  # type: ignore[no-untyped-d
     assert c.get("/x").text == "h1"
 
 
-def test_stop_on_not_found_is_final_404(serve) -> None:  # type: ignore[no-untyped-def]
+def test_stop_on_not_found_is_final_404(serve: Callable[..., Any]) -> None:
     c = serve(host('<fail status="403"/><stop/><page/>', '<page body="h2"/>'))
     assert c.get("/").status == 404
 
 
-def test_found_page_sent_now_skipping_filters(serve) -> None:  # type: ignore[no-untyped-def]
+def test_found_page_sent_now_skipping_filters(serve: Callable[..., Any]) -> None:
     assert serve(host('<page/><mark value="m"/>')).get("/").headers.get("x-mark") == "m"
     for action in ("stop", "nextsite", "nexthost"):
         r = serve(host(f'<page/><{action}/><mark value="m"/><forbidden/>')).get("/")
         assert (r.status, r.text, r.headers.get("x-mark")) == (200, "page", None), action
 
 
-def test_found_in_site_then_nextsite_skips_host_filters(serve) -> None:  # type: ignore[no-untyped-def]
+def test_found_in_site_then_nextsite_skips_host_filters(serve: Callable[..., Any]) -> None:
     c = serve(host('<site path="s"><page body="s"/><nextsite/></site><mark value="m"/>'))
     r = c.get("/s/x")
     assert (r.text, r.headers.get("x-mark")) == ("s", None)
@@ -169,7 +172,7 @@ def test_found_in_site_then_nextsite_skips_host_filters(serve) -> None:  # type:
     assert c.get("/s/x").headers.get("x-mark") == "m"
 
 
-def test_iffound(serve) -> None:  # type: ignore[no-untyped-def]
+def test_iffound(serve: Callable[..., Any]) -> None:
     c = serve(host('<page path="a"/><iffound><mark value="found"/></iffound>'
                    '<ifnotfound><page body="fallback"/></ifnotfound>'))
     r = c.get("/a")
@@ -178,7 +181,7 @@ def test_iffound(serve) -> None:  # type: ignore[no-untyped-def]
     assert (r.text, r.headers.get("x-mark")) == ("fallback", None)
 
 
-def test_ifnotfound_code(serve) -> None:  # type: ignore[no-untyped-def]
+def test_ifnotfound_code(serve: Callable[..., Any]) -> None:
     xml = '<fail status="{}"/><ifnotfound code="40."><page body="custom-4xx"/></ifnotfound>'
     c = serve(host(xml.format(403)))
     r = c.get("/")
@@ -191,14 +194,14 @@ def test_ifnotfound_code(serve) -> None:  # type: ignore[no-untyped-def]
     assert c.get("/").status == 200
 
 
-def test_error_page_with_custom_status(serve) -> None:  # type: ignore[no-untyped-def]
+def test_error_page_with_custom_status(serve: Callable[..., Any]) -> None:
     c = serve(host('<page path="a"/><ifnotfound code="404"><page status="404" body="nope"/>'
                    '</ifnotfound>'))
     r = c.get("/zz")
     assert (r.status, r.text) == (404, "nope")
 
 
-def test_if_on_found_state_and_sites_in_branches(serve) -> None:  # type: ignore[no-untyped-def]
+def test_if_on_found_state_and_sites_in_branches(serve: Callable[..., Any]) -> None:
     c = serve(host('<page/><if><method value="POST"/><then><forbidden/></then></if>'))
     assert c.request("POST", "/").status == 403
     assert c.get("/").status == 200
@@ -209,7 +212,7 @@ def test_if_on_found_state_and_sites_in_branches(serve) -> None:  # type: ignore
     assert c.get("/t").text == "host"
 
 
-def test_stop_site_from_if_inside_site(serve) -> None:  # type: ignore[no-untyped-def]
+def test_stop_site_from_if_inside_site(serve: Callable[..., Any]) -> None:
     c = serve(host('<site path="priv"><if><not><header name="x-key" regexp="k"/></not>'
                    '<then><nextsite/></then></if><page body="secret"/></site>'
                    '<page body="public"/>'))
@@ -218,7 +221,7 @@ def test_stop_site_from_if_inside_site(serve) -> None:  # type: ignore[no-untype
 
 
 # -- X-Forwarded-For -----------------------------------------------------------------------------------
-def test_allow_forward_for_single_address(serve) -> None:  # type: ignore[no-untyped-def]
+def test_allow_forward_for_single_address(serve: Callable[..., Any]) -> None:
     c = serve(host('<allow-forward-for/><if><ip value="1.2.3.4"/><then><page body="fwd"/></then>'
                    '</if><echo/>'))
     assert c.get("/", {"X-Forwarded-For": "1.2.3.4"}).text == "fwd"
@@ -228,12 +231,12 @@ def test_allow_forward_for_single_address(serve) -> None:  # type: ignore[no-unt
     assert c.get("/", {"X-Forwarded-For": "garbage"}).text.startswith("client=127.0.0.1")
 
 
-def test_allow_forward_for_one_hop_by_default(serve) -> None:  # type: ignore[no-untyped-def]
+def test_allow_forward_for_one_hop_by_default(serve: Callable[..., Any]) -> None:
     c = serve(host("<allow-forward-for/><echo/>"))
     assert c.get("/", {"X-Forwarded-For": "6.6.6.6, 1.2.3.4"}).text.startswith("client=1.2.3.4 ")
 
 
-def test_two_x_forwarded_for_lines_are_one_list(serve) -> None:  # type: ignore[no-untyped-def]
+def test_two_x_forwarded_for_lines_are_one_list(serve: Callable[..., Any]) -> None:
     """Two header lines, as sent on the wire, are read in order as one comma-separated list."""
     c = serve(host('<allow-forward-for proxies="127.0.0.1 10.0.0.0/8"/><echo/>'))
     out = c.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6, 1.2.3.4\r\n"
@@ -246,7 +249,7 @@ def test_two_x_forwarded_for_lines_are_one_list(serve) -> None:  # type: ignore[
     assert b"client=1.2.3.4 peer=127.0.0.1 secure=False fwd= " in out
 
 
-def test_allow_forward_for_trusted_proxies_attribute(serve) -> None:  # type: ignore[no-untyped-def]
+def test_allow_forward_for_trusted_proxies_attribute(serve: Callable[..., Any]) -> None:
     c = serve(host('<allow-forward-for proxies="127.0.0.1 10.0.0.0/8"/><echo/>'))
     r = c.get("/", {"X-Forwarded-For": "6.6.6.6, 1.2.3.4, 10.0.0.2"})
     assert r.text.startswith("client=1.2.3.4 peer=127.0.0.1 secure=False fwd=10.0.0.2 ")
@@ -254,9 +257,9 @@ def test_allow_forward_for_trusted_proxies_attribute(serve) -> None:  # type: ig
     assert c.get("/", {"X-Forwarded-For": "1.2.3.4"}).text.startswith("client=127.0.0.1 ")
 
 
-def test_trusted_proxy_extension_option(serve) -> None:  # type: ignore[no-untyped-def]
+def test_trusted_proxy_extension_option(serve: Callable[..., Any]) -> None:
     pre = ('<extension findlib-package="ocsi-ext-accesscontrol">'
-           '<trustedproxy value="10.0.0.0/8"/></extension><extension module="ac_content"/>')
+           '<trustedproxy value="10.0.0.0/8"/></extension><extension module="ocsi.testing.content"/>')
     c = serve(host('<allow-forward-for/><allow-forward-proto/><echo/>'), preamble=pre)
     r = c.get("/", {"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"})
     assert r.text.startswith("client=127.0.0.1 peer=127.0.0.1 secure=False")  # peer not trusted
@@ -266,13 +269,13 @@ def test_trusted_proxy_extension_option(serve) -> None:  # type: ignore[no-untyp
     assert r.text.startswith("client=1.2.3.4 peer=127.0.0.1 secure=True")
 
 
-def test_allow_forward_for_check_equal_ip(serve) -> None:  # type: ignore[no-untyped-def]
+def test_allow_forward_for_check_equal_ip(serve: Callable[..., Any]) -> None:
     c = serve(host('<allow-forward-for check-equal-ip="true"/><echo/>'))
     assert c.get("/", {"X-Forwarded-For": "1.2.3.4, 127.0.0.1"}).text.startswith("client=1.2.3.4")
     assert c.get("/", {"X-Forwarded-For": "1.2.3.4"}).text.startswith("client=127.0.0.1")
 
 
-def test_forwarded_client_is_scoped_to_its_site(serve) -> None:  # type: ignore[no-untyped-def]
+def test_forwarded_client_is_scoped_to_its_site(serve: Callable[..., Any]) -> None:
     c = serve(host('<site path="s"><allow-forward-for/><if><ip value="1.2.3.4"/>'
                    '<then><page body="fwd-in-site"/></then></if></site><echo/>'))
     hdr = {"X-Forwarded-For": "1.2.3.4"}
@@ -280,7 +283,7 @@ def test_forwarded_client_is_scoped_to_its_site(serve) -> None:  # type: ignore[
     assert c.get("/t", hdr).text.startswith("client=127.0.0.1")
 
 
-def test_forwarding_keeps_a_found_page(serve) -> None:  # type: ignore[no-untyped-def]
+def test_forwarding_keeps_a_found_page(serve: Callable[..., Any]) -> None:
     c = serve(host('<page/><allow-forward-for/><allow-forward-proto/>'
                    '<if><and><ip value="1.2.3.4"/><ssl/></and><then><mark value="fwd"/></then></if>'))
     r = c.get("/", {"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"})

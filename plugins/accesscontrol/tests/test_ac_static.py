@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 pytest.importorskip("ocsi_ext_staticmod")
@@ -9,7 +13,7 @@ pytest.importorskip("ocsi.server")
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path: Path) -> Any:
     d = tmp_path / "www"
     (d / "s").mkdir(parents=True)
     (d / "a.txt").write_text("A")
@@ -22,12 +26,12 @@ def www(tmp_path):  # type: ignore[no-untyped-def]
     return d, other
 
 
-def start(ocsi_server, body: str):  # type: ignore[no-untyped-def]
+def start(ocsi_server: Callable[..., Any], body: str) -> Any:
     return ocsi_server('<extension findlib-package="ocsi-ext-staticmod"/>'
                        '<extension findlib-package="ocsi-ext-accesscontrol"/>' + body)
 
 
-def test_106_ip_forbidden_local(ocsi_server, www) -> None:  # type: ignore[no-untyped-def]
+def test_106_ip_forbidden_local(ocsi_server: Callable[..., Any], www: Any) -> None:
     d, _ = www
     srv = start(ocsi_server, f'<host><if><ip value="127.0.0.1"/><then><forbidden/></then></if>'
                              f'<static dir="{d}"/></host>')
@@ -37,7 +41,7 @@ def test_106_ip_forbidden_local(ocsi_server, www) -> None:  # type: ignore[no-un
     assert srv.get("/a.txt").body == b"A"
 
 
-def test_109_path_in_site_and_111_forbidden_after_content(ocsi_server, www) -> None:  # type: ignore[no-untyped-def]
+def test_109_path_in_site_and_111_forbidden_after_content(ocsi_server: Callable[..., Any], www: Any) -> None:
     d, _ = www
     srv = start(ocsi_server, f'<host><site path="s"><if><path regexp="c.*"/><then><forbidden/>'
                              f'</then></if><static dir="{d}/s"/></site></host>')
@@ -47,7 +51,7 @@ def test_109_path_in_site_and_111_forbidden_after_content(ocsi_server, www) -> N
     assert srv.get("/a.txt").status == 403          # <static/><forbidden/>: 403 for a real file
 
 
-def test_112_nextsite_serves_following_static(ocsi_server, www) -> None:  # type: ignore[no-untyped-def]
+def test_112_nextsite_serves_following_static(ocsi_server: Callable[..., Any], www: Any) -> None:
     d, other = www
     srv = start(ocsi_server, f'<host><site path="s"><if><path regexp="dog"/><then><nextsite/>'
                              f'</then></if><static dir="{d}/s"/></site>'
@@ -62,7 +66,7 @@ def test_112_nextsite_serves_following_static(ocsi_server, www) -> None:  # type
     assert srv.get("/a.txt").body == b"A"
 
 
-def test_113_ifnotfound_code(ocsi_server, www) -> None:  # type: ignore[no-untyped-def]
+def test_113_ifnotfound_code(ocsi_server: Callable[..., Any], www: Any) -> None:
     d, other = www
     srv = start(ocsi_server, f'<host><static dir="{d}"/><ifnotfound code="40.">'
                              f'<static code="404" dest="{other}/notfound.html"/></ifnotfound></host>')
@@ -71,7 +75,7 @@ def test_113_ifnotfound_code(ocsi_server, www) -> None:  # type: ignore[no-untyp
     assert srv.get("/a.txt").body == b"A"
 
 
-def test_114_115_forwarded(ocsi_server, www) -> None:  # type: ignore[no-untyped-def]
+def test_114_115_forwarded(ocsi_server: Callable[..., Any], www: Any) -> None:
     d, _ = www
     srv = start(ocsi_server, f'<host><allow-forward-for/><allow-forward-proto/>'
                              f'<if><and><ip value="1.2.3.4"/><ssl/></and><then>'

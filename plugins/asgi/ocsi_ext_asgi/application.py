@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ocsi import import_fresh
+from ocsi.apps import import_fresh
 
 __all__ = ["AppError", "load_app"]
 

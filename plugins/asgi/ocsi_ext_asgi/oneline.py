@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from ocsi import OneLiner, listen_arguments
+from ocsi.apps import OneLiner, listen_arguments
 
 from .application import AppError, is_asgi3, load_app
 

@@ -29,8 +29,8 @@ from ocsi import (
     Request,
     Response,
     StreamBody,
-    split_host_port,
 )
+from ocsi.httputil import split_host_port
 
 __all__ = ["FileWrapper", "WSGIRunner", "wsgi_environ"]
 
@@ -180,7 +180,10 @@ class WSGIRunner:
         self.limit = threads + (queued if queued is not None else 4 * threads)
         self.busy = 0
         self.multiprocess = multiprocess
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ocsi-wsgi")
+        self._threads = 0  # counted by the pool's threads as they start
+        self._threads_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ocsi-wsgi",
+                                        initializer=self._thread_started)
 
     async def start_threads(self, count: int) -> None:
         """Start ``count`` threads now (Ocsigen's ``<minthreads>``), so the first requests after
@@ -200,10 +203,15 @@ class WSGIRunner:
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._pool, meet) for _ in range(count)))
 
+    def _thread_started(self) -> None:
+        """Run by each thread the pool starts (its ``initializer``)."""
+        with self._threads_lock:
+            self._threads += 1
+
     @property
     def threads(self) -> int:
         """Threads started so far."""
-        return len(self._pool._threads)
+        return self._threads
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import EXT
 from ocsi import ConfigError
 
 
-def serve(start, extra: str = "", site: str = "app"):  # type: ignore[no-untyped-def]
+def serve(start: Callable[..., Any], extra: str = "", site: str = "app") -> Any:
     return start(EXT + f'<host><site path="{site}"><asgi app="raw_app:app"/>{extra}</site></host>')
 
 
@@ -152,7 +154,7 @@ def test_reloads_under_load_swap_applications_without_a_failed_request(ocsi_serv
         t.join(30)
     assert len(seen) == 180 and all(isinstance(s, tuple) and s[0] == 200 for s in seen), \
         [s for s in seen if not isinstance(s, tuple) or s[0] != 200][:3]
-    assert {s[1] for s in seen} <= {b"v0", b"v1", b"v2", b"v3"}  # type: ignore[index]
+    assert {s[1] for s in seen} <= {b"v0", b"v1", b"v2", b"v3"}  # type: ignore[index]  # tuples: asserted above
     assert srv.get("/").body == b"v3"
 
 
@@ -196,6 +198,6 @@ def test_http2_requests_are_named_as_the_specifications_say() -> None:
     request = make_request(version="2.0", secure=True)
     assert http_scope(request, None)["http_version"] == "2"
 
-    async def environ() -> dict:  # type: ignore[type-arg]
+    async def environ() -> dict[str, Any]:
         return wsgi_environ(request, asyncio.get_running_loop(), "here", False)
     assert asyncio.run(environ())["SERVER_PROTOCOL"] == "HTTP/2"

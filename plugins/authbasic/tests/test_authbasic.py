@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from ocsi import ConfigError
@@ -19,13 +22,13 @@ def basic(user: str, password: str, scheme: str = "Basic") -> dict[str, str]:
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path: Path) -> Any:
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "secret.txt").write_text("secret")
     return tmp_path / "www"
 
 
-def protected(start, www, method: str, realm: str = "Admin"):  # type: ignore[no-untyped-def]
+def protected(start: Callable[..., Any], www: Any, method: str, realm: str = "Admin") -> Any:
     return start(EXTS + f'<host><site path="a"><authbasic realm="{realm}">{method}</authbasic>'
                         f'<static dir="{www}"/></site></host>')
 
@@ -58,7 +61,7 @@ def test_after_the_content_it_protects_nothing(ocsi_client, www):
     assert srv.get("/secret.txt").status == 200
 
 
-def _htpasswd(path, entries):  # type: ignore[no-untyped-def]
+def _htpasswd(path: Any, entries: Any) -> None:
     path.write_text("# users\n" + "".join(f"{u}:{h}\n" for u, h in entries))
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 from ocsi.testing import assert_config_error
 
@@ -10,13 +14,13 @@ EXTS = ('<extension findlib-package="ocsigenserver.ext.staticmod"/>'
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path: Path) -> Any:
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "data.json").write_text('{"a": 1}')
     return tmp_path / "www"
 
 
-def serve(start, www, attrs=""):  # type: ignore[no-untyped-def]
+def serve(start: Callable[..., Any], www: Any, attrs: Any="") -> Any:
     return start(EXTS + f'<host><static dir="{www}"/><cors {attrs}/></host>')
 
 

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 try:  # optional extra [zstd]
     import zstandard as _zstd
 except ImportError:  # pragma: no cover - depends on the environment
-    _zstd = None  # type: ignore[assignment]
+    _zstd = None  # type: ignore[assignment]  # optional: None when absent
 
 
 class Encoder(Protocol):

@@ -1,5 +1,5 @@
 """Accept-Encoding negotiation: the core's (:mod:`ocsi.http.negotiation`), shared with staticmod."""
 
-from ocsi import negotiate, parse_accept_encoding
+from ocsi.httputil import negotiate, parse_accept_encoding
 
 __all__ = ["negotiate", "parse_accept_encoding"]

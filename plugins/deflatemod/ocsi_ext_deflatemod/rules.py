@@ -48,7 +48,7 @@ class Selection:
         exts = tuple(extensions)
         if any(not e for e in exts):
             raise ValueError("empty extension")
-        return cls(mode, tuple(type_pattern(t) for t in types), exts)  # type: ignore[arg-type]
+        return cls(mode, tuple(type_pattern(t) for t in types), exts)  # type: ignore[arg-type]  # mode checked above
 
     def type_matches(self, mtype: str) -> bool:
         return any(p.matches(mtype) for p in self.types)

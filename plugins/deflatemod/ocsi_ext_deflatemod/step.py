@@ -42,8 +42,8 @@ from ocsi import (
     Step,
     StopAll,
     StreamBody,
-    has_token,
 )
+from ocsi.httputil import has_token
 
 from .codecs import encoder
 from .negotiation import negotiate

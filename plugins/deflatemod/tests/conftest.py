@@ -3,19 +3,8 @@ in memory only. ``deflate_content`` (an extension module beside the tests) gives
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import pytest
+from ocsi.testing import preamble_fixtures
 
 PREAMBLE = '<extension module="deflate_content"/>'
 
-
-@pytest.fixture
-def serve(ocsi_client: Callable[..., Any]) -> Callable[..., Any]:
-    return lambda xml: ocsi_client(PREAMBLE + xml)
-
-
-@pytest.fixture
-def memory(ocsi_memory: Callable[..., Any]) -> Callable[..., Any]:
-    return lambda xml: ocsi_memory(PREAMBLE + xml)
+serve, memory = preamble_fixtures(PREAMBLE)

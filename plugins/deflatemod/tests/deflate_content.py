@@ -11,13 +11,15 @@ attribute adds header ``X``.
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncIterator
 import os
 import random
 import re
 import tempfile
 
 import ocsi
-from ocsi import DO_NOTHING, BytesBody, FileBody, Found, Next, Response, Serve, Step, StreamBody
+from ocsi import (DO_NOTHING, Answer, Body, BytesBody, Element, ElementParser, FileBody, Found, Next, ParseContext, Request,
+                  Response, Serve, State, Step, StreamBody)
 
 _WORDS = [w.encode() for w in (
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
@@ -51,7 +53,7 @@ def file_body(data: bytes) -> FileBody:
 
 
 def stream_body(data: bytes, chunk: int, known: bool) -> StreamBody:
-    async def gen():  # type: ignore[no-untyped-def]
+    async def gen() -> AsyncIterator[bytes]:
         for i in range(0, len(data), chunk):
             yield data[i : i + chunk]
     return StreamBody(gen(), len(data) if known else None)
@@ -65,7 +67,7 @@ class Payload(Step):
         self.ctype, self.kind, self.chunk, self.known = ctype, kind, chunk, known
         self.status, self.headers = status, headers
 
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         if isinstance(state, Found):
             return DO_NOTHING
         if self.regexp.fullmatch(request.sub_path_str) is None:
@@ -73,7 +75,7 @@ class Payload(Step):
         headers = [("content-type", self.ctype)] if self.ctype else []
         headers += self.headers
         if self.kind == "file":
-            body = file_body(self.data)
+            body: Body = file_body(self.data)
         elif self.kind == "stream":
             body = stream_body(self.data, self.chunk, self.known)
         else:
@@ -81,7 +83,7 @@ class Payload(Step):
         return Serve(Response(self.status, headers, body))
 
 
-def _payload(el, ctx):  # type: ignore[no-untyped-def]
+def _payload(el: Element, ctx: ParseContext) -> Step:
     fixed = ["path", "size", "seed", "type", "kind", "chunk", "known-length", "status"]
     el.check(attributes=fixed + [a for a in el.attrs if a.startswith("header-")])
     return Payload(
@@ -93,5 +95,5 @@ def _payload(el, ctx):  # type: ignore[no-untyped-def]
 
 
 @ocsi.hookimpl
-def ocsi_elements():  # type: ignore[no-untyped-def]
+def ocsi_elements() -> dict[str, ElementParser]:
     return {"payload": _payload}

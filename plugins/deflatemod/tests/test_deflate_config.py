@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 from ocsi import BytesBody, ConfigError, Found, NotFound, Response, Serve, StopAll
@@ -15,7 +16,7 @@ from ocsi_ext_deflatemod.codecs import AVAILABLE
 EXT = '<extension findlib-package="ocsi-ext-deflatemod">{}</extension>\n'
 
 
-def build(body: str, options: str = ""):  # type: ignore[no-untyped-def]
+def build(body: str, options: str = "") -> Any:
     return build_pipeline(EXT.format(options) + f'<host hostfilter="*">\n{body}\n</host>')
 
 
@@ -79,7 +80,7 @@ def test_python_constructor() -> None:
     for bad in (dict(compress="some"), dict(level=10), dict(buffer_size=0),
                 dict(encodings=["lzma"]), dict(types=["text"])):
         with pytest.raises(ValueError):
-            deflate(**bad)  # type: ignore[arg-type]
+            deflate(**bad)  # type: ignore[arg-type]  # wrong on purpose
 
 
 class ClosingBody(BytesBody):
@@ -89,7 +90,7 @@ class ClosingBody(BytesBody):
         self.closed += 1
 
 
-def handle(step, method: str, body: BytesBody, accept: str = "gzip"):  # type: ignore[no-untyped-def]
+def handle(step: Any, method: str, body: BytesBody, accept: str = "gzip") -> Any:
     req = make_request(method, "/x", headers={"accept-encoding": accept})
     resp = Response(200, [("content-type", "text/plain")], body)
     return asyncio.run(step.handle(req, Found(resp)))

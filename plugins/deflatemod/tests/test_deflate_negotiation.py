@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from ocsi_ext_deflatemod.negotiation import negotiate, parse_accept_encoding
 
@@ -53,7 +55,7 @@ IDENTITY = (None, True)
     ("gzip;q=0, deflate;q=0", STD, IDENTITY),
     ("gzip;q=0, deflate;q=0, identity;q=0", STD, NOT_ACCEPTABLE),
 ])
-def test_negotiate(header, available, expected) -> None:  # type: ignore[no-untyped-def]
+def test_negotiate(header: Any, available: Any, expected: Any) -> None:
     assert negotiate(header, available) == expected
 
 

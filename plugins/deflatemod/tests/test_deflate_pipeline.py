@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from deflate_content import extension, payload
 from ocsi_ext_deflatemod.codecs import AVAILABLE
@@ -34,7 +37,7 @@ def conf(content: str, deflate: str = TEXT_ONLY, options: str = "") -> str:
     ("*;q=0", None, 406),
     ("compress, identity;q=0", None, 406),
 ] + [(c, c, 200) for c in AVAILABLE if c in ("br", "zstd")])
-def test_negotiation_table(serve, accept, coding, status) -> None:  # type: ignore[no-untyped-def]
+def test_negotiation_table(serve: Callable[..., Any], accept: Any, coding: Any, status: Any) -> None:
     c = serve(conf("<payload/>"))
     r = c.get("/index.html", {"Accept-Encoding": accept} if accept is not None else None)
     assert r.status == status
@@ -50,12 +53,12 @@ def test_negotiation_table(serve, accept, coding, status) -> None:  # type: igno
         assert r.chunked and "content-length" not in r.headers
 
 
-def test_deflate_is_the_zlib_format(serve) -> None:  # type: ignore[no-untyped-def]
+def test_deflate_is_the_zlib_format(serve: Callable[..., Any]) -> None:
     r = serve(conf("<payload/>")).get("/", {"Accept-Encoding": "deflate"})
     assert r.body[0] == 0x78 and r.decoded() == HTML
 
 
-def test_gzip_header(serve) -> None:  # type: ignore[no-untyped-def]
+def test_gzip_header(serve: Callable[..., Any]) -> None:
     r = serve(conf("<payload/>")).get("/", {"Accept-Encoding": "gzip"})
     assert r.body[:4] == b"\x1f\x8b\x08\x00" and r.body[4:8] == b"\0\0\0\0"
 
@@ -63,7 +66,7 @@ def test_gzip_header(serve) -> None:  # type: ignore[no-untyped-def]
 # -- bytes: sizes around the buffer and read boundaries, every producer ------------------------------
 @pytest.mark.parametrize("buffer", ["1024", "8192"])
 @pytest.mark.parametrize("kind", ["bytes", "file", "stream"])
-def test_round_trip_sizes(serve, kind: str, buffer: str) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_sizes(serve: Callable[..., Any], kind: str, buffer: str) -> None:
     sizes = [256, 1023, 1024, 1025, 4095, 4096, 4097, 8191, 8192, 8193, 100_000,
              262_143, 262_144, 262_145]
     content = "".join(
@@ -76,7 +79,7 @@ def test_round_trip_sizes(serve, kind: str, buffer: str) -> None:  # type: ignor
             assert r.decoded() == payload(n, n), (kind, n, coding)
 
 
-def test_stream_of_unknown_length(serve) -> None:  # type: ignore[no-untyped-def]
+def test_stream_of_unknown_length(serve: Callable[..., Any]) -> None:
     c = serve(conf('<payload kind="stream" known-length="false" chunk="333" size="50000"/>'))
     r = c.get("/", {"Accept-Encoding": "gzip"})
     assert r.decoded() == payload(50000) and r.chunked
@@ -84,14 +87,14 @@ def test_stream_of_unknown_length(serve) -> None:  # type: ignore[no-untyped-def
     assert r.body == payload(50000) and "content-encoding" not in r.headers
 
 
-def test_proxied_content_length_is_removed(serve) -> None:  # type: ignore[no-untyped-def]
+def test_proxied_content_length_is_removed(serve: Callable[..., Any]) -> None:
     c = serve(conf('<payload kind="stream" size="30000" header-content-length="30000"/>'))
     r = c.get("/", {"Accept-Encoding": "gzip"})
     assert r.chunked and r.decoded() == payload(30000)
 
 
 # -- only / allbut, types and extensions -----------------------------------------------------------------
-def test_allbut_image(serve) -> None:  # type: ignore[no-untyped-def]
+def test_allbut_image(serve: Callable[..., Any]) -> None:
     c = serve(conf('<payload path=".*png" type="image/png"/><payload type="text/css"/>',
                    '<deflate compress="allbut"><type>image/*</type></deflate>'))
     gz = {"Accept-Encoding": "gzip"}
@@ -114,7 +117,7 @@ def test_allbut_image(serve) -> None:  # type: ignore[no-untyped-def]
     ("<extension>gz</extension>", "application/octet-stream", "/x.tgz", True),
     ("<type>image/*</type><extension>.svg</extension>", "image/svg+xml", "/x.svg", True),
 ])
-def test_rules(memory, rules, ctype, path, compressed) -> None:  # type: ignore[no-untyped-def]
+def test_rules(memory: Callable[..., Any], rules: Any, ctype: Any, path: Any, compressed: Any) -> None:
     c = memory(conf(f'<payload type="{ctype}"/>', f'<deflate compress="only">{rules}</deflate>'))
     r = c.get(path, {"Accept-Encoding": "gzip"})
     assert ("content-encoding" in r.headers) is compressed
@@ -133,24 +136,24 @@ def test_rules(memory, rules, ctype, path, compressed) -> None:  # type: ignore[
     '<payload header-content-encoding="br"/>',               # already encoded: never twice
     '<payload header-cache-control="public, no-transform"/>',
 ])
-def test_untouched(serve, payload_xml: str) -> None:  # type: ignore[no-untyped-def]
+def test_untouched(serve: Callable[..., Any], payload_xml: str) -> None:
     r = serve(conf(payload_xml)).get("/", {"Accept-Encoding": "gzip"})
     assert r.headers.get("content-encoding") in (None, "br")
     assert "vary" not in r.headers
 
 
-def test_not_modified_untouched(memory) -> None:  # type: ignore[no-untyped-def]
+def test_not_modified_untouched(memory: Callable[..., Any]) -> None:
     r = memory(conf('<payload status="304" size="0" header-etag="&quot;e&quot;"/>')).get(
         "/", {"Accept-Encoding": "gzip"})
     assert r.status == 304 and "content-encoding" not in r.headers and r.headers["etag"] == '"e"'
 
 
-def test_core_error_pages_never_compressed(serve) -> None:  # type: ignore[no-untyped-def]
+def test_core_error_pages_never_compressed(serve: Callable[..., Any]) -> None:
     r = serve(conf('<payload path="a"/>')).get("/zz", {"Accept-Encoding": "gzip"})
     assert r.status == 404 and "content-encoding" not in r.headers
 
 
-def test_small_bodies(serve) -> None:  # type: ignore[no-untyped-def]
+def test_small_bodies(serve: Callable[..., Any]) -> None:
     c = serve(conf('<payload size="255"/>'))
     r = c.get("/", {"Accept-Encoding": "gzip"})
     assert "content-encoding" not in r.headers and r.headers["vary"] == "Accept-Encoding"
@@ -163,7 +166,7 @@ def test_small_bodies(serve) -> None:  # type: ignore[no-untyped-def]
     assert "content-encoding" not in c.get("/", {"Accept-Encoding": "gzip"}).headers
 
 
-def test_head_has_the_headers_of_get(serve) -> None:  # type: ignore[no-untyped-def]
+def test_head_has_the_headers_of_get(serve: Callable[..., Any]) -> None:
     c = serve(conf('<payload kind="file" header-etag="&quot;v1&quot;"/>'))
     gz = {"Accept-Encoding": "gzip"}
     get, head = c.get("/", gz), c.head("/", gz)
@@ -179,7 +182,7 @@ def test_head_has_the_headers_of_get(serve) -> None:  # type: ignore[no-untyped-
     ('"abc"', 'W/"abc"'),
     ('W/"abc"', 'W/"abc"'),
 ])
-def test_etag_weakened(serve, etag: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_etag_weakened(serve: Callable[..., Any], etag: str, expected: str) -> None:
     c = serve(conf(f'<payload header-etag="{etag.replace(chr(34), "&quot;")}"/>'))
     assert c.get("/", {"Accept-Encoding": "gzip"}).headers["etag"] == expected
     assert c.get("/", {"Accept-Encoding": "identity"}).headers["etag"] == etag
@@ -191,20 +194,20 @@ def test_etag_weakened(serve, etag: str, expected: str) -> None:  # type: ignore
     ("Origin, Accept-Encoding", "Origin, Accept-Encoding"),
     ("*", "*"),
 ])
-def test_vary_merged(serve, vary: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_vary_merged(serve: Callable[..., Any], vary: str, expected: str) -> None:
     c = serve(conf(f'<payload header-vary="{vary}"/>'))
     assert c.get("/", {"Accept-Encoding": "gzip"}).headers["vary"] == expected
     assert c.get("/").headers["vary"] == expected
 
 
-def test_accept_ranges_dropped_when_compressed(serve) -> None:  # type: ignore[no-untyped-def]
+def test_accept_ranges_dropped_when_compressed(serve: Callable[..., Any]) -> None:
     c = serve(conf('<payload header-accept-ranges="bytes"/>'))
     assert "accept-ranges" not in c.get("/", {"Accept-Encoding": "gzip"}).headers
     assert c.get("/").headers["accept-ranges"] == "bytes"
 
 
 # -- options and placement ------------------------------------------------------------------------------------------
-def test_level_option(memory) -> None:  # type: ignore[no-untyped-def]
+def test_level_option(memory: Callable[..., Any]) -> None:
     sizes = {}
     for level in (1, 9):
         c = memory(conf('<payload size="200000"/>', options=f'<compress level="{level}"/>'))
@@ -214,14 +217,14 @@ def test_level_option(memory) -> None:  # type: ignore[no-untyped-def]
     assert sizes[9] < sizes[1]
 
 
-def test_encodings_option(serve) -> None:  # type: ignore[no-untyped-def]
+def test_encodings_option(serve: Callable[..., Any]) -> None:
     c = serve(conf("<payload/>", options='<encodings value="deflate gzip"/>'))
     assert c.get("/", {"Accept-Encoding": "gzip, deflate, br"}).headers["content-encoding"] == "deflate"
     r = c.get("/", {"Accept-Encoding": "br"})
     assert "content-encoding" not in r.headers
 
 
-def test_deflate_in_site_and_nested(serve) -> None:  # type: ignore[no-untyped-def]
+def test_deflate_in_site_and_nested(serve: Callable[..., Any]) -> None:
     xml = extension() + ('<host hostfilter="*"><site path="s"><payload/>' + TEXT_ONLY + '</site>'
                          '<site path="t"><payload/></site></host>')
     c = serve(xml)
@@ -230,11 +233,11 @@ def test_deflate_in_site_and_nested(serve) -> None:  # type: ignore[no-untyped-d
     assert "content-encoding" not in c.get("/t/x", gz).headers
 
 
-def test_deflate_before_content_does_nothing(serve) -> None:  # type: ignore[no-untyped-def]
+def test_deflate_before_content_does_nothing(serve: Callable[..., Any]) -> None:
     xml = extension() + f'<host hostfilter="*">{TEXT_ONLY}<payload/></host>'
     assert "content-encoding" not in serve(xml).get("/", {"Accept-Encoding": "gzip"}).headers
 
 
-def test_two_filters_do_not_compress_twice(serve) -> None:  # type: ignore[no-untyped-def]
+def test_two_filters_do_not_compress_twice(serve: Callable[..., Any]) -> None:
     r = serve(conf("<payload/>", TEXT_ONLY + TEXT_ONLY)).get("/", {"Accept-Encoding": "gzip"})
     assert r.decoded() == HTML and r.headers["vary"] == "Accept-Encoding"

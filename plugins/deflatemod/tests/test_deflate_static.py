@@ -6,6 +6,9 @@ from __future__ import annotations
 import gzip
 import os
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from deflate_content import payload
@@ -25,7 +28,7 @@ def _has(module: str) -> bool:
 
 
 @pytest.fixture
-def site(ocsi_server, tmp_path):  # type: ignore[no-untyped-def]
+def site(ocsi_server: Callable[..., Any], tmp_path: Path) -> Any:
     www = tmp_path / "www"
     (www / "dir").mkdir(parents=True)
     (www / "index.html").write_bytes(payload(20000))
@@ -50,14 +53,14 @@ def site(ocsi_server, tmp_path):  # type: ignore[no-untyped-def]
         </host>""")
 
 
-def _age(*paths) -> None:  # type: ignore[no-untyped-def]
+def _age(*paths: Any) -> None:
     """Files written a minute ago: the compressed cache keeps only files not just written."""
     for path in paths:
         then = time.time() - 60
         os.utime(path, (then, then))
 
 
-def test_file_compressed_and_identical(site) -> None:  # type: ignore[no-untyped-def]
+def test_file_compressed_and_identical(site: Any) -> None:
     for name, data in (("index.html", payload(20000)), ("big.css", payload(600_000, seed=5))):
         r = site.get("/" + name, GZ)
         assert r.headers["content-encoding"] == "gzip"
@@ -69,19 +72,19 @@ def test_file_compressed_and_identical(site) -> None:  # type: ignore[no-untyped
         assert plain.body == data and plain.headers["content-length"] == str(len(data))
 
 
-def test_excluded_and_tiny_files(site) -> None:  # type: ignore[no-untyped-def]
+def test_excluded_and_tiny_files(site: Any) -> None:
     assert site.get("/img.png", GZ).headers["content-encoding"] is None
     r = site.get("/tiny.txt", GZ)
     assert r.headers["content-encoding"] is None and r.body == b"hi\n"
 
 
-def test_range_request_untouched(site) -> None:  # type: ignore[no-untyped-def]
+def test_range_request_untouched(site: Any) -> None:
     r = site.get("/index.html", {"Accept-Encoding": "gzip", "Range": "bytes=0-99"})
     assert r.status == 206 and r.headers["content-encoding"] is None
     assert r.body == payload(20000)[:100]
 
 
-def test_conditional_get_with_weakened_etag(site) -> None:  # type: ignore[no-untyped-def]
+def test_conditional_get_with_weakened_etag(site: Any) -> None:
     r = site.get("/index.html", GZ)
     etag = r.headers["etag"]
     assert etag.startswith('W/"')
@@ -89,7 +92,7 @@ def test_conditional_get_with_weakened_etag(site) -> None:  # type: ignore[no-un
     assert again.status == 304 and again.body == b""
 
 
-def test_head_matches_get(site) -> None:  # type: ignore[no-untyped-def]
+def test_head_matches_get(site: Any) -> None:
     # before the file is in the compressed cache (no length), and after (sized)
     for _ in range(2):
         h, g = site.head("/index.html", GZ), site.get("/index.html", GZ)
@@ -99,18 +102,18 @@ def test_head_matches_get(site) -> None:  # type: ignore[no-untyped-def]
     assert g.headers["content-length"] == str(len(g.body))
 
 
-def test_not_found_not_compressed(site) -> None:  # type: ignore[no-untyped-def]
+def test_not_found_not_compressed(site: Any) -> None:
     r = site.get("/missing.html", GZ)
     assert r.status == 404 and r.headers["content-encoding"] is None
 
 
-def test_negotiation_406_with_static(site) -> None:  # type: ignore[no-untyped-def]
+def test_negotiation_406_with_static(site: Any) -> None:
     assert site.get("/index.html", {"Accept-Encoding": "identity;q=0"}).status == 406
     assert site.get("/img.png", {"Accept-Encoding": "identity;q=0"}).status == 200
 
 
 @pytest.mark.skipif(not _has("ocsi_ext_extendconfiguration"), reason="needs <listdirs>")
-def test_listing_compressed(site) -> None:  # type: ignore[no-untyped-def]
+def test_listing_compressed(site: Any) -> None:
     plain = site.get("/dir/")
     r = site.get("/dir/", GZ)
     assert plain.status == r.status == 200 and b"file-049.txt" in plain.body
@@ -118,7 +121,7 @@ def test_listing_compressed(site) -> None:  # type: ignore[no-untyped-def]
     assert gzip.decompress(r.body) == plain.body
 
 
-def test_a_file_compressed_once_is_served_sized_from_the_cache(site, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_compressed_once_is_served_sized_from_the_cache(site: Any, tmp_path: Path) -> None:
     first = site.get("/index.html", GZ)
     assert first.headers["transfer-encoding"] == "chunked"
     again = site.get("/index.html", GZ)
@@ -149,7 +152,7 @@ def test_a_file_compressed_once_is_served_sized_from_the_cache(site, tmp_path) -
     ('<cache maxfile="10KiB"/>', False),  # the 20 KB page is too big to keep
     ('<cache size="1MiB" maxfile="20000"/>', True),
 ])
-def test_cache_options(ocsi_server, tmp_path, options: str, cached: bool) -> None:  # type: ignore[no-untyped-def]
+def test_cache_options(ocsi_server: Callable[..., Any], tmp_path: Path, options: str, cached: bool) -> None:
     www = tmp_path / "www"
     www.mkdir()
     (www / "index.html").write_bytes(payload(20000))

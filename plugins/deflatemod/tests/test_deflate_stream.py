@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 
 import pytest
 from deflate_content import file_body, payload, stream_body
@@ -64,7 +65,7 @@ class Tracked(Body):
         self.closed = 0
         self.length = None
 
-    async def chunks(self):  # type: ignore[no-untyped-def,override]
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         for i, c in enumerate(self._chunks):
             if self.fail_after is not None and i >= self.fail_after:
                 raise OSError("upstream broke")

@@ -6,7 +6,9 @@ import asyncio
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ocsi_ext_ocsipersist import NoBackend, Table, ref, selection, table
@@ -29,12 +31,12 @@ def config(exts: str, db: str, name: str = "ocsi-ext-ocsipersist-sqlite") -> str
             '<extension findlib-package="ocsi-ext-counter"/><host><counter/></host>')
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+def store(tmp_path: Path) -> Iterator[Any]:
     backend = parse_options([parse_element(f'<database file="{tmp_path}/t.db"/>')], load_context())
     yield backend
     run(backend.close())

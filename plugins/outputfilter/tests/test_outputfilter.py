@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 from ocsi.testing import assert_config_error
 
@@ -10,7 +15,7 @@ EXTS = ('<extension findlib-package="ocsi-ext-staticmod"/>'
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path: Path) -> Any:
     d = tmp_path / "www"
     (d / "sub").mkdir(parents=True)
     (d / "page.txt").write_text("page")
@@ -18,7 +23,7 @@ def www(tmp_path):  # type: ignore[no-untyped-def]
     return d
 
 
-def serve(start, www, filters: str):  # type: ignore[no-untyped-def]
+def serve(start: Callable[..., Any], www: Any, filters: str) -> Any:
     return start(EXTS + f'<host><static dir="{www}"/>{filters}</host>')
 
 
@@ -96,7 +101,7 @@ def test_from_python(ocsi_memory, www):
 
 
 @pytest.fixture
-def echoing_backend():  # type: ignore[no-untyped-def]
+def echoing_backend() -> Iterator[Any]:
     """A backend that redirects to its own address + the request's path, as sent."""
     import http.server
     import threading

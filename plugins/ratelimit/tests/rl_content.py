@@ -14,11 +14,11 @@ import os
 import time
 
 import ocsi
-from ocsi import DO_NOTHING, Found, Response, Serve, Step
+from ocsi import DO_NOTHING, Answer, Element, ElementParser, Found, ParseContext, Request, Response, Serve, State, Step
 
 
 class Page(Step):
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         if isinstance(state, Found):
             return DO_NOTHING
         text = f"pid={os.getpid()} client={request.client}"
@@ -29,7 +29,7 @@ class Hold(Step):
     def __init__(self, path: str) -> None:
         self.path = path
 
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         if isinstance(state, Found) or request.sub_path_str != "hold":
             return DO_NOTHING
         deadline = time.monotonic() + 30
@@ -39,28 +39,28 @@ class Hold(Step):
 
 
 class Login(Step):
-    async def handle(self, request, state):  # type: ignore[no-untyped-def]
+    async def handle(self, request: Request, state: State) -> Answer:
         user = request.headers.get("x-login")
         if user:
             request.stash["user"] = user
         return DO_NOTHING
 
 
-def _page(el, ctx):  # type: ignore[no-untyped-def]
+def _page(el: Element, ctx: ParseContext) -> Step:
     el.check()
     return Page()
 
 
-def _hold(el, ctx):  # type: ignore[no-untyped-def]
+def _hold(el: Element, ctx: ParseContext) -> Step:
     el.check(attributes=["file"])
     return Hold(el.require("file"))
 
 
-def _login(el, ctx):  # type: ignore[no-untyped-def]
+def _login(el: Element, ctx: ParseContext) -> Step:
     el.check()
     return Login()
 
 
 @ocsi.hookimpl
-def ocsi_elements():  # type: ignore[no-untyped-def]
+def ocsi_elements() -> dict[str, ElementParser]:
     return {"page": _page, "hold": _hold, "login": _login}

@@ -4,15 +4,17 @@ clock involved), and two processes sharing one table."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.synchronize
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ocsi_ext_ratelimit import connlimit, parse_rate, ratelimit
 from ocsi_ext_ratelimit.table import PROBES
 
 
-def bucket(tmp_path: Path, **kw):  # type: ignore[no-untyped-def]
+def bucket(tmp_path: Path, **kw: Any) -> Any:
     return ratelimit(directory=str(tmp_path), **kw).bucket
 
 
@@ -115,12 +117,12 @@ def test_a_full_window_refuses_new_keys_but_never_drops_counts(tmp_path: Path) -
     assert all(c.in_progress(f"k{i}") == 1 for i in range(PROBES))
 
 
-def _take_many(directory: str, n: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _take_many(directory: str, n: int, out: multiprocessing.Queue[int]) -> None:
     b = ratelimit(rate="1r/m", burst=99, nodelay=True, directory=directory).bucket
     out.put(sum(b.take("shared").accepted for _ in range(n)))
 
 
-def _hold(directory: str, out: multiprocessing.Queue, done: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+def _hold(directory: str, out: multiprocessing.Queue[list[bool]], done: multiprocessing.synchronize.Event) -> None:
     c = connlimit(max=3, directory=directory).counter
     out.put([c.acquire("k") is not None for _ in range(2)])
     done.wait(30)

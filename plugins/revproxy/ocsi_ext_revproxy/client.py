@@ -1,10 +1,10 @@
 """The upstream side: HTTP/1.1 connections to backends and their pool.
 
 A connection is an asyncio ``Protocol`` whose bytes go straight into an
-:class:`ocsi.ResponseReader` (h11's parsers, the same arrangement as the server side): no stream
+:class:`ocsi.client.ResponseReader` (h11's parsers, the same arrangement as the server side): no stream
 reader, no task or ``wait_for`` per read, a timer only while waiting. Request heads are written
 by hand, and only when they meet the rules the server holds every request to
-(:func:`ocsi.request_head_problem`): a step may have changed what the client sent, and a head
+(:func:`ocsi.client.request_head_problem`): a step may have changed what the client sent, and a head
 the proxy would refuse as a server is never written to a backend.
 
 After a response the connection goes back to the pool only when both messages ended cleanly
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import h11
-from ocsi import ResponseReader, header_fields, request_head_problem, response_framing
+from ocsi.client import ResponseReader, header_fields, request_head_problem, response_framing
 
 from .destination import Origin
 

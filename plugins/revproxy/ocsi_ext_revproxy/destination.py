@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ocsi import GroupTemplate, RegexMatch, split_host_port
+from ocsi import GroupTemplate, RegexMatch
+from ocsi.httputil import split_host_port
 
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 _URL = re.compile(r"(?i)(https?)://([^/?#]+)(/[^#]*)?")

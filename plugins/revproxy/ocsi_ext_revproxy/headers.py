@@ -95,7 +95,7 @@ TRAILERS_DROPPED = RESPONSE_DROPPED | {"host", "content-encoding", "content-type
 def response_headers(fields: list[tuple[str, str]], switching: bool = False
                      ) -> tuple[list[tuple[str, str]], int | None]:
     """The backend's fields to relay, and its ``Content-Length`` (``None`` if it gave none).
-    ``fields`` have lower-case names (:func:`ocsi.header_fields`). ``switching``: a 101,
+    ``fields`` have lower-case names (:func:`ocsi.client.header_fields`). ``switching``: a 101,
     whose ``Connection``/``Upgrade`` the client needs."""
     dropped = RESPONSE_DROPPED
     length = None

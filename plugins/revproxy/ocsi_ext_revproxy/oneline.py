@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ocsi import OneLiner, listen_arguments, split_host_port
+from ocsi.apps import OneLiner, listen_arguments
+from ocsi.httputil import split_host_port
 
 from .destination import DestinationError, parse_destination
 

@@ -94,7 +94,7 @@ def make_rule(*, suburl: str | None = None, fullurl: str | None = None,
     """A rule from Python values; ``ValueError`` (with the reason) for a bad combination."""
     if (suburl is None) == (fullurl is None):
         raise ValueError("give exactly one of suburl or fullurl")
-    regex = compile_pattern(suburl if suburl is not None else fullurl)  # type: ignore[arg-type]
+    regex = compile_pattern(suburl if suburl is not None else fullurl)  # type: ignore[arg-type]  # exactly one is given
     texts = dest.split() if isinstance(dest, str) else list(dest)
     if not texts:
         raise ValueError("dest names no destination")

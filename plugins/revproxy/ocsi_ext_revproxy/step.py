@@ -44,9 +44,9 @@ from ocsi import (
     Tunnel,
     TunnelBody,
     error_response,
-    header_fields,
     url_subject,
 )
+from ocsi.client import header_fields
 
 from .balance import Balancer
 from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
@@ -368,8 +368,8 @@ class RevProxy(Step):
                                              return_when=asyncio.FIRST_COMPLETED)
                 if sender in done and sender.exception() is not None:
                     exc = sender.exception()
-                    if not isinstance(exc, (ConnectionError, OSError)):  # the client's doing
-                        raise exc  # type: ignore[misc]
+                    if exc is not None and not isinstance(exc, (ConnectionError, OSError)):  # the client's doing
+                        raise exc
                     # the backend stopped reading the body: it may have answered already
             return await reader
         except asyncio.TimeoutError:

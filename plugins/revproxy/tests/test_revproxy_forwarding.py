@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import EXT
@@ -12,11 +14,11 @@ from conftest import EXT
 AC = '<extension findlib-package="ocsi-ext-accesscontrol"/>'
 
 
-def proxy(ocsi_server, body: str, ext: str = EXT, **kw):  # type: ignore[no-untyped-def]
+def proxy(ocsi_server: Callable[..., Any], body: str, ext: str = EXT, **kw: Any) -> Any:
     return ocsi_server(ext + f"<host>{body}</host>", **kw)
 
 
-def echo(r) -> dict:  # type: ignore[no-untyped-def]
+def echo(r: Any) -> dict[str, Any]:
     assert r.status == 200, (r.status, r.body[:200])
     return json.loads(r.body)
 

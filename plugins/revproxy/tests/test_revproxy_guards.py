@@ -3,13 +3,16 @@ past a ``<path regexp>`` guard, and a crafted header does not freeze the server 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from conftest import EXT
 
 EXTS = EXT + '<extension findlib-package="ocsi-ext-accesscontrol"/>'
 
 
-def guarded(ocsi_server, b, condition: str):  # type: ignore[no-untyped-def]
+def guarded(ocsi_server: Callable[..., Any], b: Any, condition: str) -> Any:
     return ocsi_server(EXTS + f'<host><site path="app"><if>{condition}<then><forbidden/></then></if>'
                               f'<revproxy suburl="(.*)" dest="{b.url}/\\1"/></site></host>')
 

@@ -10,6 +10,8 @@ side refuses to write anything a step may have made unwritable (502 and a log li
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from backend import RawBackend
@@ -20,7 +22,7 @@ from ocsi.testing import H2Client
 ACCESS = '<extension findlib-package="ocsi-ext-accesscontrol"/>'
 
 
-def guarded(ocsi_server, raw: RawBackend):  # type: ignore[no-untyped-def]
+def guarded(ocsi_server: Callable[..., Any], raw: RawBackend) -> Any:
     """``/app/`` proxied to ``raw``, ``admin…`` below it forbidden, on a port that takes h2c."""
     return ocsi_server(
         '<ocsigen><server><port h2c="true">127.0.0.1:{port}</port>'
@@ -66,9 +68,9 @@ def test_control_characters_in_an_http11_value_are_refused_too(ocsi_server, raw_
     assert len(raw_backend.heads) == 1 and raw_backend.heads[0].startswith(b"GET /z HTTP/1.1\r\n")
 
 
-def _corrupt(how: str):  # type: ignore[no-untyped-def]
+def _corrupt(how: str) -> Any:
     """A step before the proxy that makes ``/bad`` unwritable (as a buggy extension might)."""
-    async def step(request: Request, state: State):  # type: ignore[no-untyped-def]
+    async def step(request: Request, state: State) -> Any:
         if request.sub_path_str == "bad":
             if how == "method":
                 request.method = "GET /admin/secret HTTP/1.1\x0b"

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import http.client
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from conftest import EXT
 
@@ -38,7 +40,7 @@ def test_a_quarter_gigabyte_each_way_keeps_memory_flat(ocsi_process, backend):
         got += len(chunk)
     assert (r.status, got) == (200, SIZE)
 
-    def upload():  # type: ignore[no-untyped-def]
+    def upload() -> Iterator[Any]:
         piece = b"u" * (1 << 20)
         for _ in range(SIZE // len(piece)):
             yield piece

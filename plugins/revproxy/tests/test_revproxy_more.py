@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EXT
@@ -12,7 +15,7 @@ from ocsi import ConfigError
 from ocsi.testing import assert_config_error, free_port
 
 
-def proxy(ocsi_server, body: str, ext: str = EXT):  # type: ignore[no-untyped-def]
+def proxy(ocsi_server: Callable[..., Any], body: str, ext: str = EXT) -> Any:
     return ocsi_server(ext + f"<host>{body}</host>")
 
 
@@ -56,7 +59,7 @@ def test_a_dest_whose_host_comes_from_the_match_is_checked_per_request(ocsi_memo
 
 # -- HTTPS backends ------------------------------------------------------------------------------
 @pytest.fixture
-def tls_backend(backend, tmp_path):  # type: ignore[no-untyped-def]
+def tls_backend(backend: Callable[..., Any], tmp_path: Path) -> Any:
     """An HTTPS backend whose certificate a test CA (in ``tmp_path/ca.pem``) signed."""
     from ocsi.testing import authority_and_certificate
 

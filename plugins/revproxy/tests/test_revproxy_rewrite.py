@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import EXT
@@ -15,7 +17,7 @@ from ocsi_ext_revproxy import parse_destination
 from ocsi_ext_revproxy.redirects import prefixes, rewrite_redirects, rewrite_url
 
 
-def proxy(ocsi_server, body: str):  # type: ignore[no-untyped-def]
+def proxy(ocsi_server: Callable[..., Any], body: str) -> Any:
     return ocsi_server(EXT + f"<host>{body}</host>")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from ocsi.testing import WebSocketClient
@@ -22,7 +24,7 @@ from wsproto.events import (
 
 
 @pytest.fixture
-def ws_backend():  # type: ignore[no-untyped-def]
+def ws_backend() -> Iterator[Any]:
     b = WebSocketBackend()
     yield b
     b.stop()

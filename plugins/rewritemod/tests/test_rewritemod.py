@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from ocsi.testing import assert_config_error
 
@@ -10,7 +13,7 @@ EXTS = ('<extension findlib-package="ocsigenserver.ext.rewritemod"/>'
 
 
 @pytest.fixture
-def www(tmp_path):  # type: ignore[no-untyped-def]
+def www(tmp_path: Path) -> Any:
     (tmp_path / "www" / "new").mkdir(parents=True)
     (tmp_path / "www" / "new" / "page.txt").write_text("new page")
     (tmp_path / "www" / "top.txt").write_text("top")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ocsi import Headers, parse_http_date
+from ocsi import Headers
+from ocsi.httputil import parse_http_date
 
 _TAG = re.compile(r'(W/)?"([^"]*)"')
 

@@ -8,7 +8,7 @@ available coding (``identity;q=1, gzip;q=0.5``).
 
 from __future__ import annotations
 
-from ocsi import negotiate
+from ocsi.httputil import negotiate
 
 SUFFIXES: dict[str, str] = {"br": ".br", "zstd": ".zst", "gzip": ".gz"}
 

@@ -98,7 +98,7 @@ class Entry:
 
     def last_modified(self) -> str:
         if self._lm is None:
-            from ocsi import format_http_date
+            from ocsi.httputil import format_http_date
 
             self._lm = format_http_date(self.mtime)
         return self._lm

@@ -23,7 +23,7 @@ import sys
 from importlib import metadata
 from xml.sax.saxutils import quoteattr
 
-from ocsi import OneLiner, listen_arguments
+from ocsi.apps import OneLiner, listen_arguments
 
 #: A name starting with a dot, anywhere below the served directory (staticmod checks each
 #: directory on the way, so ``.git/config`` is hidden as ``.git`` is).

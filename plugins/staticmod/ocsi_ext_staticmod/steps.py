@@ -35,6 +35,8 @@ from ocsi import (
     Step,
     StreamBody,
     error_response,
+)
+from ocsi.httputil import (
     format_http_date,
     slash_redirect,
 )
@@ -318,7 +320,7 @@ class Static(Step):
             opened = self._open(path, entry, check_root, policy)
             if type(opened) is int:
                 return DO_NOTHING if opened == 404 else Next(opened)
-        variant, fd, st = opened  # type: ignore[misc]
+        variant, fd, st = opened  # type: ignore[misc]  # not an int: returned above
         size = st.st_size
         items, etag = self._items(cfg, path, entry, variant, encoding, vary)
         if not conditions:
@@ -348,7 +350,7 @@ class Static(Step):
                     resp.headers.add("content-range", f"bytes */{size}")
                     return Serve(resp)
                 if ranges is not None:
-                    return Serve(self._partial(fd, ranges, size, items))  # type: ignore[arg-type]
+                    return Serve(self._partial(fd, ranges, size, items))  # type: ignore[arg-type]  # not UNSATISFIABLE: answered above
         return Serve(Response(200, Headers.from_lower(items), FileBody(fd, 0, size)))
 
     def _items(self, cfg: SiteConfig, path: str, entry: Entry, variant: Entry,
@@ -389,7 +391,7 @@ class Static(Step):
         opened = self._open(path, entry, check_root, policy)
         if type(opened) is int:
             return DO_NOTHING if opened == 404 else Next(opened)
-        entry, fd, st = opened  # type: ignore[misc]
+        entry, fd, st = opened  # type: ignore[misc]  # not an int: returned above
         items = [("content-type", self._content_type(request.config, path, entry))]
         self._add_cache_headers(items)
         return Serve(Response(status, Headers.from_lower(items), FileBody(fd, 0, st.st_size)))

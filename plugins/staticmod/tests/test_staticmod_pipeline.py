@@ -212,7 +212,7 @@ def test_cache_attribute(runtime, tree):
     assert g.headers.get("cache-control") == "max-age=60"
     import time
 
-    from ocsi import parse_http_date
+    from ocsi.httputil import parse_http_date
     assert abs(parse_http_date(g.headers.get("expires")) - (time.time() + 60)) < 3
     for value in ("0", "no"):
         rt = runtime(f'<host><static dir="{tree}/www" cache="{value}"/></host>')

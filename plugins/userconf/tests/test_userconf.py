@@ -6,6 +6,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from ocsi.testing import assert_config_error
@@ -16,7 +19,7 @@ EXTS = ''.join(f'<extension findlib-package="ocsigenserver.ext.{e}"/>'
 
 
 @pytest.fixture
-def homes(tmp_path):  # type: ignore[no-untyped-def]
+def homes(tmp_path: Path) -> Any:
     for user, page in (("bob", "bob's page"), ("alice", "alice's page")):
         pub = tmp_path / "home" / user / "public_html"
         pub.mkdir(parents=True)
@@ -27,12 +30,12 @@ def homes(tmp_path):  # type: ignore[no-untyped-def]
     return tmp_path / "home"
 
 
-def serve(start, homes):  # type: ignore[no-untyped-def]
+def serve(start: Callable[..., Any], homes: Any) -> Any:
     return start(EXTS + f'<host><userconf regexp="~([^/]*)(.*)" conf="{homes}/\\1/.ocsi.conf" '
                         f'url="\\2" prefix="~\\1" localpath="{homes}/\\1/public_html"/></host>')
 
 
-def user_file(homes, user: str, text: str) -> None:  # type: ignore[no-untyped-def]
+def user_file(homes: Any, user: str, text: str) -> None:
     path = homes / user / ".ocsi.conf"
     path.write_text(text)
     st = path.stat()
@@ -136,7 +139,7 @@ def test_a_link_to_dev_zero_is_not_read(ocsi_process, homes, tmp_path):
     assert "symbolic link" in errors
 
 
-def wait_for(srv, text: str) -> str:  # type: ignore[no-untyped-def]
+def wait_for(srv: Any, text: str) -> str:
     for _ in range(250):
         log = srv.log("errors")
         if text in log:

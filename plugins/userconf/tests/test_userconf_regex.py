@@ -3,13 +3,16 @@ time, and the ones too large to be cheap are that user's 500."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from test_userconf import homes, user_file  # noqa: F401  (the fixture)
 
 EXTS = ''.join(f'<extension findlib-package="ocsigenserver.ext.{e}"/>'
                for e in ("staticmod", "userconf", "accesscontrol", "cors"))
 
 
-def serve(start, homes):  # type: ignore[no-untyped-def]  # noqa: F811
+def serve(start: Callable[..., Any], homes: Any) -> Any:  # noqa: F811
     return start(EXTS + f'<host><userconf regexp="~([^/]*)(.*)" conf="{homes}/\\1/.ocsi.conf" '
                         f'url="\\2" prefix="~\\1" localpath="{homes}/\\1/public_html"/></host>')
 
