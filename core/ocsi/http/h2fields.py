@@ -10,18 +10,22 @@ test in ``tests/unit/test_h2fields.py`` holds the two side by side on generated 
 - a connection-specific field (``connection``, ``keep-alive``, ``proxy-connection``,
   ``transfer-encoding``, ``upgrade``), ``te`` other than ``trailers``;
 - a pseudo-header that is repeated, unknown, a response's (``:status``), ``:protocol``
-  outside CONNECT, or after a regular field; a missing ``:method``, ``:scheme`` or ``:path``;
-  an empty ``:path``;
+  outside CONNECT, or after a regular field; a missing ``:method``; a missing ``:scheme`` or
+  ``:path`` (but for a plain CONNECT, which may not have them); an empty ``:path``;
 - neither ``:authority`` nor ``host``, ``host`` repeated, or both with different values.
 
 What h2 does to accepted blocks (``normalize_inbound_headers``) is done too: ``cookie`` fields
-are joined with ``"; "`` into one (RFC 9113 §8.2.3). Names and values are then checked
-against the same character rules as every protocol's (:mod:`.fieldcheck`) by the caller.
+are joined with ``"; "`` into one (RFC 9113 §8.2.3). Characters are left to the caller, which
+holds names and values to the same rules as every protocol's (:mod:`.fieldcheck`): those refuse
+every character h2 refuses (in names: controls, space, upper case, bytes above 0x7e, a colon;
+in values: NUL, CR, LF) and more, with a 400 rather than a reset.
 
 Private: not part of the extension API.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = ["MalformedRequest", "split_request"]
 
@@ -33,6 +37,7 @@ _CONNECTION = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"tr
 #: White space that may not surround a name or a value (h2 4's rule). Other control characters
 #: are refused by :mod:`.fieldcheck`, with a 400 rather than a stream reset.
 _WS = b" \t"
+_line_break = re.compile(rb"[\x00\r\n]").search
 _NOT_PLAIN = frozenset((b"te", b"cookie", b"host")) | _CONNECTION
 
 
@@ -60,6 +65,8 @@ def split_request(block: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes],
                 raise MalformedRequest(f"pseudo-header {name!r} in a request")
             if name in pseudo:
                 raise MalformedRequest(f"pseudo-header {name!r} repeated")
+            if _line_break(value):  # what no later rule would see in :scheme or :protocol
+                raise MalformedRequest(f"NUL, CR or LF in {name!r}")
             pseudo[name] = value
             continue
         if name.lower() != name:
@@ -80,12 +87,18 @@ def split_request(block: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes],
                     raise MalformedRequest("host repeated")
                 host = value
         regular.append((name.decode("latin-1"), value.decode("latin-1")))
-    for required in (b":method", b":scheme", b":path"):
-        if required not in pseudo:
-            raise MalformedRequest(f"no {required.decode()} pseudo-header")
-    if b":protocol" in pseudo and pseudo[b":method"] != b"CONNECT":
-        raise MalformedRequest(":protocol outside CONNECT")
-    if not pseudo[b":path"]:
+    method = pseudo.get(b":method")
+    if method is None:
+        raise MalformedRequest("no :method pseudo-header")
+    if method == b"CONNECT" and b":protocol" not in pseudo:
+        if b":scheme" in pseudo or b":path" in pseudo:  # RFC 9113 §8.5
+            raise MalformedRequest("CONNECT with :scheme or :path")
+    else:  # extended CONNECT (RFC 8441) has them as every other request does
+        if b":scheme" not in pseudo or b":path" not in pseudo:
+            raise MalformedRequest("no :scheme or :path pseudo-header")
+        if b":protocol" in pseudo and method != b"CONNECT":
+            raise MalformedRequest(":protocol outside CONNECT")
+    if pseudo.get(b":path", b"-") == b"":
         raise MalformedRequest("empty :path")
     authority = pseudo.get(b":authority")
     if authority is None and host is None:
