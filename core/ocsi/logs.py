@@ -352,9 +352,19 @@ def json_line(rec: AccessRecord, pid: int, worker: int | None = None) -> str:
         "protocol": f"HTTP/{'2' if rec.version == '2.0' else rec.version}" if rec.version else None,
         "status": rec.status, "bytes_sent": rec.bytes_sent,
         "duration_ms": round(rec.duration * 1000, 3), "referer": rec.referer,
-        "user_agent": rec.user_agent, "tls": rec.secure, "port": rec.port, "pid": pid,
+        "user_agent": rec.user_agent, "tls": rec.secure, "tls_version": _tls_version(rec),
+        "port": rec.port, "pid": pid,
         "worker": worker,
     }, ensure_ascii=True) + "\n"
+
+
+def _tls_version(rec: AccessRecord) -> str | None:
+    """``TLSv1.3``, ``TLSv1.2`` for an answer over TLS (QUIC's is always 1.3), else ``None``:
+    what the connection that carried the request negotiated."""
+    if not rec.secure or rec.request is None:
+        return None
+    version: str | None = getattr(rec.request.link, "tls_version", None)
+    return version
 
 
 #: Where ``<syslog>`` sends messages: the local syslog socket (``OCSI_SYSLOG_SOCKET`` overrides it).

@@ -382,3 +382,31 @@ def test_a_malformed_request_is_reset_and_the_connection_goes_on(h2server, field
     assert resets and resets[0].error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
     ok = c.request("/after-malformed")
     assert b"/after-malformed" in c.responses(1)[ok][1]
+
+
+def test_json_access_lines_say_which_tls_version_each_protocol_negotiated(ocsi_server, exts_path,
+                                                                           tmp_path: Path):
+    import http.client
+    import json
+
+    cert, key = self_signed()
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    srv = ocsi_server(
+        f'<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>'
+        f"<ssl><certificate>{tmp_path}/c.pem</certificate><privatekey>{tmp_path}/k.pem</privatekey></ssl>"
+        f"<logdir>{{tmp}}/log</logdir><accesslogformat>json</accesslogformat>"
+        f"{BASE.format(exts=exts_path)}<host><echo/></host></server></ocsigen>", full=True)
+    c = Client(srv.port)
+    sid = c.request("/over-h2")
+    assert b"/over-h2" in c.responses(1)[sid][1]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    one = http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=10)
+    one.request("GET", "/over-h1")
+    assert one.getresponse().status == 200
+    srv.wait_log("access", "/over-h1")
+    lines = {json.loads(x)["target"]: json.loads(x) for x in srv.log("access").splitlines()}
+    assert lines["/over-h2"]["protocol"] == "HTTP/2" and lines["/over-h2"]["tls_version"] == "TLSv1.3"
+    assert lines["/over-h1"]["protocol"] == "HTTP/1.1" and lines["/over-h1"]["tls_version"] == "TLSv1.2"

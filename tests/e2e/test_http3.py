@@ -102,6 +102,7 @@ def test_get_through_the_pipeline_with_the_access_line(h3):
     assert {line["protocol"] for line in lines} == {"HTTP/3"}
     assert [line["status"] for line in lines] == [200, 200]
     assert lines[0]["tls"] is True and lines[0]["bytes_sent"] == 100
+    assert lines[0]["tls_version"] == "TLSv1.3"
 
 
 def test_a_streamed_post_and_a_body_over_the_limit(h3):

@@ -296,6 +296,7 @@ def test_json_logs(ocsi_process, tmp_path):
     assert line["user_agent"] == 'evil"\\ agent' and line["referer"] == "http://r.test/"
     assert line["forwarded_for"] == "10.0.0.1" and line["client"] == "127.0.0.1"
     assert line["protocol"] == "HTTP/1.1" and line["bytes_sent"] == 5 and line["tls"] is False
+    assert line["tls_version"] is None
     assert line["time"].endswith("Z") and isinstance(line["duration_ms"], float)
     assert line["pid"] == proc.proc.pid and line["worker"] is None
     records = [json.loads(x) for x in proc.log("warnings").splitlines()]

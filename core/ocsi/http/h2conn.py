@@ -179,6 +179,12 @@ class H2Protocol(asyncio.Protocol):
             self._gone = self._loop.create_future()
         await asyncio.shield(self._gone)
 
+    @property
+    def tls_version(self) -> str | None:
+        """The TLS version the handshake chose, ``None`` for h2c."""
+        ssl_object = self._transport.get_extra_info("ssl_object") if self._secure else None
+        return ssl_object.version() if ssl_object is not None else None
+
     # -- the manager's interface ---------------------------------------------------------------
     def start(self, received: bytes = b"") -> None:
         """Send the server's preface; ``received``: bytes already read (h2c's client preface)."""

@@ -189,6 +189,9 @@ class H3Protocol:
     def client_gone(self) -> bool:
         return self._closed
 
+    #: QUIC carries TLS 1.3 only (RFC 9001).
+    tls_version = "TLSv1.3"
+
     async def wait_client_gone(self) -> None:
         if self._closed:
             return

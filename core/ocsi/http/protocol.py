@@ -244,6 +244,12 @@ class HTTPProtocol(asyncio.Protocol):
             g.set_result(None)
 
     @property
+    def tls_version(self) -> str | None:
+        """The TLS version the handshake chose (``TLSv1.3``), ``None`` on a plain socket."""
+        ssl_object = self._transport.get_extra_info("ssl_object") if self._secure else None
+        return ssl_object.version() if ssl_object is not None else None
+
+    @property
     def awaiting_request(self) -> bool:
         """Idle between requests: waiting for a head with nothing of it received yet."""
         st = self._st
