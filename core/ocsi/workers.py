@@ -1,12 +1,19 @@
-"""Worker processes: one master and N forked workers sharing the listening sockets.
+"""Worker processes: one master and N forked workers serving the master's listening sockets.
 
 With ``<workers>N</workers>`` (or ``--workers N``) above 1, ``ocsi`` starts as a master. It
 does everything a single server could fail at, so errors exit with the same codes: it builds
 the configuration, opens the log files, binds every ``<port>`` (and loads the TLS key, so a
 password is asked once) and creates the command pipe. Then it forks N workers; each is an
-ordinary :class:`~ocsi.server.Server` serving the inherited sockets (the kernel gives each new
-connection to one of them), building its own runtime and writing its own lines to the same
-log files. Workers have no watcher and no public command pipe.
+ordinary :class:`~ocsi.server.Server` serving the inherited sockets, building its own runtime
+and writing its own lines to the same log files. Workers have no watcher and no public command
+pipe.
+
+On Linux each worker has a socket of its own per ``<port>`` address, bound by the master with
+``SO_REUSEPORT``, and the kernel spreads new connections over them (:mod:`ocsi.listeners`);
+the child closes its copies of the other workers' sockets. The master keeps every socket open:
+a worker that dies leaves the connections queued on its socket to its replacement, which is
+forked with that same socket. Elsewhere, with ``<reuseport>false</reuseport>`` and for
+sockets passed by systemd, every worker accepts on the same sockets.
 
 The master is synchronous (``select`` on the command pipe and a signal wake-up pipe) because
 forking from inside a running event loop would hand the loop's state to the children.
@@ -207,7 +214,7 @@ class Master:
                              log_format=s.logformat)
         except OSError as exc:
             raise StartupError(f"can't open log file: {exc}", exit_code=100) from None
-        self.listening = open_listeners(s)
+        self.listening = open_listeners(s, self.count)
         if s.commandpipe:
             try:
                 self.pipe_fd, _ = open_fifo(s.commandpipe)
@@ -283,12 +290,15 @@ class Master:
                 os.close(fd)
         if self.logs is not None:
             self.logs.close()
+        assert self.listening is not None
+        listening = self.listening.for_worker(worker.index)
+        self.listening.close_others(listening)
         from .run import run_server
 
         os.environ["OCSI_WORKER"] = str(worker.index)  # worker 0 orders ACME certificates
         return run_server(self.running_path or self.config_path, None, silent=self.silent,
                           verbosity=self.verbosity,
-                          pipe=worker.fifo, listening=self.listening, worker=worker.index,
+                          pipe=worker.fifo, listening=listening, worker=worker.index,
                           started=early.replay)
 
     def _signal_workers(self, sig: int) -> None:
@@ -493,7 +503,9 @@ class Master:
         if arguments is None or self.listening is None or self._stopping:
             log.warning("upgrade: nothing to hand over (stopping, or not started by the ocsi command)")
             return False
-        fds = [sock.fileno() for _, sock in self.listening.sockets]
+        # every worker's socket (SO_REUSEPORT: connections queued on each must be accepted by
+        # the successor's workers) and the UDP ones, which the successor cannot bind again
+        fds = [sock.fileno() for _, sock in self.listening.sockets + self.listening.quic]
         pid = start_successor(arguments, fds, max(30.0, self.settings.shutdowntimeout or 0.0))
         if pid is None:
             return False

@@ -308,6 +308,28 @@ def test_http3_is_served_by_worker_0_and_survives_its_restart(ocsi_process, exts
     assert _wait(served_again, 30) != first
 
 
+def test_upgrade_with_workers_hands_the_udp_socket_over(ocsi_process, exts_path, tmp_path):
+    """The new master cannot bind the UDP port the old one's worker 0 serves: it is handed."""
+    ca, cert, key = _pki(tmp_path)
+    pidfile = tmp_path / "ocsi.pid"
+    proc = ocsi_process(_doc(exts_path, cert, key, '<host><pid/></host>'), full=True,
+                        args=["-p", str(pidfile), "--workers", "2"])
+
+    def h3_pid() -> int:
+        with H3Client(proc.port, cafile=ca) as c:
+            return int(c.get("/").body)
+
+    old = h3_pid()
+    proc.command("upgrade")
+    assert proc.wait(60) == 0  # the old master drained and left
+    new_master = int(pidfile.read_text())
+    try:
+        assert _wait(lambda: (pid := h3_pid()) != old and pid, 30)
+    finally:
+        os.kill(new_master, signal.SIGTERM)
+        _wait(lambda: not os.path.exists(f"/proc/{new_master}"), 30)
+
+
 def test_a_body_nobody_reads_is_held_back_by_flow_control(h3):
     """/slow never reads its body: the client may not send much more than the body's buffer
     and one stream window, whatever it has to send."""

@@ -19,7 +19,7 @@ from .xml import Element
 
 # -- directive tables --------------------------------------------------------------------------
 FIRST_PASS = {"port", "ssl", "acme", "logdir", "syslog", "commandpipe", "user", "group", "minthreads",
-              "maxthreads", "workers"}
+              "maxthreads", "workers", "reuseport"}
 
 
 def _seconds(text: str) -> float:
@@ -97,6 +97,7 @@ SCALARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "logformat": ("logformat", _log_format),
     "httpparser": ("httpparser", _http_parser),
     "workers": ("workers", parse_workers),
+    "reuseport": ("reuseport", parse_bool),
 }
 FLAGS = {"debugmode", "usedefaulthostname", "disablepartialrequests", "respectpipeline"}
 SYSLOG_FACILITIES = {

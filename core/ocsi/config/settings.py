@@ -126,6 +126,9 @@ class ServerSettings:
     httpparser: str = field(default_factory=default_parser)
     #: Processes serving requests (``<workers>``, ``--workers``); 1 means no fork at all.
     workers: int = 1
+    #: ``<reuseport>``: with workers on Linux, a socket of its own per worker (``SO_REUSEPORT``)
+    #: rather than one socket every worker accepts from (:mod:`ocsi.listeners`).
+    reuseport: bool = True
     findlib_paths: list[str] = field(default_factory=list)
 
     def limits(self) -> Limits:

@@ -14,7 +14,6 @@ import os
 import re
 import struct
 import tempfile
-from typing import Any
 
 import ocsi
 from ocsi import Element, ParseContext, Step, parse_bool, parse_int
@@ -29,7 +28,7 @@ from .table import SharedTable, table_path
 
 __all__ = ["RateLimit", "ConnLimit", "ratelimit", "connlimit", "parse_rate"]
 
-#: The distribution whose database ``shared="cluster"`` counts in.
+#: The distribution that publishes the database ``shared="cluster"`` counts in, for the hint.
 PGSQL = "ocsi-ext-ocsipersist-pgsql"
 #: Keys a table holds by default (nginx's 1 MB zone holds about 16 000).
 DEFAULT_SIZE = 16384
@@ -74,10 +73,10 @@ def _size(size: int) -> int:
 def ratelimit(*, rate: str | float, burst: int = 0, nodelay: bool = False, delay: int = 0,
               key: str = "ip", status: int = 429, zone: str = "default",
               size: int = DEFAULT_SIZE, directory: str | None = None,
-              cluster: Any = None) -> RateLimit:
+              cluster: ocsi.ClusterDatabase | None = None) -> RateLimit:
     """The step ``<ratelimit>`` builds. ``directory``: where the zone's table file lives
-    (default: see :func:`default_directory`); ``cluster``: ocsipersist-pgsql's backend, to
-    count in its database for every server (``shared="cluster"``). ``ValueError`` for a bad
+    (default: see :func:`default_directory`); ``cluster``: the cluster's database
+    (``settings.cluster_database``), to count there for every server (``shared="cluster"``). ``ValueError`` for a bad
     value."""
     per_second = parse_rate(rate) if isinstance(rate, str) else float(rate)
     if per_second <= 0:
@@ -150,12 +149,13 @@ def parse_ratelimit(el: Element, ctx: ParseContext) -> Step:
     shared = el.get("shared", "machine")
     if shared not in ("machine", "cluster"):
         raise el.error(f'<ratelimit>: shared must be "machine" or "cluster", not {shared!r}')
-    cluster = ctx.options(PGSQL) if shared == "cluster" else None
+    cluster = ctx.settings.cluster_database if shared == "cluster" else None
     if shared == "cluster" and not el.has("zone"):
         raise el.error('<ratelimit shared="cluster"> needs a zone, the same on every server',
                        hint='zone="login", for example')
-    if shared == "cluster" and not callable(getattr(cluster, "pool", None)):
-        raise el.error('<ratelimit shared="cluster"> counts in ocsipersist-pgsql\'s database',
+    if shared == "cluster" and cluster is None:
+        raise el.error('<ratelimit shared="cluster"> counts in the cluster\'s database, which '
+                       'ocsipersist-pgsql publishes: declare it before this element',
                        hint=f'add <extension findlib-package="{PGSQL}"><database …/></extension>')
     rate = el.attr_value("rate", parse_rate, 0.0) if el.has("rate") else el.require("rate")
     try:

@@ -1,5 +1,10 @@
-"""``<ratelimit shared="cluster">``: the leaky bucket of :mod:`.bucket` kept in the PostgreSQL
-database of ocsipersist-pgsql, so that every server of a cluster counts against one limit.
+"""``<ratelimit shared="cluster">``: the leaky bucket of :mod:`.bucket` kept in the cluster's
+PostgreSQL database, so that every server of a cluster counts against one limit.
+
+The database is the one the core publishes as ``settings.cluster_database``
+(:class:`ocsi.ClusterDatabase`; ocsipersist-pgsql publishes its own): the public setting, so
+this module knows nothing of the extension that holds it. Each process keeps its own small
+asyncpg pool per database and event loop (a pool cannot cross a ``fork`` or a loop).
 
 One statement per request, one round trip: an ``INSERT … ON CONFLICT DO UPDATE`` computes the
 new excess from the row's under the row lock, keeps the row as it was when the request is
@@ -16,10 +21,14 @@ with its database), and an error is logged at most once a minute.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import os
 import time
 from typing import Any
+
+from ocsi import ClusterDatabase
 
 from .bucket import ACCEPT, UNIT, Verdict
 
@@ -42,18 +51,50 @@ EXPIRE = ("DELETE FROM ocsi_ratelimit WHERE zone = $1 AND last_us < "
           "floor((excess + 1000000)::numeric * 1000000 / $2)::bigint")
 #: Seconds between two removals of worthless rows (per process), and between two error lines.
 EVERY = 60.0
+#: Connections of a process's pool: one statement per request, held for one round trip.
+POOL_SIZE = 10
+
+
+class Pools:
+    """One asyncpg pool per database, process and event loop, shared by every zone; made on
+    first use (the configuration is read before the loop runs, and workers fork after)."""
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[str, int, asyncio.AbstractEventLoop], Any] = {}
+        self._making: dict[tuple[str, int, asyncio.AbstractEventLoop], asyncio.Lock] = {}
+
+    async def get(self, database: ClusterDatabase) -> Any:
+        loop = asyncio.get_running_loop()
+        key = (repr(sorted(database.connect_args.items())), os.getpid(), loop)
+        pool = self._pools.get(key)
+        if pool is not None:
+            return pool
+        for old in [k for k in self._pools if k[1] != key[1] or k[2].is_closed()]:
+            del self._pools[old]  # another process's or a finished loop's: not ours to close
+            self._making.pop(old, None)
+        lock = self._making.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self._pools:
+                import asyncpg  # the cluster mode's dependency (the "cluster" extra)
+
+                self._pools[key] = await asyncpg.create_pool(
+                    min_size=1, max_size=POOL_SIZE, **database.connect_args)
+        return self._pools[key]
+
+
+POOLS = Pools()
 
 
 class ClusterBucket:
     """The limit of one ``<ratelimit shared="cluster">``, in the table ``ocsi_ratelimit``.
 
-    ``backend`` is ocsipersist-pgsql's backend (what its ``<extension>`` options give): only
-    its ``pool()`` is used, an asyncpg pool for this process and loop.
+    ``database`` is the cluster's (``settings.cluster_database``); the statements go through
+    this process's pool for it (:class:`Pools`).
     """
 
-    def __init__(self, backend: Any, zone: str, rate: float, burst: int, delay: float,
+    def __init__(self, database: ClusterDatabase, zone: str, rate: float, burst: int, delay: float,
                  digest: Any) -> None:
-        self.backend = backend
+        self.database = database
         self.zone = zone
         self._rate = max(1, round(rate * UNIT))
         self.burst = burst * UNIT
@@ -64,7 +105,7 @@ class ClusterBucket:
         self._complained = -math.inf
 
     async def _pool(self) -> Any:
-        pool = await self.backend.pool()
+        pool = await POOLS.get(self.database)
         if self._ready is not pool:
             try:
                 await pool.execute(SCHEMA)
