@@ -32,6 +32,10 @@ the server's own and may change without notice.
   (the document they run, errors located at what the user typed) with
   :func:`listen_arguments` (``--host``/``--port`` alike everywhere), and :func:`run_document`
   (serving any generated document).
+- Counters: :data:`STATS`, the process's :class:`Stats` (the core counts requests, connections,
+  bytes, TLS handshakes and reloads there; an extension adds a :class:`Family` with
+  ``STATS.counter``/``gauge``/``histogram`` and a metrics exporter reads ``STATS.gather()``,
+  a :data:`Snapshot` that covers every worker).
 - Lifecycle: :class:`ServerView`, what ``ocsi_server_started``, ``ocsi_reloaded`` and
   ``ocsi_server_stopping`` receive (settings, data directory, worker index, the live
   configuration's per-extension state, the event loop); ``ctx.state(extension)`` on a
@@ -85,6 +89,7 @@ from .pipeline.step import FunctionStep, Step
 from .oneliner import OneLiner, listen_arguments
 from .pipeline.urls import absolute_url, slash_redirect, url_subject
 from .serverview import ServerView
+from .stats import STATS, Family, Snapshot, Stats
 
 __version__ = "0.1.0"
 
@@ -122,5 +127,5 @@ __all__ = [
     "slash_redirect", "absolute_url", "url_subject", "GroupTemplate", "negotiate", "parse_accept_encoding", "has_token",
     "format_http_date", "parse_http_date", "split_host_port", "join_host_port",
     # extension machinery
-    "hookimpl", "ServerView", "import_fresh", "run_document", "OneLiner", "listen_arguments", "__version__",
+    "hookimpl", "ServerView", "STATS", "Stats", "Family", "Snapshot", "import_fresh", "run_document", "OneLiner", "listen_arguments", "__version__",
 ]

@@ -40,6 +40,9 @@ from .urls import slash_redirect
 
 log = logging.getLogger("ocsi.pipeline")
 
+#: Where a request's stash keeps the host or site that answers it (what it is counted under).
+SCOPE_KEY = "ocsi.scope"
+
 
 class Control(enum.Enum):
     """Why a chain ended early."""
@@ -64,6 +67,8 @@ class Site(Step):
         self.steps = list(steps)
         self.charset = charset
         self.where = where
+        #: This site's request counts (:meth:`ocsi.stats.Stats.bind`).
+        self.counts: Any = None
 
     def children(self) -> list[Step]:
         return self.steps
@@ -123,6 +128,11 @@ async def run_chain(
             if log.isEnabledFor(logging.INFO):
                 log.info("site found: url %s matches %s (%s)", request.path,
                          "/".join(step.path) or "<root>", step.where)
+            # the answer is counted under the site that gave it (SCOPE_KEY; the stash is the
+            # same dict in every copy of a request)
+            stash = request.stash
+            outer = stash.get(SCOPE_KEY)
+            stash[SCOPE_KEY] = step
             if isinstance(inner, Response):
                 return state, request, Control.SERVE_NOW, inner
             state, _, ctl, payload = await run_chain(step.steps, inner, state)
@@ -130,6 +140,8 @@ async def run_chain(
                 state = NotFound(payload)
             elif ctl is not None:
                 return state, request, ctl, payload
+            if type(state) is not Found:
+                stash[SCOPE_KEY] = outer
             continue
         try:
             ans = await step.handle(request, state)
@@ -220,6 +232,8 @@ class Host:
         self.config = config
         self.where = where
         self.name = name
+        #: This host's request counts (:meth:`ocsi.stats.Stats.bind`).
+        self.counts: Any = None
         self._any = not self.patterns or any(
             p.name is None and p.port is None for p in self.patterns
         )
@@ -276,6 +290,7 @@ class Pipeline:
                     request.config = host.config
                     request.depth = 0
                     request.site_path = ()
+                    request.stash[SCOPE_KEY] = host
                     if log.isEnabledFor(logging.INFO):  # -vv: Ocsigen's decision trace
                         log.info("host found! %s:%d matches %s (%s)", request.host,
                                  request.port, host.name, host.where)
