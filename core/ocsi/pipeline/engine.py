@@ -111,9 +111,10 @@ def _status_of(state: State) -> int:
 
 
 async def run_chain(
-    steps: Sequence[Step], request: Request, state: State
+    steps: Sequence[Step], request: Request, state: State, scope: Any = None
 ) -> tuple[State, Request, Control | None, Any]:
-    """Run ``steps`` in order; return ``(state, request, control, payload)``.
+    """Run ``steps`` in order; return ``(state, request, control, payload)``. ``scope``: the
+    host or site they belong to, which an answer found here is counted under.
 
     ``control`` is ``None`` when the chain ran to its end; otherwise ``payload`` is the status
     (stop answers), the response (``SERVE_NOW``) or the new request (``RETRY``).
@@ -128,20 +129,16 @@ async def run_chain(
             if log.isEnabledFor(logging.INFO):
                 log.info("site found: url %s matches %s (%s)", request.path,
                          "/".join(step.path) or "<root>", step.where)
-            # the answer is counted under the site that gave it (SCOPE_KEY; the stash is the
-            # same dict in every copy of a request)
-            stash = request.stash
-            outer = stash.get(SCOPE_KEY)
-            stash[SCOPE_KEY] = step
+            # counted under the last site entered, unless a step outside it answers (below);
+            # the stash is the same dict in every copy of a request
+            request.stash[SCOPE_KEY] = step
             if isinstance(inner, Response):
                 return state, request, Control.SERVE_NOW, inner
-            state, _, ctl, payload = await run_chain(step.steps, inner, state)
+            state, _, ctl, payload = await run_chain(step.steps, inner, state, step)
             if ctl is Control.STOP_SITE:
                 state = NotFound(payload)
             elif ctl is not None:
                 return state, request, ctl, payload
-            if type(state) is not Found:
-                stash[SCOPE_KEY] = outer
             continue
         try:
             ans = await step.handle(request, state)
@@ -156,6 +153,8 @@ async def run_chain(
             continue
         # type(...) is: the answer types are final, and mypy narrows on it
         if type(ans) is Serve:
+            if type(state) is not Found:  # a filter of a found page leaves it where it was
+                request.stash[SCOPE_KEY] = scope
             state = Found(ans.response)
             if ans.request is not None:
                 request = ans.request
@@ -163,7 +162,8 @@ async def run_chain(
             await _close_found(state)
             state = NotFound(ans.status)
         elif type(ans) is SubChain:
-            state, request, ctl, payload = await run_chain(ans.steps, ans.request or request, state)
+            state, request, ctl, payload = await run_chain(ans.steps, ans.request or request, state,
+                                                           scope)
             if ctl is not None:
                 return state, request, ctl, payload
         elif type(ans) is ContinueWith:
@@ -172,6 +172,7 @@ async def run_chain(
             state = NotFound(status)
             request = ans.request
         elif type(ans) is ServeNow:
+            request.stash[SCOPE_KEY] = scope
             return state, request, Control.SERVE_NOW, ans.response
         elif type(ans) is StopSite:
             await _close_found(state)
@@ -294,7 +295,7 @@ class Pipeline:
                     if log.isEnabledFor(logging.INFO):  # -vv: Ocsigen's decision trace
                         log.info("host found! %s:%d matches %s (%s)", request.host,
                                  request.port, host.name, host.where)
-                    state, _, ctl, payload = await run_chain(host.steps, request, state)
+                    state, _, ctl, payload = await run_chain(host.steps, request, state, host)
                     if ctl is None or ctl is Control.STOP_SITE or ctl is Control.STOP_HOST:
                         if isinstance(state, Found):
                             return state.response
