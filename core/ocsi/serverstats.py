@@ -45,8 +45,8 @@ class ServerSampler:
         if m is not None:
             conns = m.connections
             h2 = [c for c in conns if hasattr(c, "_streams")]
-            h2_busy = sum(1 for c in h2 if c._streams)  # type: ignore[union-attr]
-            h2_streams = sum(len(c._streams) for c in h2)  # type: ignore[union-attr]
+            h2_busy = sum(1 for c in h2 if c._streams)
+            h2_streams = sum(len(c._streams) for c in h2)
             # an HTTP/1.1 connection carries one request at a time
             h1_busy = max(0, m.in_flight - h2_streams)
             out[OPEN.name] = {(): len(conns)}

@@ -53,7 +53,7 @@ Merge = Literal["sum", "max", "min"]
 
 def method_label(method: str | None) -> str:
     """A request method as counted: one of :data:`METHODS` or ``OTHER``."""
-    return method if method in _METHOD_INDEX else "OTHER"  # type: ignore[return-value]
+    return method if method in _METHOD_INDEX else "OTHER"
 
 
 class Counter:
