@@ -221,3 +221,112 @@ def test_python_constructor(element: str) -> None:
     from ocsi_ext_metrics import Metrics, metrics
 
     assert isinstance(metrics(), Metrics)
+
+
+def test_extensions_counters(ocsi_process: Callable[..., Any], tmp_path: Path) -> None:
+    """staticmod's cache, deflatemod's compressed cache and revproxy's per-destination
+    counters, from real requests: a real ocsi backend behind the proxy and a destination where
+    nothing listens."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.txt").write_bytes(b"hello " * 200)
+    old = time.time() - 3600  # settled: deflatemod keeps only files unmodified for 2 s
+    os.utime(tmp_path / "www" / "a.txt", (old, old))
+    backend = ocsi_process(EXTS + f'<host><static dir="{tmp_path}/www"/></host>')
+    down = socket_nobody_listens()
+    srv = ocsi_process(
+        EXTS.replace('<extension findlib-package="ocsi-ext-staticmod"/>',
+                     '<extension findlib-package="ocsi-ext-staticmod">'
+                     '<filecache ttl="1h"/></extension>')
+        + '<extension findlib-package="ocsi-ext-revproxy"/>'
+          '<extension findlib-package="ocsi-ext-deflatemod"/>'
+          '<host hostfilter="*"><site path="_metrics"><metrics/></site>'
+          f'<site path="files"><static dir="{tmp_path}/www"/><deflate compress="only">'
+          '<type>text/plain</type></deflate></site>'
+          f'<site path="up"><revproxy suburl="(.*)" dest="http://127.0.0.1:{backend.port}/\\1"/></site>'
+          f'<site path="down"><revproxy suburl="(.*)" dest="http://127.0.0.1:{down}/\\1"/></site>'
+          '</host>')
+    for _ in range(3):
+        assert srv.get("/files/a.txt", {"Accept-Encoding": "gzip"}).status == 200
+    for _ in range(2):
+        assert srv.get("/up/a.txt").status == 200
+    assert srv.get("/up/missing").status == 404
+    assert srv.get("/down/a.txt").status == 502
+    samples, _ = scrape(srv)
+    assert value(samples, "ocsi_static_cache_total", result="miss") >= 1
+    assert value(samples, "ocsi_static_cache_total", result="hit") >= 2
+    assert value(samples, "ocsi_deflate_cache_total", result="miss") >= 1
+    assert value(samples, "ocsi_deflate_cache_total", result="hit") >= 1
+    up = f"http://127.0.0.1:{backend.port}/\\1"
+    assert value(samples, "ocsi_proxy_responses_total", destination=up, code="2xx") == 2
+    assert value(samples, "ocsi_proxy_responses_total", destination=up, code="4xx") == 1
+    assert value(samples, "ocsi_proxy_response_seconds_count", destination=up) == 3
+    assert value(samples, "ocsi_proxy_destination_up", destination=up) == 1
+    dead = f"http://127.0.0.1:{down}/\\1"
+    assert value(samples, "ocsi_proxy_errors_total", destination=dead) == 1
+    assert value(samples, "ocsi_proxy_destination_up", destination=dead) == 0
+    assert not any("missing" in v or "a.txt" in v for k in samples for _, v in k[1])
+
+
+def socket_nobody_listens() -> int:
+    """A port on 127.0.0.1 that refuses connections (bound, never listening)."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return int(s.getsockname()[1])
+
+
+_HELD: list[Any] = []
+
+
+def test_certificate_expiry_and_tls_handshakes(ocsi_process: Callable[..., Any],
+                                               tmp_path: Path) -> None:
+    import socket
+    import ssl
+
+    from ocsi.testing import self_signed
+
+    cert_pem, key_pem = self_signed()
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(cert_pem)
+    key.write_bytes(key_pem)
+    doc = (f'<ocsigen><server><port protocol="HTTPS">127.0.0.1:{{port}}</port>'
+           f'<ssl><certificate>{cert}</certificate><privatekey>{key}</privatekey></ssl>'
+           f'<logdir>{{tmp}}/log</logdir>{EXTS}'
+           '<host hostfilter="*"><site path="_metrics"><metrics/></site></host>'
+           '</server></ocsigen>')
+    srv = ocsi_process(doc, full=True)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /_metrics/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while tls.recv(65536):
+                    pass
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP: OpenSSL refuses it
+        try:
+            while raw.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /_metrics/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+    text = data.split(b"\r\n\r\n", 1)[1].decode()
+    samples: Samples = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    assert value(samples, "ocsi_tls_handshakes_total") == 3
+    assert value(samples, "ocsi_tls_handshake_failures_total") == 1
+    from cryptography import x509
+
+    expected = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+    assert value(samples, "ocsi_certificate_expiry_timestamp_seconds", source="file",
+                 certificate=str(cert)) == expected.timestamp()
