@@ -129,6 +129,8 @@ class Server:
         self._observers: list[Callable[..., object]] = []
         #: The connections and certificates, for the process's counters (:mod:`ocsi.stats`).
         self._sampler = ServerSampler(self)
+        #: Counts each answer (``STATS.finished``, bound once: it runs per request).
+        self._count = STATS.finished
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -303,7 +305,7 @@ class Server:
         self._observers = self.runtime.extensions.functions("ocsi_request_finished")
 
     def _access(self, rec: AccessRecord) -> None:
-        STATS.finished(rec)
+        self._count(rec)
         if self.logs is not None:
             self.logs.access.write(rec)
         if self._observers and rec.request is not None:

@@ -34,13 +34,11 @@ __all__ = ["STATS", "Stats", "Family", "Counter", "Gauge", "Histogram", "ScopeCo
 
 #: The methods counted by name; any other is counted as ``OTHER``.
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
-_METHOD_INDEX = {m: i for i, m in enumerate(METHODS)}
-_OTHER = len(METHODS)
+_KNOWN = frozenset(METHODS)
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 #: Upper bounds (seconds) of the request-duration histogram's buckets (``+Inf`` follows).
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                     5.0, 10.0, 30.0)
-_CLASSES = len(STATUS_CLASSES)
 
 #: A snapshot: ``{family name: {"kind", "help", "labels", "merge", "series"}}``, where
 #: ``series`` is a list of ``[label values…, value]`` (a histogram's value is
@@ -53,7 +51,7 @@ Merge = Literal["sum", "max", "min"]
 
 def method_label(method: str | None) -> str:
     """A request method as counted: one of :data:`METHODS` or ``OTHER``."""
-    return method if method in _METHOD_INDEX else "OTHER"
+    return method if method in _KNOWN else "OTHER"
 
 
 class Counter:
@@ -133,15 +131,25 @@ class ScopeCounts:
     """The requests of one ``(host, site)``: counts per method and status class, and the
     duration histogram. Reached from the request without a lookup (see :meth:`Stats.bind`)."""
 
-    __slots__ = ("host", "site", "requests", "buckets", "seconds")
+    __slots__ = ("host", "site", "methods", "other", "buckets", "seconds")
 
     def __init__(self, host: str, site: str) -> None:
         self.host = host
         self.site = site
-        #: ``[method index * 5 + status class]``.
-        self.requests = [0] * ((_OTHER + 1) * _CLASSES)
+        #: ``methods[method][status // 100]`` (statuses have three digits: 10 slots), and
+        #: ``other`` for the methods not in :data:`METHODS`; folded into classes when read.
+        self.methods: dict[str | None, list[int]] = {m: [0] * 10 for m in METHODS}
+        self.other = [0] * 10
         self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
         self.seconds = 0.0
+
+    def classes(self) -> Iterator[tuple[str, str, int]]:
+        """``(method, status class, count)`` of every count above 0."""
+        for method, counts in (*self.methods.items(), ("OTHER", self.other)):
+            for hundreds, n in enumerate(counts):
+                if n:
+                    code = STATUS_CLASSES[min(max(hundreds, 1), 5) - 1]
+                    yield method or "OTHER", code, n
 
 
 #: The request stash key under which the pipeline leaves the host or site that answered
@@ -173,19 +181,17 @@ class Stats:
     # -- the request path ------------------------------------------------------------------------
     def finished(self, rec: AccessRecord) -> None:
         """Count one answer (called where the access record is written, for every protocol)."""
+        # every operation here is paid per answer: keep it to lookups and additions
         req = rec.request
-        scope = None
-        if req is not None:
-            where = req.stash.get(SCOPE_KEY)
-            if where is not None:
-                scope = where.counts
-            self.request_body_bytes += req.body.received
-        if scope is None:
+        if req is None:
             scope = self.unrouted
-        cls = rec.status // 100 - 1
-        if cls > 4 or cls < 0:
-            cls = 4
-        scope.requests[_METHOD_INDEX.get(rec.method, _OTHER) * _CLASSES + cls] += 1  # type: ignore[arg-type]
+        else:
+            where = req.stash.get(SCOPE_KEY)
+            scope = (where.counts if where is not None else None) or self.unrouted
+            received = req.body.received
+            if received:
+                self.request_body_bytes += received
+        scope.methods.get(rec.method, scope.other)[rec.status // 100] += 1
         d = rec.duration
         scope.buckets[bisect_left(DURATION_BUCKETS, d)] += 1
         scope.seconds += d
@@ -274,11 +280,10 @@ class Stats:
         requests: list[list[Any]] = []
         durations: list[list[Any]] = []
         for c in self.scopes.values():
-            for i, n in enumerate(c.requests):
-                if n:
-                    m, k = divmod(i, _CLASSES)
-                    method = METHODS[m] if m < _OTHER else "OTHER"
-                    requests.append([c.host, c.site, method, STATUS_CLASSES[k], n])
+            folded: dict[tuple[str, str], int] = {}
+            for method, code, n in c.classes():
+                folded[(method, code)] = folded.get((method, code), 0) + n
+            requests += [[c.host, c.site, m, k, n] for (m, k), n in folded.items()]
             if any(c.buckets):
                 durations.append([c.host, c.site, [*c.buckets, c.seconds]])
         put("ocsi_requests_total", "Requests answered, by configured host and site, method and "
