@@ -285,13 +285,14 @@ class Pipeline:
                     return error_response(500, "too many retries" if self.debug else None)
                 request.retries = passes - 1
                 retry = None
+                last = None
                 for host in self.hosts:
                     if not host.matches(request.host, request.port):
                         continue
+                    last = host
                     request.config = host.config
                     request.depth = 0
                     request.site_path = ()
-                    request.stash[SCOPE_KEY] = host
                     if log.isEnabledFor(logging.INFO):  # -vv: Ocsigen's decision trace
                         log.info("host found! %s:%d matches %s (%s)", request.host,
                                  request.port, host.name, host.where)
@@ -304,10 +305,14 @@ class Pipeline:
                         served: Response = payload
                         return served
                     if ctl is Control.STOP_ALL:
+                        request.stash.setdefault(SCOPE_KEY, host)
                         return error_response(payload)
                     retry = payload  # Control.RETRY
                     break
                 if retry is None:
+                    # found nowhere: counted under the last site entered, else the last host
+                    if last is not None and SCOPE_KEY not in request.stash:
+                        request.stash[SCOPE_KEY] = last
                     return error_response(_status_of(state))
                 request = retry
                 state = NOT_FOUND_STATE
