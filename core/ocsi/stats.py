@@ -181,17 +181,22 @@ class Stats:
     # -- the request path ------------------------------------------------------------------------
     def finished(self, rec: AccessRecord) -> None:
         """Count one answer (called where the access record is written, for every protocol)."""
-        # every operation here is paid per answer: keep it to lookups and additions
+        # every operation here is paid per answer: subscripts in zero-cost try blocks
+        # rather than calls to get, the rare cases (no request, no host) in the except
         req = rec.request
-        if req is None:
+        try:
+            received = req.body.received  # type: ignore[union-attr]
+            scope = req.stash[SCOPE_KEY].counts or self.unrouted  # type: ignore[union-attr]
+        except (AttributeError, KeyError):
+            received = 0
             scope = self.unrouted
-        else:
-            where = req.stash.get(SCOPE_KEY)
-            scope = (where.counts if where is not None else None) or self.unrouted
-            received = req.body.received
-            if received:
-                self.request_body_bytes += received
-        scope.methods.get(rec.method, scope.other)[rec.status // 100] += 1
+        if received:
+            self.request_body_bytes += received
+        try:
+            counts = scope.methods[rec.method]
+        except KeyError:
+            counts = scope.other
+        counts[rec.status // 100] += 1
         d = rec.duration
         scope.buckets[bisect_left(DURATION_BUCKETS, d)] += 1
         scope.seconds += d
