@@ -3,8 +3,9 @@
 Each worker counts in its own memory (:mod:`ocsi.stats`); nothing is shared on the request
 path. Once a second (and when it stops) a worker whose configuration exports metrics writes
 its :meth:`~ocsi.stats.Stats.snapshot` to ``worker-INDEX-PID.json`` in the master's private
-directory (``OCSI_STATS_DIR``, removed with the master). The worker that answers a scrape adds
-its live counters to the others' last files.
+directory (``OCSI_STATS_DIR``, removed with the master). The worker that answers a scrape
+writes its own file first, then adds its counters to the others' last files: any number a
+scrape has shown is in a file, so the master's fold keeps it.
 
 A restart must never make a sum go backwards, though the dead worker's memory is gone and its
 successor starts from zero. When the master reaps a worker it *folds* the dead worker's last
@@ -12,8 +13,8 @@ file into ``retired.json`` (counters and histograms only, gauges died with it), 
 file's name there as folded, and only then removes the file. A reader lists and reads the
 worker files first and ``retired.json`` after, skipping files it names: a file removed before
 the listing was folded before it too, and a file read and folded meanwhile is counted once,
-through ``retired.json``. What a worker counted after its last write (under a second) is lost
-with it, which lowers no sum.
+through ``retired.json``. What a worker counted after its last write (under a second, and
+never shown by a scrape) is lost with it, which lowers no sum a scrape has shown.
 
 The master also writes what only it knows there: worker restarts, and the reloads it made
 (every worker reloads, so their own counts would be multiplied by N).

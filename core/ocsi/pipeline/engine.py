@@ -80,12 +80,16 @@ class Site(Step):
 
     def enter(self, request: Request) -> Request | Response | None:
         """The request for the site's steps, a redirect, or ``None`` when the site is not concerned."""
-        n = len(self.path)
+        path = self.path
         d = request.depth
         segs = request.segments
-        if n == 0:
+        if not path:
             return request.replace(site_path=request.site_path, config=self._config(request.config))
-        if tuple(segs[d : d + n]) != self.path:
+        # the common case, a request for elsewhere, decided on the first segment
+        if len(segs) <= d or segs[d] != path[0]:
+            return None
+        n = len(path)
+        if segs[d : d + n] != path:
             return None
         if len(segs) == d + n:
             return slash_redirect(request, request.raw_segments)
