@@ -72,9 +72,9 @@ class ServerSampler:
         acme = self.server.acme
         if acme is not None:
             for host in acme.serving.hosts:
-                stored = acme.serving.store.certificate(host.names)
-                if stored is not None:
-                    dates[("acme", host.names[0])] = stored.not_after.timestamp()
+                when = self._expiry(acme.serving.store.certificate_path(host.names))
+                if when is not None:
+                    dates[("acme", host.names[0])] = when
         return dates
 
     def _expiry(self, path: str) -> float | None:

@@ -311,7 +311,9 @@ class Stats:
                  self.tls_failures),
                 ("ocsi_reloads_total", "Reloads that took effect", self.reloads),
                 ("ocsi_reload_failures_total", "Reloads refused (the configuration stayed)",
-                 self.failed_reloads)):
+                 self.failed_reloads),
+                # the worker master's count replaces it (ocsi.statsfiles)
+                ("ocsi_worker_restarts_total", "Worker processes restarted after they died", 0)):
             put(name, help, "counter", (), [[value]])
         sampled: dict[str, dict[tuple[str, ...], float]] = {}
         for fn in list(self._samplers):
