@@ -40,6 +40,11 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                     5.0, 10.0, 30.0)
 
+#: Cells of a status class: one per duration bucket, ``+Inf`` included.
+CELLS = len(DURATION_BUCKETS) + 1
+#: Cells of a method: rows 0 (unused) to 5, one per status class.
+ROWS = 6 * CELLS
+
 #: A snapshot: ``{family name: {"kind", "help", "labels", "merge", "series"}}``, where
 #: ``series`` is a list of ``[label values…, value]`` (a histogram's value is
 #: ``[bucket counts…, +Inf count, sum]``, not cumulated).
@@ -131,25 +136,34 @@ class ScopeCounts:
     """The requests of one ``(host, site)``: counts per method and status class, and the
     duration histogram. Reached from the request without a lookup (see :meth:`Stats.bind`)."""
 
-    __slots__ = ("host", "site", "methods", "other", "buckets", "seconds")
+    __slots__ = ("host", "site", "methods", "other", "seconds")
 
     def __init__(self, host: str, site: str) -> None:
         self.host = host
         self.site = site
-        #: ``methods[method][status // 100]`` (statuses have three digits: 10 slots), and
-        #: ``other`` for the methods not in :data:`METHODS`; folded into classes when read.
-        self.methods: dict[str | None, list[int]] = {m: [0] * 10 for m in METHODS}
-        self.other = [0] * 10
-        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
+        #: ``methods[method][status // 100 * CELLS + duration bucket]``: one increment counts
+        #: an answer for both the request counter and the histogram (each costs about as much
+        #: as the other); rows 1 to 5 are the status classes. ``other``: the methods not in
+        #: :data:`METHODS`. Both are folded when read.
+        self.methods: dict[str | None, list[int]] = {m: [0] * ROWS for m in METHODS}
+        self.other = [0] * ROWS
         self.seconds = 0.0
 
     def classes(self) -> Iterator[tuple[str, str, int]]:
         """``(method, status class, count)`` of every count above 0."""
-        for method, counts in (*self.methods.items(), ("OTHER", self.other)):
-            for hundreds, n in enumerate(counts):
+        for method, cells in (*self.methods.items(), ("OTHER", self.other)):
+            for hundreds in range(1, 6):
+                n = sum(cells[hundreds * CELLS:(hundreds + 1) * CELLS])
                 if n:
-                    code = STATUS_CLASSES[min(max(hundreds, 1), 5) - 1]
-                    yield method or "OTHER", code, n
+                    yield method or "OTHER", STATUS_CLASSES[hundreds - 1], n
+
+    def buckets(self) -> list[int]:
+        """The duration histogram (per bucket, not cumulated), every method and status."""
+        out = [0] * CELLS
+        for cells in (*self.methods.values(), self.other):
+            for i, n in enumerate(cells):
+                out[i % CELLS] += n
+        return out
 
 
 #: The request stash key under which the pipeline leaves the host or site that answered
@@ -181,24 +195,36 @@ class Stats:
     # -- the request path ------------------------------------------------------------------------
     def finished(self, rec: AccessRecord) -> None:
         """Count one answer (called where the access record is written, for every protocol)."""
-        # every operation here is paid per answer: subscripts in zero-cost try blocks
-        # rather than calls to get, the rare cases (no request, no host) in the except
-        req = rec.request
+        # paid per answer: subscripts in a zero-cost try block rather than calls to get; the
+        # rare cases (no request, no host, a method not in METHODS) are in _finished_rarely
+        d = rec.duration
         try:
-            received = req.body.received  # type: ignore[union-attr]
-            scope = req.stash[SCOPE_KEY].counts or self.unrouted  # type: ignore[union-attr]
-        except (AttributeError, KeyError):
-            received = 0
-            scope = self.unrouted
+            req = rec.request
+            scope = req.stash[SCOPE_KEY].counts  # type: ignore[union-attr]
+            scope.methods[rec.method][rec.status // 100 * CELLS
+                                      + bisect_left(DURATION_BUCKETS, d)] += 1
+        except (AttributeError, KeyError, IndexError):
+            self._finished_rarely(rec)
+            return
+        scope.seconds += d
+        self.response_body_bytes += rec.bytes_sent
+        received = req.body.received  # type: ignore[union-attr]
         if received:
             self.request_body_bytes += received
-        try:
-            counts = scope.methods[rec.method]
-        except KeyError:
-            counts = scope.other
-        counts[rec.status // 100] += 1
+
+    def _finished_rarely(self, rec: AccessRecord) -> None:
+        req = rec.request
+        scope = None
+        if req is not None:
+            where = req.stash.get(SCOPE_KEY)
+            scope = getattr(where, "counts", None)
+            self.request_body_bytes += req.body.received
+        if scope is None:
+            scope = self.unrouted
+        row = min(max(rec.status // 100, 1), 5)
         d = rec.duration
-        scope.buckets[bisect_left(DURATION_BUCKETS, d)] += 1
+        cells = scope.methods.get(rec.method, scope.other)
+        cells[row * CELLS + bisect_left(DURATION_BUCKETS, d)] += 1
         scope.seconds += d
         self.response_body_bytes += rec.bytes_sent
 
@@ -294,8 +320,9 @@ class Stats:
             for method, code, n in c.classes():
                 folded[(method, code)] = folded.get((method, code), 0) + n
             requests += [[c.host, c.site, m, k, n] for (m, k), n in folded.items()]
-            if any(c.buckets):
-                durations.append([c.host, c.site, [*c.buckets, c.seconds]])
+            buckets = c.buckets()
+            if any(buckets):
+                durations.append([c.host, c.site, [*buckets, c.seconds]])
         put("ocsi_requests_total", "Requests answered, by configured host and site, method and "
             "status class", "counter", ("host", "site", "method", "code"), requests)
         put("ocsi_request_duration_seconds", "Time from a complete request head to the last "
