@@ -29,12 +29,11 @@ if TYPE_CHECKING:
     from .pipeline.engine import Pipeline
 
 __all__ = ["STATS", "Stats", "Family", "Counter", "Gauge", "Histogram", "ScopeCounts",
-           "CountedSSLObject", "METHODS", "STATUS_CLASSES", "DURATION_BUCKETS", "method_label",
+           "CountedSSLObject", "METHODS", "STATUS_CLASSES", "DURATION_BUCKETS",
            "Snapshot"]
 
 #: The methods counted by name; any other is counted as ``OTHER``.
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
-_KNOWN = frozenset(METHODS)
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 #: Upper bounds (seconds) of the request-duration histogram's buckets (``+Inf`` follows).
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -52,11 +51,6 @@ Snapshot = dict[str, dict[str, Any]]
 Kind = Literal["counter", "gauge", "histogram"]
 #: How a gauge of several workers is combined: added up, or the largest/smallest value.
 Merge = Literal["sum", "max", "min"]
-
-
-def method_label(method: str | None) -> str:
-    """A request method as counted: one of :data:`METHODS` or ``OTHER``."""
-    return method if method in _KNOWN else "OTHER"
 
 
 class Counter:
