@@ -89,7 +89,7 @@ class Site(Step):
         if len(segs) <= d or segs[d] != path[0]:
             return None
         n = len(path)
-        if segs[d : d + n] != path:
+        if tuple(segs[d : d + n]) != path:
             return None
         if len(segs) == d + n:
             return slash_redirect(request, request.raw_segments)
@@ -176,7 +176,8 @@ async def run_chain(
             state = NotFound(status)
             request = ans.request
         elif type(ans) is ServeNow:
-            request.stash[SCOPE_KEY] = scope
+            if scope is not None:
+                request.stash[SCOPE_KEY] = scope
             return state, request, Control.SERVE_NOW, ans.response
         elif type(ans) is StopSite:
             await _close_found(state)
