@@ -42,6 +42,8 @@ REPO = BENCH.parent
 ROWS = {
     # row: (configuration template, path, expected status)
     "static": ("ocsi-static.xml", "/small.txt", 200),
+    # the same with <metrics/> loaded and a <site> for it before the files
+    "static-metrics": ("ocsi-static-metrics.xml", "/small.txt", 200),
     "notfound": ("ocsi-static.xml", "/does-not-exist.txt", 404),
     "asgi": ("ocsi-app.xml", "/", 200),
     "mem": ("ocsi-tiny.xml", "/", 200),

@@ -27,6 +27,10 @@ plugins never import it (a test checks both).
   matching, ``.`` matches a newline) whose matches are :class:`RegexMatch`, and :class:`Wildcard`
   (``*`` patterns matched in linear time, without a regular expression); :func:`url_subject`
   and :class:`GroupTemplate` (Ocsigen's ``suburl``/``fullurl`` matching and ``\\N`` templates).
+- Counters: :data:`STATS`, the process's :class:`Stats` (the core counts requests, connections,
+  bytes, TLS handshakes and reloads there; an extension adds a :class:`Family` with
+  ``STATS.counter``/``gauge``/``histogram`` and a metrics exporter reads ``STATS.gather()``,
+  a :data:`Snapshot` that covers every worker).
 - Lifecycle: :class:`ServerView`, what ``ocsi_server_started``, ``ocsi_reloaded`` and
   ``ocsi_server_stopping`` receive (settings, data directory, worker index, the live
   configuration's per-extension state, the event loop); ``ctx.state(extension)`` on a
@@ -71,6 +75,7 @@ from .pipeline.scope import NameRule, SiteConfig
 from .pipeline.step import FunctionStep, Step
 from .pipeline.urls import url_subject
 from .serverview import ServerView
+from .stats import STATS, Family, Snapshot, Stats
 
 __version__ = "0.1.0"
 
@@ -90,5 +95,5 @@ __all__ = [
     "ValueFormatError", "parse_int", "parse_size", "parse_duration", "parse_seconds", "parse_bool",
     "parse_regex", "Regex", "RegexMatch", "Wildcard", "check_bounded_regex", "url_subject", "GroupTemplate",
     # extension machinery
-    "hookimpl", "ServerView", "__version__",
+    "hookimpl", "ServerView", "STATS", "Stats", "Family", "Snapshot", "__version__",
 ]

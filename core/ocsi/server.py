@@ -38,7 +38,11 @@ from .quic import alt_svc, serve_quic, with_alt_svc
 from .logs import NOTICE, Logs
 from .replies import Reply
 from .runtime import Runtime, build_runtime
+from .serverstats import ServerSampler
 from .serverview import ServerView
+from .stats import STATS, CountedSSLObject
+from .statsfiles import ENV as STATS_ENV
+from .statsfiles import publish as publish_stats
 from .sni import CertificateChooser, HostCertificate
 from .systemd import Notifier, notifier
 from .tls import server_context
@@ -129,6 +133,10 @@ class Server:
         self.notifier = notifier() if listening is None else Notifier(None)
         self._reload_lock: asyncio.Lock | None = None
         self._observers: list[Callable[..., object]] = []
+        #: The connections and certificates, for the process's counters (:mod:`ocsi.stats`).
+        self._sampler = ServerSampler(self)
+        #: Counts each answer (``STATS.finished``, bound once: it runs per request).
+        self._count = STATS.finished
         self.loop: asyncio.AbstractEventLoop | None = None
         #: HTTP/3 endpoints (:mod:`ocsi.quic`), and the ``Alt-Svc`` of each port they serve.
         self.quic: list[Any] = []
@@ -170,6 +178,7 @@ class Server:
         self.logs.access.worker = self.worker
         self.logs.replay(bootstrap.kept)  # a certificate expiring soon, say, into warnings.log
         self.runtime = runtime
+        STATS.bind(runtime.pipeline)
         self._set_observers()
         self.acme = self._acme(runtime)
         self.manager = ConnectionManager(self._app(runtime), s.limits(), self._access)
@@ -203,6 +212,7 @@ class Server:
             self.watcher.start()
         if self._given_listening is None:  # a worker's master says it once for all
             announce(self.bound)
+        STATS.add_sampler(self._sampler)
         self.runtime.extensions.hook.ocsi_server_started(server=self.view)
         self.notifier.ready(self._status())
         if self.notifier.watchdog_interval is not None:
@@ -214,6 +224,7 @@ class Server:
         listening = self._given_listening or open_listeners(s)
         self._tls = listening.tls
         if listening.tls is not None:
+            listening.tls.sslobject_class = CountedSSLObject  # ACME's refines it
             self.certificates = CertificateChooser(listening.tls, s.host_certificates)
             if self.acme is not None:
                 self.certificates.acme = self.acme.serving
@@ -303,16 +314,29 @@ class Server:
     def _schedule_flush(self) -> None:
         assert self.loop is not None
         self._flush_handle = self.loop.call_later(1.0, self._schedule_flush)  # whatever happens
+        self.publish_stats()
         if self.logs is not None:
             try:
                 self.logs.access.flush()
             except Exception:  # noqa: BLE001 - the next second tries again
                 log.exception("flushing the access log failed")
 
+    def publish_stats(self) -> None:
+        """A worker's counters, written for the other workers' scrapes once a second and at
+        the end (:mod:`ocsi.statsfiles`), while the configuration exports them."""
+        directory = os.environ.get(STATS_ENV)
+        if self.worker is None or not STATS.exported or not directory:
+            return
+        try:
+            publish_stats(directory, self.worker, STATS.snapshot())
+        except Exception:  # noqa: BLE001 - the next second tries again
+            log.exception("publishing this worker's counters failed")
+
     def _set_observers(self) -> None:
         self._observers = self.runtime.extensions.functions("ocsi_request_finished")
 
     def _access(self, rec: AccessRecord) -> None:
+        self._count(rec)
         if self.logs is not None:
             self.logs.access.write(rec)
         if self._observers and rec.request is not None:
@@ -354,10 +378,12 @@ class Server:
             new = await build_runtime(self.pm, path or self.config_path, data)
         except ConfigError as exc:
             log.error("Reload failed, configuration unchanged: %s", exc)
+            STATS.failed_reloads += 1
             old.extensions.hook.ocsi_reloaded(server=self.view, ok=False, error=exc)
             return False
         except Exception as exc:  # noqa: BLE001
             log.exception("Reload failed, configuration unchanged")
+            STATS.failed_reloads += 1
             old.extensions.hook.ocsi_reloaded(server=self.view, ok=False, error=exc)
             return False
         # ``reload FILE`` loads FILE once; a plain ``reload`` reads the -c file again, as
@@ -366,6 +392,8 @@ class Server:
                 (p.address, p.port, p.https) for p in old.settings.ports]:
             log.warning("<port> changes take effect at the next restart, not on reload")
         self.runtime = new
+        STATS.bind(new.pipeline)
+        STATS.reloads += 1
         self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
         await self._reload_acme(old, new)
         assert self.manager is not None
@@ -486,6 +514,8 @@ class Server:
             await self.runtime.cleanup()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
+        self.publish_stats()
+        STATS.remove_sampler(self._sampler)
         log.info("Stopped after %.2f s", time.monotonic() - started)
         if self.logs is not None:
             self.logs.close()

@@ -53,6 +53,8 @@ from typing import Any
 from . import privileges
 from .commands import INVALID, open_fifo, remove_fifo, shutdown_timeout, split_lines
 from .replies import Reply, conclude, received, watching
+from .statsfiles import ENV as STATS_ENV
+from .statsfiles import MasterStats
 from .systemd import Notifier, notifier
 from .upgrade import start_successor, successor_arguments
 from .config.directives import parse_workers
@@ -175,6 +177,8 @@ class Master:
         self._throttled = False
         self._stopping = False
         self._deadline: float | None = None
+        #: Dead workers' counters and the master's own (:mod:`ocsi.statsfiles`).
+        self.stats: MasterStats | None = None
 
     def run(self) -> int:
         """Start, fork the workers, supervise them until shut down; the process exit code."""
@@ -223,6 +227,8 @@ class Master:
                 log.warning("Cannot create the command pipe %s (%s). I will continue without.",
                             s.commandpipe, exc.strerror)
         self.fifo_dir = tempfile.mkdtemp(prefix="ocsi-workers-")
+        os.mkdir(os.path.join(self.fifo_dir, "stats"), 0o700)
+        self.stats = MasterStats(os.path.join(self.fifo_dir, "stats"))
         self.workers = [self._new_worker(i) for i in range(self.count)]
         privileges.drop(s.user, s.group, self._owned())
         self._install_signals()
@@ -239,6 +245,8 @@ class Master:
         """Files handed to ``<user>``/``<group>``, so workers and reopen_logs can use them."""
         s = self.settings
         owned = [w.fifo for w in self.workers] + [self.fifo_dir or ""]
+        if self.stats is not None:
+            owned.append(self.stats.directory)
         if self.pipe_fd is not None and s.commandpipe:
             owned.append(s.commandpipe)
         if self.logs is not None and self.logs.logdir:
@@ -296,6 +304,8 @@ class Master:
         from .run import run_server
 
         os.environ["OCSI_WORKER"] = str(worker.index)  # worker 0 orders ACME certificates
+        if self.stats is not None:
+            os.environ[STATS_ENV] = self.stats.directory
         return run_server(self.running_path or self.config_path, None, silent=self.silent,
                           verbosity=self.verbosity,
                           pipe=worker.fifo, listening=listening, worker=worker.index,
@@ -331,6 +341,8 @@ class Master:
             if worker is None:
                 continue
             worker.pid = 0
+            if self.stats is not None:
+                self.stats.fold(worker.index, pid)
             if self._stopping:
                 log.info("Worker %d (pid %d) %s", worker.index, pid, _describe(status))
             else:
@@ -350,6 +362,9 @@ class Master:
             self._throttled = False
             log.warning("Restarting worker %d", worker.index)
             self._spawn(worker)
+            if self.stats is not None:
+                self.stats.restarts += 1
+                self.stats.save()
         if self._dead and not self._throttled:
             self._throttled = True
             log.error("Workers die too often: %d waiting, next restart in %.0f s",
@@ -441,7 +456,14 @@ class Master:
         """Validate the new configuration here first, so a broken one never reaches a worker."""
         self.notifier.reloading()
         try:
-            return self._check_and_reload(path)
+            ok = self._check_and_reload(path)
+            if self.stats is not None:
+                if ok:
+                    self.stats.reloads += 1
+                else:
+                    self.stats.failed_reloads += 1
+                self.stats.save()
+            return ok
         finally:
             self.notifier.ready(f"{self.count} workers serving")
 

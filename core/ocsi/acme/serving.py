@@ -23,6 +23,7 @@ from ..config.settings import SSLSettings
 from ..http.request import Request
 from ..http.response import Response
 from ..pipeline.https import HTTPS_PENDING
+from ..stats import CountedSSLObject
 from ..tls import acme_context
 from .challenges import PREFIX, AlpnChallenges, ChallengeFiles
 from .config import AcmeHost
@@ -36,7 +37,7 @@ REFRESH_INTERVAL = 2.0
 WARN_INTERVAL = 60.0
 
 
-class RefusableSSLObject(ssl.SSLObject):
+class RefusableSSLObject(CountedSSLObject):
     """The listeners' TLS objects while ACME is configured: a handshake refused by
     :meth:`AcmeServing.choose` fails only once its alert has been sent.
 

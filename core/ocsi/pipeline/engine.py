@@ -42,6 +42,9 @@ from .urls import slash_redirect
 
 log = logging.getLogger("ocsi.pipeline")
 
+#: Where a request's stash keeps the host or site that answers it (what it is counted under).
+SCOPE_KEY = "ocsi.scope"
+
 
 class Control(enum.Enum):
     """Why a chain ended early."""
@@ -66,6 +69,8 @@ class Site(Step):
         self.steps = list(steps)
         self.charset = charset
         self.where = where
+        #: This site's request counts (:meth:`ocsi.stats.Stats.bind`).
+        self.counts: Any = None
 
     def children(self) -> list[Step]:
         return self.steps
@@ -77,12 +82,16 @@ class Site(Step):
 
     def enter(self, request: Request) -> Request | Response | None:
         """The request for the site's steps, a redirect, or ``None`` when the site is not concerned."""
-        n = len(self.path)
+        path = self.path
         d = request.depth
         segs = request.segments
-        if n == 0:
+        if not path:
             return request.replace(site_path=request.site_path, config=self._config(request.config))
-        if tuple(segs[d : d + n]) != self.path:
+        # the common case, a request for elsewhere, decided on the first segment
+        if len(segs) <= d or segs[d] != path[0]:
+            return None
+        n = len(path)
+        if tuple(segs[d : d + n]) != path:
             return None
         if len(segs) == d + n:
             return slash_redirect(request, request.raw_segments)
@@ -108,9 +117,10 @@ def _status_of(state: State) -> int:
 
 
 async def run_chain(
-    steps: Sequence[Step], request: Request, state: State
+    steps: Sequence[Step], request: Request, state: State, scope: Any = None
 ) -> tuple[State, Request, Control | None, Any]:
-    """Run ``steps`` in order; return ``(state, request, control, payload)``.
+    """Run ``steps`` in order; return ``(state, request, control, payload)``. ``scope``: the
+    host or site they belong to, which an answer found here is counted under.
 
     ``control`` is ``None`` when the chain ran to its end; otherwise ``payload`` is the status
     (stop answers), the response (``SERVE_NOW``) or the new request (``RETRY``).
@@ -125,9 +135,12 @@ async def run_chain(
             if log.isEnabledFor(logging.INFO):
                 log.info("site found: url %s matches %s (%s)", request.path,
                          "/".join(step.path) or "<root>", step.where)
+            # counted under the last site entered, unless a step outside it answers (below);
+            # the stash is the same dict in every copy of a request
+            request.stash[SCOPE_KEY] = step
             if isinstance(inner, Response):
                 return state, request, Control.SERVE_NOW, inner
-            state, _, ctl, payload = await run_chain(step.steps, inner, state)
+            state, _, ctl, payload = await run_chain(step.steps, inner, state, step)
             if ctl is Control.STOP_SITE:
                 state = NotFound(payload)
             elif ctl is not None:
@@ -146,6 +159,8 @@ async def run_chain(
             continue
         # type(...) is: the answer types are final, and mypy narrows on it
         if type(ans) is Serve:
+            if type(state) is not Found:  # a filter of a found page leaves it where it was
+                request.stash[SCOPE_KEY] = scope
             state = Found(ans.response)
             if ans.request is not None:
                 request = ans.request
@@ -153,7 +168,8 @@ async def run_chain(
             await _close_found(state)
             state = NotFound(ans.status)
         elif type(ans) is SubChain:
-            state, request, ctl, payload = await run_chain(ans.steps, ans.request or request, state)
+            state, request, ctl, payload = await run_chain(ans.steps, ans.request or request, state,
+                                                           scope)
             if ctl is not None:
                 return state, request, ctl, payload
         elif type(ans) is ContinueWith:
@@ -162,6 +178,8 @@ async def run_chain(
             state = NotFound(status)
             request = ans.request
         elif type(ans) is ServeNow:
+            if scope is not None:
+                request.stash[SCOPE_KEY] = scope
             return state, request, Control.SERVE_NOW, ans.response
         elif type(ans) is StopSite:
             await _close_found(state)
@@ -222,6 +240,8 @@ class Host:
         self.config = config
         self.where = where
         self.name = name
+        #: This host's request counts (:meth:`ocsi.stats.Stats.bind`).
+        self.counts: Any = None
         self._any = not self.patterns or any(
             p.name is None and p.port is None for p in self.patterns
         )
@@ -272,16 +292,18 @@ class Pipeline:
                     return error_response(500, "too many retries" if self.debug else None)
                 request.retries = passes - 1
                 retry = None
+                last = None
                 for host in self.hosts:
                     if not host.matches(request.host, request.port):
                         continue
+                    last = host
                     request.config = host.config
                     request.depth = 0
                     request.site_path = ()
                     if log.isEnabledFor(logging.INFO):  # -vv: Ocsigen's decision trace
                         log.info("host found! %s:%d matches %s (%s)", request.host,
                                  request.port, host.name, host.where)
-                    state, _, ctl, payload = await run_chain(host.steps, request, state)
+                    state, _, ctl, payload = await run_chain(host.steps, request, state, host)
                     if ctl is None or ctl is Control.STOP_SITE or ctl is Control.STOP_HOST:
                         if isinstance(state, Found):
                             return state.response
@@ -290,10 +312,14 @@ class Pipeline:
                         served: Response = payload
                         return served
                     if ctl is Control.STOP_ALL:
+                        request.stash.setdefault(SCOPE_KEY, host)
                         return error_response(payload)
                     retry = payload  # Control.RETRY
                     break
                 if retry is None:
+                    # found nowhere: counted under the last site entered, else the last host
+                    if last is not None and SCOPE_KEY not in request.stash:
+                        request.stash[SCOPE_KEY] = last
                     return error_response(_status_of(state))
                 request = retry
                 state = NOT_FOUND_STATE

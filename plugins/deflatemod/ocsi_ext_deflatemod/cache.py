@@ -32,6 +32,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
+import ocsi
 from ocsi import BytesBody, FileBody
 
 Key = tuple[int, int, int, int, str, int]
@@ -41,6 +42,12 @@ Key = tuple[int, int, int, int, str, int]
 RACY = 2.0
 DEFAULT_BUDGET = 32 * 1024 * 1024
 DEFAULT_MAX_FILE = 1024 * 1024
+
+#: Every cache's lookups, for ocsi-ext-metrics (kept when a reload replaces the caches).
+_LOOKUPS = ocsi.STATS.counter("ocsi_deflate_cache_total", "deflatemod's compressed files "
+                              "found in its cache (hit) or compressed again (miss)", ("result",))
+_HITS = _LOOKUPS.labels("hit")
+_MISSES = _LOOKUPS.labels("miss")
 
 
 class CompressedCache:
@@ -81,9 +88,11 @@ class CompressedCache:
         data = self._entries.get(key)
         if data is None:
             self.misses += 1
+            _MISSES.value += 1
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        _HITS.value += 1
         return data
 
     def put(self, key: Key, data: bytes) -> None:

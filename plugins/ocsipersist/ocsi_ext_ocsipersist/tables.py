@@ -8,15 +8,42 @@ working across reloads and serve whatever store the running configuration names.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import ocsi
 
 from .selection import current
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+T = TypeVar("T")
 
 #: Rows fetched per round trip when iterating a table: memory stays bounded for any size.
 PAGE = 500
 #: Where references live: one row per reference.
 REFS = "ocsipersist.refs"
+
+
+#: Calls to the backend and those that raised, by operation (ocsi-ext-metrics).
+OPERATIONS = ("get", "set", "delete", "update", "page", "length", "clear")
+_CALLS = ocsi.STATS.counter("ocsi_persist_calls_total", "ocsipersist's calls to its backend, "
+                            "by operation", ("operation",))
+_ERRORS = ocsi.STATS.counter("ocsi_persist_errors_total", "ocsipersist's calls that failed, "
+                             "by operation", ("operation",))
+_COUNTS = {op: (_CALLS.labels(op), _ERRORS.labels(op)) for op in OPERATIONS}
+
+
+async def _call(op: str, call: Callable[[Backend], Awaitable[T]]) -> T:
+    """``call(backend)``, counted."""
+    calls, errors = _COUNTS[op]
+    calls.value += 1
+    try:
+        return await call(current())
+    except Exception:
+        errors.value += 1
+        raise
 
 
 def _dump(value: Any) -> str:
@@ -39,14 +66,15 @@ class Table:
         self.name = _check_name("table", name)
 
     async def get(self, key: str, default: Any = None) -> Any:
-        raw = await current().get(self.name, key)
+        raw = await _call("get", lambda b: b.get(self.name, key))
         return default if raw is None else json.loads(raw)
 
     async def set(self, key: str, value: Any) -> None:
-        await current().set(self.name, key, _dump(value))
+        text = _dump(value)
+        await _call("set", lambda b: b.set(self.name, key, text))
 
     async def delete(self, key: str) -> None:
-        await current().delete(self.name, key)
+        await _call("delete", lambda b: b.delete(self.name, key))
 
     async def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
         """Store ``change(old)`` (``old`` is ``default`` when absent) and return it, atomically:
@@ -56,14 +84,15 @@ class Table:
         def on_text(raw: str | None) -> str:
             return _dump(change(default if raw is None else json.loads(raw)))
 
-        raw = await current().update(self.name, key, on_text)
+        raw = await _call("update", lambda b: b.update(self.name, key, on_text))
         return None if raw is None else json.loads(raw)
 
     async def items(self) -> AsyncIterator[tuple[str, Any]]:
         """(key, value) pairs in key order, fetched a page at a time."""
         after: str | None = None
         while True:
-            rows = await current().page(self.name, after, PAGE)
+            start = after
+            rows = await _call("page", lambda b: b.page(self.name, start, PAGE))
             for key, raw in rows:
                 yield key, json.loads(raw)
             if len(rows) < PAGE:
@@ -75,10 +104,10 @@ class Table:
             yield key
 
     async def length(self) -> int:
-        return await current().length(self.name)
+        return await _call("length", lambda b: b.length(self.name))
 
     async def clear(self) -> None:
-        await current().clear(self.name)
+        await _call("clear", lambda b: b.clear(self.name))
 
     def __repr__(self) -> str:
         return f"<ocsipersist table {self.name!r}>"

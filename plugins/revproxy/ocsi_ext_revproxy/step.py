@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 import h11
 from ocsi import (
@@ -49,6 +50,8 @@ from ocsi import (
 from ocsi.client import header_fields
 
 from .balance import Balancer
+from .counters import ANSWERS, CLASSES, ERRORS, LATENCY
+from .counters import live as _LIVE
 from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
 from .client import ClientGone, Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
@@ -84,12 +87,18 @@ class _Timeout(Exception):
 class RevProxy(Step):
     """Forwards the requests its rule matches (see :mod:`ocsi_ext_revproxy.rules`)."""
 
+    #: Per destination (as written): answers by status class, failures, response-head time.
+    _counts: list[tuple[list[Any], Any, Any]]
+
     def __init__(self, rule: Rule, options: ProxyOptions | None = None, where: str = "?") -> None:
         self.rule = rule
         self.options = options if options is not None else ProxyOptions()
         self.where = where
         self.balancer = Balancer(len(rule.dests), rule.balance, rule.fail_timeout)
         self._tls: ssl.SSLContext | None = None
+        self._counts = [([ANSWERS.labels(t.text, c) for c in CLASSES], ERRORS.labels(t.text),
+                         LATENCY.labels(t.text)) for t in rule.dests]
+        _LIVE.add(self)
 
     def __repr__(self) -> str:
         return f"<RevProxy {' '.join(t.text for t in self.rule.dests)}>"
@@ -175,16 +184,19 @@ class RevProxy(Step):
                             self.rule.tls, self.rule.connect_timeout)
                     except asyncio.TimeoutError:
                         self.balancer.failed(index)
+                        self._counts[index][1].value += 1
                         log.error("%s: connecting to %s timed out", self.where, dest.origin)
                         failure = "timeout"
                         break
                     except _CONNECT_ERRORS as exc:
                         self.balancer.failed(index)
+                        self._counts[index][1].value += 1
                         log.error("%s: cannot connect to %s: %s", self.where, dest.origin,
                                   _reason(exc))
                         failure = "connect"
                         break
                 self.balancer.active[index] += 1  # until the body is done (see _exchange)
+                asked = time.monotonic()
                 try:
                     response = await self._exchange(conn, request, dest, index, spool)
                 except _NoResponse as exc:
@@ -193,6 +205,7 @@ class RevProxy(Step):
                     if reused and replayable:
                         continue  # a pooled connection the backend had closed: once more
                     self.balancer.failed(index)
+                    self._counts[index][1].value += 1
                     log.error("%s: %s %s: %s", self.where, dest.origin, dest.target, exc)
                     if not replayable:
                         return error_response(502)
@@ -207,12 +220,14 @@ class RevProxy(Step):
                 except UnwritableHead as exc:
                     self.balancer.active[index] -= 1
                     self.pool.release(conn)  # nothing was written on it
+                    self._counts[index][1].value += 1
                     log.error("%s: refused to write the request to %s: %s", self.where,
                               dest.origin, exc)
                     return error_response(502)
                 except _Timeout:
                     self.balancer.active[index] -= 1
                     conn.close()
+                    self._counts[index][1].value += 1
                     log.error("%s: %s did not answer %s %s within %g s", self.where, dest.origin,
                               request.method, dest.target, self.rule.response_timeout)
                     return error_response(504)
@@ -221,6 +236,9 @@ class RevProxy(Step):
                     conn.close()
                     raise
                 self.balancer.succeeded(index)
+                answers, _, latency = self._counts[index]
+                answers[min(max(response.status // 100, 1), 5) - 1].value += 1
+                latency.observe(time.monotonic() - asked)
                 return response
         return error_response(504 if failure == "timeout" else 502)
 

@@ -28,6 +28,8 @@ import os
 import time
 import weakref
 
+import ocsi
+
 from .resolve import Entry, lookup
 
 DEFAULT_TTL = 1.0
@@ -40,11 +42,19 @@ RACY = 2.0
 
 _registry: weakref.WeakSet[FileCache] = weakref.WeakSet()
 
+#: Lookups answered from a cache, and those that had to check the file system, for every
+#: cache of the process (``ocsi_static_cache_total`` of ocsi-ext-metrics): counts outlive the
+#: caches a reload replaces.
+_LOOKUPS = ocsi.STATS.counter("ocsi_static_cache_total", "staticmod's file checks answered "
+                              "from its cache (hit) or the file system (miss)", ("result",))
+_HITS = _LOOKUPS.labels("hit")
+_MISSES = _LOOKUPS.labels("miss")
+
 
 class FileCache:
     """``(path, check_root, policy) -> Entry`` for ``ttl`` seconds, at most ``max_entries``."""
 
-    __slots__ = ("ttl", "max_entries", "_entries", "_bodies", "hits", "misses", "__weakref__")
+    __slots__ = ("ttl", "max_entries", "_entries", "_bodies", "__weakref__")
 
     def __init__(self, ttl: float = DEFAULT_TTL, max_entries: int = DEFAULT_ENTRIES) -> None:
         self.ttl = ttl
@@ -52,8 +62,6 @@ class FileCache:
         self._entries: dict[tuple[str, str, str], tuple[float, Entry]] = {}
         #: The contents of small files, by the check they were validated against.
         self._bodies: dict[Entry, bytes] = {}
-        self.hits = 0
-        self.misses = 0
         _registry.add(self)
 
     def get(self, path: str, check_root: str, policy: str) -> Entry:
@@ -63,9 +71,9 @@ class FileCache:
         now = time.monotonic()
         item = self._entries.get(key)
         if item is not None and item[0] > now:
-            self.hits += 1
+            _HITS.value += 1
             return item[1]
-        self.misses += 1
+        _MISSES.value += 1
         entry = lookup(path, check_root, policy)
         entries = self._entries
         if item is None and len(entries) >= self.max_entries:
