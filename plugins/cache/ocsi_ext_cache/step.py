@@ -238,7 +238,7 @@ class Cache(ocsi.Step):
         length = response.body.length
         if meta is None or (length is not None and length > s.max_entry):
             release()
-            detail = reason or "too large"
+            detail = reason or "too-large"
             return self._mark(out, f"{params}; detail={detail}")
         names = vary_names(response.headers)
         writer = self.store.writer(meta, names, s.max_entry)
@@ -339,11 +339,17 @@ class Cache(ocsi.Step):
                 async for chunk in source.chunks():
                     if keep:
                         keep = writer.write(chunk)
+                        if keep and writer.size == expected:
+                            # whole: stored before the client has the last byte, so its next
+                            # request is a hit (a chunked body ends after this loop anyway)
+                            writer.commit()
+                            release()
+                            keep = False
                     yield chunk
             except BaseException:
                 writer.discard()
                 raise
-            if keep and (expected is None or writer.size == expected):
+            if keep and expected is None:
                 writer.commit()
             else:
                 writer.discard()

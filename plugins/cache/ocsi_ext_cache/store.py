@@ -232,7 +232,7 @@ class Store:
             mkey = primary + "\0" + json.dumps(sorted(vary_values(names, headers).items()))
             got = self._front.get(mkey)
             if got is None:
-                return None, "vary-miss"
+                return None, "vary-miss" if names else "uri-miss"
             self._front.move_to_end(mkey)
             return Hit(got[1], data=got[2]), ""
         path = self._primary_path(primary)

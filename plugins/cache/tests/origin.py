@@ -36,6 +36,7 @@ class Origin:
         self.counts: dict[str, int] = {}
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
+        self.connections: set[Any] = set()
         origin = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -43,6 +44,11 @@ class Origin:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with origin.lock:
+                    origin.connections.add(self.connection)
 
             def do_GET(self) -> None:
                 origin._answer(self)
@@ -111,8 +117,15 @@ class Origin:
             h.wfile.write(body)
 
     def stop(self) -> None:
+        """Stop listening and cut the connections still open (a proxy's kept-alive ones)."""
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            for conn in self.connections:
+                try:
+                    conn.shutdown(__import__("socket").SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 HERE = __import__("pathlib").Path(__file__).resolve().parent
