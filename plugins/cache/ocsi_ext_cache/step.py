@@ -139,12 +139,15 @@ class Cache(ocsi.Step):
                 self._background(request, rest, key)
                 return Found(self._answer(request, hit, now, f"hit; ttl={int(meta.lifetime - age)}"
                                           "; detail=stale-while-revalidate"))
-        if only_cached and hit is None:
+        if only_cached:
+            if hit is not None:
+                hit.close()
             return self._mark(Found(ocsi.error_response(504)), f"fwd={why}; detail=only-if-cached")
         if method == "HEAD" and hit is None:
             return self._mark(await rest(request, state), f"fwd={why}; detail=head")
         fwd = "request" if wants_fresh else ("stale" if hit is not None else why)
         leader: asyncio.Future[None] | None = None
+        locked = False
         if hit is None and s.lock and not wants_fresh:
             waiting = self._inflight.get(key)
             if waiting is not None:
@@ -154,7 +157,19 @@ class Cache(ocsi.Step):
             else:
                 leader = asyncio.get_running_loop().create_future()
                 self._inflight[key] = leader
-        release = self._releaser(key, leader)
+                locked = self.store.try_lock(key, s.lock_timeout)
+                if not locked:
+                    # another worker is fetching it: wait for its file (this worker's other
+                    # requests for the key wait for this one meanwhile)
+                    try:
+                        collapsed = await self._wait_other_worker(key, request)
+                    except BaseException:
+                        self._releaser(key, leader, False)()
+                        raise
+                    if collapsed is not None:
+                        self._releaser(key, leader, False)()
+                        return collapsed
+        release = self._releaser(key, leader, leader is not None and locked)
         try:
             out = await self._fetch(request, state, rest, key, hit, fwd, release)
         except BaseException:
@@ -171,6 +186,18 @@ class Cache(ocsi.Step):
             if self._inflight.get(key) is waiting:  # stuck: the next miss goes forward itself
                 del self._inflight[key]
             return None
+        return self._fresh_hit(key, request, "collapsed")
+
+    async def _wait_other_worker(self, key: str, request: Request) -> State | None:
+        """Poll (every 10 ms, at most ``locktimeout``) until the worker holding the key's
+        lock lets it go; its entry if it stored one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.lock_timeout
+        while self.store.locked(key) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return self._fresh_hit(key, request, "collapsed")
+
+    def _fresh_hit(self, key: str, request: Request, detail: str) -> State | None:
         hit, _ = self.store.lookup(key, request.headers)
         if hit is None:
             return None
@@ -180,12 +207,19 @@ class Cache(ocsi.Step):
             hit.close()
             return None
         return Found(self._answer(request, hit, now,
-                                  f"hit; ttl={int(hit.meta.lifetime - age)}; collapsed"))
+                                  f"hit; ttl={int(hit.meta.lifetime - age)}; {detail}"))
 
-    def _releaser(self, key: str, fut: asyncio.Future[None] | None) -> Callable[[], None]:
+    def _releaser(self, key: str, fut: asyncio.Future[None] | None,
+                  locked: bool) -> Callable[[], None]:
+        done = False
+
         def release() -> None:
-            if fut is None:
+            nonlocal done
+            if fut is None or done:
                 return
+            done = True  # once: the lock may be another's by a second call
+            if locked:
+                self.store.unlock(key)
             if self._inflight.get(key) is fut:
                 del self._inflight[key]
             if not fut.done():

@@ -396,6 +396,44 @@ class Store:
         except OSError as exc:
             log.warning("cache: cannot refresh an entry (%s)", exc)
 
+    # -- the lock between workers ----------------------------------------------------------------
+    def _lock_path(self, primary: str) -> str:
+        assert self.directory is not None
+        return os.path.join(self.directory, "locks", _hash(primary))
+
+    def try_lock(self, primary: str, older_than: float) -> bool:
+        """Claim the fetching of ``primary`` for this worker (a file made with ``O_EXCL``);
+        ``False`` while another holds it. A claim older than ``older_than`` seconds is taken
+        over (its worker died or is stuck). ``True`` without files."""
+        if self.directory is None:
+            return True
+        path = self._lock_path(primary)
+        for _ in range(2):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                                 0o600))
+                return True
+            except FileExistsError:
+                try:
+                    if time.time() - os.stat(path).st_mtime < older_than:
+                        return False
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            except OSError:
+                return True  # no lock to be had: fetch without it
+        return True
+
+    def locked(self, primary: str) -> bool:
+        return self.directory is not None and os.path.exists(self._lock_path(primary))
+
+    def unlock(self, primary: str) -> None:
+        if self.directory is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path(primary))
+
     # -- removing --------------------------------------------------------------------------------
     def purge(self, primary: str) -> bool:
         """Remove every variant of ``primary``; whether there was something."""
@@ -469,7 +507,7 @@ class Store:
         total = 0
         now = time.time()
         for root, _dirs, names in os.walk(self.directory):
-            in_tmp = os.path.basename(root) == "tmp"
+            in_tmp = os.path.basename(root) in ("tmp", "locks")
             for name in names:
                 path = os.path.join(root, name)
                 try:

@@ -163,3 +163,40 @@ def test_two_workers_share_entries(ocsi_process: Any, origin: Origin) -> None:
             return len(workers) == 2
         assert until(round_, 60)
     assert origin.hits("/c/shared") == 1
+
+
+def test_two_workers_coalesce_misses(ocsi_process: Any, origin: Origin) -> None:
+    """Concurrent misses on both workers make one request behind: the worker that does not
+    hold the key's lock file waits for the other's entry. Each round holds the origin until
+    its first request has been waiting a moment; whatever the timing, the origin is asked
+    once per round; at least one round must have had a waiter on the other worker."""
+    import threading
+    import time
+    gates: dict[str, threading.Event] = {}
+
+    def slow(method: str, path: str, headers: dict[str, str]) -> Any:
+        gates[path].wait(30)
+        return 200, {**TEXT, "cache-control": "max-age=600"}, b"slow"
+    proc = ocsi_process(DATADIR + EXTS + '<host><site path="c"><cache/>'
+                        f'<revproxy suburl="(.*)" dest="{origin.url}/c/\\1"/></site>'
+                        '<served-by/></host>', args=["--workers", "2"])
+    across = False
+    with ThreadPoolExecutor(8) as pool:
+        for round_ in range(6):
+            path = f"/c/r{round_}"
+            gates[path] = threading.Event()
+            origin.route(path, handler=slow)
+            futures = [pool.submit(proc.get, path, None, timeout=60) for _ in range(8)]
+            assert until(lambda: origin.hits(path) >= 1)
+            time.sleep(0.3)  # let the others arrive and wait (not needed for the assertion)
+            gates[path].set()
+            results = [f.result() for f in futures]
+            assert origin.hits(path) == 1 and {r.body for r in results} == {b"slow"}
+            leader = [r.headers["x-served-by"] for r in results
+                      if status_of(r).endswith("stored")]
+            assert len(leader) == 1
+            across = across or any("collapsed" in status_of(r)
+                                   and r.headers["x-served-by"] != leader[0] for r in results)
+            if across:
+                break
+    assert across
