@@ -435,7 +435,7 @@ class Cache(ocsi.Step):
         if key in self._revalidating:
             return
         self._revalidating.add(key)
-        copy = request.replace(link=None, stash={}, method="GET")
+        copy = request.replace(link=None, stash=dict(request.stash), method="GET")
 
         async def run() -> None:
             try:
