@@ -95,7 +95,7 @@ class Cache(ocsi.Step):
 
     async def provision(self) -> None:
         try:
-            self.store.open()
+            await asyncio.to_thread(self.store.open)  # counts the files: not on the loop
         except OSError as exc:
             raise ocsi.ConfigError(f"cannot open the cache directory {self.store.directory}: "
                                    f"{exc}", where=self.where,
@@ -117,7 +117,8 @@ class Cache(ocsi.Step):
     async def _around(self, request: Request, state: State, rest: Rest) -> State:
         s = self.settings
         method = request.method
-        if method not in ("GET", "HEAD"):
+        if method not in ("GET", "HEAD") or "upgrade" in request.headers:
+            # a WebSocket handshake is a GET, but its answer is a connection, not a page
             out = await rest(request, state)
             if method not in SAFE and isinstance(out, Found) and out.response.status < 400:
                 self.store.purge(primary_key(request))

@@ -286,3 +286,11 @@ def test_cache_in_a_site_caches_that_site_only(ocsi_server: Any, origin: Origin)
         assert srv.get("/c/a").body == b"x"
         assert srv.get("/a").body == b"y"
     assert (origin.hits("/c/a"), origin.hits("/a")) == (1, 2)
+
+
+def test_an_upgrade_is_never_answered_from_the_cache(ocsi_memory: Any) -> None:
+    srv = ocsi_memory(EXTS + '<host><cache/><counted-app/></host>')
+    assert srv.get("/app/u").body == b"count=1"
+    assert srv.get("/app/u").body == b"count=1"
+    r = srv.get("/app/u", headers={"Connection": "upgrade", "Upgrade": "websocket"})
+    assert r.body == b"count=2" and status_of(r) == "fwd=method"
