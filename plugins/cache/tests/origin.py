@@ -28,6 +28,8 @@ class Route:
     delay: float = 0.0
     handler: Handler | None = None
     stream: tuple[int, int] | None = None
+    #: announce ``len(body)`` bytes, send half of them, then close the connection
+    truncate: bool = False
 
 
 class Origin:
@@ -113,6 +115,12 @@ class Origin:
         if status not in (204, 304):
             h.send_header("content-length", str(len(body)))
         h.end_headers()
+        if route is not None and route.truncate:
+            h.wfile.write(body[:len(body) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(__import__("socket").SHUT_RDWR)
+            return
         if h.command != "HEAD" and status not in (204, 304):
             h.wfile.write(body)
 

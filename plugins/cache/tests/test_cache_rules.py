@@ -294,3 +294,14 @@ def test_an_upgrade_is_never_answered_from_the_cache(ocsi_memory: Any) -> None:
     assert srv.get("/app/u").body == b"count=1"
     r = srv.get("/app/u", headers={"Connection": "upgrade", "Upgrade": "websocket"})
     assert r.body == b"count=2" and status_of(r) == "fwd=method"
+
+
+def test_the_age_from_behind_counts(server: Any, origin: Origin) -> None:
+    origin.route("/old", headers=fresh(age="100", etag='"o"'), body=b"x")
+    origin.route("/young", headers=fresh(age="10"), body=b"y")
+    srv = server()
+    srv.get("/old")
+    assert status_of(srv.get("/old")).startswith("fwd=stale")  # 100 s old, 60 s of life
+    srv.get("/young")
+    young = srv.get("/young")
+    assert status_of(young).startswith("hit") and int(young.headers["age"]) >= 10

@@ -200,3 +200,33 @@ def test_two_workers_coalesce_misses(ocsi_process: Any, origin: Origin) -> None:
             if across:
                 break
     assert across
+
+
+def test_a_body_cut_short_behind_is_not_stored(ocsi_server: Any, origin: Origin) -> None:
+    origin.route("/cut", headers={**TEXT, "cache-control": "max-age=600"},
+                 body=b"x" * 200_000, truncate=True)
+    srv = ocsi_server(proxied(origin))
+    for _ in range(2):
+        try:
+            srv.get("/cut")
+        except (http.client.HTTPException, OSError):
+            pass  # the client sees the connection cut, as the proxy saw it
+    assert origin.hits("/cut") == 2
+    assert until(lambda: not list((srv.tmp / "data" / "cache").rglob("tmp/*")))
+
+
+def test_a_client_that_goes_away_leaves_no_entry(ocsi_server: Any, origin: Origin) -> None:
+    """The client reads 1 MiB of 64 MiB and closes: the entry being written is dropped (its
+    temporary file removed) and the next request goes behind again."""
+    origin.route("/big", headers={**TEXT, "cache-control": "max-age=600"},
+                 stream=(64 * MiB, 64 * 1024))
+    srv = ocsi_server(proxied(origin, 'maxentry="128MiB"'))
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn.request("GET", "/big")
+    resp = conn.getresponse()
+    assert len(resp.read(MiB)) == MiB
+    conn.close()
+    assert until(lambda: not list((srv.tmp / "data" / "cache").rglob("tmp/*")))
+    assert entry_files(srv.tmp) == []
+    assert stream(srv.port, "/big")[:2] == (200, 64 * MiB)
+    assert origin.hits("/big") == 2
