@@ -4,7 +4,7 @@
 From Python::
 
     from ocsi_ext_cache import cache
-    steps = [cache(directory="/var/lib/ocsi/cache/site", default=60), proxy(...)]
+    steps = [cache(directory="/var/lib/ocsi/cache/site", default={None: 60}), proxy(...)]
 """
 
 from __future__ import annotations
@@ -73,9 +73,29 @@ def parse_statuses(text: str) -> frozenset[int]:
     return frozenset(out)
 
 
+def parse_default(text: str) -> dict[int | None, float]:
+    """``10min`` (every stored status) or nginx's ``proxy_cache_valid`` by status:
+    ``200 301 10min; 404 1min`` (a part without statuses is for the others)."""
+    out: dict[int | None, float] = {}
+    for part in text.split(";"):
+        words = part.split()
+        if not words:
+            continue
+        lifetime = ocsi.parse_seconds(words[-1])
+        statuses = [None] if len(words) == 1 else sorted(parse_statuses(" ".join(words[:-1])))
+        for status in statuses:
+            if status in out:
+                raise ocsi.ValueFormatError(f"status {status or 'any'} is given two lifetimes")
+            out[status] = lifetime
+    if not out:
+        raise ocsi.ValueFormatError("no lifetime given")
+    return out
+
+
 def cache(*, directory: str | None = None, memory: int = DEFAULT_MEMORY,
           memory_entry: int = DEFAULT_MEMORY_ENTRY, size: int = DEFAULT_SIZE,
-          max_entry: int = DEFAULT_MAX_ENTRY, default: float | None = None,
+          max_entry: int = DEFAULT_MAX_ENTRY,
+          default: float | dict[int | None, float] | None = None,
           statuses: frozenset[int] = policy.DEFAULT_STATUSES, heuristic: bool = False,
           stale_while_revalidate: float = 0.0, stale_if_error: float = 0.0, lock: bool = True,
           lock_timeout: float = 5.0, cookies: str = "skip", bypass: list[str] | None = None,
@@ -95,7 +115,15 @@ def cache(*, directory: str | None = None, memory: int = DEFAULT_MEMORY,
     conditions = [bypass_condition(c) for c in (bypass or [])]
     if len(conditions) > MAX_CONDITIONS:
         raise ValueError(f"at most {MAX_CONDITIONS} bypass conditions")
-    for value, what in ((default, "default"), (stale_while_revalidate, "stale-while-revalidate"),
+    if default is None:
+        default = {}
+    elif not isinstance(default, dict):
+        default = {None: float(default)}
+    if any(v < 0 for v in default.values()):
+        raise ValueError("default cannot be negative")
+    # a status given a lifetime is one to store, as with nginx's proxy_cache_valid
+    statuses = statuses | {s for s in default if s is not None}
+    for value, what in ((stale_while_revalidate, "stale-while-revalidate"),
                         (stale_if_error, "stale-if-error"), (lock_timeout, "locktimeout")):
         if value is not None and value < 0:
             raise ValueError(f"{what} cannot be negative")
@@ -129,9 +157,10 @@ def _duration(text: str) -> float:
 
 _ATTRIBUTES = [
     ocsi.AttributeDoc("default", "how long an answer without a lifetime of its own (no "
-                      "max-age, s-maxage nor Expires) is fresh, as nginx's proxy_cache_valid; "
-                      "without it such answers are stored only when they have a validator",
-                      "none"),
+                      "max-age, s-maxage nor Expires) is fresh: `10min`, or by status as nginx's "
+                      "proxy_cache_valid: `200 301 10min; 404 1min` (a part without statuses is "
+                      "for the others); without it such answers are stored only when they have "
+                      "a validator", "none"),
     ocsi.AttributeDoc("statuses", "the statuses stored, separated by spaces",
                       "`200 203 204 300 301 308 404 405 410 414 501`"),
     ocsi.AttributeDoc("bypass", "conditions, separated by spaces, any of which makes a request "
@@ -181,7 +210,7 @@ def parse_cache(el: Element, ctx: ParseContext) -> Step:
             directory=directory, memory=el.attr_value("memory", _size, DEFAULT_MEMORY),
             memory_entry=memory_entry, size=el.attr_value("size", _size, DEFAULT_SIZE),
             max_entry=el.attr_value("maxentry", _size, default_max),
-            default=el.attr_value("default", _duration, None),
+            default=el.attr_value("default", parse_default, None),
             statuses=el.attr_value("statuses", parse_statuses, policy.DEFAULT_STATUSES),
             heuristic=el.attr_value("heuristic", parse_bool, False),
             stale_while_revalidate=el.attr_value("stale-while-revalidate", _duration, 0.0),

@@ -56,7 +56,8 @@ class Settings:
     """What the element's attributes say."""
 
     statuses: frozenset[int] = policy.DEFAULT_STATUSES
-    default: float | None = None
+    #: lifetime of answers without one, by status (``None``: any other stored status)
+    default: dict[int | None, float] = field(default_factory=dict)
     heuristic: bool = False
     max_entry: int = 256 * 1024 * 1024
     swr: float = 0.0
@@ -302,20 +303,22 @@ class Cache(ocsi.Step):
         return meta.age(time.time()) < meta.lifetime + max(meta.sie, self.settings.sie)
 
     # -- entries ----------------------------------------------------------------------------------
-    def _lifetime(self, headers: ocsi.Headers, response_time: float) -> float | None:
+    def _lifetime(self, status: int, headers: ocsi.Headers,
+                  response_time: float) -> float | None:
         date = policy.response_date(headers, response_time)
         lifetime = policy.explicit_lifetime(headers, date)
         if lifetime is None and self.settings.heuristic:
             lifetime = policy.heuristic_lifetime(headers, date)
         if lifetime is None:
-            lifetime = self.settings.default
+            default = self.settings.default
+            lifetime = default.get(status, default.get(None))
         return lifetime
 
     def _new_meta(self, request: Request, response: ocsi.Response, request_time: float,
                   response_time: float) -> tuple[Meta | None, str]:
         s = self.settings
         headers = response.headers
-        lifetime = self._lifetime(headers, response_time)
+        lifetime = self._lifetime(response.status, headers, response_time)
         decision = policy.storable(request.method, response.status, request.headers, headers,
                                    s.statuses, lifetime_known=lifetime is not None,
                                    store_cookies=s.store_cookies)
@@ -349,7 +352,7 @@ class Cache(ocsi.Step):
                 headers.remove(low)
             for v in values:
                 headers.add(low, v)
-        lifetime = self._lifetime(headers, response_time) or 0.0
+        lifetime = self._lifetime(meta.status, headers, response_time) or 0.0
         cc = policy.cache_control(headers.get_all("cache-control"))
         if "no-cache" in cc and not cc["no-cache"]:
             lifetime = 0.0
@@ -367,6 +370,10 @@ class Cache(ocsi.Step):
         is committed when the body ends whole, dropped otherwise."""
         source = response.body
         expected = source.length
+        if expected == 0:  # nothing to wait for (and an empty body is not read when sent)
+            writer.commit()
+            release()
+            return
 
         async def chunks() -> AsyncIterator[bytes]:
             keep = True
@@ -384,7 +391,7 @@ class Cache(ocsi.Step):
             except BaseException:
                 writer.discard()
                 raise
-            if keep and expected is None:
+            if keep and expected is None:  # chunked: whole once it has ended
                 writer.commit()
             else:
                 writer.discard()

@@ -305,3 +305,28 @@ def test_the_age_from_behind_counts(server: Any, origin: Origin) -> None:
     srv.get("/young")
     young = srv.get("/young")
     assert status_of(young).startswith("hit") and int(young.headers["age"]) >= 10
+
+
+def test_default_lifetimes_by_status(server: Any, origin: Origin) -> None:
+    origin.route("/moved", status=302, headers={**TEXT, "location": "/x"}, body=b"")
+    origin.route("/page", headers=TEXT, body=b"p")
+    origin.route("/gone", status=404, headers=TEXT, body=b"g")
+    srv = server('default="302 10min; 404 1min"')
+    for _ in range(2):
+        assert srv.get("/moved").status == 302
+        srv.get("/page")
+        srv.get("/gone")
+    # 302 is stored because it is given a lifetime; 200 has none here
+    assert (origin.hits("/moved"), origin.hits("/page"), origin.hits("/gone")) == (1, 2, 1)
+    srv = server('default="302 10min; 5min"')
+    for _ in range(2):
+        srv.get("/page")
+    assert origin.hits("/page") == 3
+
+
+@pytest.mark.parametrize("value, words", [("302 10min; 302 1min", "two lifetimes"),
+                                          ("abc 10min", "not a status"), ("", "no lifetime")])
+def test_default_errors(ocsi_memory: Any, origin: Origin, value: str, words: str) -> None:
+    from ocsi.testing import assert_config_error
+    assert_config_error(ocsi_memory, EXTS + f'<host>\n<cache default="{value}"/></host>', words,
+                        line=2)
