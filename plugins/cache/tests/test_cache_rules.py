@@ -330,3 +330,16 @@ def test_default_errors(ocsi_memory: Any, origin: Origin, value: str, words: str
     from ocsi.testing import assert_config_error
     assert_config_error(ocsi_memory, EXTS + f'<host>\n<cache default="{value}"/></host>', words,
                         line=2)
+
+
+def test_in_front_of_an_asgi_application(ocsi_server: Any) -> None:
+    """The ASGI application under ocsi is called once per key; its own count says so."""
+    srv = ocsi_server(EXTS + '<extension findlib-package="ocsi-ext-asgi"/>'
+                      '<host><cache/><asgi app="counted_asgi:app"/></host>')
+    assert [srv.get("/n").body for _ in range(3)] == [b"call 1"] * 3
+    for _ in range(2):
+        assert srv.get("/vary", {"Accept-Language": "fr"}).body == b"fr"
+        assert srv.get("/vary", {"Accept-Language": "de"}).body == b"de"
+    assert srv.get("/n").body == b"call 1"  # 3 calls in all: /n, /vary fr, /vary de
+    srv.command(f"cache:purge http://127.0.0.1:{srv.port}/n")
+    assert srv.get("/n").body == b"call 4"
