@@ -150,28 +150,30 @@ class Cache(ocsi.Step):
         fwd = "request" if wants_fresh else ("stale" if hit is not None else why)
         leader: asyncio.Future[None] | None = None
         locked = False
+        # what requests wait on: the key, or the key and Vary values when the key has variants
+        slot = key if why != "vary-miss" else key + "\0" + self.store.variant(key, request.headers)
         if hit is None and s.lock and not wants_fresh:
-            waiting = self._inflight.get(key)
+            waiting = self._inflight.get(slot)
             if waiting is not None:
-                collapsed = await self._wait(key, waiting, request)
+                collapsed = await self._wait(key, slot, waiting, request)
                 if collapsed is not None:
                     return collapsed
             else:
                 leader = asyncio.get_running_loop().create_future()
-                self._inflight[key] = leader
-                locked = self.store.try_lock(key, s.lock_timeout)
+                self._inflight[slot] = leader
+                locked = self.store.try_lock(slot, s.lock_timeout)
                 if not locked:
                     # another worker is fetching it: wait for its file (this worker's other
                     # requests for the key wait for this one meanwhile)
                     try:
-                        collapsed = await self._wait_other_worker(key, request)
+                        collapsed = await self._wait_other_worker(key, slot, request)
                     except BaseException:
-                        self._releaser(key, leader, False)()
+                        self._releaser(slot, leader, False)()
                         raise
                     if collapsed is not None:
-                        self._releaser(key, leader, False)()
+                        self._releaser(slot, leader, False)()
                         return collapsed
-        release = self._releaser(key, leader, leader is not None and locked)
+        release = self._releaser(slot, leader, leader is not None and locked)
         try:
             out = await self._fetch(request, state, rest, key, hit, fwd, release)
         except BaseException:
@@ -179,23 +181,24 @@ class Cache(ocsi.Step):
             raise
         return out
 
-    async def _wait(self, key: str, waiting: asyncio.Future[None],
+    async def _wait(self, key: str, slot: str, waiting: asyncio.Future[None],
                     request: Request) -> State | None:
-        """Wait for the request in flight for ``key``; its entry if it stored one."""
+        """Wait for the request in flight for ``slot``; the entry for ``key`` if it stored
+        one."""
         try:
             await asyncio.wait_for(asyncio.shield(waiting), self.settings.lock_timeout)
         except TimeoutError:
-            if self._inflight.get(key) is waiting:  # stuck: the next miss goes forward itself
-                del self._inflight[key]
+            if self._inflight.get(slot) is waiting:  # stuck: the next miss goes forward itself
+                del self._inflight[slot]
             return None
         return self._fresh_hit(key, request, "collapsed")
 
-    async def _wait_other_worker(self, key: str, request: Request) -> State | None:
-        """Poll (every 10 ms, at most ``locktimeout``) until the worker holding the key's
-        lock lets it go; its entry if it stored one."""
+    async def _wait_other_worker(self, key: str, slot: str, request: Request) -> State | None:
+        """Poll (every 10 ms, at most ``locktimeout``) until the worker holding the slot's
+        lock lets it go; the entry for ``key`` if it stored one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.lock_timeout
-        while self.store.locked(key) and loop.time() < deadline:
+        while self.store.locked(slot) and loop.time() < deadline:
             await asyncio.sleep(0.01)
         return self._fresh_hit(key, request, "collapsed")
 

@@ -245,6 +245,17 @@ class Store:
             hit = None
         return hit, "" if hit is not None else "vary-miss"
 
+    def variant(self, primary: str, headers: ocsi.Headers) -> str:
+        """What tells this request's variant of ``primary`` apart (its ``Vary`` values), ``""``
+        when the key has no variants: requests for other variants do not wait for it."""
+        if self.directory is None:
+            names = self._vary.get(primary)
+        else:
+            _, names = self._read(self._primary_path(primary), primary)
+        if not names:
+            return ""
+        return json.dumps(sorted(vary_values(names, headers).items()))
+
     def _read(self, path: str, primary: str) -> tuple[Hit | None, list[str] | None]:
         """The entry in the file ``path`` or the vary names of a pointer there."""
         try:

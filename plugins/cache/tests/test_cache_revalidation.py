@@ -183,3 +183,27 @@ def test_lock_timeout_lets_waiters_go(ocsi_server: Any, origin: Origin) -> None:
         assert second.body == b"s" and origin.hits("/s") == 2
         release.set()
         assert first.result().body == b"s"
+
+
+def test_a_variant_being_fetched_does_not_hold_the_others(ocsi_server: Any,
+                                                          origin: Origin) -> None:
+    """With Vary, requests wait only for the same variant: while the ``br`` one is held behind
+    (with a lock timeout of a minute), a ``zstd`` one is answered."""
+    release = threading.Event()
+
+    def by_encoding(method: str, path: str, headers: dict[str, str]) -> Any:
+        enc = headers.get("accept-encoding", "")
+        if enc == "br":
+            release.wait(30)
+        return 200, {**TEXT, "cache-control": "max-age=60", "vary": "accept-encoding"}, \
+            enc.encode()
+    origin.route("/v", handler=by_encoding)
+    srv = ocsi_server(proxied(origin, 'locktimeout="60s"'))
+    assert srv.get("/v", {"Accept-Encoding": "gzip"}).body == b"gzip"
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(srv.get, "/v", {"Accept-Encoding": "br"}, timeout=60)
+        assert until(lambda: origin.hits("/v") == 2)
+        other = srv.get("/v", {"Accept-Encoding": "zstd"}, timeout=20)
+        assert other.body == b"zstd" and not held.done()
+        release.set()
+        assert held.result().body == b"br"
