@@ -99,7 +99,7 @@ def cache(*, directory: str | None = None, memory: int = DEFAULT_MEMORY,
           statuses: frozenset[int] = policy.DEFAULT_STATUSES, heuristic: bool = False,
           stale_while_revalidate: float = 0.0, stale_if_error: float = 0.0, lock: bool = True,
           lock_timeout: float = 5.0, cookies: str = "skip", bypass: list[str] | None = None,
-          name: str = "ocsi") -> Cache:
+          name: str = "ocsi", inactive: float | None = None) -> Cache:
     """The step ``<cache>`` builds; ``directory``: its files (shared by the workers), else
     memory only. ``ValueError`` for a bad value."""
     if cookies not in ("skip", "store"):
@@ -131,7 +131,10 @@ def cache(*, directory: str | None = None, memory: int = DEFAULT_MEMORY,
                         max_entry=max_entry, swr=stale_while_revalidate, sie=stale_if_error,
                         lock=lock, lock_timeout=lock_timeout, store_cookies=cookies == "store",
                         name=name, bypass=conditions)
-    return Cache(Store(directory, memory=memory, memory_entry=memory_entry, size=size), settings)
+    if inactive is not None and inactive <= 0:
+        raise ValueError("inactive must be more than 0 seconds")
+    return Cache(Store(directory, memory=memory, memory_entry=memory_entry, size=size,
+                       inactive=inactive), settings)
 
 
 def _zone(el: Element) -> str:
@@ -173,6 +176,9 @@ _ATTRIBUTES = [
     ocsi.AttributeDoc("memory", "the bytes of bodies a worker keeps in memory", "`64MiB`"),
     ocsi.AttributeDoc("memoryentry", "the largest body kept in memory; larger ones are files, "
                       "streamed in and out", "`256KiB`"),
+    ocsi.AttributeDoc("inactive", "files not used for this long are removed, fresh or not "
+                      "(nginx's inactive=), by a scan every half of it (at most 10 minutes)",
+                      "none: only `size` bounds them"),
     ocsi.AttributeDoc("heuristic", "true: an answer with Last-Modified and no lifetime is fresh "
                       "for 10 % of its age, at most a day (RFC 9111 §4.2.2)", "`false`"),
     ocsi.AttributeDoc("stale-while-revalidate", "a stale answer is served while a request "
@@ -218,7 +224,8 @@ def parse_cache(el: Element, ctx: ParseContext) -> Step:
             lock=el.attr_value("lock", parse_bool, True),
             lock_timeout=el.attr_value("locktimeout", _duration, 5.0),
             cookies=el.get("cookies", "skip") or "skip", bypass=bypass,
-            name=el.get("name", "ocsi") or "ocsi")
+            name=el.get("name", "ocsi") or "ocsi",
+            inactive=el.attr_value("inactive", _duration, None))
     except ValueError as exc:
         raise el.error(f"<cache>: {exc}") from None
     step.where = el.where

@@ -22,9 +22,9 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ocsi
 from ocsi import DO_NOTHING, Around, Found, NotFound
@@ -103,6 +103,23 @@ class Cache(ocsi.Step):
                                    hint="<datadir> must be a directory the server can write"
                                    ) from None
         registry.add(self)
+        inactive = self.store.inactive
+        if inactive is not None and self.store.has_files:
+            self._spawn(self._sweeping(min(max(inactive / 2, 1.0), 600.0)))
+
+    async def _sweeping(self, every: float) -> None:
+        """Remove the files not used for ``inactive`` seconds, every ``every`` seconds."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.store.sweep()
+            except OSError as exc:
+                log.warning("cache: cannot sweep %s (%s)", self.store.directory, exc)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def cleanup(self) -> None:
         registry.discard(self)
@@ -465,9 +482,7 @@ class Cache(ocsi.Step):
             finally:
                 self._revalidating.discard(key)
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(run())
 
     # -- commands ----------------------------------------------------------------------------------
     def purge(self, key: str) -> bool:

@@ -8,7 +8,8 @@ a purge is an ``unlink``, seen at once by all. A worker's memory copy of a small
 only while the file still has the inode, size and modification time it was read with.
 
 Least recently used goes first: a hit sets the file's access time; when the total passes
-``size``, a scan (in a thread, one at a time) removes the oldest until 90 % of it is left. Each
+``size``, a scan (in a thread, one at a time) removes the oldest until 90 % of it is left.
+With ``inactive``, a scan every so often also removes the files not used for that long. Each
 worker counts what it writes since its last scan, so several workers writing at once may pass
 the bound by what they wrote in between, until the next scan.
 """
@@ -180,8 +181,11 @@ class Store:
     ``size``: bytes of files at most (with ``directory``)."""
 
     def __init__(self, directory: str | None, *, memory: int, memory_entry: int,
-                 size: int) -> None:
+                 size: int, inactive: float | None = None) -> None:
         self.directory = directory
+        #: files not used for this long are removed by :meth:`sweep` (nginx's ``inactive``)
+        self.inactive = inactive
+        self._touch_every = TOUCH_EVERY if inactive is None else min(TOUCH_EVERY, inactive / 4)
         self.memory = memory
         self.memory_entry = min(memory_entry, memory)
         self.size = size
@@ -278,6 +282,7 @@ class Store:
             names = decode_vary(head)
             if names is not None:
                 os.close(fd)
+                self._touch(path, st)  # in use as long as a variant is
                 return None, names
             size = header_size(head)
             if size is None:
@@ -311,7 +316,7 @@ class Store:
 
     def _touch(self, path: str, st: os.stat_result) -> None:
         now = time.time()
-        if now - st.st_atime < TOUCH_EVERY:
+        if now - st.st_atime < self._touch_every:
             return
         with contextlib.suppress(OSError):
             os.utime(path, ns=(time.time_ns(), st.st_mtime_ns))
@@ -490,6 +495,17 @@ class Store:
         self._written = 0
 
     # -- bounding the files ----------------------------------------------------------------------
+    async def sweep(self) -> None:
+        """Remove the files not used for ``inactive`` seconds (and bound the total), in a
+        thread; nothing when a scan is already running."""
+        if self.directory is None or self._scanning:
+            return
+        self._scanning = True
+        try:
+            self._written = await asyncio.to_thread(self._scan, True)
+        finally:
+            self._scanning = False
+
     def _schedule_scan(self) -> None:
         if self._scanning:
             return
@@ -530,6 +546,10 @@ class Store:
                         with contextlib.suppress(OSError):
                             os.unlink(path)
                     continue
+                if evict and self.inactive is not None and now - st.st_atime > self.inactive:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)  # (a memory copy goes at its next stat: not here,
+                        continue         # this runs in a thread)
                 files.append((st.st_atime, st.st_size, path))
                 total += st.st_size
         if not evict or total <= self.size:

@@ -231,3 +231,13 @@ def test_a_client_that_goes_away_leaves_no_entry(ocsi_server: Any, origin: Origi
     assert entry_files(srv.tmp) == []
     assert stream(srv.port, "/big")[:2] == (200, 64 * MiB)
     assert origin.hits("/big") == 2
+
+
+def test_entries_not_used_for_inactive_are_removed(ocsi_server: Any, origin: Origin) -> None:
+    origin.route("/a", headers={**TEXT, "cache-control": "max-age=600"}, body=b"a")
+    srv = ocsi_server(proxied(origin, 'inactive="1s"'))
+    srv.get("/a")
+    assert status_of(srv.get("/a")).startswith("hit") and entry_files(srv.tmp)
+    assert until(lambda: entry_files(srv.tmp) == [])  # the sweep removed the unused file
+    assert status_of(srv.get("/a")).startswith("fwd=uri-miss")
+    assert origin.hits("/a") == 2
