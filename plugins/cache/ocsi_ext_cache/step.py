@@ -162,8 +162,6 @@ class Cache(ocsi.Step):
             if hit is not None:
                 hit.close()
             return self._mark(Found(ocsi.error_response(504)), f"fwd={why}; detail=only-if-cached")
-        if method == "HEAD" and hit is None:
-            return self._mark(await rest(request, state), f"fwd={why}; detail=head")
         fwd = "request" if wants_fresh else ("stale" if hit is not None else why)
         leader: asyncio.Future[None] | None = None
         locked = False
@@ -294,11 +292,17 @@ class Cache(ocsi.Step):
         length = response.body.length
         if meta is None or (length is not None and length > s.max_entry):
             release()
+            if request.method == "HEAD":
+                await response.body.aclose()
+                response.body = _Sized(length)
             detail = reason or "too-large"
             return self._mark(out, f"{params}; detail={detail}")
         names = vary_names(response.headers)
         writer = self.store.writer(meta, names, s.max_entry)
         self._tee(response, writer, release)
+        if request.method == "HEAD":  # the client has the head; the body goes to the entry
+            self._spawn(_drain(response.body, writer))
+            response.body = _Sized(length)
         return self._mark(out, f"{params}; stored")
 
     def _forward_request(self, request: Request, hit: Hit | None) -> Request:
@@ -314,8 +318,9 @@ class Cache(ocsi.Step):
                 headers.set("if-none-match", etag)
             if modified is not None:
                 headers.set("if-modified-since", modified)
-        return request.replace(headers=headers, method="GET" if request.method == "HEAD"
-                               and hit is not None else request.method)
+        # a HEAD goes behind as a GET, whose answer fills the entry (nginx's
+        # proxy_cache_convert_head)
+        return request.replace(headers=headers, method="GET")
 
     def _stale_if_error(self, meta: Meta) -> bool:
         if meta.strict:
@@ -339,7 +344,7 @@ class Cache(ocsi.Step):
         s = self.settings
         headers = response.headers
         lifetime = self._lifetime(response.status, headers, response_time)
-        decision = policy.storable(request.method, response.status, request.headers, headers,
+        decision = policy.storable("GET", response.status, request.headers, headers,  # as sent
                                    s.statuses, lifetime_known=lifetime is not None,
                                    store_cookies=s.store_cookies)
         if not decision.store:
@@ -492,6 +497,30 @@ class Cache(ocsi.Step):
         with contextlib.suppress(OSError):
             self.store.clear()
 
+
+
+class _Sized(ocsi.Body):
+    """The body of an answer to HEAD: its length only (the server sends no body for HEAD)."""
+
+    def __init__(self, length: int | None) -> None:
+        self.length = length
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        return
+        yield b""  # an async generator that yields nothing
+
+
+async def _drain(body: ocsi.Body, writer: Writer) -> None:
+    """Read the body of a GET made for a HEAD into its entry; stop as soon as the entry is
+    dropped (too large), never reading more than it takes."""
+    try:
+        async for _chunk in body.chunks():
+            if writer.done:
+                break
+    except Exception as exc:  # noqa: BLE001 - the entry is dropped; nobody waits for it
+        log.info("cache: the body fetched for a HEAD failed (%s); not stored", exc)
+    finally:
+        await body.aclose()
 
 
 def _strict(cc: dict[str, str | None]) -> bool:
