@@ -99,7 +99,8 @@ def cache(*, directory: str | None = None, memory: int = DEFAULT_MEMORY,
           statuses: frozenset[int] = policy.DEFAULT_STATUSES, heuristic: bool = False,
           stale_while_revalidate: float = 0.0, stale_if_error: float = 0.0, lock: bool = True,
           lock_timeout: float = 5.0, cookies: str = "skip", bypass: list[str] | None = None,
-          name: str = "ocsi", inactive: float | None = None) -> Cache:
+          name: str = "ocsi", inactive: float | None = None,
+          request_controls: bool = True) -> Cache:
     """The step ``<cache>`` builds; ``directory``: its files (shared by the workers), else
     memory only. ``ValueError`` for a bad value."""
     if cookies not in ("skip", "store"):
@@ -130,7 +131,7 @@ def cache(*, directory: str | None = None, memory: int = DEFAULT_MEMORY,
     settings = Settings(statuses=statuses, default=default, heuristic=heuristic,
                         max_entry=max_entry, swr=stale_while_revalidate, sie=stale_if_error,
                         lock=lock, lock_timeout=lock_timeout, store_cookies=cookies == "store",
-                        name=name, bypass=conditions)
+                        name=name, bypass=conditions, request_controls=request_controls)
     if inactive is not None and inactive <= 0:
         raise ValueError("inactive must be more than 0 seconds")
     return Cache(Store(directory, memory=memory, memory_entry=memory_entry, size=size,
@@ -145,6 +146,13 @@ def _zone(el: Element) -> str:
                            f"not {zone!r}")
         return zone
     return "cache-" + hashlib.sha256(el.where.encode()).hexdigest()[:16]
+
+
+def _request_controls(el: Element) -> bool:
+    value = el.get("requestcontrols", "honour")
+    if value not in ("honour", "ignore"):
+        raise el.error(f'<cache>: requestcontrols must be "honour" or "ignore", not {value!r}')
+    return value == "honour"
 
 
 def _size(text: str) -> int:
@@ -194,6 +202,10 @@ _ATTRIBUTES = [
     ocsi.AttributeDoc("cookies", "`skip`: answers with Set-Cookie are not stored (as nginx); "
                       "`store`: stored with it, as RFC 9111 allows", "`skip`"),
     ocsi.AttributeDoc("name", "the cache's name in the Cache-Status field", "`ocsi`"),
+    ocsi.AttributeDoc("requestcontrols", "`honour`: a request's Cache-Control no-cache, "
+                      "max-age=0, only-if-cached and Pragma: no-cache are obeyed (RFC 9111); "
+                      "`ignore`: they are not, so clients cannot make requests go behind (as "
+                      "nginx)", "`honour`"),
     ocsi.AttributeDoc("zone", "the directory under <datadir>/cache: elements with the same zone "
                       "share their entries, and a reload that moves the element keeps them",
                       "one per element"),
@@ -225,7 +237,8 @@ def parse_cache(el: Element, ctx: ParseContext) -> Step:
             lock_timeout=el.attr_value("locktimeout", _duration, 5.0),
             cookies=el.get("cookies", "skip") or "skip", bypass=bypass,
             name=el.get("name", "ocsi") or "ocsi",
-            inactive=el.attr_value("inactive", _duration, None))
+            inactive=el.attr_value("inactive", _duration, None),
+            request_controls=_request_controls(el))
     except ValueError as exc:
         raise el.error(f"<cache>: {exc}") from None
     step.where = el.where

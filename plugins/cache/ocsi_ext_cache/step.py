@@ -66,6 +66,8 @@ class Settings:
     lock_timeout: float = 5.0
     store_cookies: bool = False
     name: str = "ocsi"
+    #: honour the request's Cache-Control (no-cache, max-age=0, only-if-cached) and Pragma
+    request_controls: bool = True
     bypass: list[Callable[[Request], bool]] = field(default_factory=list)
 
 
@@ -144,9 +146,12 @@ class Cache(ocsi.Step):
         if any(cond(request) for cond in s.bypass):
             return self._mark(await rest(request, state), "fwd=bypass")
         key = primary_key(request)
-        wants_fresh, _ = policy.request_wants_fresh(request.headers)
-        only_cached = "only-if-cached" in policy.cache_control(
-            request.headers.get_all("cache-control"))
+        wants_fresh = only_cached = False
+        if s.request_controls and ("cache-control" in request.headers
+                                   or "pragma" in request.headers):
+            wants_fresh, _ = policy.request_wants_fresh(request.headers)
+            only_cached = "only-if-cached" in policy.cache_control(
+                request.headers.get_all("cache-control"))
         hit, why = self.store.lookup(key, request.headers)
         now = time.time()
         if hit is not None and not wants_fresh:

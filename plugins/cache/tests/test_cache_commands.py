@@ -95,6 +95,7 @@ def test_a_reload_keeps_the_entries_of_a_zone(ocsi_server: Any, origin: Origin) 
     ('name="a b"', "name must be a token"),
     ('lock="maybe"', "boolean"),
     ('sizes="1"', "unknown attribute"),
+    ('requestcontrols="obey"', 'requestcontrols must be'),
 ])
 def test_configuration_errors_are_located(ocsi_memory: Any, origin: Origin, attrs: str,
                                           words: str) -> None:

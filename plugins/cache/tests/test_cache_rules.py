@@ -346,3 +346,13 @@ def test_in_front_of_an_asgi_application(ocsi_server: Any) -> None:
     assert srv.get("/n").body == b"call 1"  # 3 calls in all: /n, /vary fr, /vary de
     srv.command(f"cache:purge http://127.0.0.1:{srv.port}/n")
     assert srv.get("/n").body == b"call 4"
+
+
+def test_request_controls_ignored_when_asked(server: Any, origin: Origin) -> None:
+    origin.route("/a", headers=fresh(), body=b"x")
+    srv = server('requestcontrols="ignore"')
+    srv.get("/a")
+    for headers in ({"Cache-Control": "no-cache"}, {"Pragma": "no-cache"},
+                    {"Cache-Control": "max-age=0"}):
+        assert status_of(srv.get("/a", headers)).startswith("hit")
+    assert origin.hits("/a") == 1
