@@ -382,6 +382,11 @@ class Store:
             os.makedirs(os.path.dirname(final), exist_ok=True)
         else:
             final = primary
+        # the access time set to the nanosecond: the kernel's own is as coarse as its clock
+        # tick, and entries stored within one tick would tie for the least recently used
+        with contextlib.suppress(OSError):
+            now = time.time_ns()
+            os.utime(tmp, ns=(now, now))
         os.replace(tmp, final)
         self._drop_front(final)
         self._written += meta.length + PREFIX
