@@ -70,6 +70,8 @@ from .pipeline.answers import (
     StopHost,
     StopSite,
     SubChain,
+    Around,
+    Rest,
 )
 from .pipeline.scope import NameRule, SiteConfig
 from .pipeline.step import FunctionStep, Step
@@ -86,6 +88,7 @@ __all__ = [
     # steps, states, answers
     "Step", "FunctionStep", "State", "NotFound", "Found", "Answer", "DO_NOTHING", "Serve",
     "ServeNow", "Next", "ContinueWith", "StopSite", "StopHost", "StopAll", "RetryWith", "SubChain",
+    "Around", "Rest",
     # HTTP objects
     "Request", "Response", "Headers", "Body", "BytesBody", "FileBody", "StreamBody",
     "error_response", "HTTPError", "BodyAborted", "Tunnel", "TunnelBody",

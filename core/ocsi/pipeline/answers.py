@@ -12,7 +12,7 @@ Private: not part of the extension API.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
@@ -132,5 +132,26 @@ class SubChain:
     request: Request | None = None
 
 
+#: ``rest(request, state) -> state``: the steps after an :class:`Around` answer, run again.
+Rest = Callable[["Request", State], Awaitable[State]]
+
+
+@dataclass(slots=True, frozen=True)
+class Around:
+    """Run the steps that follow this one in its list (its host, site or container) through
+    ``wrapper(request, state, rest)``, which returns the state they end with.
+
+    ``rest(request, state)`` runs those steps and returns the state at their end; the wrapper
+    may call it never (it answers itself: a cache hit), once, with a changed request (a
+    conditional one), or later again from a task of its own (a background revalidation). What
+    the wrapper returns is the state after them: a cache stores the response it got and returns
+    a copy. A stop, ``ServeNow`` or retry among those steps is carried out after the wrapper
+    returns (``ServeNow`` with the wrapper's response when it returns ``Found``), as if the
+    wrapper were not there; one from a call still running when the wrapper returned is ignored.
+    """
+
+    wrapper: Callable[[Request, State, Rest], Awaitable[State]]
+
+
 Answer = Union[_DoNothing, Serve, ServeNow, Next, ContinueWith, StopSite, StopHost, StopAll,
-               RetryWith, SubChain]
+               RetryWith, SubChain, Around]

@@ -23,6 +23,7 @@ from ..http.response import Response, error_response
 from .answers import (
     DO_NOTHING,
     Answer,
+    Around,
     ContinueWith,
     Found,
     Next,
@@ -125,7 +126,7 @@ async def run_chain(
     ``control`` is ``None`` when the chain ran to its end; otherwise ``payload`` is the status
     (stop answers), the response (``SERVE_NOW``) or the new request (``RETRY``).
     """
-    for step in steps:
+    for index, step in enumerate(steps):
         if type(step) is Site:
             if isinstance(state, Found):
                 continue  # a found page skips every later site, filters included
@@ -193,12 +194,38 @@ async def run_chain(
         elif type(ans) is RetryWith:
             await _close_found(state)
             return NOT_FOUND_STATE, request, Control.RETRY, ans.request
+        elif type(ans) is Around:
+            return await _run_around(ans, steps[index + 1 :], request, state)
         else:
             raise TypeError(f"step {step.where} answered {ans!r}, which is not an answer")
     return state, request, None, None
 
 
 NOT_FOUND_STATE = NotFound(404)
+
+
+async def _run_around(
+    ans: Around, rest_steps: Sequence[Step], request: Request, state: State
+) -> tuple[State, Request, Control | None, Any]:
+    """Give ``ans.wrapper`` the steps after it as ``rest``; carry out the stop, ``ServeNow`` or
+    retry of the last call of ``rest`` that ended while the wrapper was running."""
+    outcome: list[Any] = [None, None, request]  # control, payload, request of the last call
+    live = True
+
+    async def rest(req: Request, st: State) -> State:
+        st, req, ctl, payload = await run_chain(rest_steps, req, st)
+        if live:
+            outcome[:] = [ctl, payload, req]
+        if ctl is Control.SERVE_NOW:
+            return Found(payload)
+        return st
+
+    result = await ans.wrapper(request, state, rest)
+    live = False
+    ctl, payload, request = outcome
+    if ctl is Control.SERVE_NOW and isinstance(result, Found):
+        payload = result.response
+    return result, request, ctl, payload
 
 
 @dataclass(slots=True, frozen=True)

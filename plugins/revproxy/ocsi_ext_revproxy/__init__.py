@@ -67,6 +67,9 @@ def revproxy(*, options: ProxyOptions | None = None, **rule: Any) -> RevProxy:
         ocsi.AttributeDoc("requestbuffer", "a chunked request body is sent with a Content-Length, "
                           "buffered up to this size (spooled to a file past 256 KiB), 413 beyond; "
                           "0: never", "off (1 MiB for an HTTP/1.0 backend)"),
+        ocsi.AttributeDoc("websocket-max-message", "largest WebSocket message relayed either way "
+                          "(frames are read, not changed); a larger one closes both sides with "
+                          "1009; infinity: no bound", "`16MiB`"),
     ]))
 def _parse(el: ocsi.Element, ctx: ocsi.ParseContext) -> ocsi.Step:
     return RevProxy(parse_revproxy(el, ctx), ctx.options(DISTRIBUTION), el.where)

@@ -13,7 +13,8 @@ Forms, as Ocsigen has them (one of the first three is required):
 destinations (ocsi). ``keephost="keephost"`` sends the client's ``Host``; ``nopipeline="nopipeline"``
 opens a new connection for each request. ocsi's own attributes: ``balance``, ``failtimeout``,
 ``connecttimeout``, ``responsetimeout``, ``idletimeout``, ``cafile``, ``insecure``,
-``forwarded``, ``rewritelocation``, ``requestbuffer`` (see the README).
+``forwarded``, ``rewritelocation``, ``requestbuffer``, ``websocket-max-message`` (see the
+README).
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from .destination import Destination, DestinationError, Template
 
 ATTRIBUTES = ["suburl", "fullurl", "regexp", "dest", "keephost", "nopipeline", "server", "port",
               "uri", "protocol", "balance", "failtimeout", "connecttimeout", "responsetimeout",
-              "idletimeout", "cafile", "insecure", "forwarded", "rewritelocation", "requestbuffer"]
+              "idletimeout", "cafile", "insecure", "forwarded", "rewritelocation", "requestbuffer",
+              "websocket-max-message"]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_RESPONSE_TIMEOUT = 60.0
 DEFAULT_IDLE_TIMEOUT = 60.0
 DEFAULT_FAIL_TIMEOUT = 10.0
+#: The ASGI extension's bound on a client's WebSocket message, here both ways.
+DEFAULT_WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class Rule:
     #: Chunked request bodies buffered up to this many bytes (buffering.py); ``None``: only
     #: to backends seen answering in HTTP/1.0; 0: never.
     request_buffer: int | None = None
+    #: The largest WebSocket message relayed either way (wsframes.py); ``None``: no bound.
+    websocket_max_message: int | None = DEFAULT_WEBSOCKET_MAX_MESSAGE
 
     def expand(self, match: RegexMatch) -> list[Destination]:
         """The destinations for one match; DestinationError when one is not a URL."""
@@ -90,7 +96,8 @@ def make_rule(*, suburl: str | None = None, fullurl: str | None = None,
               response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
               idle_timeout: float = DEFAULT_IDLE_TIMEOUT, cafile: str | None = None,
               insecure: bool = False, forwarded: bool = False, rewrite_location: bool = False,
-              request_buffer: int | None = None) -> Rule:
+              request_buffer: int | None = None,
+              websocket_max_message: int | None = DEFAULT_WEBSOCKET_MAX_MESSAGE) -> Rule:
     """A rule from Python values; ``ValueError`` (with the reason) for a bad combination."""
     if (suburl is None) == (fullurl is None):
         raise ValueError("give exactly one of suburl or fullurl")
@@ -115,9 +122,11 @@ def make_rule(*, suburl: str | None = None, fullurl: str | None = None,
             raise ValueError(f"{name} must be more than 0 seconds")
     if request_buffer is not None and request_buffer < 0:
         raise ValueError("requestbuffer must be a size (0: never buffer)")
+    if websocket_max_message is not None and websocket_max_message < 1:
+        raise ValueError("websocket-max-message must be at least one byte")
     return Rule(regex, fullurl is not None, templates, keephost, pipeline, balance, fail_timeout,
                 connect_timeout, response_timeout, idle_timeout, tls, forwarded, rewrite_location,
-                request_buffer)
+                request_buffer, websocket_max_message)
 
 
 def _flag(el: Element, name: str) -> bool:
@@ -174,6 +183,7 @@ def parse_revproxy(el: Element, ctx: ParseContext) -> Rule:
             raise el.error("Missing attribute 'dest' for <revproxy>",
                            hint='e.g. dest="http://127.0.0.1:8080/\\1"')
         dest = el.require("dest")
+    ws_default: int | None = DEFAULT_WEBSOCKET_MAX_MESSAGE
     try:
         return make_rule(
             suburl=suburl, fullurl=fullurl, dest=dest, keephost=_flag(el, "keephost"),
@@ -184,6 +194,8 @@ def parse_revproxy(el: Element, ctx: ParseContext) -> Rule:
             idle_timeout=_seconds(el, "idletimeout", DEFAULT_IDLE_TIMEOUT),
             cafile=el.get("cafile"), insecure=_flag(el, "insecure"),
             forwarded=_flag(el, "forwarded"), rewrite_location=_flag(el, "rewritelocation"),
-            request_buffer=_request_buffer(el))
+            request_buffer=_request_buffer(el),
+            websocket_max_message=el.attr_value("websocket-max-message", parse_size,
+                                                ws_default))
     except (ValueError, DestinationError, ValueFormatError) as exc:
         raise el.error(str(exc)) from None

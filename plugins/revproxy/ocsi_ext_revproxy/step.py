@@ -56,6 +56,7 @@ from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
 from .client import ClientGone, Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
 from .headers import request_headers, response_headers, trailer_fields, wants_websocket
+from .wsframes import CLOSE_TOO_BIG, FrameScanner, close_frame
 from .options import ProxyOptions
 from .redirects import rewrite_redirects
 from .rules import Rule
@@ -346,18 +347,48 @@ class RevProxy(Step):
         assert raw is not None
         where = f"{self.where}: {dest.origin}{dest.target}"
 
+        limit = self.rule.websocket_max_message
+        from_client = FrameScanner(limit) if limit is not None else None
+        from_backend = FrameScanner(limit) if limit is not None else None
+
         async def run(tunnel: Tunnel) -> None:
+            async def too_big(side: str) -> None:
+                """Close both sides with 1009, each only between two frames (else just cut)."""
+                assert from_client is not None and from_backend is not None
+                log.warning("%s: a WebSocket message from the %s is over websocket-max-message "
+                            "(%s bytes): closed with %d", where, side, limit, CLOSE_TOO_BIG)
+                if from_backend.at_boundary:
+                    tunnel.write(close_frame(CLOSE_TOO_BIG, masked=False))
+                if from_client.at_boundary:
+                    conn.write(close_frame(CLOSE_TOO_BIG, masked=True))
+                await conn.drain()
+                await tunnel.drain()
+
             async def up() -> None:
                 while data := await tunnel.read():
-                    conn.write(data)
-                    await conn.drain()
+                    if from_client is not None:
+                        data = from_client.feed(data)
+                    if data:
+                        conn.write(data)
+                        await conn.drain()
+                    if from_client is not None and from_client.too_big:
+                        await too_big("client")
+                        return
 
             async def down() -> None:
-                if early:
-                    tunnel.write(early)
-                while data := await raw.get():
-                    tunnel.write(data)
-                    await tunnel.drain()
+                data = early
+                while True:
+                    if from_backend is not None:
+                        data = from_backend.feed(data)
+                    if data:
+                        tunnel.write(data)
+                        await tunnel.drain()
+                    if from_backend is not None and from_backend.too_big:
+                        await too_big("backend")
+                        return
+                    data = await raw.get()
+                    if not data:
+                        return
 
             tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
             try:

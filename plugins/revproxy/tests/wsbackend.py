@@ -2,7 +2,8 @@
 
 It accepts the handshake on any path but ``/deny`` (answered 403), echoes every text and
 binary message, answers pings, and closes when the client does. ``handshakes`` records the
-request headers each handshake carried.
+request headers each handshake carried, ``closes`` the code of each Close it received. The text
+message ``grow N`` is answered with a binary message of N bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from wsproto.events import (
 class WebSocketBackend:
     def __init__(self) -> None:
         self.handshakes: list[dict[str, str]] = []
+        self.closes: list[int | None] = []
         self.loop = asyncio.new_event_loop()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -68,7 +70,11 @@ class WebSocketBackend:
                     elif isinstance(event, TextMessage):
                         text.append(event.data)
                         if event.message_finished:
-                            writer.write(ws.send(TextMessage(data="".join(text))))
+                            message = "".join(text)
+                            if message.startswith("grow "):
+                                writer.write(ws.send(BytesMessage(data=b"g" * int(message[5:]))))
+                            else:
+                                writer.write(ws.send(TextMessage(data=message)))
                             text.clear()
                     elif isinstance(event, BytesMessage):
                         data.append(bytes(event.data))
@@ -78,6 +84,7 @@ class WebSocketBackend:
                     elif isinstance(event, Ping):
                         writer.write(ws.send(event.response()))
                     elif isinstance(event, CloseConnection):
+                        self.closes.append(event.code)
                         writer.write(ws.send(event.response()))
                         await writer.drain()
                         return
