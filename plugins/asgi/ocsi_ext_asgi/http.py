@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+import types
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 from ocsi import (
@@ -63,24 +64,48 @@ def http_scope(request: Request, state: dict[str, Any] | None) -> dict[str, Any]
     }
 
 
+@types.coroutine
+def _one_turn() -> Generator[None, None, None]:
+    """Give the loop one turn (a bare yield: no future, no timer)."""
+    yield
+
+
 class HTTPCycle:
-    """``receive`` and ``send`` for one request, and what the step reads of the answer."""
+    """``receive`` and ``send`` for one request, and what the step reads of the answer.
+
+    Nothing here is made per request unless the request needs it: the step gives the loop one
+    turn, which runs the application's first step (a task scheduled before it), and most
+    applications have answered by then; a future to wait on is made only when they have not,
+    and another only when ``receive()`` has to wait for the end of the exchange."""
+
+    __slots__ = ("request", "head", "first", "ready", "_pieces", "complete", "trailers_expected",
+                 "trailers", "_gone", "_gone_waiter", "_body_done")
 
     def __init__(self, request: Request) -> None:
         self.request = request
-        loop = asyncio.get_running_loop()
         self.head: tuple[int, list[tuple[str, str]]] | None = None
         #: The first piece of the body, kept without a queue (most answers are one piece).
         self.first: tuple[bytes | FileBody, bool] | None = None
-        #: Set once the head and the first piece are there, or the application is done.
-        self.ready: asyncio.Future[None] = loop.create_future()
+        #: Set once the head and the first piece are there, or the application is done; made
+        #: only when the application had not answered in its first step.
+        self.ready: asyncio.Future[None] | None = None
         self._pieces: asyncio.Queue[tuple[bytes | FileBody, bool]] | None = None
         self.complete = False
         #: http.response.trailers: announced in the start message, their fields once sent
         self.trailers_expected = False
         self.trailers: list[tuple[str, str]] = []
-        self.gone = asyncio.Event()
+        #: The exchange is over (answered, abandoned or the client left): receive() says
+        #: http.disconnect. ``_gone_waiter`` exists only while a receive() waits for that.
+        self._gone = False
+        self._gone_waiter: asyncio.Future[None] | None = None
         self._body_done = False
+
+    def end(self) -> None:
+        """The exchange is over for the application."""
+        self._gone = True
+        w = self._gone_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     # -- the application's side ------------------------------------------------------------------
 
@@ -99,7 +124,7 @@ class HTTPCycle:
                 chunk = await self.request.body.next_chunk()
             except Exception:  # noqa: BLE001 - the client's doing: it went away or sent too much
                 self._body_done = True
-                self.gone.set()
+                self.end()
                 return {"type": "http.disconnect"}
             if not chunk:
                 self._body_done = True
@@ -108,20 +133,21 @@ class HTTPCycle:
             if not more:
                 self._body_done = True
             return {"type": "http.request", "body": chunk, "more_body": more}
-        if not self.gone.is_set() and not self.request.client_gone:
+        if not self._gone and not self.request.client_gone:
             # the answer ends, or the client leaves first (a long poll, a slow stream)
-            waiters = {asyncio.ensure_future(self.gone.wait()),
-                       asyncio.ensure_future(self.request.wait_client_gone())}
+            w = self._gone_waiter
+            if w is None:
+                w = self._gone_waiter = asyncio.get_running_loop().create_future()
+            client = asyncio.ensure_future(self.request.wait_client_gone())
             try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((w, client), return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for w in waiters:
-                    w.cancel()
-        self.gone.set()
+                client.cancel()
+        self.end()
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
-        if self.gone.is_set() and not self.complete:
+        if self._gone and not self.complete:
             raise ClientGone("the client has gone")
         kind = message.get("type")
         if kind == "http.response.start":
@@ -168,21 +194,29 @@ class HTTPCycle:
     async def _put(self, piece: tuple[bytes | FileBody, bool]) -> None:
         if self.first is None:
             self.first = piece
-            if not self.ready.done():
-                self.ready.set_result(None)
+            ready = self.ready
+            if ready is not None and not ready.done():
+                ready.set_result(None)
             return
         await self.pieces.put(piece)
 
     def app_done(self, task: asyncio.Task[None]) -> None:
-        if not self.ready.done():
-            self.ready.set_result(None)
+        ready = self.ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
 
     # -- the step's side ---------------------------------------------------------------------------
     async def response(self, task: asyncio.Task[None], where: str) -> Response | None:
         """The answer, once its head (and first piece) is known; None when the application
-        gave no head (it finished, or raised: logged)."""
-        task.add_done_callback(self.app_done)
-        await self.ready
+        gave no head (it finished, or raised: logged).
+
+        The application's task was scheduled before this runs, so one turn of the loop runs
+        its first step; only an application still working after that is waited for."""
+        await _one_turn()
+        if self.first is None and not task.done():
+            ready = self.ready = asyncio.get_running_loop().create_future()
+            task.add_done_callback(self.app_done)
+            await ready
         if self.first is None or self.head is None:
             _report(task, where, "before answering")
             return None
@@ -200,7 +234,7 @@ class HTTPCycle:
         if isinstance(piece, FileBody):
             return Response(status, Headers.from_lower(fields), piece)
         if not more and not self.trailers_expected:
-            self.gone.set()
+            self.end()
             return Response(status, Headers.from_lower(fields), BytesBody(piece))
 
         async def rest() -> AsyncIterator[bytes]:
@@ -223,7 +257,7 @@ class HTTPCycle:
                 raise BodyAborted(f"{where}: the application stopped in the middle of its answer")
 
         async def close() -> None:
-            self.gone.set()
+            self.end()
 
         body = StreamBody(rest(), length, close)
         return Response(status, Headers.from_lower(fields), body)
@@ -242,7 +276,7 @@ class HTTPCycle:
                 else:
                     getter.cancel()
         finally:
-            self.gone.set()
+            self.end()
 
 
 def _report(task: asyncio.Task[None], where: str, when: str) -> None:
