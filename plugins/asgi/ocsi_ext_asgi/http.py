@@ -35,6 +35,10 @@ log = logging.getLogger("ocsi.ext.asgi")
 ASGI = {"version": "3.0", "spec_version": "2.4"}
 
 
+#: Response fields the connection layer writes itself, from the body.
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
+
+
 class ASGIError(RuntimeError):
     """The application broke the ASGI protocol."""
 
@@ -83,7 +87,8 @@ class HTTPCycle:
 
     def __init__(self, request: Request) -> None:
         self.request = request
-        self.head: tuple[int, list[tuple[str, str]]] | None = None
+        #: status, fields without the framing ones, and the announced length
+        self.head: tuple[int, list[tuple[str, str]], int | None] | None = None
         #: The first piece of the body, kept without a queue (most answers are one piece).
         self.first: tuple[bytes | FileBody, bool] | None = None
         #: Set once the head and the first piece are there, or the application is done; made
@@ -150,27 +155,43 @@ class HTTPCycle:
         if self._gone and not self.complete:
             raise ClientGone("the client has gone")
         kind = message.get("type")
-        if kind == "http.response.start":
+        if kind == "http.response.body":
+            if self.head is None:
+                raise ASGIError("http.response.body before http.response.start")
+            if self.complete:
+                raise ASGIError("http.response.body after the response was complete")
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                body = bytes(body)
+            if self.trailers_expected:
+                await self._put((body, True))  # the trailers end it
+                return
+            more = bool(message.get("more_body", False))
+            self.complete = not more
+            await self._put((body, more))
+        elif kind == "http.response.start":
             if self.head is not None:
                 raise ASGIError("http.response.start sent twice")
             status = message.get("status")
             if type(status) is not int or not 200 <= status <= 999:
                 raise ASGIError(f"http.response.start with status {status!r}")
-            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
-                       for n, v in message.get("headers", ())]
-            self.trailers_expected = bool(message.get("trailers", False))
-            self.head = (status, headers)
-        elif kind == "http.response.body":
-            if self.head is None:
-                raise ASGIError("http.response.body before http.response.start")
-            if self.complete:
-                raise ASGIError("http.response.body after the response was complete")
-            more = bool(message.get("more_body", False))
-            if self.trailers_expected:
-                await self._put((bytes(message.get("body", b"")), True))  # trailers end it
-                return
-            self.complete = not more
-            await self._put((bytes(message.get("body", b"")), more))
+            trailers = self.trailers_expected = bool(message.get("trailers", False))
+            # One pass: decoded (str(…, "latin-1") takes any bytes-like value), the framing
+            # fields the connection layer owns taken out, a valid length kept for the body.
+            fields = []
+            length = None
+            for n, v in message.get("headers", ()):
+                name = str(n, "latin-1").lower()
+                value = str(v, "latin-1")
+                if name in _FRAMING:
+                    if name != "content-length":
+                        continue
+                    if value.strip().isdecimal():
+                        if not trailers:  # trailers need chunked framing
+                            length = int(value)
+                        continue
+                fields.append((name, value))
+            self.head = (status, fields, length)
         elif kind == "http.response.trailers":
             if not self.trailers_expected or self.complete:
                 raise ASGIError("http.response.trailers not announced, or after the end")
@@ -220,22 +241,14 @@ class HTTPCycle:
         if self.first is None or self.head is None:
             _report(task, where, "before answering")
             return None
-        status, headers = self.head
-        first = self.first
-        length = None
-        fields = []
-        for name, value in headers:
-            if name == "content-length" and value.strip().isdigit():
-                if not self.trailers_expected:  # trailers need chunked framing
-                    length = int(value)
-            elif name not in ("transfer-encoding", "connection"):
-                fields.append((name, value))
-        piece, more = first
-        if isinstance(piece, FileBody):
+        status, fields, length = self.head
+        piece, more = self.first
+        if type(piece) is bytes:
+            if not more and not self.trailers_expected:
+                self.end()
+                return Response(status, Headers.from_lower(fields), BytesBody(piece))
+        else:
             return Response(status, Headers.from_lower(fields), piece)
-        if not more and not self.trailers_expected:
-            self.end()
-            return Response(status, Headers.from_lower(fields), BytesBody(piece))
 
         async def rest() -> AsyncIterator[bytes]:
             yield piece
