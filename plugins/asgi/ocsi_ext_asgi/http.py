@@ -33,6 +33,8 @@ __all__ = ["ASGIError", "ClientGone", "HTTPCycle", "http_scope"]
 log = logging.getLogger("ocsi.ext.asgi")
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
+#: ocsi's version names that ASGI spells otherwise ("1.1", "1.0" and "3" are the same).
+_VERSIONS = {"2.0": "2"}
 
 
 #: Response fields the connection layer writes itself, from the body.
@@ -48,22 +50,26 @@ class ClientGone(OSError):
 
 
 def http_scope(request: Request, state: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``http`` scope (``websocket.py`` adapts it). Built in one dictionary display, the
+    values taken as the request holds them: every lookup here is paid on every request."""
     depth = request.depth
-    root = "/" + "/".join(request.segments[:depth]) if depth else ""
+    segments = request.segments
+    query = request.query
+    version = request.version
     return {
         "type": "http",
         "asgi": ASGI,
-        "http_version": "2" if request.version == "2.0" else request.version,  # the spec's names
+        "http_version": _VERSIONS.get(version, version),  # the spec's names
         "method": request.method,
-        "scheme": request.scheme,
-        "path": "/" + "/".join(request.segments),
+        "scheme": "https" if request.secure else "http",
+        "path": "/" + "/".join(segments),
         "raw_path": request.raw_path.encode("latin-1", "replace"),
-        "query_string": (request.query or "").encode("latin-1", "replace"),
-        "root_path": root,
-        "headers": [(n.encode("latin-1"), v.encode("latin-1")) for n, v in request.headers.items()],
+        "query_string": query.encode("latin-1", "replace") if query else b"",
+        "root_path": "/" + "/".join(segments[:depth]) if depth else "",
+        "headers": request.headers.raw(),
         "client": (request.client, 0),
         "server": (request.host or "", request.port),
-        "state": dict(state) if state is not None else {},
+        "state": dict(state) if state else {},  # a shallow copy per request, as the spec says
         "extensions": {"http.response.pathsend": {}, "http.response.trailers": {}},
     }
 
