@@ -99,10 +99,12 @@ class ASGIApp(Step):
         if response is None:
             return Serve(error_response(500))
         if response.status == 404 and self.fallthrough:
-            await response.body.aclose()
             if cycle.complete or task.done():
+                await response.body.aclose()
                 cycle.end()
             else:
+                # still sending its page: read and drop the rest (closing the body would tell
+                # the application that the client had gone, and fail its next send)
                 self._keep(asyncio.get_running_loop().create_task(cycle.discard(task)))
             return Next(404)  # Ocsigen's not-found chain: the following steps may answer
         return Serve(response)

@@ -285,7 +285,8 @@ class HTTPCycle:
         """Read and drop what the application still sends (its 404 page, when the following
         steps answer instead)."""
         try:
-            while not self.complete and not task.done():
+            # ``complete`` is set before the last piece is put: it is over once that is taken
+            while not task.done() and not (self.complete and self.pieces.empty()):
                 getter = asyncio.ensure_future(self.pieces.get())
                 await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
