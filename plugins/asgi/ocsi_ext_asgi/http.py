@@ -88,8 +88,8 @@ class HTTPCycle:
     applications have answered by then; a future to wait on is made only when they have not,
     and another only when ``receive()`` has to wait for the end of the exchange."""
 
-    __slots__ = ("request", "head", "first", "ready", "_pieces", "complete", "trailers_expected",
-                 "trailers", "_gone", "_gone_waiter", "_body_done")
+    __slots__ = ("request", "head", "first", "ready", "_slot", "_reader", "_writer", "_watching",
+                 "complete", "trailers_expected", "trailers", "_gone", "_gone_waiter", "_body_done")
 
     def __init__(self, request: Request) -> None:
         self.request = request
@@ -100,7 +100,14 @@ class HTTPCycle:
         #: Set once the head and the first piece are there, or the application is done; made
         #: only when the application had not answered in its first step.
         self.ready: asyncio.Future[None] | None = None
-        self._pieces: asyncio.Queue[tuple[bytes | FileBody, bool]] | None = None
+        #: The next piece after the first, until the step takes it: send() waits while it is
+        #: taken (back-pressure, one piece ahead). ``_reader`` / ``_writer`` exist only while
+        #: the step waits for a piece / send() waits for the place.
+        self._slot: tuple[bytes | FileBody, bool] | None = None
+        self._reader: asyncio.Future[None] | None = None
+        self._writer: asyncio.Future[None] | None = None
+        #: whether the application's end wakes ready / the reader (a done callback, added once)
+        self._watching = False
         self.complete = False
         #: http.response.trailers: announced in the start message, their fields once sent
         self.trailers_expected = False
@@ -114,20 +121,10 @@ class HTTPCycle:
     def end(self) -> None:
         """The exchange is over for the application."""
         self._gone = True
-        w = self._gone_waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        _wake(self._gone_waiter)
+        _wake(self._writer)  # a send() waiting for a reader that will not come: ClientGone
 
     # -- the application's side ------------------------------------------------------------------
-
-    @property
-    def pieces(self) -> asyncio.Queue[tuple[bytes | FileBody, bool]]:
-        """Further pieces, one at a time (send() waits for the reader). Made on first use:
-        most answers are one piece, and a queue per request costs more than the answer."""
-        q = self._pieces
-        if q is None:
-            q = self._pieces = asyncio.Queue(maxsize=1)
-        return q
 
     async def receive(self) -> dict[str, Any]:
         if not self._body_done:
@@ -225,12 +222,39 @@ class HTTPCycle:
             if ready is not None and not ready.done():
                 ready.set_result(None)
             return
-        await self.pieces.put(piece)
+        while self._slot is not None:
+            if self._gone:
+                raise ClientGone("the client has gone")
+            w = self._writer = asyncio.get_running_loop().create_future()
+            await w
+        self._slot = piece
+        _wake(self._reader)
 
-    def app_done(self, task: asyncio.Task[None]) -> None:
-        ready = self.ready
-        if ready is not None and not ready.done():
-            ready.set_result(None)
+    def _watch(self, task: asyncio.Task[None]) -> None:
+        if not self._watching:
+            self._watching = True
+            task.add_done_callback(self._app_done)
+
+    def _app_done(self, task: asyncio.Task[None]) -> None:
+        _wake(self.ready)
+        _wake(self._reader)
+
+    async def _take(self, task: asyncio.Task[None]) -> tuple[bytes | FileBody, bool] | None:
+        """The next piece; None when the application ended without sending it."""
+        while True:
+            piece = self._slot
+            if piece is not None:
+                self._slot = None
+                _wake(self._writer)
+                return piece
+            if task.done():
+                return None
+            self._watch(task)
+            r = self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await r
+            finally:
+                self._reader = None
 
     # -- the step's side ---------------------------------------------------------------------------
     async def response(self, task: asyncio.Task[None], where: str) -> Response | None:
@@ -242,7 +266,7 @@ class HTTPCycle:
         await _one_turn()
         if self.first is None and not task.done():
             ready = self.ready = asyncio.get_running_loop().create_future()
-            task.add_done_callback(self.app_done)
+            self._watch(task)
             await ready
         if self.first is None or self.head is None:
             _report(task, where, "before answering")
@@ -259,21 +283,18 @@ class HTTPCycle:
         async def rest() -> AsyncIterator[bytes]:
             yield piece
             while True:
-                getter = asyncio.ensure_future(self.pieces.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    chunk, again = getter.result()
-                    if isinstance(chunk, FileBody):
-                        await chunk.aclose()
-                        raise BodyAborted(f"{where}: pathsend after body pieces")
-                    yield chunk
-                    if not again:
-                        body.trailers = self.trailers or None
-                        return
-                    continue
-                getter.cancel()
-                _report(task, where, "in the middle of its answer")
-                raise BodyAborted(f"{where}: the application stopped in the middle of its answer")
+                got = await self._take(task)
+                if got is None:
+                    _report(task, where, "in the middle of its answer")
+                    raise BodyAborted(f"{where}: the application stopped in the middle of its answer")
+                chunk, again = got
+                if isinstance(chunk, FileBody):
+                    await chunk.aclose()
+                    raise BodyAborted(f"{where}: pathsend after body pieces")
+                yield chunk
+                if not again:
+                    body.trailers = self.trailers or None
+                    return
 
         async def close() -> None:
             self.end()
@@ -286,17 +307,20 @@ class HTTPCycle:
         steps answer instead)."""
         try:
             # ``complete`` is set before the last piece is put: it is over once that is taken
-            while not task.done() and not (self.complete and self.pieces.empty()):
-                getter = asyncio.ensure_future(self.pieces.get())
-                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    piece, _ = getter.result()
-                    if isinstance(piece, FileBody):
-                        await piece.aclose()
-                else:
-                    getter.cancel()
+            while not (self.complete and self._slot is None):
+                got = await self._take(task)
+                if got is None:
+                    break
+                piece, _ = got
+                if isinstance(piece, FileBody):
+                    await piece.aclose()
         finally:
             self.end()
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def _report(task: asyncio.Task[None], where: str, when: str) -> None:

@@ -227,6 +227,27 @@ def test_a_streamed_404_is_drained_when_the_following_steps_answer(ocsi_server):
     assert "stream-404 done" in raw_app.STARTED
 
 
+def test_a_client_leaving_in_the_middle_of_a_stream_fails_the_next_send(ocsi_server):
+    import socket
+    import time
+
+    srv = serve(ocsi_server)
+    raw_app = sys.modules["raw_app"]
+    raw_app.STARTED.clear()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"GET /app/endless HTTP/1.1\r\nHost: h\r\n\r\n")
+        received = 0
+        while received < 1_000_000:  # well into the stream, then gone
+            chunk = s.recv(65536)
+            assert chunk
+            received += len(chunk)
+    deadline = time.monotonic() + 5  # not left blocked on a piece nobody will take
+    while "endless: the client has gone" not in raw_app.STARTED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "endless: the client has gone" in raw_app.STARTED
+    assert srv.get("/app/scope").status == 200
+
+
 def test_http2_requests_are_named_as_the_specifications_say() -> None:
     import asyncio
 

@@ -82,6 +82,15 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         STARTED.append("stream-404 done")
+    elif path == "/endless":  # streams until the client leaves (bounded: 6.4 GB at most)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(100_000):
+                await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+        except OSError:
+            STARTED.append("endless: the client has gone")
+            return
+        await send({"type": "http.response.body", "body": b""})
     elif path == "/disconnect":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
