@@ -88,7 +88,7 @@ class HTTPCycle:
     applications have answered by then; a future to wait on is made only when they have not,
     and another only when ``receive()`` has to wait for the end of the exchange."""
 
-    __slots__ = ("request", "head", "first", "ready", "_slot", "_reader", "_writer", "_watching",
+    __slots__ = ("request", "head", "first", "ready", "_slot", "_handoff", "_watching",
                  "complete", "trailers_expected", "trailers", "_gone", "_gone_waiter", "_body_done")
 
     def __init__(self, request: Request) -> None:
@@ -101,17 +101,17 @@ class HTTPCycle:
         #: only when the application had not answered in its first step.
         self.ready: asyncio.Future[None] | None = None
         #: The next piece after the first, until the step takes it: send() waits while it is
-        #: taken (back-pressure, one piece ahead). ``_reader`` / ``_writer`` exist only while
-        #: the step waits for a piece / send() waits for the place.
+        #: taken (back-pressure, one piece ahead). ``_handoff`` exists only while one side
+        #: waits: the step for a piece (the slot is empty) or send() for the place (it is
+        #: full), never both.
         self._slot: tuple[bytes | FileBody, bool] | None = None
-        self._reader: asyncio.Future[None] | None = None
-        self._writer: asyncio.Future[None] | None = None
+        self._handoff: asyncio.Future[None] | None = None
         #: whether the application's end wakes ready / the reader (a done callback, added once)
         self._watching = False
         self.complete = False
         #: http.response.trailers: announced in the start message, their fields once sent
         self.trailers_expected = False
-        self.trailers: list[tuple[str, str]] = []
+        self.trailers: list[tuple[str, str]] | None = None
         #: The exchange is over (answered, abandoned or the client left): receive() says
         #: http.disconnect. ``_gone_waiter`` exists only while a receive() waits for that.
         self._gone = False
@@ -122,7 +122,7 @@ class HTTPCycle:
         """The exchange is over for the application."""
         self._gone = True
         _wake(self._gone_waiter)
-        _wake(self._writer)  # a send() waiting for a reader that will not come: ClientGone
+        _wake(self._handoff)  # a send() waiting for a reader that will not come: ClientGone
 
     # -- the application's side ------------------------------------------------------------------
 
@@ -198,8 +198,9 @@ class HTTPCycle:
         elif kind == "http.response.trailers":
             if not self.trailers_expected or self.complete:
                 raise ASGIError("http.response.trailers not announced, or after the end")
-            self.trailers += [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
-                              for n, v in message.get("headers", ())]
+            self.trailers = (self.trailers or []) + [
+                (bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                for n, v in message.get("headers", ())]
             if not message.get("more_trailers", False):
                 self.complete = True
                 await self._put((b"", False))
@@ -225,10 +226,10 @@ class HTTPCycle:
         while self._slot is not None:
             if self._gone:
                 raise ClientGone("the client has gone")
-            w = self._writer = asyncio.get_running_loop().create_future()
+            w = self._handoff = asyncio.get_running_loop().create_future()
             await w
         self._slot = piece
-        _wake(self._reader)
+        _wake(self._handoff)
 
     def _watch(self, task: asyncio.Task[None]) -> None:
         if not self._watching:
@@ -237,7 +238,7 @@ class HTTPCycle:
 
     def _app_done(self, task: asyncio.Task[None]) -> None:
         _wake(self.ready)
-        _wake(self._reader)
+        _wake(self._handoff)
 
     async def _take(self, task: asyncio.Task[None]) -> tuple[bytes | FileBody, bool] | None:
         """The next piece; None when the application ended without sending it."""
@@ -245,16 +246,13 @@ class HTTPCycle:
             piece = self._slot
             if piece is not None:
                 self._slot = None
-                _wake(self._writer)
+                _wake(self._handoff)
                 return piece
             if task.done():
                 return None
             self._watch(task)
-            r = self._reader = asyncio.get_running_loop().create_future()
-            try:
-                await r
-            finally:
-                self._reader = None
+            r = self._handoff = asyncio.get_running_loop().create_future()
+            await r
 
     # -- the step's side ---------------------------------------------------------------------------
     async def response(self, task: asyncio.Task[None], where: str) -> Response | None:
