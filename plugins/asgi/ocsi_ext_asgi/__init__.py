@@ -48,6 +48,7 @@ class ASGIApp(Step):
         self.spec = spec
         self.fallthrough = fallthrough
         self.where = where
+        self.label = f"{where} ({spec})"
         self.max_message = max_message
         self.lifespan = Lifespan(app, f"{where} ({spec})") if lifespan else None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,19 +76,36 @@ class ASGIApp(Step):
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
 
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        """Hold ``task`` until it is done (the loop only holds tasks weakly)."""
+        if not task.done():
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
     async def handle(self, request: Request, state: State) -> Answer:
         if isinstance(state, Found):
             return DO_NOTHING
         if wants_websocket(request):
             return Serve(await serve_websocket(self, request))
         cycle = HTTPCycle(request)
-        task = self.start_cycle(http_scope(request, self.state), cycle.receive, cycle.send)
-        response = await cycle.response(task, f"{self.where} ({self.spec})")
+        # Held by this frame while it runs, and by the step afterwards only if still running
+        # (streaming, background work after the answer): most are done by then.
+        task = asyncio.get_running_loop().create_task(
+            self.app(http_scope(request, self.state), cycle.receive, cycle.send))
+        try:
+            response = await cycle.response(task, self.label)
+        finally:
+            self._keep(task)
         if response is None:
             return Serve(error_response(500))
         if response.status == 404 and self.fallthrough:
-            await response.body.aclose()
-            asyncio.get_running_loop().create_task(cycle.discard(task))
+            if cycle.complete or task.done():
+                await response.body.aclose()
+                cycle.end()
+            else:
+                # still sending its page: read and drop the rest (closing the body would tell
+                # the application that the client had gone, and fail its next send)
+                self._keep(asyncio.get_running_loop().create_task(cycle.discard(task)))
             return Next(404)  # Ocsigen's not-found chain: the following steps may answer
         return Serve(response)
 

@@ -46,8 +46,10 @@ QUEUED = 16
 
 def wants_websocket(request: Request) -> bool:
     upgrade = request.headers.get("upgrade")
+    if upgrade is None:
+        return False  # every plain request: one look at the fields
     tokens = {t.strip().lower() for v in request.headers.get_all("connection") for t in v.split(",")}
-    return (upgrade is not None and upgrade.strip().lower() == "websocket" and "upgrade" in tokens
+    return (upgrade.strip().lower() == "websocket" and "upgrade" in tokens
             and request.method == "GET" and request.headers.get("sec-websocket-key") is not None)
 
 

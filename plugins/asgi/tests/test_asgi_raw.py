@@ -187,6 +187,67 @@ def test_a_client_leaving_before_the_answer_is_an_http_disconnect(ocsi_server):
     assert srv.get("/app/scope").status == 200
 
 
+def test_an_answer_after_some_turns_of_the_loop_with_its_framing_fields_replaced(ocsi_client):
+    srv = serve(ocsi_client)
+    out = srv.raw(b"GET /app/later HTTP/1.1\r\nHost: h\r\n\r\n"
+                  b"GET /app/later HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    answers = out.split(b"HTTP/1.1 200 ")
+    assert len(answers) == 3  # the application's Connection: close did not end the first one
+    head, _, body = answers[1].partition(b"\r\n\r\n")
+    assert body == b"hello" and b"Content-Length: 5" in head and b"X-A: 1" in head
+    assert b"chunked" not in head and b"close" not in head
+
+
+def test_the_end_of_the_answer_is_an_http_disconnect(ocsi_server):
+    import time
+
+    srv = serve(ocsi_server)
+    raw_app = sys.modules["raw_app"]
+    raw_app.STARTED.clear()
+    assert srv.get("/app/disconnect").body == b"done"
+    deadline = time.monotonic() + 5
+    while "http.disconnect" not in raw_app.STARTED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "http.disconnect" in raw_app.STARTED
+
+
+def test_a_streamed_404_is_drained_when_the_following_steps_answer(ocsi_server):
+    import time
+
+    ext = EXT + '<extension findlib-package="ocsi-ext-redirectmod"/>'
+    srv = ocsi_server(ext + '<host><site path="app"><asgi app="raw_app:app"/>'
+                            '<redirect suburl="(.*)" dest="/moved/\\1"/></site></host>')
+    raw_app = sys.modules["raw_app"]
+    raw_app.STARTED.clear()
+    r = srv.get("/app/stream-404")
+    assert (r.status, r.headers["location"]) == (301, "/moved/stream-404")
+    deadline = time.monotonic() + 5  # the application was not left blocked on its pieces
+    while "stream-404 done" not in raw_app.STARTED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "stream-404 done" in raw_app.STARTED
+
+
+def test_a_client_leaving_in_the_middle_of_a_stream_fails_the_next_send(ocsi_server):
+    import socket
+    import time
+
+    srv = serve(ocsi_server)
+    raw_app = sys.modules["raw_app"]
+    raw_app.STARTED.clear()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"GET /app/endless HTTP/1.1\r\nHost: h\r\n\r\n")
+        received = 0
+        while received < 1_000_000:  # well into the stream, then gone
+            chunk = s.recv(65536)
+            assert chunk
+            received += len(chunk)
+    deadline = time.monotonic() + 5  # not left blocked on a piece nobody will take
+    while "endless: the client has gone" not in raw_app.STARTED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "endless: the client has gone" in raw_app.STARTED
+    assert srv.get("/app/scope").status == 200
+
+
 def test_http2_requests_are_named_as_the_specifications_say() -> None:
     import asyncio
 

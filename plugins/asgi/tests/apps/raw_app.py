@@ -1,5 +1,6 @@
 """A raw ASGI 3 application exercising the scope and every message type (the tests' own)."""
 
+import asyncio
 import json
 import os
 
@@ -68,10 +69,34 @@ async def app(scope, receive, send):
         STARTED.append("polling")
         message = await receive()
         STARTED.append(f"long-poll {message['type']}")
+    elif path == "/later":  # answers after a few turns of the loop, framing fields of its own
+        for _ in range(3):
+            await asyncio.sleep(0)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"5"), (b"connection", b"close"),
+                                (b"transfer-encoding", b"chunked"), (b"X-A", b"1")]})
+        await send({"type": "http.response.body", "body": bytearray(b"hello")})
+    elif path == "/stream-404":  # a 404 page in pieces, read and dropped when steps follow
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        for _ in range(3):
+            await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        STARTED.append("stream-404 done")
+    elif path == "/endless":  # streams until the client leaves (bounded: 6.4 GB at most)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(100_000):
+                await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+        except OSError:
+            STARTED.append("endless: the client has gone")
+            return
+        await send({"type": "http.response.body", "body": b""})
     elif path == "/disconnect":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"done"})
-        message = await receive()
+        message = await receive()  # the (empty) request body, then the end of the exchange
+        if message["type"] == "http.request":
+            message = await receive()
         STARTED.append(message["type"])
     else:
         await send({"type": "http.response.start", "status": 404, "headers": []})
