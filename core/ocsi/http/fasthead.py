@@ -94,6 +94,32 @@ class _Fields:
         self.complete = True
 
 
+def _framed_as_h11(fields: list[tuple[bytes, bytes, bytes]]
+                   ) -> tuple[list[tuple[bytes, bytes, bytes]] | None, int]:
+    """``(fields, Host count)``: the fields as h11 would give them, or ``None`` when their
+    framing is not one h11 reads the same way (a ``Content-Length`` not made of digits or given
+    twice, a ``Transfer-Encoding`` other than one ``chunked``)."""
+    hosts = lengths = codings = 0
+    chunked = False
+    for _, name, value in fields:
+        if name == _HOST:
+            hosts += 1
+        elif name == _CL:
+            lengths += 1
+            if not _DIGITS(value):
+                return None, hosts
+        elif name == _TE:
+            codings += 1
+            if value.lower() != b"chunked":
+                return None, hosts
+            chunked = True
+    if lengths > 1 or codings > 1:
+        return None, hosts
+    if chunked:  # h11 lower-cases this value
+        fields = [(r, n, v.lower() if n == _TE else v) for r, n, v in fields]
+    return fields, hosts
+
+
 def parse_canonical_head(head: bytes) -> FastHead | None:
     """``head``: the bytes of one complete head, its final CRLF CRLF included. The parsed head,
     or ``None`` when it is not canonical or llhttp refuses it (then h11 must read it)."""
@@ -118,25 +144,9 @@ def parse_canonical_head(head: bytes) -> FastHead | None:
     method = parser.get_method()
     if not head.startswith(b"%s %s HTTP/%s\r\n" % (method, got.target, version.encode())):
         return None  # not exactly one space each side of the target (llhttp allows more)
-    hosts = lengths = codings = 0
-    chunked = False
-    for _, name, value in got.fields:
-        if name == _HOST:
-            hosts += 1
-        elif name == _CL:
-            lengths += 1
-            if not _DIGITS(value):
-                return None
-        elif name == _TE:
-            codings += 1
-            if value.lower() != b"chunked":
-                return None
-            chunked = True
-    if lengths > 1 or codings > 1 or hosts > 1 or (hosts == 0 and version == "1.1"):
+    fields, hosts = _framed_as_h11(got.fields)
+    if fields is None or hosts > 1 or (hosts == 0 and version == "1.1"):
         return None
-    fields = got.fields
-    if chunked:  # h11 lower-cases this value
-        fields = [(r, n, v.lower() if n == _TE else v) for r, n, v in fields]
     return FastHead(method, got.target, version.encode("ascii"), fields)
 
 
@@ -165,23 +175,9 @@ def parse_canonical_response_head(head: bytes) -> h11.Response | None:
         return None
     if not got.complete:
         return None
-    lengths = codings = 0
-    chunked = False
-    for _, name, value in got.fields:
-        if name == _CL:
-            lengths += 1
-            if not _DIGITS(value):
-                return None
-        elif name == _TE:
-            codings += 1
-            if value.lower() != b"chunked":
-                return None
-            chunked = True
-    if lengths > 1 or codings > 1:
+    fields, _ = _framed_as_h11(got.fields)
+    if fields is None:
         return None
-    fields = got.fields
-    if chunked:  # h11 lower-cases this value
-        fields = [(r, n, v.lower() if n == _TE else v) for r, n, v in fields]
     version, status, reason = line.groups()
     return h11.Response(headers=_H11Headers(fields), status_code=int(status),
                         http_version=b"1." + version, reason=reason or b"", _parsed=True)

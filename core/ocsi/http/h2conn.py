@@ -57,7 +57,6 @@ else:
         import h2.settings
         import hyperframe.frame  # h2's own frame layer
 
-from .dates import http_date_now
 from .exchange import answer
 from .fieldcheck import request_head_problem
 from .h2fields import MalformedRequest, split_request
@@ -66,6 +65,7 @@ from .incoming import HeadError, _host_field
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .urlpath import BadTarget, decode_path, split_target
+from .wire import field_block
 
 if TYPE_CHECKING:
     from .shared import Shared
@@ -81,8 +81,6 @@ MAX_EARLY_RESETS = 200
 #: and SETTINGS acknowledgements: a flood) can pile up this far.
 MAX_UNREAD = 1024 * 1024
 #: Response headers HTTP/2 forbids (connection-specific).
-_DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
-_NO_BODY = (204, 304)
 
 
 #: The connection's receive window. Each stream's own window is the default 65,535 bytes and is
@@ -388,26 +386,8 @@ class H2Protocol(asyncio.Protocol):
                     self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     async def _send(self, sid: int, response: Response, head_only: bool) -> int:
-        headers: list[tuple[bytes, bytes]] = [(b":status", str(response.status).encode())]
-        has_date = has_server = False
-        length = response.body.length
-        for name, value in response.headers.items():
-            if name in _DROP or name == "content-length":
-                continue
-            if name == "date":
-                has_date = True
-            elif name == "server":
-                has_server = True
-            if "\n" in value or "\r" in value or "\0" in value:
-                raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-        if not has_server:
-            headers.append((b"server", self._server))
-        if not has_date:
-            headers.append((b"date", http_date_now().encode()))
-        no_body = head_only or response.status in _NO_BODY
-        if isinstance(length, int) and response.status not in _NO_BODY:
-            headers.append((b"content-length", str(length).encode()))
+        headers, no_body = field_block(response.status, response.headers.items(),
+                                       response.body.length, head_only, self._server)
         if self._closed:
             return 0
         self._h2.send_headers(sid, headers, end_stream=no_body)

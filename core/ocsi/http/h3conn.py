@@ -39,7 +39,6 @@ from aioquic.quic import events as qe
 from aioquic.quic.connection import QuicConnection, QuicConnectionState
 from aioquic.tls import pull_client_hello
 
-from .dates import http_date_now
 from .exchange import answer
 from .fieldcheck import request_head_problem
 from .headers import Headers
@@ -47,6 +46,7 @@ from .incoming import HeadError, _host_field
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .urlpath import BadTarget, decode_path, split_target
+from .wire import field_block
 
 if TYPE_CHECKING:
     from aioquic._buffer import Buffer
@@ -65,8 +65,6 @@ MAX_EARLY_RESETS = 200
 STREAM_WINDOW = 128 * 1024
 #: Unacknowledged response bytes of one stream past which its sender waits.
 SEND_HIGH_WATER = 256 * 1024
-_DROP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
-_NO_BODY = (204, 304)
 #: Seconds a closing connection waits for the client to acknowledge the last answers.
 CLOSE_LINGER = 2.0
 
@@ -431,26 +429,8 @@ class H3Protocol:
                     self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     async def _send(self, sid: int, response: Response, head_only: bool) -> int:
-        headers: list[tuple[bytes, bytes]] = [(b":status", str(response.status).encode())]
-        has_date = has_server = False
-        length = response.body.length
-        for name, value in response.headers.items():
-            if name in _DROP or name == "content-length":
-                continue
-            if name == "date":
-                has_date = True
-            elif name == "server":
-                has_server = True
-            if "\n" in value or "\r" in value or "\0" in value:
-                raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-        if not has_server:
-            headers.append((b"server", self._server))
-        if not has_date:
-            headers.append((b"date", http_date_now().encode()))
-        no_body = head_only or response.status in _NO_BODY
-        if isinstance(length, int) and response.status not in _NO_BODY:
-            headers.append((b"content-length", str(length).encode()))
+        headers, no_body = field_block(response.status, response.headers.items(),
+                                       response.body.length, head_only, self._server)
         if self._closed:
             return 0
         self._h3.send_headers(sid, headers, end_stream=no_body)

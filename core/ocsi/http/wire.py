@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .dates import date_header_line
+from .dates import date_header_line, http_date_now
 from .response import reason_phrase
 
 #: Framing of a response body on the wire.
@@ -205,3 +205,38 @@ def build_head(
     else:
         lines.append("\r\n")
     return "".join(lines).encode("latin-1"), framing, length, keep
+
+
+#: Response fields HTTP/2 and HTTP/3 leave out: connection-specific (RFC 9113 §8.2.2, RFC 9114
+#: §4.2), and the length, which is the body's.
+_NOT_MULTIPLEXED = frozenset(("connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                              "upgrade", "content-length"))
+#: Statuses whose answers never have a body.
+NO_BODY = (204, 304)
+
+
+def field_block(status: int, headers: Iterable[tuple[str, str]], body_length: int | None,
+                head_only: bool, server: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """A response's field block for HTTP/2 and HTTP/3 (``:status`` first, ``server`` and ``date``
+    unless the answer has its own, ``content-length`` from the body), and whether the answer
+    goes without a body. A value with CR, LF or NUL raises :class:`ValueError`: HPACK and QPACK
+    would carry it."""
+    block: list[tuple[bytes, bytes]] = [(b":status", str(status).encode())]
+    has_date = has_server = False
+    for name, value in headers:
+        if name in _NOT_MULTIPLEXED:
+            continue
+        if name == "date":
+            has_date = True
+        elif name == "server":
+            has_server = True
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
+        block.append((name.encode("latin-1"), value.encode("latin-1")))
+    if not has_server:
+        block.append((b"server", server))
+    if not has_date:
+        block.append((b"date", http_date_now().encode()))
+    if isinstance(body_length, int) and status not in NO_BODY:
+        block.append((b"content-length", str(body_length).encode()))
+    return block, head_only or status in NO_BODY
