@@ -122,3 +122,18 @@ class StreamBody(Body):
             await aclose()
         if self._close is not None:
             await self._close()
+
+
+async def send_ending(body: Body, send: Callable[[bytes, bool], Awaitable[None]]) -> int:
+    """Hand ``body``'s pieces to ``send(data, end)`` one behind, so that the last one carries
+    the end of the stream (HTTP/2's END_STREAM, HTTP/3's FIN: a small answer is one frame, and
+    an empty body one empty end); the number of bytes sent."""
+    sent = 0
+    pending: bytes | None = None
+    async for chunk in body.chunks():
+        if pending is not None:
+            await send(pending, False)
+            sent += len(pending)
+        pending = chunk
+    await send(pending or b"", True)
+    return sent + len(pending or b"")

@@ -62,6 +62,7 @@ from .fieldcheck import request_head_problem
 from .h2fields import MalformedRequest, split_request
 from .headers import Headers
 from .incoming import HeadError, _host_field
+from .body import send_ending
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .urlpath import BadTarget, decode_path, split_target
@@ -396,15 +397,7 @@ class H2Protocol(asyncio.Protocol):
             return 0
         # HEADERS wait for the first DATA frame, and the last piece carries END_STREAM: a small
         # answer is one write
-        sent = 0
-        pending: bytes | None = None
-        async for chunk in response.body.chunks():
-            if pending is not None:
-                await self._data(sid, pending, False)
-                sent += len(pending)
-            pending = chunk
-        await self._data(sid, pending or b"", True)
-        return sent + len(pending or b"")
+        return await send_ending(response.body, lambda data, end: self._data(sid, data, end))
 
     async def _data(self, sid: int, data: bytes, end: bool) -> None:
         """Send ``data`` within the windows (``end``: and end the stream with it)."""

@@ -43,6 +43,7 @@ from .exchange import answer
 from .fieldcheck import request_head_problem
 from .headers import Headers
 from .incoming import HeadError, _host_field
+from .body import send_ending
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .urlpath import BadTarget, decode_path, split_target
@@ -437,15 +438,7 @@ class H3Protocol:
         self._transmit_soon()
         if no_body:
             return 0
-        sent = 0
-        pending: bytes | None = None
-        async for chunk in response.body.chunks():
-            if pending is not None:
-                await self._data(sid, pending, False)
-                sent += len(pending)
-            pending = chunk
-        await self._data(sid, pending or b"", True)
-        return sent + len(pending or b"")
+        return await send_ending(response.body, lambda data, end: self._data(sid, data, end))
 
     async def _data(self, sid: int, data: bytes, end: bool) -> None:
         """Queue ``data`` on stream ``sid`` once the client has acknowledged enough of what was
