@@ -1,7 +1,7 @@
 """Benchmark of the HTTP/1.1 connection layer alone (no configuration, no pipeline).
 
 The server answers every request with the same 13-byte body (``hello, world\\n``) through
-:class:`ocsi.http.connection.ConnectionManager`; hypercorn serves the equivalent ASGI app
+:class:`ocsi._http.connection.ConnectionManager`; hypercorn serves the equivalent ASGI app
 (``bench/hypercorn_app.py``) in the same run as the Python reference. Each server is pinned to
 CPU 0 and wrk to CPU 1.
 
@@ -37,12 +37,12 @@ def serve(loop_name: str, port: int, profile: str | None = None, body: str = "by
     import tempfile
 
     sys.path.insert(0, os.path.join(ROOT, "core"))
-    from ocsi.http import sending
-    from ocsi.http.body import BytesBody, FileBody
-    from ocsi.http.connection import ConnectionManager
-    from ocsi.http.headers import Headers
-    from ocsi.http.limits import Limits
-    from ocsi.http.response import Response
+    from ocsi._http import sending
+    from ocsi._http.body import BytesBody, FileBody
+    from ocsi._http.connection import ConnectionManager
+    from ocsi._http.headers import Headers
+    from ocsi._http.limits import Limits
+    from ocsi._http.response import Response
 
     if small_file is not None:
         sending.SMALL_FILE = small_file
@@ -268,7 +268,7 @@ def main() -> None:
     r.add_argument("-s", "--servers", default="ocsi-asyncio,ocsi-uvloop,hypercorn,hypercorn-uvloop")
     r.add_argument("--body", choices=("bytes", "file"), default="bytes",
                    help="what ocsi answers with (hypercorn always sends bytes)")
-    r.add_argument("--small-file", type=int, help="override ocsi.http.sending.SMALL_FILE")
+    r.add_argument("--small-file", type=int, help="override ocsi._http.sending.SMALL_FILE")
     p = sub.add_parser("profile")
     p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     p.add_argument("-d", "--duration", type=int, default=5)

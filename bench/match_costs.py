@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import ocsi
-from ocsi.http.urlpath import decode_path
-from ocsi.pipeline.engine import HostPattern
+from ocsi._http.urlpath import decode_path
+from ocsi._pipeline.engine import HostPattern
 from ocsi_ext_accesscontrol import conditions as C
 
 

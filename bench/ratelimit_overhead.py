@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ocsi import NotFound
-from ocsi.extensions.loader import new_plugin_manager
+from ocsi._extensions.loader import new_plugin_manager
 from ocsi.runtime import build_runtime
 from ocsi.testing import make_request
 from ocsi_ext_ratelimit import ratelimit

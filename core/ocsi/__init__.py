@@ -41,21 +41,21 @@ from __future__ import annotations
 
 import pluggy
 
-from .config.context import LoadContext, ParseContext
-from .config.elementdocs import AttributeDoc, ElementDoc, documents
-from .config.errors import ConfigError
-from .config.settings import ClusterDatabase
-from .config.values import (ValueFormatError, check_bounded_regex, parse_bool, parse_duration, parse_int,
+from ._config.context import LoadContext, ParseContext
+from ._config.elementdocs import AttributeDoc, ElementDoc, documents
+from ._config.errors import ConfigError
+from ._config.settings import ClusterDatabase
+from ._config.values import (ValueFormatError, check_bounded_regex, parse_bool, parse_duration, parse_int,
                             parse_regex, parse_seconds, parse_size)
-from .config.regex import Regex, RegexMatch
-from .config.templates import GroupTemplate
-from .config.wildcard import Wildcard
-from .config.xml import Element
-from .config.xml import parse_bytes as parse_xml
+from ._config.regex import Regex, RegexMatch
+from ._config.templates import GroupTemplate
+from ._config.wildcard import Wildcard
+from ._config.xml import Element
+from ._config.xml import parse_bytes as parse_xml
 from .hookspecs import ElementParser
-from .http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody,
+from ._http import (Body, BodyAborted, BytesBody, FileBody, Headers, HTTPError, Request, Response, StreamBody,
                    Tunnel, TunnelBody, error_response)
-from .pipeline.answers import (
+from ._pipeline.answers import (
     DO_NOTHING,
     Answer,
     ContinueWith,
@@ -73,9 +73,9 @@ from .pipeline.answers import (
     Around,
     Rest,
 )
-from .pipeline.scope import NameRule, SiteConfig
-from .pipeline.step import FunctionStep, Step
-from .pipeline.urls import url_subject
+from ._pipeline.scope import NameRule, SiteConfig
+from ._pipeline.step import FunctionStep, Step
+from ._pipeline.urls import url_subject
 from .serverview import ServerView
 from .stats import STATS, Family, Snapshot, Stats
 

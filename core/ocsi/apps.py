@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .extensions.loader import import_fresh
+from ._extensions.loader import import_fresh
 from .oneliner import OneLiner, listen_arguments
 
 __all__ = ["OneLiner", "listen_arguments", "run_document", "import_fresh"]

@@ -16,9 +16,9 @@ import sys
 from typing import Any
 
 from . import __version__
-from .config.errors import ConfigError
+from ._config.errors import ConfigError
 from .control import CONTROL_COMMANDS, control_main
-from .extensions.loader import new_plugin_manager
+from ._extensions.loader import new_plugin_manager
 from .runtime import build_configuration
 
 #: Commands of the built-in extensions (``ocsi.cli`` entry points), named when not installed.
@@ -102,8 +102,8 @@ def _main_parser(with_commands: bool = False) -> argparse.ArgumentParser:
 
 
 def _workers_arg(text: str) -> int:
-    from .config.directives import parse_workers
-    from .config.values import ValueFormatError
+    from ._config.directives import parse_workers
+    from ._config.values import ValueFormatError
 
     try:
         return parse_workers(text)
@@ -275,7 +275,7 @@ def _shown_path(path: str) -> str:
 
 
 def _extensions() -> int:
-    from .extensions.reference import collect, lines
+    from ._extensions.reference import collect, lines
 
     refs = collect()
     if not refs:

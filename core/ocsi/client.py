@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from .http.fieldcheck import request_head_problem
-from .http.reader import ResponseReader, header_fields, response_framing
+from ._http.fieldcheck import request_head_problem
+from ._http.reader import ResponseReader, header_fields, response_framing
 
 __all__ = ["ResponseReader", "header_fields", "response_framing", "request_head_problem"]

@@ -19,7 +19,7 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .extensions.enabled import single
+from ._extensions.enabled import single
 from .logs import NOTICE
 from .replies import Reply, conclude, received, watching
 from .upgrade import UPGRADE_FROM

@@ -22,8 +22,8 @@ import sys
 import tempfile
 import time
 
-from .config.errors import ConfigError
-from .config.xml import parse_file
+from ._config.errors import ConfigError
+from ._config.xml import parse_file
 from .replies import REPLY_PREFIX
 
 __all__ = ["control_main", "CONTROL_COMMANDS"]

@@ -108,7 +108,7 @@ def cert_command(argv: list[str]) -> int:
               "obtained from the ACME CA (<acme>), their expiry, the next renewal, the last error.")
         return 0
     if argv and argv[0] == "status":
-        from .acme.status import main as status
+        from ._acme.status import main as status
 
         return status(argv[1:])
     if not argv or argv[0] != "dev":

@@ -1,7 +1,7 @@
 """``python -m ocsi.docs [--check] [FILE]``: write the extensions' reference into the docs.
 
 FILE (default ``docs/configuration.md``) holds the markers of
-:mod:`ocsi.extensions.reference`; what lies between them is replaced by the tables of the
+:mod:`ocsi._extensions.reference`; what lies between them is replaced by the tables of the
 extensions of this source tree (those installed from ``plugins/`` beside FILE's directory),
 read from the declarations beside their parsers. ``--check`` writes nothing and exits 1 when
 the file is not up to date (the test suite runs it).
@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from .extensions.reference import ExtensionReference, collect, markdown, splice
+from ._extensions.reference import ExtensionReference, collect, markdown, splice
 
 
 def builtin(refs: list[ExtensionReference], plugins_dir: Path) -> list[ExtensionReference]:

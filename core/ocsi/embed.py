@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .config.scopes import split_site_path
-from .config.settings import PortSpec
-from .extensions.loader import new_plugin_manager
-from .pipeline.engine import Host, HostPattern, Site
-from .pipeline.scope import SiteConfig
-from .pipeline.step import Step
+from ._config.scopes import split_site_path
+from ._config.settings import PortSpec
+from ._extensions.loader import new_plugin_manager
+from ._pipeline.engine import Host, HostPattern, Site
+from ._pipeline.scope import SiteConfig
+from ._pipeline.step import Step
 from .runtime import Runtime
 from .server import Server
 

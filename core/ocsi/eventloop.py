@@ -2,7 +2,7 @@
 
 ``OCSI_LOOP=asyncio`` or ``OCSI_LOOP=uvloop`` forces a choice; by default uvloop is used when
 it is installed (the ``fast`` extra): about 10 % less CPU per request (``bench/http_layer.py``).
-Static files stay zero-copy on both loops, since ``ocsi/http/sending.py`` calls ``os.sendfile``
+Static files stay zero-copy on both loops, since ``ocsi/_http/sending.py`` calls ``os.sendfile``
 itself.
 
 Private: not part of the extension API.

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .config.context import LoadContext, ParseContext
-    from .config.xml import Element
-    from .http.request import Request
-    from .http.response import Response
-    from .pipeline.step import Step
+    from ._config.context import LoadContext, ParseContext
+    from ._config.xml import Element
+    from ._http.request import Request
+    from ._http.response import Response
+    from ._pipeline.step import Step
     from .serverview import ServerView
 
 hookspec = pluggy.HookspecMarker("ocsi")

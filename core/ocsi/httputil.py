@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-from .http.dates import format_http_date, parse_http_date
-from .http.headers import has_token
-from .http.hostport import join_host_port, split_host_port
-from .http.negotiation import negotiate, parse_accept_encoding
-from .pipeline.urls import absolute_url, slash_redirect
+from ._http.dates import format_http_date, parse_http_date
+from ._http.headers import has_token
+from ._http.hostport import join_host_port, split_host_port
+from ._http.negotiation import negotiate, parse_accept_encoding
+from ._pipeline.urls import absolute_url, slash_redirect
 
 __all__ = ["format_http_date", "parse_http_date", "has_token", "negotiate", "parse_accept_encoding",
            "split_host_port", "join_host_port", "slash_redirect", "absolute_url"]

@@ -22,7 +22,7 @@ import ssl
 import sys
 from dataclasses import dataclass, field
 
-from .config.settings import PortSpec, ServerSettings
+from ._config.settings import PortSpec, ServerSettings
 from .logs import NOTICE
 from .systemd import listen_fds
 from .tls import listener_context, server_context
@@ -186,7 +186,7 @@ def open_listeners(s: ServerSettings, workers: int = 1) -> Listening:
     https = [p for p in s.ports if p.https]
     if https and s.ssl is not None and s.ssl.certificate:
         tls = server_context(s.ssl, ", ".join(str(p.port) for p in https))
-    elif https:  # every certificate from ACME (ocsi.acme), chosen per handshake
+    elif https:  # every certificate from ACME (ocsi._acme), chosen per handshake
         tls = listener_context(s.ssl)
     listening = Listening([], tls)
     passed = [sock for sock, _ in listen_fds()]

@@ -26,10 +26,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING
 
-from .http.hostport import split_host_port
+from ._http.hostport import split_host_port
 
 if TYPE_CHECKING:
-    from .http.access import AccessRecord
+    from ._http.access import AccessRecord
 
 #: Routine events an operator wants to see without asking (listening, reloads, commands):
 #: between INFO and WARNING, as syslog's and nginx's ``notice``. Shown on the terminal at the

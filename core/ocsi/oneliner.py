@@ -22,8 +22,8 @@ import socket
 from collections.abc import Mapping
 from xml.sax.saxutils import escape, quoteattr
 
-from .config.xml import describe_lines
-from .http.hostport import join_host_port
+from ._config.xml import describe_lines
+from ._http.hostport import join_host_port
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "OneLiner", "listen_arguments"]
 

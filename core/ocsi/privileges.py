@@ -16,7 +16,7 @@ import os
 import pwd
 from collections.abc import Iterable
 
-from .config.errors import ConfigError
+from ._config.errors import ConfigError
 
 log = logging.getLogger("ocsi.main")
 

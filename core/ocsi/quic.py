@@ -4,7 +4,7 @@
 ``ocsi[http3]`` extra: this module only tells whether it is there (a ``<port http3="true">``
 without it is a located configuration error), binds the UDP sockets beside the TCP ones, adds
 ``Alt-Svc`` to the answers given over TCP, and starts the endpoints
-(:mod:`ocsi.http.quicendpoint`), importing ``aioquic`` only then.
+(:mod:`ocsi._http.quicendpoint`), importing ``aioquic`` only then.
 
 Workers: HTTP/3 is served by one process. The master binds the UDP socket with the TCP ones;
 worker 0 alone serves it, the others close their copy. QUIC packets of one connection carry
@@ -29,11 +29,11 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .config.settings import PortSpec, ServerSettings
+from ._config.settings import PortSpec, ServerSettings
 
 if TYPE_CHECKING:
-    from .http.request import Request
-    from .http.response import Response
+    from ._http.request import Request
+    from ._http.response import Response
 
 __all__ = ["ALT_SVC_MAX_AGE", "alt_svc", "bind_udp", "missing_library", "serve_quic",
            "with_alt_svc"]
@@ -120,14 +120,14 @@ def with_alt_svc(app: App, ports: dict[int, str]) -> App:
 async def serve_quic(manager: Any, sockets: list[tuple[PortSpec, socket.socket]],
                      settings: Callable[[], ServerSettings], serve: bool,
                      acme: Callable[[], Any] = lambda: None) -> list[Any]:
-    """Start an endpoint (:class:`ocsi.http.quicendpoint.QuicEndpoint`) on each UDP socket;
+    """Start an endpoint (:class:`ocsi._http.quicendpoint.QuicEndpoint`) on each UDP socket;
     with ``serve`` false (a worker other than 0) close this process's copies instead. The
     certificates are read now, so a key that cannot be used stops the start."""
     if not serve:
         for _, sock in sockets:
             sock.close()
         return []
-    from .http.quicendpoint import QuicCertificates, QuicEndpoint
+    from ._http.quicendpoint import QuicCertificates, QuicEndpoint
     from .listeners import StartupError
 
     certificates = QuicCertificates(settings, acme)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .config.errors import ConfigError
+from ._config.errors import ConfigError
 from .listeners import Listening, StartupError
 from .server import Server
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pluggy
 
-from .config.document import Builder, Configuration
-from .http.request import Request
-from .http.response import Response
-from .pipeline.engine import Host, Pipeline
-from .pipeline.step import Step
+from ._config.document import Builder, Configuration
+from ._http.request import Request
+from ._http.response import Response
+from ._pipeline.engine import Host, Pipeline
+from ._pipeline.step import Step
 
 log = logging.getLogger("ocsi.main")
 
@@ -49,8 +49,8 @@ class Runtime:
     @classmethod
     def from_hosts(cls, hosts: Sequence[Host], pm: pluggy.PluginManager, **settings: Any) -> Runtime:
         """A runtime from Python objects (embedding and tests): no XML involved."""
-        from .config.settings import ServerSettings
-        from .extensions.enabled import EnabledExtensions
+        from ._config.settings import ServerSettings
+        from ._extensions.enabled import EnabledExtensions
 
         s = ServerSettings(**settings)
         return cls(Configuration("<python>", s, list(hosts), EnabledExtensions(pm)), pm)

@@ -28,11 +28,11 @@ import pluggy
 
 from . import privileges
 from .commands import CommandPipe, Commands
-from .config.errors import ConfigError
-from .config.settings import PortSpec, ServerSettings, SSLSettings
-from .extensions.loader import new_plugin_manager
-from .http.access import AccessRecord
-from .http.connection import ConnectionManager
+from ._config.errors import ConfigError
+from ._config.settings import PortSpec, ServerSettings, SSLSettings
+from ._extensions.loader import new_plugin_manager
+from ._http.access import AccessRecord
+from ._http.connection import ConnectionManager
 from .listeners import Listening, StartupError, announce, open_listeners
 from .quic import alt_svc, serve_quic, with_alt_svc
 from .logs import NOTICE, Logs
@@ -50,9 +50,9 @@ from .upgrade import start_successor, successor_arguments
 from .watch import ConfigWatcher
 
 if TYPE_CHECKING:
-    from .acme.manager import AcmeManager
-    from .http.request import Request
-    from .http.response import Response
+    from ._acme.manager import AcmeManager
+    from ._http.request import Request
+    from ._http.response import Response
 
 log = logging.getLogger("ocsi.main")
 
@@ -260,9 +260,9 @@ class Server:
         s = runtime.settings
         if s.acme is None or not s.acme_hosts:
             return None
-        from .acme.manager import AcmeManager
-        from .acme.serving import AcmeServing
-        from .acme.store import AcmeStore
+        from ._acme.manager import AcmeManager
+        from ._acme.serving import AcmeServing
+        from ._acme.store import AcmeStore
 
         store = AcmeStore(s.acme.storage_dir(s.datadir))
         serving = AcmeServing(store, s.acme_hosts, s.ssl, "tls-alpn-01" in s.acme.challenges)
@@ -273,9 +273,9 @@ class Server:
 
     async def _reload_acme(self, old: Runtime, new: Runtime) -> None:
         """``<acme>`` or the ``acme="true"`` hosts changed: a new manager in place of the old
-        one (:func:`ocsi.acme.manager.switch`); unchanged, the running one carries on."""
-        from .acme.config import acme_identity
-        from .acme.manager import switch
+        one (:func:`ocsi._acme.manager.switch`); unchanged, the running one carries on."""
+        from ._acme.config import acme_identity
+        from ._acme.manager import switch
 
         if acme_identity(old.settings) != acme_identity(new.settings):
             self.acme = await switch(self.acme, self._acme(new), self._tls, self.certificates)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config.settings import ServerSettings
+    from ._config.settings import ServerSettings
     from .server import Server
 
 __all__ = ["ServerView"]

@@ -5,7 +5,7 @@ context (``<ssl>``) is the default, for clients that send no name or a name no s
 claims. The chooser is the default context's ``sni_callback``. It reads the running
 configuration's certificates at each handshake, so a reload (or ``ssl:reload``) gives new
 connections the new certificates while existing ones keep theirs. The names of
-``<host acme="true">`` are asked to :class:`ocsi.acme.serving.AcmeServing` first.
+``<host acme="true">`` are asked to :class:`ocsi._acme.serving.AcmeServing` first.
 
 Private: not part of the extension API.
 """
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .config.settings import SSLSettings
-from .pipeline.engine import HostPattern
+from ._config.settings import SSLSettings
+from ._pipeline.engine import HostPattern
 
 if TYPE_CHECKING:
-    from .acme.serving import AcmeServing
+    from ._acme.serving import AcmeServing
 
 
 @dataclass(frozen=True, slots=True)

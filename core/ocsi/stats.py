@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from .http.access import AccessRecord
-    from .pipeline.engine import Pipeline
+    from ._http.access import AccessRecord
+    from ._pipeline.engine import Pipeline
 
 __all__ = ["STATS", "Stats", "Family", "Counter", "Gauge", "Histogram", "ScopeCounts",
            "CountedSSLObject", "METHODS", "STATUS_CLASSES", "DURATION_BUCKETS",
@@ -163,7 +163,7 @@ class ScopeCounts:
 
 
 #: The request stash key under which the pipeline leaves the host or site that answered
-#: (:data:`ocsi.pipeline.engine.SCOPE_KEY`, the same string: the engine does not import this).
+#: (:data:`ocsi._pipeline.engine.SCOPE_KEY`, the same string: the engine does not import this).
 SCOPE_KEY = "ocsi.scope"
 
 
@@ -235,7 +235,7 @@ class Stats:
     def bind(self, pipeline: Pipeline) -> None:
         """Give each host and site of ``pipeline`` its counts (``counts`` attribute), labelled
         with the host as written and the site's whole path."""
-        from .pipeline.engine import Site
+        from ._pipeline.engine import Site
 
         def walk(steps: Sequence[Any], host: str, prefix: tuple[str, ...]) -> None:
             for step in steps:

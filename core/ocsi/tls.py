@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from .certificates import self_signed
-from .config.errors import ConfigError
-from .config.settings import SSLSettings
+from ._config.errors import ConfigError
+from ._config.settings import SSLSettings
 
 __all__ = ["WrongPassword", "host_context", "self_signed", "server_context"]
 

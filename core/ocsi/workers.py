@@ -57,12 +57,12 @@ from .statsfiles import ENV as STATS_ENV
 from .statsfiles import MasterStats
 from .systemd import Notifier, notifier
 from .upgrade import start_successor, successor_arguments
-from .config.directives import parse_workers
-from .config.errors import ConfigError
-from .config.settings import ServerSettings
-from .config.values import ValueFormatError
-from .config.xml import parse_file
-from .extensions.loader import new_plugin_manager
+from ._config.directives import parse_workers
+from ._config.errors import ConfigError
+from ._config.settings import ServerSettings
+from ._config.values import ValueFormatError
+from ._config.xml import parse_file
+from ._extensions.loader import new_plugin_manager
 from .logs import NOTICE, Logs
 from .runtime import build_configuration
 from .listeners import Listening, StartupError, open_listeners

@@ -380,7 +380,7 @@ def test_two_servers_share_one_certificate_through_postgresql(ocsi_server, pebbl
     challenge B published, then both serve the one certificate B stored."""
     import subprocess
 
-    from ocsi.acme.shared import _lock_id
+    from ocsi._acme.shared import _lock_id
 
     caplog.set_level(logging.INFO, "ocsi.acme")
     cluster, postgres = postgresql

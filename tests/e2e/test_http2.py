@@ -99,7 +99,7 @@ def test_http11_over_tls_is_unchanged(h2server):
 
 
 def test_rapid_reset_closes_the_connection(h2server):
-    from ocsi.http.h2conn import MAX_EARLY_RESETS
+    from ocsi._http.h2conn import MAX_EARLY_RESETS
 
     c = Client(h2server.port)
     try:

@@ -90,7 +90,7 @@ def test_fields_the_rules_allow_still_pass(h2c):
 
 
 def test_rapid_reset_logs_one_line_and_handles_nothing_after_the_close(h2tls):
-    from ocsi.http.h2conn import MAX_EARLY_RESETS
+    from ocsi._http.h2conn import MAX_EARLY_RESETS
 
     c = H2Client(h2tls.port)
     for _ in range(MAX_EARLY_RESETS + 50):  # open and cancel, well past the limit

@@ -151,7 +151,7 @@ def test_mutated_requests_through_the_whole_server(ocsi_server, tmp_path, caplog
                                                    parser):
     """Mutated requests reach host selection, staticmod and deflatemod: never an internal error.
     Once with each request-head parser (``<httpparser>``, by its environment default)."""
-    from ocsi.http import fasthead
+    from ocsi._http import fasthead
     if parser == "httptools" and not fasthead.AVAILABLE:
         pytest.skip("httptools is not installed")
     monkeypatch.setenv("OCSI_HTTP_PARSER", parser)

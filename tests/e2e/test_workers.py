@@ -164,8 +164,8 @@ def test_access_lines_do_not_interleave(ocsi_process, exts_path):
 
 def test_workers_directive_and_option(write_conf, exts_path):
     from ocsi.cli import main
-    from ocsi.config.errors import ConfigError
-    from ocsi.extensions.loader import new_plugin_manager
+    from ocsi._config.errors import ConfigError
+    from ocsi._extensions.loader import new_plugin_manager
     from ocsi.runtime import build_configuration
     from ocsi.workers import configured_workers
 

@@ -17,7 +17,7 @@ import re
 import ocsi
 from ocsi import (DO_NOTHING, ContinueWith, Found, Next, Response, RetryWith, Serve, ServeNow,
                   StopAll, StopHost, StopSite)
-from ocsi.http.urlpath import decode_path, split_target
+from ocsi._http.urlpath import decode_path, split_target
 
 EVENTS: list[str] = []
 

@@ -30,8 +30,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from ocsi.config.errors import ConfigError, XMLSyntaxError
-from ocsi.extensions.loader import new_plugin_manager
+from ocsi._config.errors import ConfigError, XMLSyntaxError
+from ocsi._extensions.loader import new_plugin_manager
 from ocsi.runtime import build_configuration
 
 MARKER = "XXE-MARKER-5f3a9c"

@@ -28,7 +28,7 @@ from fuzz_settings import bounded, budget
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocsi.config.errors import ConfigError
+from ocsi._config.errors import ConfigError
 from ocsi.testing import MemoryServer
 
 REGEXES = ["(.*)", "(.*)/(.*)", "([^/]*)/?(.*)", "(a*)(a*)", "((a)|b)*(.*)", "()(.*)", "(?P<n>.*)",

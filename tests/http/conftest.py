@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ocsi.http.connection import ConnectionManager
-from ocsi.http.limits import Limits
+from ocsi._http.connection import ConnectionManager
+from ocsi._http.limits import Limits
 from ocsi.testing import RawReader, RawResponse, raw_exchange
 
 try:
@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover
     uvloop = None
 
-from ocsi.http import fasthead
+from ocsi._http import fasthead
 
 LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
 TIMEOUT = 5.0

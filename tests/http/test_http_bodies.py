@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ocsi.http import BytesBody, FileBody, Request, Response, StreamBody
-from ocsi.http.limits import Limits
+from ocsi._http import BytesBody, FileBody, Request, Response, StreamBody
+from ocsi._http.limits import Limits
 
 LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from ocsi.http import BytesBody, Headers, Request, Response
-from ocsi.http.limits import Limits
+from ocsi._http import BytesBody, Headers, Request, Response
+from ocsi._http.limits import Limits
 
 LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 
@@ -129,7 +129,7 @@ def test_head_has_get_headers_and_no_body(serve, http):
 
 
 def test_head_of_a_stream_announces_chunked_sends_nothing(serve, http):
-    from ocsi.http import StreamBody
+    from ocsi._http import StreamBody
 
     closed = []
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from ocsi.http import FileBody, Request, Response, StreamBody
-from ocsi.http.connection import ConnectionManager
-from ocsi.http.limits import Limits
+from ocsi._http import FileBody, Request, Response, StreamBody
+from ocsi._http.connection import ConnectionManager
+from ocsi._http.limits import Limits
 
 LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 
@@ -165,8 +165,8 @@ def test_unix_socket_client_address(tmp_path):
 @pytest.mark.parametrize("loop", LOOPS)
 def test_sendfile_waits_for_what_the_transport_buffered(serve, http, tmp_path, loop,
                                                         monkeypatch):
-    from ocsi.http.connection import HTTPProtocol
-    from ocsi.http.sending import ResponseWriter
+    from ocsi._http.connection import HTTPProtocol
+    from ocsi._http.sending import ResponseWriter
 
     flushes = []
     real_flush = ResponseWriter._flush

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from ocsi.http import Request, Response
-from ocsi.http.headers import Headers
+from ocsi._http import Request, Response
+from ocsi._http.headers import Headers
 
 called: list[str] = []
 
@@ -153,7 +153,7 @@ def test_unsendable_app_responses_become_500(serve, http, bad, caplog):
         if bad == "non latin-1":
             return Response(200, [("x-a", "€")])
         if bad == "bad content-length":
-            from ocsi.http import StreamBody
+            from ocsi._http import StreamBody
 
             async def gen():
                 yield b"x"

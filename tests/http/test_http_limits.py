@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 import time
 
-from ocsi.http import Request, Response
-from ocsi.http.limits import Limits
-from ocsi.http.request import BodyTooLarge
+from ocsi._http import Request, Response
+from ocsi._http.limits import Limits
+from ocsi._http.request import BodyTooLarge
 
 calls: list[str] = []
 
@@ -171,8 +171,8 @@ def test_pipelined_flood_pauses_reading(serve, http, monkeypatch):
     import asyncio
     import threading
 
-    from ocsi.http import h1state
-    from ocsi.http.connection import HTTPProtocol
+    from ocsi._http import h1state
+    from ocsi._http.connection import HTTPProtocol
 
     pauses = []
     real_act = HTTPProtocol._act

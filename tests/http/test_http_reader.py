@@ -7,9 +7,9 @@ import socket
 
 import h11
 import pytest
-from ocsi.http import Request, Response
-from ocsi.http.reader import RequestReader
-from ocsi.http.response import error_response
+from ocsi._http import Request, Response
+from ocsi._http.reader import RequestReader
+from ocsi._http.response import error_response
 
 LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from ocsi.http import FileBody, Request, Response
-from ocsi.http.limits import Limits
+from ocsi._http import FileBody, Request, Response
+from ocsi._http.limits import Limits
 
 LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
 

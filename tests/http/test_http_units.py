@@ -7,10 +7,10 @@ import socket
 import h11
 import pytest
 
-from ocsi.http.dates import date_header_line, format_http_date, http_date_now, parse_http_date
-from ocsi.http.incoming import HeadError, error_status, host_name, parse_head, peer_address
-from ocsi.http.limits import Limits
-from ocsi.http.wire import CHUNKED, EOF, LENGTH, NONE, build_head, status_line, wire_name
+from ocsi._http.dates import date_header_line, format_http_date, http_date_now, parse_http_date
+from ocsi._http.incoming import HeadError, error_status, host_name, parse_head, peer_address
+from ocsi._http.limits import Limits
+from ocsi._http.wire import CHUNKED, EOF, LENGTH, NONE, build_head, status_line, wire_name
 
 SERVER = "Server: S\r\n"
 

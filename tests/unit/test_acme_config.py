@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ocsi.acme.config import LETS_ENCRYPT
+from ocsi._acme.config import LETS_ENCRYPT
 from ocsi.certificates import new_authority
-from ocsi.config.errors import ConfigError
-from ocsi.extensions.loader import new_plugin_manager
+from ocsi._config.errors import ConfigError
+from ocsi._extensions.loader import new_plugin_manager
 from ocsi.runtime import build_configuration
 
 PORTS = '<port>8080</port><port protocol="HTTPS">8443</port><datadir>/tmp/d</datadir>'
@@ -86,7 +86,7 @@ def test_check_command_validates_acme(write_conf, capsys):
 
 def test_what_a_reload_compares(write_conf, tmp_path):
     """Where things are written does not count; settings, names, the CA file's content do."""
-    from ocsi.acme.config import acme_identity
+    from ocsi._acme.config import acme_identity
 
     ca = tmp_path / "ca.pem"
     ca.write_bytes(new_authority()[0])
@@ -104,7 +104,7 @@ def test_what_a_reload_compares(write_conf, tmp_path):
 def test_one_cluster_database_per_configuration():
     """What an extension publishes (ocsipersist-pgsql does) with a located second one."""
     from ocsi import ClusterDatabase, LoadContext
-    from ocsi.config.settings import ServerSettings
+    from ocsi._config.settings import ServerSettings
 
     settings = ServerSettings()
     LoadContext(settings, "a.conf:3").publish_cluster_database({"host": "db", "port": 5432},

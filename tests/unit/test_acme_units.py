@@ -1,4 +1,4 @@
-"""The small pure parts of ocsi.acme: the ClientHello's ALPN list, Retry-After, the renewal
+"""The small pure parts of ocsi._acme: the ClientHello's ALPN list, Retry-After, the renewal
 time, the validation certificate of tls-alpn-01."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import ssl
 import pytest
 from cryptography import x509
 
-from ocsi.acme.challenges import ACME_IDENTIFIER, offered_alpn, validation_certificate
-from ocsi.acme.client import _retry_after
-from ocsi.acme.manager import renewal_time
-from ocsi.acme.store import StoredCertificate
+from ocsi._acme.challenges import ACME_IDENTIFIER, offered_alpn, validation_certificate
+from ocsi._acme.client import _retry_after
+from ocsi._acme.manager import renewal_time
+from ocsi._acme.store import StoredCertificate
 
 
 def client_hello(protocols: list[str] | None) -> bytes:
@@ -83,7 +83,7 @@ def _certificate(serial: int, aki: bytes | None) -> x509.Certificate:
 
 def test_certificate_identifier_is_rfc_9773s_example():
     """RFC 9773, section 4.1: keyIdentifier 69:88:5B:…:D4 and serial 00:87:65:43:21."""
-    from ocsi.acme.renewal import certificate_id
+    from ocsi._acme.renewal import certificate_id
 
     aki = bytes.fromhex("69885B6B87464041E1B37B847BA0AE2CDE01C8D4")
     assert certificate_id(_certificate(0x87654321, aki)) == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
@@ -92,7 +92,7 @@ def test_certificate_identifier_is_rfc_9773s_example():
 
 
 def test_renewal_window_polling_is_bounded_and_the_time_inside_the_window():
-    from ocsi.acme.renewal import DEFAULT_POLL, MAX_POLL, MIN_POLL, pick, poll_delay
+    from ocsi._acme.renewal import DEFAULT_POLL, MAX_POLL, MIN_POLL, pick, poll_delay
 
     assert poll_delay(1) == MIN_POLL == 60
     assert poll_delay(3600) == 3600
@@ -106,7 +106,7 @@ def test_renewal_window_polling_is_bounded_and_the_time_inside_the_window():
 
 
 def test_expiry_warning_fourteen_days_or_a_sixth_of_a_short_lifetime():
-    from ocsi.acme.manager import expiry_warning
+    from ocsi._acme.manager import expiry_warning
 
     start = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -121,7 +121,7 @@ def test_certificate_identifier_agrees_with_the_acme_librarys_own():
     """The library computes the same identifier for its renewal_time() (a private helper)."""
     from acme.client import _renewal_info_path_component
 
-    from ocsi.acme.renewal import certificate_id
+    from ocsi._acme.renewal import certificate_id
 
     for serial in (1, 0x7f, 0x80, 0xff, 0x87654321, 2**159 - 1):
         cert = _certificate(serial, bytes(range(20)))

@@ -8,7 +8,7 @@ from typing import Any
 import ocsi
 from ocsi import DO_NOTHING, Around, Found, NotFound, Response, Serve, ServeNow, StopSite
 from ocsi.embed import host, site
-from ocsi.pipeline.engine import Pipeline
+from ocsi._pipeline.engine import Pipeline
 from ocsi.testing import make_request
 
 

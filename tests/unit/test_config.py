@@ -2,8 +2,8 @@
 
 import pytest
 
-from ocsi.config.errors import ConfigError, ExtensionLoadError, ExtensionNotFound, XMLSyntaxError
-from ocsi.extensions.loader import new_plugin_manager
+from ocsi._config.errors import ConfigError, ExtensionLoadError, ExtensionNotFound, XMLSyntaxError
+from ocsi._extensions.loader import new_plugin_manager
 from ocsi.runtime import build_configuration
 
 

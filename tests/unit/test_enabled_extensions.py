@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from ocsi.config.errors import ConfigError, ExtensionLoadError
-from ocsi.extensions.enabled import EnabledExtensions, single
-from ocsi.extensions.loader import Catalog, new_plugin_manager
+from ocsi._config.errors import ConfigError, ExtensionLoadError
+from ocsi._extensions.enabled import EnabledExtensions, single
+from ocsi._extensions.loader import Catalog, new_plugin_manager
 from ocsi.runtime import build_configuration
 from ocsi.testing import write_extension
 

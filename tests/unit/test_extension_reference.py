@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from ocsi import ConfigError
-from ocsi.config.elementdocs import ElementDoc
+from ocsi._config.elementdocs import ElementDoc
 from ocsi.docs import builtin, generate, main
-from ocsi.extensions.reference import ExtensionReference, collect, lines, markdown, splice
+from ocsi._extensions.reference import ExtensionReference, collect, lines, markdown, splice
 from ocsi.testing import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The httptools fast path for request heads (:mod:`ocsi.http.fasthead`) against h11.
+"""The httptools fast path for request heads (:mod:`ocsi._http.fasthead`) against h11.
 
 The differential test mutates valid heads at random (seeded) and checks the rule the fast path
 stands on: whenever it answers, h11 accepts the same bytes and reads the same method, target,
@@ -12,9 +12,9 @@ import random
 import h11
 import pytest
 
-from ocsi.http import fasthead
-from ocsi.http.fasthead import FastHead, parse_canonical_head, parse_canonical_response_head
-from ocsi.http.reader import RequestReader, ResponseReader
+from ocsi._http import fasthead
+from ocsi._http.fasthead import FastHead, parse_canonical_head, parse_canonical_response_head
+from ocsi._http.reader import RequestReader, ResponseReader
 
 pytestmark = pytest.mark.skipif(not fasthead.AVAILABLE, reason="httptools is not installed")
 

@@ -1,4 +1,4 @@
-"""The request-head rules every protocol shares (:mod:`ocsi.http.fieldcheck`), byte by byte
+"""The request-head rules every protocol shares (:mod:`ocsi._http.fieldcheck`), byte by byte
 against h11's grammar, which reads HTTP/1.1 heads: the two must take the same methods, targets
 and names, and fieldcheck must be the stricter one on values (RFC 9110 §5.5)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import h11
 import pytest
 
-from ocsi.http import fasthead
-from ocsi.http.fieldcheck import request_head_problem, target_ok_bytes, value_problem
+from ocsi._http import fasthead
+from ocsi._http.fieldcheck import request_head_problem, target_ok_bytes, value_problem
 
 BYTES = [bytes([b]) for b in range(256)]
 

@@ -1,4 +1,4 @@
-"""The h11 internals ocsi drives directly (``ocsi/http/reader.py``, ``fasthead``): h11's
+"""The h11 internals ocsi drives directly (``ocsi/_http/reader.py``, ``fasthead``): h11's
 public ``Connection`` costs more than the parsing itself, so ocsi uses its readers and receive
 buffer and pins h11 to the series they were checked against. If an h11 release changes them,
 this test says what moved before the socket tests fail in less obvious ways."""

@@ -12,8 +12,8 @@ from h2.utilities import HeaderValidationFlags, normalize_inbound_headers, valid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocsi.http.fieldcheck import request_head_problem
-from ocsi.http.h2fields import MalformedRequest, split_request
+from ocsi._http.fieldcheck import request_head_problem
+from ocsi._http.h2fields import MalformedRequest, split_request
 
 _REQUEST = HeaderValidationFlags(is_client=False, is_trailer=False, is_response_header=False,
                                  is_push_promise=False)

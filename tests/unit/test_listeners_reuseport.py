@@ -6,9 +6,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from ocsi.config.errors import ConfigError
-from ocsi.config.settings import PortSpec, ServerSettings
-from ocsi.extensions.loader import new_plugin_manager
+from ocsi._config.errors import ConfigError
+from ocsi._config.settings import PortSpec, ServerSettings
+from ocsi._extensions.loader import new_plugin_manager
 from ocsi.listeners import StartupError, _share_out, open_listeners, reuseport_available
 from ocsi.runtime import build_configuration
 

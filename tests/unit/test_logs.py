@@ -3,7 +3,7 @@
 import re
 import time
 
-from ocsi.http.access import AccessRecord
+from ocsi._http.access import AccessRecord
 from ocsi.logs import combined_line, ocsigen_line
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from ocsi import ConfigError
 from ocsi.apps import OneLiner, listen_arguments
-from ocsi.config.xml import describe_lines, parse_bytes
+from ocsi._config.xml import describe_lines, parse_bytes
 
 
 def _parse(*argv: str) -> argparse.Namespace:

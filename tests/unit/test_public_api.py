@@ -92,9 +92,9 @@ def test_the_checker_sees_a_private_import(tmp_path: Path) -> None:
     plugin = tmp_path / "demo"
     (plugin / "ocsi_ext_demo").mkdir(parents=True)
     (plugin / "ocsi_ext_demo" / "__init__.py").write_text(
-        "from ocsi import Step\nfrom ocsi.http.body import FILE_CHUNK\nimport ocsi.runtime\n")
+        "from ocsi import Step\nfrom ocsi._http.body import FILE_CHUNK\nimport ocsi.runtime\n")
     found = [(m, n) for p, _ in _files(plugin) for _, m, n in _imports(p)]
-    assert found == [("ocsi", ["Step"]), ("ocsi.http.body", ["FILE_CHUNK"]), ("ocsi.runtime", [])]
+    assert found == [("ocsi", ["Step"]), ("ocsi._http.body", ["FILE_CHUNK"]), ("ocsi.runtime", [])]
 
 
 # -- documented ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsi.http.access import AccessRecord
+from ocsi._http.access import AccessRecord
 from ocsi.stats import DURATION_BUCKETS, Stats, iter_series, merge
 from ocsi.statsfiles import MasterStats, collect, worker_file
 from ocsi.testing import make_request
@@ -124,8 +124,8 @@ def _pipeline_counts(paths: list[str]) -> dict[tuple, object]:
     import asyncio
 
     from ocsi import DO_NOTHING, BytesBody, Found, FunctionStep, Response, Serve
-    from ocsi.pipeline.engine import Host, Pipeline, Site
-    from ocsi.pipeline.scope import SiteConfig
+    from ocsi._pipeline.engine import Host, Pipeline, Site
+    from ocsi._pipeline.scope import SiteConfig
 
     def page(text: str, when: str | None = None) -> FunctionStep:
         async def fn(request, state):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 import pytest
 
-from ocsi.http.urlpath import BadTarget, decode_path, split_target
+from ocsi._http.urlpath import BadTarget, decode_path, split_target
 
 
 @pytest.mark.parametrize("raw,decoded", [

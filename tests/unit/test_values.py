@@ -1,6 +1,6 @@
 import pytest
 
-from ocsi.config.values import ValueFormatError, parse_duration, parse_int, parse_size
+from ocsi._config.values import ValueFormatError, parse_duration, parse_int, parse_size
 
 
 @pytest.mark.parametrize("text,expected", [

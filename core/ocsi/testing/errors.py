@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ..config.errors import ConfigError
+from .._config.errors import ConfigError
 
 #: The line of a test server's document on which the ``xml`` given to ``ocsi_memory``,
 #: ``ocsi_server`` or ``ocsi_process`` begins (after ``<ocsigen><server>``, the port, the log

@@ -2,7 +2,7 @@
 
 :class:`MemoryServer` builds and provisions a runtime from the same document an
 ``ocsi_server`` would run, and drives each request through the real connection protocol
-(:class:`ocsi.http.protocol.HTTPProtocol`: h11's parsing, the head checks, limits, the
+(:class:`ocsi._http.protocol.HTTPProtocol`: h11's parsing, the head checks, limits, the
 pipeline, response framing, HEAD, the access record) over an in-memory transport. Only the
 kernel is left out, so a test can pretend to be any client address, over TLS or not, and the
 answers are those a socket would carry (:class:`~ocsi.testing.servers.Result`). Files are sent
@@ -25,7 +25,7 @@ import h11
 from .servers import Client, Result, ShutdownError, document
 
 if TYPE_CHECKING:
-    from ..pipeline.engine import Host
+    from .._pipeline.engine import Host
 
 __all__ = ["MemoryServer", "MemoryTransport"]
 
@@ -36,7 +36,7 @@ MEMORY_PORT = 8080
 
 
 class MemoryTransport(asyncio.Transport):
-    """What :class:`~ocsi.http.protocol.HTTPProtocol` writes to, kept in a buffer."""
+    """What :class:`~ocsi._http.protocol.HTTPProtocol` writes to, kept in a buffer."""
 
     def __init__(self, protocol: asyncio.Protocol, peer: tuple[str, int], port: int) -> None:
         super().__init__()
@@ -128,8 +128,8 @@ class MemoryServer(Client):
         ``default_host`` is the ``Host`` header of requests that name none (by default
         ``127.0.0.1:PORT``, as a client of the socket server sends).
         """
-        from ..extensions.loader import new_plugin_manager
-        from ..http.connection import ConnectionManager
+        from .._extensions.loader import new_plugin_manager
+        from .._http.connection import ConnectionManager
         from ..runtime import Runtime, build_runtime
 
         self.tmp = tmp

@@ -11,18 +11,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..config.context import LoadContext, ParseContext
-    from ..config.settings import ServerSettings
-    from ..config.xml import Element
-    from ..pipeline.scope import SiteConfig
-    from ..pipeline.step import Step
+    from .._config.context import LoadContext, ParseContext
+    from .._config.settings import ServerSettings
+    from .._config.xml import Element
+    from .._pipeline.scope import SiteConfig
+    from .._pipeline.step import Step
 
 __all__ = ["load_context", "parse_context", "parse_element"]
 
 
 def parse_element(xml: str, path: str = "test.conf") -> Element:
     """The root element of ``xml``; errors and ``where`` name ``path:line``."""
-    from ..config.xml import parse_bytes
+    from .._config.xml import parse_bytes
 
     return parse_bytes(xml.encode(), path)
 
@@ -34,9 +34,9 @@ def parse_context(*, config: SiteConfig | None = None, site_path: Sequence[str] 
                   ) -> ParseContext:
     """A parser's context: ``userconf`` set as for a user's file, ``options`` by extension
     name, ``parse_steps`` for containers (default: children parse to no step)."""
-    from ..config.context import ParseContext
-    from ..config.settings import ServerSettings
-    from ..pipeline.scope import SiteConfig
+    from .._config.context import ParseContext
+    from .._config.settings import ServerSettings
+    from .._pipeline.scope import SiteConfig
 
     nested = parse_steps or (lambda elements: [])
     return ParseContext(settings or ServerSettings(), config or SiteConfig(), tuple(site_path), (),
@@ -45,7 +45,7 @@ def parse_context(*, config: SiteConfig | None = None, site_path: Sequence[str] 
 
 def load_context(where: str = "test.conf:1", settings: ServerSettings | None = None) -> LoadContext:
     """What ``ocsi_extension_options`` is given."""
-    from ..config.context import LoadContext
-    from ..config.settings import ServerSettings
+    from .._config.context import LoadContext
+    from .._config.settings import ServerSettings
 
     return LoadContext(settings or ServerSettings(), where)

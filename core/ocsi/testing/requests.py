@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..http.request import Request
-    from ..pipeline.engine import Pipeline
+    from .._http.request import Request
+    from .._pipeline.engine import Pipeline
 
 __all__ = ["build_pipeline", "make_request"]
 
@@ -24,10 +24,10 @@ def make_request(method: str = "GET", target: str = "/", *, host: str | None = "
                  body: bytes = b"", port: int = 80, secure: bool = False,
                  client: str = "127.0.0.1", version: str = "1.1") -> Request:
     """A :class:`ocsi.Request` for ``target`` (raises ``BadTarget`` where a server answers 400)."""
-    from ..http.headers import Headers
-    from ..http.hostport import split_host_port
-    from ..http.request import Request, RequestBody
-    from ..http.urlpath import decode_path, split_target
+    from .._http.headers import Headers
+    from .._http.hostport import split_host_port
+    from .._http.request import Request, RequestBody
+    from .._http.urlpath import decode_path, split_target
 
     items = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
     if host is not None and not any(n.lower() == "host" for n, _ in items):
@@ -47,7 +47,7 @@ def make_request(method: str = "GET", target: str = "/", *, host: str | None = "
 
 def build_pipeline(xml: str, findlib: list[str] | None = None) -> Pipeline:
     """Parse ``<server>`` children into a pipeline (not provisioned; no sockets)."""
-    from ..extensions.loader import new_plugin_manager
+    from .._extensions.loader import new_plugin_manager
     from ..runtime import Runtime, build_configuration
 
     paths = "".join(f'<findlib path="{p}"/>' for p in findlib or [])

@@ -83,7 +83,7 @@ def parse_regex(text: str, *, ignore_case: bool = False) -> Regex:
     """A regular expression written in the configuration, compiled once at load time.
 
     Matched by RE2 in time linear in the subject, with ``.`` matching any character (see
-    :mod:`ocsi.config.regex`). The error names what is wrong in the pattern (and what RE2
+    :mod:`ocsi._config.regex`). The error names what is wrong in the pattern (and what RE2
     lacks, when that is the reason), so it can be reported at the element.
     """
     try:

@@ -10,13 +10,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..pipeline.scope import SiteConfig
+from .._pipeline.scope import SiteConfig
 from .errors import ConfigError
 from .settings import ClusterDatabase, ServerSettings
 
 if TYPE_CHECKING:
-    from ..pipeline.engine import HostPattern
-    from ..pipeline.step import Step
+    from .._pipeline.engine import HostPattern
+    from .._pipeline.step import Step
     from .xml import Element
 
 

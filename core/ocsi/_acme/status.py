@@ -15,7 +15,7 @@ import datetime
 import os
 import sys
 
-from ..config.errors import ConfigError
+from .._config.errors import ConfigError
 from .store import AcmeStore
 
 
@@ -28,7 +28,7 @@ def _when(ts: datetime.datetime, now: datetime.datetime) -> str:
 
 def main(argv: list[str]) -> int:
     from ..cli import DEFAULT_CONFIG
-    from ..extensions.loader import new_plugin_manager
+    from .._extensions.loader import new_plugin_manager
     from ..runtime import build_configuration
 
     p = argparse.ArgumentParser(prog="ocsi cert status",

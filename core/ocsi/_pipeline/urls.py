@@ -5,10 +5,10 @@ Private: not part of the extension API.
 
 from __future__ import annotations
 
-from ..http.headers import Headers
-from ..http.hostport import split_host_port
-from ..http.request import Request
-from ..http.response import Response
+from .._http.headers import Headers
+from .._http.hostport import split_host_port
+from .._http.request import Request
+from .._http.response import Response
 
 
 def absolute_url(request: Request, path: str) -> str:

@@ -11,7 +11,7 @@ A control character once decoded (``%00``-``%1F``, ``%7F``) makes the request a 
 any step sees it. nginx refuses ``%00`` only; ocsi refuses the others too because nothing
 legitimate names a resource with them, while a guard written for the path (a regexp whose
 ``.`` or ``$`` treats a newline specially, a header or log line built from it) may not expect
-them. Configuration regexps also match ``.`` as any character (ocsi.config.regex): either
+them. Configuration regexps also match ``.`` as any character (ocsi._config.regex): either
 measure alone closes ``/admin%0a/secret`` walking past ``<path regexp="admin.*">``.
 
 Private: not part of the extension API.

@@ -19,8 +19,8 @@ from typing import Any
 
 import pluggy
 
-from ..extensions.enabled import EnabledExtensions
-from ..pipeline.engine import Host
+from .._extensions.enabled import EnabledExtensions
+from .._pipeline.engine import Host
 from .directives import FIRST_PASS, FLAGS, SCALARS, SERVER_ELEMENTS
 from .errors import ConfigError, XMLSyntaxError
 from .first_pass import FirstPass, finish_settings, read_scalar

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..http.request import Request
+    from .._http.request import Request
     from .answers import Answer, State
 
 

@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 import importlib_metadata as metadata
 
 from .. import hookspecs
-from ..config.errors import ExtensionLoadError, ExtensionNotFound
+from .._config.errors import ExtensionLoadError, ExtensionNotFound
 
 GROUP = "ocsi.extensions"
 OCSIGEN_PREFIX = "ocsigenserver.ext."

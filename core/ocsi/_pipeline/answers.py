@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
-    from ..http.request import Request
-    from ..http.response import Response
+    from .._http.request import Request
+    from .._http.response import Response
     from .step import Step
 
 

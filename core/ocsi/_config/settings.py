@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..http.fasthead import default_parser
-from ..http.hostport import join_host_port
-from ..http.limits import Limits
+from .._http.fasthead import default_parser
+from .._http.hostport import join_host_port
+from .._http.limits import Limits
 
 if TYPE_CHECKING:
-    from ..acme.config import AcmeHost, AcmeSettings
+    from .._acme.config import AcmeHost, AcmeSettings
     from ..sni import HostCertificate
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from ..config.regex import Regex
+from .._config.regex import Regex
 from ..mime import BUILTIN_TYPES, DEFAULT_TYPE, extension_of, is_textual
 
 SymlinkPolicy = Literal["never", "ownermatch", "always"]

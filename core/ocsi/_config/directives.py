@@ -1,7 +1,7 @@
 """The ``<server>`` directives: which exist, their value formats, and the structured ones.
 
 Process-level directives (:data:`FIRST_PASS`) are read once at start; scalar directives
-(:data:`SCALARS`, :data:`FLAGS`) set a :class:`~ocsi.config.settings.ServerSettings` field.
+(:data:`SCALARS`, :data:`FLAGS`) set a :class:`~ocsi._config.settings.ServerSettings` field.
 
 Private: not part of the extension API.
 """
@@ -60,7 +60,7 @@ def _http_parser(text: str) -> str:
     if value not in ("h11", "httptools"):
         raise ValueFormatError(f"{value!r} is not an HTTP parser (h11 or httptools)")
     if value == "httptools":
-        from ..http.fasthead import AVAILABLE
+        from .._http.fasthead import AVAILABLE
 
         if not AVAILABLE:
             raise ValueFormatError("httptools is not installed (pip install 'ocsi[fast]')")

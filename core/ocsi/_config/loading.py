@@ -16,8 +16,8 @@ import sys
 
 import pluggy
 
-from ..extensions.enabled import EnabledExtensions, single
-from ..extensions.loader import Catalog, distribution_name, import_fresh, library_modules, load_extension, register
+from .._extensions.enabled import EnabledExtensions, single
+from .._extensions.loader import Catalog, distribution_name, import_fresh, library_modules, load_extension, register
 from .context import LoadContext
 from .errors import ConfigError
 from .settings import ServerSettings

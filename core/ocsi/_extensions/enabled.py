@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from ..config.errors import ConfigError
+from .._config.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..config.context import ParseContext
-    from ..config.xml import Element
-    from ..pipeline.step import Step
+    from .._config.context import ParseContext
+    from .._config.xml import Element
+    from .._pipeline.step import Step
 
 #: ``parser(element, ctx) -> Step`` for one element name.
 ElementParser = Callable[["Element", "ParseContext"], "Step"]

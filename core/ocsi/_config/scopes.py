@@ -1,6 +1,6 @@
 """``<host>`` and ``<site>``: scopes parsed into steps, each child by the extension owning it.
 
-A host's attributes become its :class:`~ocsi.pipeline.scope.SiteConfig`; its children, in file
+A host's attributes become its :class:`~ocsi._pipeline.scope.SiteConfig`; its children, in file
 order, become steps through the element parsers of the extensions enabled *so far* (an element
 written before its ``<extension>`` is unknown, as in Ocsigen). ``<site>`` is the one element
 the core parses itself; it nests.
@@ -14,13 +14,13 @@ import socket
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote
 
-from ..extensions.enabled import EnabledExtensions
-from ..http.hostport import split_host_port
+from .._extensions.enabled import EnabledExtensions
+from .._http.hostport import split_host_port
 from ..mime import BUILTIN_TYPES, load_mime_file
-from ..pipeline.engine import Host, HostPattern, Site
-from ..pipeline.https import RedirectToHTTPS, StrictTransportSecurity, hsts_value
-from ..pipeline.scope import SiteConfig
-from ..pipeline.step import Step
+from .._pipeline.engine import Host, HostPattern, Site
+from .._pipeline.https import RedirectToHTTPS, StrictTransportSecurity, hsts_value
+from .._pipeline.scope import SiteConfig
+from .._pipeline.step import Step
 from ..sni import HostCertificate
 from .context import ParseContext
 from .directives import HOSTNAME
@@ -85,7 +85,7 @@ class ScopeParser:
     def _certificate(self, el: Element, patterns: list[HostPattern]) -> None:
         """``certificate`` and ``privatekey``: this host's TLS pair, chosen by SNI; or
         ``acme="true"``: a pair obtained from the ``<acme>`` CA."""
-        from ..acme.config import acme_host
+        from .._acme.config import acme_host
 
         acme = acme_host(el, patterns, self.settings)
         if acme is not None:

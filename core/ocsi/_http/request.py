@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .headers import Headers
 
 if TYPE_CHECKING:
-    from ..pipeline.scope import SiteConfig
+    from .._pipeline.scope import SiteConfig
 
 
 class BodyTooLarge(Exception):

@@ -19,10 +19,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ..config.settings import SSLSettings
-from ..http.request import Request
-from ..http.response import Response
-from ..pipeline.https import HTTPS_PENDING
+from .._config.settings import SSLSettings
+from .._http.request import Request
+from .._http.response import Response
+from .._pipeline.https import HTTPS_PENDING
 from ..stats import CountedSSLObject
 from ..tls import acme_context
 from .challenges import PREFIX, AlpnChallenges, ChallengeFiles
@@ -118,7 +118,7 @@ class AcmeServing:
         return changed
 
     def certificate_file(self, name: str) -> str | None:
-        """For HTTP/3 (:mod:`ocsi.http.quicendpoint`), which reads certificates from files:
+        """For HTTP/3 (:mod:`ocsi._http.quicendpoint`), which reads certificates from files:
         the stored key-and-chain file serving ``name``; ``""`` for an ACME name whose
         certificate is not obtained yet; ``None`` for a name that is not an ACME host's."""
         host = self._by_name.get(name.lower())

@@ -44,8 +44,8 @@ from ..certificates import self_signed
 from .h3conn import CLOSE_LINGER, STREAM_WINDOW, CertificateChain, FlowControlled, H3Protocol
 
 if TYPE_CHECKING:
-    from ..acme.serving import AcmeServing
-    from ..config.settings import ServerSettings
+    from .._acme.serving import AcmeServing
+    from .._config.settings import ServerSettings
     from .shared import Shared
 
 __all__ = ["QuicCertificates", "QuicEndpoint"]

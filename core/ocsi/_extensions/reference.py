@@ -1,7 +1,7 @@
 """The reference of the installed extensions' elements, for ``ocsi extensions`` and the docs.
 
 Both read the same declarations: the tags an extension registers (``ocsi_elements``) and the
-:class:`~ocsi.config.elementdocs.ElementDoc` attached to each parser and to its
+:class:`~ocsi._config.elementdocs.ElementDoc` attached to each parser and to its
 ``ocsi_extension_options`` hook. :func:`lines` is the terminal form, :func:`markdown` the
 section of docs/configuration.md, written between :data:`BEGIN` and :data:`END` by
 :func:`splice` (``python -m ocsi.docs``).
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.elementdocs import AttributeDoc, ElementDoc, documented
+from .._config.elementdocs import AttributeDoc, ElementDoc, documented
 from .loader import Catalog, ExtensionInfo
 
 BEGIN = "<!-- BEGIN extensions reference: written by `python -m ocsi.docs`; edit the declarations in the plugins -->"

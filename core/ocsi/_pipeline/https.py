@@ -12,9 +12,9 @@ Private: not part of the extension API.
 
 from __future__ import annotations
 
-from ..http.hostport import join_host_port, split_host_port
-from ..http.request import Request
-from ..http.response import Response
+from .._http.hostport import join_host_port, split_host_port
+from .._http.request import Request
+from .._http.response import Response
 from .answers import DO_NOTHING, Answer, Found, ServeNow, State
 from .step import Step
 

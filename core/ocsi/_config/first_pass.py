@@ -21,7 +21,7 @@ log = logging.getLogger("ocsi.config")
 
 
 class FirstPass:
-    """Reads the :data:`~ocsi.config.directives.FIRST_PASS` elements into ``settings``."""
+    """Reads the :data:`~ocsi._config.directives.FIRST_PASS` elements into ``settings``."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
@@ -39,7 +39,7 @@ class FirstPass:
             self._ssl_seen = True
             s.ssl = parse_ssl(el)
         elif el.tag == "acme":
-            from ..acme.config import parse_acme
+            from .._acme.config import parse_acme
 
             if self._acme_seen:
                 raise el.error("only one <acme> element is supported")
@@ -95,7 +95,7 @@ def finish_settings(s: ServerSettings, path: str) -> None:
             s.ports.append(PortSpec(None, 443, True, s.ssl.where))
     https = [p for p in s.ports if p.https]
     if s.acme is not None:
-        from ..acme.config import finish_acme
+        from .._acme.config import finish_acme
 
         finish_acme(s)
     if https and (s.ssl is None or not s.ssl.certificate) and not s.acme_hosts:

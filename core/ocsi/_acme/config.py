@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..config.errors import ConfigError
-from ..config.values import parse_bool, parse_seconds
-from ..config.xml import Element
-from ..http.hostport import split_host_port
+from .._config.errors import ConfigError
+from .._config.values import parse_bool, parse_seconds
+from .._config.xml import Element
+from .._http.hostport import split_host_port
 
 if TYPE_CHECKING:
-    from ..config.settings import ServerSettings
-    from ..pipeline.engine import HostPattern
+    from .._config.settings import ServerSettings
+    from .._pipeline.engine import HostPattern
 
 #: Let's Encrypt's production directory: what ``<acme>`` talks to unless told otherwise.
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"

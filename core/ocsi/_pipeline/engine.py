@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config.wildcard import Wildcard
-from ..http.body import BytesBody
-from ..http.exchange import exception_response
-from ..http.hostport import split_host_port
-from ..http.request import Request
-from ..http.response import Response, error_response
+from .._config.wildcard import Wildcard
+from .._http.body import BytesBody
+from .._http.exchange import exception_response
+from .._http.hostport import split_host_port
+from .._http.request import Request
+from .._http.response import Response, error_response
 from .answers import (
     DO_NOTHING,
     Answer,
@@ -356,6 +356,6 @@ class Pipeline:
 
 def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Response:
     """A small helper for extensions and tests."""
-    from ..http.headers import Headers
+    from .._http.headers import Headers
 
     return Response(status, Headers([("content-type", content_type)]), BytesBody(text.encode()))
