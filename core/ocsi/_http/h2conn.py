@@ -57,15 +57,13 @@ else:
         import h2.settings
         import hyperframe.frame  # h2's own frame layer
 
-from .exchange import answer
-from .fieldcheck import request_head_problem
-from .h2fields import MalformedRequest, split_request
-from .headers import Headers
-from .incoming import HeadError, _host_field
 from .body import send_ending
+from .exchange import answer
+from .h2fields import MalformedRequest, split_request
+from .incoming import HeadError
 from .request import Request, RequestBody
 from .response import Response, error_response
-from .urlpath import BadTarget, decode_path, split_target
+from .streamhead import build_request, stream_head
 from .wire import field_block
 
 if TYPE_CHECKING:
@@ -316,39 +314,19 @@ class H2Protocol(asyncio.Protocol):
             log.info("HTTP/2 stream %d from %s refused: %s", sid, self._client, exc)
             self._reset(sid, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
-        method = fields.get(b":method", b"GET").decode("latin-1")
-        target = fields.get(b":path", b"").decode("latin-1")  # none: CONNECT, refused
-        authority = fields.get(b":authority")
-        host_header = authority.decode("latin-1") if authority else None
-        if host_header is None:
-            host_header = next((v for n, v in regular if n == "host"), None)
-        elif not any(n == "host" for n, _ in regular):
-            regular.append(("host", host_header))
-        limits = self._limits
-        length_text = next((v for n, v in regular if n == "content-length"), None)
-        length = int(length_text) if length_text and length_text.isdigit() else None
-        if event.stream_ended:
-            length = 0
-        body = RequestBody(length, limits.max_body, lambda: self._credit(sid))
+        method, target, host, length = stream_head(fields, regular, event.stream_ended is not None)
+        body = RequestBody(length, self._limits.max_body, lambda: self._credit(sid))
         if length == 0:
             body.end()
         stream = self._streams[sid] = _Stream(body, self, sid, method)
         stream.ended = event.stream_ended is not None
         try:
-            problem = request_head_problem(method, target, regular, pseudo=True)
-            if problem is not None:
-                raise HeadError(400, problem)
-            raw_path, query, _, _ = split_target(target)
-            raw_segments, segments = decode_path(raw_path)
-            # the same check and lower-casing as an HTTP/1.1 Host header
-            hostname = _host_field(host_header.encode("latin-1"))[1] if host_header else None
-        except (BadTarget, HeadError):
+            request = build_request(method, target, regular, host, "2.0", self._port,
+                                    self._secure, self._client, body)
+        except HeadError as exc:
             stream.task = self._loop.create_task(self._answer(stream, None, method, target,
-                                                              error_response(400)))
+                                                              error_response(exc.status)))
             return
-        request = Request(method, target, raw_path, query, "2.0", Headers.from_lower(regular),
-                          hostname, self._port, self._secure, self._client, body, raw_segments,
-                          segments, host_header)
         request.link = self
         stream.task = self._loop.create_task(self._answer(stream, request, method, target, None))
 

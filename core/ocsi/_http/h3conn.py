@@ -39,14 +39,12 @@ from aioquic.quic import events as qe
 from aioquic.quic.connection import QuicConnection, QuicConnectionState
 from aioquic.tls import pull_client_hello
 
-from .exchange import answer
-from .fieldcheck import request_head_problem
-from .headers import Headers
-from .incoming import HeadError, _host_field
 from .body import send_ending
+from .exchange import answer
+from .incoming import HeadError
 from .request import Request, RequestBody
 from .response import Response, error_response
-from .urlpath import BadTarget, decode_path, split_target
+from .streamhead import build_request, stream_head
 from .wire import field_block
 
 if TYPE_CHECKING:
@@ -348,18 +346,7 @@ class H3Protocol:
                 fields[name] = value
             else:
                 regular.append((name.decode("latin-1"), value.decode("latin-1")))
-        method = fields.get(b":method", b"GET").decode("latin-1")
-        target = fields.get(b":path", b"").decode("latin-1")
-        authority = fields.get(b":authority")
-        host_header = authority.decode("latin-1") if authority else None
-        if host_header is None:
-            host_header = next((v for n, v in regular if n == "host"), None)
-        elif not any(n == "host" for n, _ in regular):
-            regular.append(("host", host_header))
-        length_text = next((v for n, v in regular if n == "content-length"), None)
-        length = int(length_text) if length_text and length_text.isdigit() else None
-        if event.stream_ended:
-            length = 0
+        method, target, host, length = stream_head(fields, regular, event.stream_ended)
         body = RequestBody(length, limits.max_body, lambda: self._credit(sid))
         if length == 0:
             body.end()
@@ -369,23 +356,12 @@ class H3Protocol:
         try:
             if size > limits.max_header_bytes or len(regular) > limits.max_headers:
                 raise HeadError(431, "header list too large")
-            problem = request_head_problem(method, target, regular, pseudo=True)
-            if problem is not None:
-                raise HeadError(400, problem)
-            raw_path, query, _, _ = split_target(target)
-            raw_segments, segments = decode_path(raw_path)
-            hostname = _host_field(host_header.encode("latin-1"))[1] if host_header else None
+            request = build_request(method, target, regular, host, "3", self._port, True,
+                                    self._client, body)
         except HeadError as exc:
             stream.task = self._loop.create_task(
                 self._answer(stream, None, method, target, error_response(exc.status)))
             return
-        except BadTarget:
-            stream.task = self._loop.create_task(self._answer(stream, None, method, target,
-                                                              error_response(400)))
-            return
-        request = Request(method, target, raw_path, query, "3", Headers.from_lower(regular),
-                          hostname, self._port, True, self._client, body, raw_segments,
-                          segments, host_header)
         request.link = self
         stream.task = self._loop.create_task(self._answer(stream, request, method, target, None))
 
