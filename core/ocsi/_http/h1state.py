@@ -32,6 +32,7 @@ from typing import Any
 import h11
 
 from .fasthead import FastHead
+from .fastrequest import read_request
 from .incoming import HeadError, error_status, head_size, parse_head
 from .limits import Limits
 from .reader import RequestReader
@@ -134,6 +135,10 @@ class H1State:
                     self.deadline = None
                     self.todo |= WAKE | H2
                     return
+                if (self.reader.fast and len(data) <= self.limits.max_header_bytes
+                        and data.find(b"\r\n\r\n") == len(data) - 4
+                        and not self.reader.buffered and self._read_whole(data)):
+                    return  # the common case: exactly one whole head (fastrequest.py)
                 self.first = data
                 self.deadline = self.clock() + self.limits.header_timeout
                 self.dkind = D_HEAD
@@ -200,6 +205,30 @@ class H1State:
         self.deadline = None
         self.todo |= WAKE
 
+    def _read_whole(self, data: bytes) -> bool:
+        """``data``, the first bytes of a head, is exactly one whole head: read it straight
+        into a request (:func:`~.fastrequest.read_request`). False when that path declines
+        (the bytes then go the general way)."""
+        self.t0 = time.time()
+        self.m0 = self.clock()
+        try:
+            got = read_request(data, self.limits, self.port, self.secure, self.client)
+        except HeadError as exc:
+            self.seen = len(data)
+            self._refuse_head(exc)
+            return True
+        except Exception:
+            log.exception("error parsing a request head from %s", self.client)
+            self.seen = len(data)
+            self._refuse_head(HeadError(400, "unparsable request head"))
+            return True
+        if got is None:
+            return False
+        self.deadline = None
+        self.seen = len(data)
+        self._begin(*got)
+        return True
+
     def _start_request(self, ev: h11.Request | FastHead) -> None:
         self.deadline = None
         self.t0 = time.time()
@@ -218,6 +247,11 @@ class H1State:
             exc.method, exc.target, exc.version = _event_line(ev)
             self._refuse_head(exc)
             return
+        self._begin(req, length, expect, keep)
+
+    def _begin(self, req: Request, length: int | None, expect: bool, keep: bool) -> None:
+        """A request is read: hand it to the task, and read its body if it has one."""
+        limits = self.limits
         self.first = b""
         self.keep = keep
         self.expect = expect

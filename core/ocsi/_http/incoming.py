@@ -107,6 +107,26 @@ def _host_field(raw: bytes) -> tuple[str, str | None]:
     return known
 
 
+#: ``Host`` text → ``(value, host name)``, for the fast path (:mod:`.fastrequest`).
+_HOST_TEXTS: dict[str, tuple[str, str | None]] = {}
+#: Whether an authority (``host[:port]``) is well formed.
+authority_ok = _HOST.fullmatch
+
+
+def host_text(text: str) -> tuple[str, str | None]:
+    """:func:`_host_field` for a value already decoded."""
+    known = _HOST_TEXTS.get(text)
+    if known is not None:
+        return known
+    if not _HOST.fullmatch(text):
+        raise HeadError(400, "invalid Host header")
+    known = (text, host_name(text))
+    if len(_HOST_TEXTS) >= _MAX_HOSTS:
+        _HOST_TEXTS.clear()
+    _HOST_TEXTS[text] = known
+    return known
+
+
 def parse_head(
     ev: h11.Request | FastHead, limits: Limits, port: int, secure: bool, client: str
 ) -> tuple[Request, int | None, bool, bool]:

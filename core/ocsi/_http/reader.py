@@ -146,6 +146,11 @@ class RequestReader(_Reader):
         super().__init__(maybe_read_from_IDLE_client, max_incomplete_event_size)
         self._fast = fast and FAST_AVAILABLE
 
+    @property
+    def fast(self) -> bool:
+        """Whether canonical heads are read by httptools (``<httpparser>httptools``)."""
+        return self._fast
+
     def next_event(self) -> Any:
         if self._fast and self._read is maybe_read_from_IDLE_client:
             head = self._fast_head(parse_canonical_head)
@@ -185,6 +190,11 @@ class ResponseReader(_Reader):
     def start_response(self) -> None:
         self._read = _response_head
         self._scanned = 0
+
+    @property
+    def fast(self) -> bool:
+        """Whether canonical heads are read by httptools (``<httpparser>httptools``)."""
+        return self._fast
 
     def next_event(self) -> Any:
         if self._fast and self._read is _response_head:

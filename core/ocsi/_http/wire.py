@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import cast
 
 from .dates import date_header_line, http_date_now
 from .response import reason_phrase
@@ -134,6 +135,51 @@ def build_switch_head(headers: Iterable[tuple[str, str]], server: str) -> bytes:
     return "".join(lines).encode("latin-1")
 
 
+#: The header fields of a response as they go on the wire, by the fields themselves and the
+#: ``Server`` line: ``(lines, app_length, close, has_date)``. Most answers repeat a handful of
+#: field lists (a file's type and validators, an application's constant headers, an error
+#: page's), and one lookup of the whole list costs a fraction of checking and formatting it
+#: field by field. The key holds the very fields, so a hit is exact; bounded in count and in
+#: size (a block over ``_MAX_BLOCK`` characters is made every time), emptied when full.
+_BLOCKS: dict[tuple[object, ...], tuple[str, str | None, bool, bool, bool]] = {}
+_MAX_BLOCKS = 512
+_MAX_BLOCK = 4096
+
+
+def _field_block(key: tuple[object, ...]) -> tuple[str, str | None, bool, bool, bool]:
+    """``key``: the ``Server`` line then the fields. The fields' lines (the framing ones left
+    out), the application's ``Content-Length`` if any, whether it asked to close, whether it
+    has its own ``Server`` and ``Date``."""
+    lines = []
+    app_length = None
+    has_server = has_date = close = False
+    fields = cast("tuple[tuple[str, str], ...]", key[1:])  # the pairs after the Server line
+    for name, value in fields:
+        if name in _OWNED:
+            if name == "content-length":
+                app_length = value.strip()
+            elif name == "connection" and _has_close(value):
+                close = True
+            continue
+        if name == "server":
+            has_server = True
+        elif name == "date":
+            has_date = True
+        line = _LINES.get((name, value))
+        if line is None:
+            line = _header_line(name, value)
+        lines.append(line)
+    block = ("".join(lines), app_length, close, has_server, has_date)
+    if len(block[0]) <= _MAX_BLOCK:
+        if len(_BLOCKS) >= _MAX_BLOCKS:
+            _BLOCKS.clear()
+        try:
+            _BLOCKS[key] = block
+        except TypeError:  # fields given as lists: not kept, made every time
+            pass
+    return block
+
+
 def build_head(
     status: int,
     reason: str | None,
@@ -152,30 +198,24 @@ def build_head(
     close`` and close-delimited HTTP/1.0 bodies turn it off). ``server`` is a ready
     ``Server: …\\r\\n`` line. Raises :class:`ValueError` for headers that cannot be sent.
     """
-    lines = [status_line(status, reason)]
-    app_length = None
-    has_server = has_date = False
-    for name, value in headers:
-        if name in _OWNED:
-            if name == "content-length":
-                app_length = value.strip()
-            elif name == "connection" and _has_close(value):
-                keep = False
-            continue
-        if name == "server":
-            has_server = True
-        elif name == "date":
-            has_date = True
-        line = _LINES.get((name, value))
-        if line is None:
-            line = _header_line(name, value)
-        lines.append(line)
-
+    line = _STATUS_LINES.get(status) if reason is None else None
+    if line is None:
+        line = status_line(status, reason)
+    key = (server, *headers)
+    try:
+        block = _BLOCKS.get(key)
+    except TypeError:  # fields given as lists
+        block = None
+    if block is None:
+        block = _field_block(key)
+    fields, app_length, close, has_server, has_date = block
+    if close:
+        keep = False
     length: int | None
     if status == 204 or status == 304:
         framing, length = NONE, 0
         if status == 304 and app_length is not None and _DIGITS.fullmatch(app_length):
-            lines.append(f"Content-Length: {app_length}\r\n")
+            fields += f"Content-Length: {app_length}\r\n"
     else:
         length = body_length
         if length is None and app_length is not None:
@@ -183,28 +223,28 @@ def build_head(
                 raise ValueError(f"invalid Content-Length {app_length!r}")
             length = int(app_length)
         if length is not None:
-            lines.append(f"Content-Length: {length}\r\n")
+            fields += f"Content-Length: {length}\r\n"
             framing = LENGTH
         elif http10:
             framing = EOF
             if not is_head:
                 keep = False
         else:
-            lines.append("Transfer-Encoding: chunked\r\n")
+            fields += "Transfer-Encoding: chunked\r\n"
             framing = CHUNKED
         if is_head:
             framing = NONE
     if not has_server:
-        lines.append(server)
+        fields += server
     if not has_date:
-        lines.append(date_header_line())
+        fields += date_header_line()
     if not keep:
-        lines.append("Connection: close\r\n\r\n")
+        end = "Connection: close\r\n\r\n"
     elif http10:
-        lines.append("Connection: keep-alive\r\n\r\n")
+        end = "Connection: keep-alive\r\n\r\n"
     else:
-        lines.append("\r\n")
-    return "".join(lines).encode("latin-1"), framing, length, keep
+        end = "\r\n"
+    return (line + fields + end).encode("latin-1"), framing, length, keep
 
 
 #: Response fields HTTP/2 and HTTP/3 leave out: connection-specific (RFC 9113 §8.2.2, RFC 9114

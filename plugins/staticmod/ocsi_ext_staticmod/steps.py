@@ -42,7 +42,7 @@ from ocsi.httputil import (
 )
 
 from . import conditional, listing
-from .cache import FileCache, default_cache
+from .cache import BODIES, FileCache, default_cache
 from .encoding import SUFFIXES, choose
 from .parse import DirectorySpec, StaticSpec
 from .ranges import UNSATISFIABLE, Multipart, content_range, parse_range
@@ -125,6 +125,11 @@ class Static(Step):
             check = "" if check == "/" else check
         self._dir_check_root = check
         self._confined = spec.userconf is not None
+        #: The fields of files answered from memory, by ``(entry, path)``: ``(configuration,
+        #: vary, fields)``. The same file gets the same fields until its check changes (a new
+        #: entry), the scope's configuration does, or the precompressed siblings do (``vary``);
+        #: not kept when ``Expires`` moves with the clock. Bounded as the kept bodies are.
+        self._kept_fields: dict[tuple[Entry, str], tuple[SiteConfig, bool, tuple[tuple[str, str], ...]]] = {}
 
     def __repr__(self) -> str:
         s = self.spec
@@ -314,9 +319,9 @@ class Static(Step):
             if not conditions:
                 kept = self.cache.body(entry, path, policy)
                 if kept is not None:  # a small file, answered from memory
-                    items, _ = self._items(cfg, path, entry, entry, None, vary)
-                    return Serve(Response(200, Headers.from_lower(items),
-                                          BytesBody(kept, entry.identity())))
+                    return Serve(Response(200, Headers.from_lower(
+                        self._fields_of_kept(cfg, path, entry, vary)),
+                        BytesBody(kept, entry.identity())))
             opened = self._open(path, entry, check_root, policy)
             if type(opened) is int:
                 return DO_NOTHING if opened == 404 else Next(opened)
@@ -352,6 +357,22 @@ class Static(Step):
                 if ranges is not None:
                     return Serve(self._partial(fd, ranges, size, items))  # type: ignore[arg-type]  # not UNSATISFIABLE: answered above
         return Serve(Response(200, Headers.from_lower(items), FileBody(fd, 0, size)))
+
+    def _fields_of_kept(self, cfg: SiteConfig, path: str, entry: Entry,
+                        vary: bool) -> list[tuple[str, str]]:
+        """The fields of a file answered from memory (a fresh list: later steps may change
+        it), made once per file and configuration (:attr:`_kept_fields`)."""
+        key = (entry, path)
+        got = self._kept_fields.get(key)
+        if got is not None and got[0] is cfg and got[1] is vary:
+            return list(got[2])
+        items, _ = self._items(cfg, path, entry, entry, None, vary)
+        if self._max_age is None:
+            kept = self._kept_fields
+            if len(kept) >= BODIES:
+                kept.clear()
+            kept[key] = (cfg, vary, tuple(items))
+        return items
 
     def _items(self, cfg: SiteConfig, path: str, entry: Entry, variant: Entry,
                encoding: str | None, vary: bool) -> tuple[list[tuple[str, str]], str | None]:
