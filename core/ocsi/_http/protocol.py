@@ -354,9 +354,12 @@ class HTTPProtocol(asyncio.Protocol):
                 status = await self._switch(req, response)
                 return status, w.sent
             keep = st.keep and not self._m.closing and st.can_keep()
-            w.trailers_ok = _accepts_trailers(req)
-            status, keep = await w.send(response, req.method == "HEAD", req.version == "1.0",
-                                        keep)
+            w.request = req
+            try:
+                status, keep = await w.send(response, req.method == "HEAD",
+                                            req.version == "1.0", keep)
+            finally:
+                w.request = None  # an idle connection holds no request
             if keep and st.phase != _REST:
                 keep = await self._drain()
         except ClientDisconnected:
@@ -488,9 +491,3 @@ class HTTPProtocol(asyncio.Protocol):
 def _alpn(transport: asyncio.BaseTransport) -> str | None:
     ssl_object = transport.get_extra_info("ssl_object")
     return ssl_object.selected_alpn_protocol() if ssl_object is not None else None
-
-
-def _accepts_trailers(req: Request) -> bool:
-    te = req.headers.get("te")
-    return te is not None and "trailers" in te.lower()
-

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .body import BytesBody, FileBody
 from .errors import BodyAborted
 from .exchange import aclose_body
-from .request import ClientDisconnected
+from .request import ClientDisconnected, Request
 from .response import Response, error_response
 from .wire import CHUNKED, LENGTH, NONE, build_head, build_trailers
 
@@ -46,13 +46,19 @@ def _set_none(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
+def accepts_trailers(req: Request) -> bool:
+    """Whether the client said it takes trailer fields (``TE: trailers``)."""
+    te = req.headers.get("te")
+    return te is not None and "trailers" in te.lower()
+
+
 class ResponseWriter:
     """Sends the responses of one connection. :attr:`sent` counts the body bytes of the current
     response handed to the transport, also when sending stops with :class:`ClientDisconnected`;
     :attr:`lost` is set by the adapter when the connection is gone."""
 
     __slots__ = ("m", "loop", "transport", "limits", "secure", "lost", "wrote", "sent",
-                 "write_paused", "trailers_ok", "wwaiter", "wdeadline")
+                 "write_paused", "request", "wwaiter", "wdeadline")
 
     def __init__(self, m: Shared, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport,
                  limits: Limits, secure: bool) -> None:
@@ -65,7 +71,9 @@ class ResponseWriter:
         self.wrote = False  # the head of the current response was written
         self.sent = 0
         self.write_paused = False
-        self.trailers_ok = False  # the client takes trailers (TE: trailers)
+        #: The request answered now: whether it takes trailers (``TE: trailers``) is looked
+        #: up only when an answer has some.
+        self.request: Request | None = None
         self.wwaiter: asyncio.Future[None] | None = None  # waiting for the client to read
         self.wdeadline: float | None = None
 
@@ -205,7 +213,7 @@ class ResponseWriter:
                 await aclose()
         if framing == CHUNKED:
             trailers = getattr(body, "trailers", None)
-            if trailers and self.trailers_ok:
+            if trailers and self.request is not None and accepts_trailers(self.request):
                 tr.write(build_trailers(trailers))
             else:
                 tr.write(b"0\r\n\r\n")
