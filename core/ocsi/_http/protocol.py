@@ -13,7 +13,8 @@ Reading. ``data_received`` feeds the state right there: a complete head becomes 
 pipelined requests stay buffered until the task gets to them. Response heads are serialised by
 :mod:`.wire`, not by h11 (:mod:`.reader` explains why h11's connection object is not used).
 
-Answering. One task per connection takes one request at a time.
+Answering. One task per connection takes one request at a time; it starts when the state first
+wakes it (a head, a deadline, the end), so a connection that sends nothing costs no task.
 
 Timeouts. No timer per request: the manager sweeps its connections periodically; each keeps at
 most one read deadline (in its state) and one write deadline (in its writer).
@@ -113,7 +114,8 @@ class HTTPProtocol(asyncio.Protocol):
             self._to_http2(transport)
             return
         m.register(self, loop)
-        self._task = loop.create_task(self._run())
+        # The task starts with the first thing it has to do (a head, a deadline, the end):
+        # a connection costs no task, future or loop turn while nothing has come.
 
     def _to_http2(self, transport: asyncio.Transport, received: bytes = b"") -> None:
         """The handshake chose HTTP/2, or the client opened with HTTP/2's preface on an h2c
@@ -189,8 +191,11 @@ class HTTPProtocol(asyncio.Protocol):
         st.todo = 0
         if todo == _WAKE:  # the common case: a head for the task
             w = self._waiter
-            if w is not None and not w.done():
-                w.set_result(None)
+            if w is not None:
+                if not w.done():
+                    w.set_result(None)
+            elif self._task is None:
+                self._task = self._loop.create_task(self._run())
             return
         if todo & st_.CONTINUE and not self._w.lost and not self._transport.is_closing():
             self._transport.write(_CONTINUE)
@@ -205,8 +210,11 @@ class HTTPProtocol(asyncio.Protocol):
             self._loop.call_soon(self._unstall)
         if todo & st_.WAKE:
             w = self._waiter
-            if w is not None and not w.done():
-                w.set_result(None)
+            if w is not None:
+                if not w.done():
+                    w.set_result(None)
+            elif self._task is None:
+                self._task = self._loop.create_task(self._run())
 
     def _on_body_read(self) -> None:
         """Called by the request body on each read (100-continue, resume after back-pressure)."""
@@ -253,8 +261,8 @@ class HTTPProtocol(asyncio.Protocol):
     def awaiting_request(self) -> bool:
         """Idle between requests: waiting for a head with nothing of it received yet."""
         st = self._st
-        return (st.phase == _HEAD and st.head is None and self._waiter is not None
-                and not st.seen)
+        return (st.phase == _HEAD and st.head is None and not st.seen
+                and (self._waiter is not None or self._task is None))
 
     # -- the manager's interface -----------------------------------------------------------------
     def check_deadlines(self, now: float) -> None:
