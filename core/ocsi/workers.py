@@ -67,7 +67,8 @@ def _noop(signum: int, frame: object) -> None:
 
 
 class Master:
-    """The master process: starts everything a server could fail at, forks and supervises."""
+    """The master process: does at start what a single server could fail at, then forks the
+    workers and supervises them."""
 
     def __init__(self, config_path: str, count: int, *, silent: bool, verbosity: int) -> None:
         self.config_path = config_path
