@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         os.close(devnull)
     elif args.pidfile:
         _write_pid(args.pidfile, os.getpid())
-    from .workers import configured_workers, run_master
+    from ._config.directives import configured_workers
+    from .workers import run_master
 
     workers = args.workers or configured_workers(path)
     if workers > 1:

@@ -5,7 +5,9 @@ re-exported here.
 
 A reload builds a complete new :class:`~ocsi.runtime.Runtime` and swaps one reference; requests
 in flight finish on the runtime they started with, which is cleaned up afterwards. Listeners
-belong to the server and survive reloads (ports are read at start, as Ocsigen does).
+belong to the server and survive reloads (ports are read at start, as Ocsigen does). What a
+reload or ``ssl:reload`` does to the certificates, and ACME's manager, are
+:mod:`ocsi.servercerts`'s.
 
 Private: not part of the extension API.
 """
@@ -29,7 +31,7 @@ import pluggy
 from . import privileges
 from .commands import CommandPipe, Commands
 from ._config.errors import ConfigError
-from ._config.settings import PortSpec, ServerSettings, SSLSettings
+from ._config.settings import PortSpec, ServerSettings
 from ._extensions.loader import new_plugin_manager
 from ._http.access import AccessRecord
 from ._http.connection import ConnectionManager
@@ -38,14 +40,13 @@ from .quic import alt_svc, serve_quic, with_alt_svc
 from .logs import NOTICE, Logs
 from .replies import Reply
 from .runtime import Runtime, build_runtime
-from .serverstats import ServerSampler
+from .servercerts import (acme_manager, certificate_chooser, renew_certificates,
+                          reread_certificates, switched_acme)
+from .serverstats import ServerSampler, publish_counters
 from .serverview import ServerView
-from .stats import STATS, CountedSSLObject
-from .statsfiles import ENV as STATS_ENV
-from .statsfiles import publish as publish_stats
-from .sni import CertificateChooser, HostCertificate
+from .stats import STATS
+from .sni import CertificateChooser
 from .systemd import Notifier, notifier
-from .tls import server_context
 from .upgrade import start_successor, successor_arguments
 from .watch import ConfigWatcher
 
@@ -180,7 +181,7 @@ class Server:
         self.runtime = runtime
         STATS.bind(runtime.pipeline)
         self._set_observers()
-        self.acme = self._acme(runtime)
+        self.acme = acme_manager(s)
         self.manager = ConnectionManager(self._app(runtime), s.limits(), self._access)
         try:
             await self._listen(s)
@@ -223,12 +224,7 @@ class Server:
         assert self.manager is not None and self.loop is not None
         listening = self._given_listening or open_listeners(s)
         self._tls = listening.tls
-        if listening.tls is not None:
-            listening.tls.sslobject_class = CountedSSLObject  # ACME's refines it
-            self.certificates = CertificateChooser(listening.tls, s.host_certificates)
-            if self.acme is not None:
-                self.certificates.acme = self.acme.serving
-                self.acme.serving.watch(listening.tls)
+        self.certificates = certificate_chooser(listening.tls, s, self.acme)
         try:
             for spec, sock in listening.sockets:
                 port = sock.getsockname()[1]
@@ -251,34 +247,6 @@ class Server:
         except BaseException:
             listening.close()  # those not handed to the loop yet
             raise
-
-    def _acme(self, runtime: Runtime) -> AcmeManager | None:
-        """``<acme>``: every process serves the certificates and answers the challenges; the
-        only process, or worker 0, orders them (:mod:`ocsi.acme`), with the other servers of
-        a cluster when the configuration has a cluster database (an extension publishes it:
-        ocsipersist-pgsql does)."""
-        s = runtime.settings
-        if s.acme is None or not s.acme_hosts:
-            return None
-        from ._acme.manager import AcmeManager
-        from ._acme.serving import AcmeServing
-        from ._acme.store import AcmeStore
-
-        store = AcmeStore(s.acme.storage_dir(s.datadir))
-        serving = AcmeServing(store, s.acme_hosts, s.ssl, "tls-alpn-01" in s.acme.challenges)
-        orders = os.environ.get("OCSI_WORKER", "0") == "0"
-        database = s.cluster_database
-        return AcmeManager(s.acme, s.acme_hosts, store, serving, orders,
-                           dict(database.connect_args) if database is not None else None)
-
-    async def _reload_acme(self, old: Runtime, new: Runtime) -> None:
-        """``<acme>`` or the ``acme="true"`` hosts changed: a new manager in place of the old
-        one (:func:`ocsi._acme.manager.switch`); unchanged, the running one carries on."""
-        from ._acme.config import acme_identity
-        from ._acme.manager import switch
-
-        if acme_identity(old.settings) != acme_identity(new.settings):
-            self.acme = await switch(self.acme, self._acme(new), self._tls, self.certificates)
 
     def _app(self, runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
         """What answers requests: the runtime, behind ACME's http-01 answers when configured."""
@@ -314,23 +282,12 @@ class Server:
     def _schedule_flush(self) -> None:
         assert self.loop is not None
         self._flush_handle = self.loop.call_later(1.0, self._schedule_flush)  # whatever happens
-        self.publish_stats()
+        publish_counters(self.worker)
         if self.logs is not None:
             try:
                 self.logs.access.flush()
             except Exception:  # noqa: BLE001 - the next second tries again
                 log.exception("flushing the access log failed")
-
-    def publish_stats(self) -> None:
-        """A worker's counters, written for the other workers' scrapes once a second and at
-        the end (:mod:`ocsi.statsfiles`), while the configuration exports them."""
-        directory = os.environ.get(STATS_ENV)
-        if self.worker is None or not STATS.exported or not directory:
-            return
-        try:
-            publish_stats(directory, self.worker, STATS.snapshot())
-        except Exception:  # noqa: BLE001 - the next second tries again
-            log.exception("publishing this worker's counters failed")
 
     def _set_observers(self) -> None:
         self._observers = self.runtime.extensions.functions("ocsi_request_finished")
@@ -394,8 +351,9 @@ class Server:
         self.runtime = new
         STATS.bind(new.pipeline)
         STATS.reloads += 1
-        self._renew_certificates(new.settings.host_certificates, new.settings.ssl)
-        await self._reload_acme(old, new)
+        renew_certificates(self.certificates, new.settings.host_certificates, new.settings.ssl)
+        self.acme = await switched_acme(self.acme, old.settings, new.settings, self._tls,
+                                        self.certificates)
         assert self.manager is not None
         self.manager.app = self._app(new)
         self.manager.limits = new.settings.limits()
@@ -413,35 +371,11 @@ class Server:
         new.extensions.hook.ocsi_reloaded(server=self.view, ok=True, error=None)
         return True
 
-    def _renew_certificates(self, hosts: list[HostCertificate], options: SSLSettings | None) -> bool:
-        """New connections get ``hosts``' certificates (already read) and the ``<ssl>`` pair,
-        read again. A pair that cannot be read keeps the previous one."""
-        chooser = self.certificates
-        if chooser is None:
-            return True
-        default = None
-        if options is not None and options.certificate:
-            try:
-                default = server_context(options, prompt=False)
-            except ConfigError as exc:
-                log.error("The <ssl> certificate was not renewed, the previous one stays: %s", exc)
-                chooser.update(hosts)
-                return False
-        chooser.update(hosts, default)
-        return True
-
     async def reload_certificates(self) -> bool:
         """``ssl:reload``: read the certificates again, the configuration otherwise unchanged."""
         assert self._reload_lock is not None
         async with self._reload_lock:
-            s = self.runtime.settings
-            try:
-                hosts = [h.reread(s.ssl) for h in s.host_certificates]
-            except ConfigError as exc:
-                log.error("Certificates not reloaded, the previous ones stay: %s", exc)
-                return False
-            s.host_certificates = hosts
-            if not self._renew_certificates(hosts, s.ssl):
+            if not reread_certificates(self.runtime.settings, self.certificates):
                 return False
             if self.manager is not None:
                 self.manager.reloaded()
@@ -514,7 +448,7 @@ class Server:
             await self.runtime.cleanup()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        self.publish_stats()
+        publish_counters(self.worker)
         STATS.remove_sampler(self._sampler)
         log.info("Stopped after %.2f s", time.monotonic() - started)
         if self.logs is not None:

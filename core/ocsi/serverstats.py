@@ -1,5 +1,6 @@
 """What a running server adds to the process's counters (:mod:`ocsi.stats`) at each snapshot:
-its connections, the requests in flight, its certificates' expiry dates.
+its connections, the requests in flight, its certificates' expiry dates; and, in a worker,
+the counters it publishes for the other workers' scrapes (:func:`publish_counters`).
 
 These are looked at when a scrape asks, never counted per request: the connection manager
 already knows its connections, and a certificate's date is read from its file (remembered
@@ -10,15 +11,20 @@ Private: not part of the extension API. (``ocsi`` exports what extensions use.)
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
 from .stats import STATS
+from .statsfiles import ENV as STATS_ENV
+from .statsfiles import publish
 
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["ServerSampler"]
+__all__ = ["ServerSampler", "publish_counters"]
+
+log = logging.getLogger("ocsi.main")
 
 OPEN = STATS.gauge("ocsi_connections_open", "Client connections open")
 IDLE = STATS.gauge("ocsi_connections_idle", "Client connections open with no request in "
@@ -94,3 +100,15 @@ class ServerSampler:
         when = cert.not_valid_after_utc.timestamp()
         self._dates[path] = (mtime, when)
         return when
+
+
+def publish_counters(worker: int | None) -> None:
+    """A worker's counters, written for the other workers' scrapes once a second and at
+    the end (:mod:`ocsi.statsfiles`), while the configuration exports them."""
+    directory = os.environ.get(STATS_ENV)
+    if worker is None or not STATS.exported or not directory:
+        return
+    try:
+        publish(directory, worker, STATS.snapshot())
+    except Exception:  # noqa: BLE001 - the next second tries again
+        log.exception("publishing this worker's counters failed")

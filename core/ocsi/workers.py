@@ -6,14 +6,8 @@ the configuration, opens the log files, binds every ``<port>`` (and loads the TL
 password is asked once) and creates the command pipe. Then it forks N workers; each is an
 ordinary :class:`~ocsi.server.Server` serving the inherited sockets, building its own runtime
 and writing its own lines to the same log files. Workers have no watcher and no public command
-pipe.
-
-On Linux each worker has a socket of its own per ``<port>`` address, bound by the master with
-``SO_REUSEPORT``, and the kernel spreads new connections over them (:mod:`ocsi.listeners`);
-the child closes its copies of the other workers' sockets. The master keeps every socket open:
-a worker that dies leaves the connections queued on its socket to its replacement, which is
-forked with that same socket. Elsewhere, with ``<reuseport>false</reuseport>`` and for
-sockets passed by systemd, every worker accepts on the same sockets.
+pipe. What the child does after ``fork``, and how the workers share the sockets, is in
+:mod:`ocsi.workerprocess`.
 
 The master is synchronous (``select`` on the command pipe and a signal wake-up pipe) because
 forking from inside a running event loop would hand the loop's state to the children.
@@ -45,113 +39,37 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
 
 from . import privileges
 from .commands import INVALID, open_fifo, remove_fifo, shutdown_timeout, split_lines
 from .replies import Reply, conclude, received, watching
-from .statsfiles import ENV as STATS_ENV
 from .statsfiles import MasterStats
 from .systemd import Notifier, notifier
 from .upgrade import start_successor, successor_arguments
-from ._config.directives import parse_workers
 from ._config.errors import ConfigError
 from ._config.settings import ServerSettings
-from ._config.values import ValueFormatError
-from ._config.xml import parse_file
 from ._extensions.loader import new_plugin_manager
 from .logs import NOTICE, Logs
 from .runtime import build_configuration
 from .listeners import Listening, StartupError, open_listeners
+from .workerprocess import MASTER_SIGNALS, Worker, describe, fork_worker
 
 log = logging.getLogger("ocsi.master")
 
 RESTARTS_PER_MINUTE = 5
 #: Seconds after the shutdown timeout before workers that are still running get SIGKILL.
 KILL_GRACE = 5.0
-_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2,
-            signal.SIGCHLD)
-
-
-def configured_workers(path: str) -> int:
-    """``<workers>`` of the main file, read without building the configuration.
-
-    Deciding whether to fork must not change the single-process start, so anything unreadable
-    here gives 1: the normal start then reports the located error.
-    """
-    try:
-        root = parse_file(path)
-        for server in (c for c in root.children if c.tag == "server"):
-            for el in server.children:
-                if el.tag == "workers":
-                    return parse_workers(el.text)
-    except (ConfigError, ValueFormatError, OSError):
-        pass
-    return 1
-
-
-@dataclass
-class Worker:
-    index: int
-    #: The worker's private command FIFO, and the master's descriptor on it (opened read-write
-    #: and non-blocking, so a write never fails for want of a reader: lines wait for the worker).
-    fifo: str
-    fd: int
-    pid: int = 0
 
 
 def _noop(signum: int, frame: object) -> None:
     """Signals only need to wake ``select`` up; ``set_wakeup_fd`` says which one came."""
 
 
-def _die_with(master: int) -> None:
-    """Have Linux send SIGTERM to this worker when the master dies, even by SIGKILL, so that no
-    orphan keeps serving the port unsupervised."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        return
-    if os.getppid() != master:  # the master died before prctl
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-class _EarlySignals:
-    """SIGHUP and SIGUSR1 that reach a worker before its Server handles signals itself."""
-
-    def __init__(self) -> None:
-        self.reload = False
-        self.reopen = False
-        signal.signal(signal.SIGHUP, self._hup)
-        signal.signal(signal.SIGUSR1, self._usr1)
-
-    def _hup(self, signum: int, frame: object) -> None:
-        self.reload = True
-
-    def _usr1(self, signum: int, frame: object) -> None:
-        self.reopen = True
-
-    def replay(self, server: Any) -> None:
-        """Called once the Server is live (its loop now owns the signals)."""
-        if self.reopen:
-            server.reopen_logs()
-        if self.reload:
-            assert server.loop is not None
-            server.loop.create_task(server.reload())
-
-
-def _describe(status: int) -> str:
-    code = os.waitstatus_to_exitcode(status)
-    if code < 0:
-        return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with code {code}"
-
-
 class Master:
+    """The master process: does at start what a single server could fail at, then forks the
+    workers and supervises them."""
+
     def __init__(self, config_path: str, count: int, *, silent: bool, verbosity: int) -> None:
         self.config_path = config_path
         #: The file of a ``reload FILE`` still in force (None: ``config_path``'s).
@@ -256,60 +174,20 @@ class Master:
 
     def _install_signals(self) -> None:
         self._wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        for sig in _SIGNALS:
+        for sig in MASTER_SIGNALS:
             signal.signal(sig, _noop)
         signal.set_wakeup_fd(self._wake[1], warn_on_full_buffer=False)
 
     # -- workers ---------------------------------------------------------------------------------
     def _spawn(self, worker: Worker) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()  # or the child would write the master's pending output again
-        master = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            code = 100
-            try:
-                code = self._work(worker, master)
-            except BaseException:  # noqa: BLE001 - the child must never return into the master
-                traceback.print_exc()
-            finally:
-                for stream in (sys.stdout, sys.stderr):
-                    try:
-                        stream.flush()
-                    except (OSError, ValueError):
-                        pass
-                os._exit(code)
-        worker.pid = pid
-        log.info("Worker %d started (pid %d)", worker.index, pid)
+        worker.pid = fork_worker(self, worker)
+        log.info("Worker %d started (pid %d)", worker.index, worker.pid)
 
-    def _work(self, worker: Worker, master: int) -> int:
-        """In the child: drop what belongs to the master, then run an ordinary Server."""
-        signal.set_wakeup_fd(-1)
-        for sig in _SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        # Until the Server installs its handlers, a reload or reopen_logs must not kill the
-        # worker, nor be lost: the worker may have read the file before the edit the reload is
-        # for. They are remembered and done once the Server is live.
-        early = _EarlySignals()
-        _die_with(master)
-        for fd in (*(self._wake or ()), self.pipe_fd, *(w.fd for w in self.workers)):
-            if fd is not None:
-                os.close(fd)
-        if self.logs is not None:
-            self.logs.close()
-        assert self.listening is not None
-        listening = self.listening.for_worker(worker.index)
-        self.listening.close_others(listening)
-        from .run import run_server
-
-        os.environ["OCSI_WORKER"] = str(worker.index)  # worker 0 orders ACME certificates
-        if self.stats is not None:
-            os.environ[STATS_ENV] = self.stats.directory
-        return run_server(self.running_path or self.config_path, None, silent=self.silent,
-                          verbosity=self.verbosity,
-                          pipe=worker.fifo, listening=listening, worker=worker.index,
-                          started=early.replay)
+    def descriptors(self) -> list[int]:
+        """The master's own descriptors, which a forked worker closes: the signal wake-up
+        pipe, the command pipe and every worker's FIFO."""
+        fds = [*(self._wake or ()), self.pipe_fd, *(w.fd for w in self.workers)]
+        return [fd for fd in fds if fd is not None]
 
     def _signal_workers(self, sig: int) -> None:
         for worker in self.workers:
@@ -344,10 +222,10 @@ class Master:
             if self.stats is not None:
                 self.stats.fold(worker.index, pid)
             if self._stopping:
-                log.info("Worker %d (pid %d) %s", worker.index, pid, _describe(status))
+                log.info("Worker %d (pid %d) %s", worker.index, pid, describe(status))
             else:
                 log.error("Worker %d (pid %d) %s; restarting it", worker.index, pid,
-                          _describe(status))
+                          describe(status))
                 self._dead.append(worker)
 
     def _restart_dead(self) -> None:

@@ -333,7 +333,7 @@ def test_upgrade_with_workers_hands_the_udp_socket_over(ocsi_process, exts_path,
 def test_a_body_nobody_reads_is_held_back_by_flow_control(h3):
     """/slow never reads its body: the client may not send much more than the body's buffer
     and one stream window, whatever it has to send."""
-    from ocsi._http.h3conn import STREAM_WINDOW
+    from ocsi._http.quicconn import STREAM_WINDOW
 
     c = H3Client(h3.port, cafile=h3.ca)
     try:

@@ -167,7 +167,7 @@ def test_workers_directive_and_option(write_conf, exts_path):
     from ocsi._config.errors import ConfigError
     from ocsi._extensions.loader import new_plugin_manager
     from ocsi.runtime import build_configuration
-    from ocsi.workers import configured_workers
+    from ocsi._config.directives import configured_workers
 
     def settings(value: str):
         path = write_conf(f"<ocsigen><server><port>0</port><workers>{value}</workers></server></ocsigen>")

@@ -4,7 +4,7 @@ import re
 import time
 
 from ocsi._http.access import AccessRecord
-from ocsi.logs import combined_line, ocsigen_line
+from ocsi.accesslog import combined_line, ocsigen_line
 
 
 def record(**kw):
@@ -54,7 +54,7 @@ def test_access_log_on_a_full_disk_drops_lines_and_says_when_it_recovers(tmp_pat
     import logging
     import os
 
-    from ocsi.logs import AccessLog
+    from ocsi.accesslog import AccessLog
 
     log = AccessLog(str(tmp_path / "access.log"), console=False)
     good = os.dup(log.fd)

@@ -2,6 +2,8 @@
 
 Process-level directives (:data:`FIRST_PASS`) are read once at start; scalar directives
 (:data:`SCALARS`, :data:`FLAGS`) set a :class:`~ocsi._config.settings.ServerSettings` field.
+``<workers>`` is also read on its own before anything is built
+(:func:`configured_workers`): it decides whether ``ocsi`` starts as a worker master.
 
 Private: not part of the extension API.
 """
@@ -13,9 +15,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .errors import ConfigError
 from .settings import PortSpec, SSLSettings
 from .values import ValueFormatError, parse_bool, parse_duration, parse_int, parse_size
-from .xml import Element
+from .xml import Element, parse_file
 
 # -- directive tables --------------------------------------------------------------------------
 FIRST_PASS = {"port", "ssl", "acme", "logdir", "syslog", "commandpipe", "user", "group", "minthreads",
@@ -39,6 +42,24 @@ def parse_workers(text: str) -> int:
     if count < 1:
         raise ValueFormatError(f"{value!r} is not a number of workers (an integer >= 1, or auto)")
     return count
+
+
+def configured_workers(path: str) -> int:
+    """``<workers>`` of the main file, read without building the configuration (the command
+    line decides whether to start a worker master before anything else).
+
+    Deciding whether to fork must not change the single-process start, so anything unreadable
+    here gives 1: the normal start then reports the located error.
+    """
+    try:
+        root = parse_file(path)
+        for server in (c for c in root.children if c.tag == "server"):
+            for el in server.children:
+                if el.tag == "workers":
+                    return parse_workers(el.text)
+    except (ConfigError, ValueFormatError, OSError):
+        pass
+    return 1
 
 
 def _access_format(text: str) -> str:

@@ -11,7 +11,8 @@ HTTP/2 stream is, with ``version`` ``"3"`` (``HTTP/3`` in the access log, ``http
   even open more; any past it are refused with H3_REQUEST_REJECTED);
 - the header list is bounded by ``<maxheadersize>`` and bodies by ``<maxrequestbodysize>``;
 - request bodies are flow-controlled: a stream's window (MAX_STREAM_DATA) grows only while its
-  body has room (:class:`FlowControlled`), so a step that reads slowly slows its own client;
+  body has room (:class:`~.quicconn.FlowControlled`), so a step that reads slowly slows its
+  own client;
 - response bodies wait while more than ``SEND_HIGH_WATER`` bytes of the stream are not yet
   acknowledged by the client, so a client that does not read holds one window, not the file;
 - more than ``MAX_EARLY_RESETS`` streams reset before their answer close the connection
@@ -36,97 +37,27 @@ from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import ErrorCode, FrameType, H3Connection, encode_frame
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic import events as qe
-from aioquic.quic.connection import QuicConnection, QuicConnectionState
-from aioquic.tls import pull_client_hello
+from aioquic.quic.connection import QuicConnectionState
 
 from .body import send_ending
 from .exchange import answer
 from .incoming import HeadError
+from .quicconn import MAX_STREAMS, FlowControlled
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .streamhead import build_request, stream_head
 from .wire import field_block
 
 if TYPE_CHECKING:
-    from aioquic._buffer import Buffer
-    from aioquic.quic.packet_builder import QuicPacketBuilder
-    from aioquic.quic.recovery import QuicPacketSpace
-    from aioquic.quic.stream import QuicStream
-
     from .quicendpoint import QuicEndpoint
 
 log = logging.getLogger("ocsi.http")
 
-MAX_STREAMS = 100
 MAX_EARLY_RESETS = 200
-#: Bytes a client may send on a request stream beyond what has arrived, while its body has room
-#: (the first window too: a stream's head and body start within it).
-STREAM_WINDOW = 128 * 1024
 #: Unacknowledged response bytes of one stream past which its sender waits.
 SEND_HIGH_WATER = 256 * 1024
 #: Seconds a closing connection waits for the client to acknowledge the last answers.
 CLOSE_LINGER = 2.0
-
-#: ``(certificate, chain, private key)`` as aioquic's TLS wants them.
-CertificateChain = tuple[Any, list[Any], Any]
-
-
-class FlowControlled(QuicConnection):
-    """aioquic's QUIC connection with two choices of ours, in the two places it offers none:
-
-    - the certificate is chosen by the name the client sent (SNI), by ``choose`` (the
-      endpoint's, over ``<host certificate>`` and ``<ssl>``);
-    - a request stream's window grows only once its head is accepted and while its body has
-      room (``paused`` holds the streams whose body is full): aioquic would double it whenever
-      half of it is used, whatever the application has read.
-    """
-
-    def __init__(self, *, choose: Any, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.choose = choose
-        self.paused: set[int] = set()
-        #: Request streams whose head was accepted; the others keep the first window, so a
-        #: head cannot grow past it (nor past ``<maxheadersize>``, checked once it is whole).
-        self.started: set[int] = set()
-        bidi = self._local_max_streams_bidi
-        bidi.value = bidi.sent = MAX_STREAMS
-
-    def _initialize(self, peer_cid: bytes) -> None:
-        super()._initialize(peer_cid)
-        tls = self.tls
-        handle = tls._server_handle_hello
-
-        def hello(input_buf: Buffer, initial_buf: Buffer, handshake_buf: Buffer) -> None:
-            start = input_buf.tell()
-            try:
-                name = pull_client_hello(input_buf).server_name
-            except Exception:  # noqa: BLE001 - aioquic's own parsing reports it below
-                name = None
-            input_buf.seek(start)
-            tls.certificate, tls.certificate_chain, tls.certificate_private_key = \
-                self.choose(name)
-            handle(input_buf, initial_buf, handshake_buf)
-
-        tls._server_handle_hello = hello  # type: ignore[method-assign]
-
-    def _write_stream_limits(self, builder: QuicPacketBuilder, space: QuicPacketSpace,
-                             stream: QuicStream) -> None:
-        sid = stream.stream_id
-        if sid is None or sid % 4 != 0:  # not a request stream: aioquic's way
-            super()._write_stream_limits(builder, space, stream)
-            return
-        if sid in self.started and sid not in self.paused:
-            target = stream.receiver.highest_offset + STREAM_WINDOW
-            if target - stream.max_stream_data_local >= STREAM_WINDOW // 2:
-                stream.max_stream_data_local = target
-        if stream.max_stream_data_local_sent != stream.max_stream_data_local:
-            # aioquic writes the frame; its doubling (on highest_offset) is kept out of it
-            receiver = stream.receiver
-            highest, receiver.highest_offset = receiver.highest_offset, 0
-            try:
-                super()._write_stream_limits(builder, space, stream)
-            finally:
-                receiver.highest_offset = highest
 
 
 class _Stream:
@@ -366,7 +297,7 @@ class H3Protocol:
         stream.task = self._loop.create_task(self._answer(stream, request, method, target, None))
 
     def _credit(self, sid: int) -> None:
-        """The body of ``sid`` has room again: its window may grow (``FlowControlled``)."""
+        """The body of ``sid`` has room again: its window may grow (:mod:`.quicconn`)."""
         stream = self._streams.get(sid)
         if sid in self._quic.paused and (stream is None or stream.body.wants_more()):
             self._quic.paused.discard(sid)

@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives import serialization
 
 from ..certificates import self_signed
 
-from .h3conn import CLOSE_LINGER, STREAM_WINDOW, CertificateChain, FlowControlled, H3Protocol
+from .h3conn import CLOSE_LINGER, H3Protocol
+from .quicconn import STREAM_WINDOW, CertificateChain, FlowControlled
 
 if TYPE_CHECKING:
     from .._acme.serving import AcmeServing
