@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from typing import TYPE_CHECKING, cast
 
@@ -34,10 +33,11 @@ from . import h1state as st_
 from .access import AccessRecord
 from .exchange import aclose_body, answer, emit
 from .h1state import H1State
-from .incoming import HeadError, peer_address
+from .incoming import HeadError
 from .request import BadRequestBody, ClientDisconnected, Request, RequestTimeout
 from .response import Response, error_response
 from .sending import ResponseWriter
+from .transportinfo import alpn, peer_address, set_nodelay
 from .tunnel import Tunnel, TunnelBody
 from .wire import build_head, build_switch_head
 
@@ -52,22 +52,6 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HEAD, _BODY, _REST, _STOP, _LINGER, _TUNNEL = (st_.HEAD, st_.BODY, st_.REST, st_.STOP,
                                                 st_.LINGER, st_.TUNNEL)
 _QUIET, _HANDED, _WAKE = st_.QUIET, st_.HANDED, st_.WAKE
-
-
-def _set_nodelay(transport: asyncio.BaseTransport) -> None:
-    """Disable Nagle's algorithm. asyncio only does it for sockets whose ``proto`` is
-    ``IPPROTO_TCP``, which excludes those accepted from a listening socket made with
-    ``socket.socket()`` (proto 0); a head and a body written separately then wait for the
-    client's delayed ACK: 40 ms per response. uvloop sets it on every TCP transport itself,
-    and asking it for the socket object costs a few microseconds per connection: skipped."""
-    if type(transport).__module__ == "uvloop.loop":
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
 
 
 class HTTPProtocol(asyncio.Protocol):
@@ -101,7 +85,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._transport = transport
         self._loop = loop = asyncio.get_running_loop()
         self._client = peer_address(transport)
-        _set_nodelay(transport)
+        set_nodelay(transport)
         m = self._m
         limits = m.limits
         self._w = ResponseWriter(m, loop, transport, limits, self._secure)
@@ -110,7 +94,7 @@ class HTTPProtocol(asyncio.Protocol):
         if not m.has_room():
             self._refuse()
             return
-        if self._secure and _alpn(transport) == "h2":
+        if self._secure and alpn(transport) == "h2":
             self._to_http2(transport)
             return
         m.register(self, loop)
@@ -190,12 +174,7 @@ class HTTPProtocol(asyncio.Protocol):
             return
         st.todo = 0
         if todo == _WAKE:  # the common case: a head for the task
-            w = self._waiter
-            if w is not None:
-                if not w.done():
-                    w.set_result(None)
-            elif self._task is None:
-                self._task = self._loop.create_task(self._run())
+            self._wake()
             return
         if todo & st_.CONTINUE and not self._w.lost and not self._transport.is_closing():
             self._transport.write(_CONTINUE)
@@ -209,12 +188,16 @@ class HTTPProtocol(asyncio.Protocol):
         if todo & st_.UNSTALL:
             self._loop.call_soon(self._unstall)
         if todo & st_.WAKE:
-            w = self._waiter
-            if w is not None:
-                if not w.done():
-                    w.set_result(None)
-            elif self._task is None:
-                self._task = self._loop.create_task(self._run())
+            self._wake()
+
+    def _wake(self) -> None:
+        """The state has something for the task: wake it, or start it the first time."""
+        w = self._waiter
+        if w is not None:
+            if not w.done():
+                w.set_result(None)
+        elif self._task is None:
+            self._task = self._loop.create_task(self._run())
 
     def _on_body_read(self) -> None:
         """Called by the request body on each read (100-continue, resume after back-pressure)."""
@@ -494,8 +477,3 @@ class HTTPProtocol(asyncio.Protocol):
             self._loop.call_later(st_.LINGER_TIME / 2, tr.close)
         else:
             tr.close()
-
-
-def _alpn(transport: asyncio.BaseTransport) -> str | None:
-    ssl_object = transport.get_extra_info("ssl_object")
-    return ssl_object.selected_alpn_protocol() if ssl_object is not None else None
