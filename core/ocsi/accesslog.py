@@ -104,7 +104,7 @@ class AccessLog:
         self.lost = 0
 
     def write(self, rec: AccessRecord) -> None:
-        line = self.format(rec)
+        line = ocsigen_line(rec) if self.fmt == "ocsigen" else self.format(rec)
         if self.fd is not None:
             self._lines.append(line)
             self._size += len(line)
@@ -240,7 +240,13 @@ def ocsigen_message(rec: AccessRecord) -> str:
 
 
 def ocsigen_line(rec: AccessRecord) -> str:
-    return f"{stamp(rec.time)}: ocsigen:access: {ocsigen_message(rec)}\n"
+    """:func:`ocsigen_message` after the time stamp (written out here: one call fewer on
+    every answer)."""
+    target = rec.target
+    path = (target if target.isprintable() and "?" not in target else
+            _clean(target.split("?", 1)[0])) if target else "-"
+    return (f"{stamp(rec.time)}: ocsigen:access: {_ocsigen_prefix(rec)}{path} {rec.status} "
+            f"{rec.bytes_sent}\n")
 
 
 def combined_line(rec: AccessRecord) -> str:
