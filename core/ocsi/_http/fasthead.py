@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 try:
     import httptools
 except ImportError:  # pragma: no cover - depends on the environment (the [fast] extra)
@@ -120,23 +121,30 @@ def _framed_as_h11(fields: list[tuple[bytes, bytes, bytes]]
     return fields, hosts
 
 
-def parse_canonical_head(head: bytes) -> FastHead | None:
-    """``head``: the bytes of one complete head, its final CRLF CRLF included. The parsed head,
-    or ``None`` when it is not canonical or llhttp refuses it (then h11 must read it)."""
-    first = head[:1]
-    if not (b"A" <= first <= b"Z"):
+def read_canonical(head: bytes, callbacks: Any) -> Any:
+    """llhttp's request parser after it read ``head`` (one complete head) into ``callbacks``
+    (``on_url``, ``on_header``, ``on_headers_complete``); ``None`` when the head is not
+    canonical (leading garbage, a bare LF, obsolete folding) or llhttp refuses it."""
+    if not (b"A" <= head[:1] <= b"Z"):
         return None  # leading empty lines, garbage: h11's answer
     if head.count(b"\n") != head.count(b"\r\n") or b"\n " in head or b"\n\t" in head:
         return None  # bare LF or obsolete line folding
-    got = _Fields()
-    parser = httptools.HttpRequestParser(got)
+    parser = httptools.HttpRequestParser(callbacks)
     try:
         parser.feed_data(head)
     except httptools.HttpParserUpgrade:
         pass  # Upgrade / CONNECT: the head itself is complete
     except httptools.HttpParserError:
         return None
-    if not got.complete or not _TARGET(got.target):
+    return parser
+
+
+def parse_canonical_head(head: bytes) -> FastHead | None:
+    """``head``: the bytes of one complete head, its final CRLF CRLF included. The parsed head,
+    or ``None`` when it is not canonical or llhttp refuses it (then h11 must read it)."""
+    got = _Fields()
+    parser = read_canonical(head, got)
+    if parser is None or not got.complete or not _TARGET(got.target):
         return None
     version = parser.get_http_version()
     if version != "1.1" and version != "1.0":

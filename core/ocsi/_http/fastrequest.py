@@ -22,11 +22,7 @@ Private: not part of the extension API.
 
 from __future__ import annotations
 
-try:
-    import httptools
-except ImportError:  # pragma: no cover - depends on the environment (the [fast] extra)
-    httptools = None  # type: ignore[assignment]  # optional: the caller checks fast_parser
-
+from .fasthead import read_canonical
 from .fieldcheck import target_ok_bytes
 from .headers import Headers
 from .incoming import EMPTY_BODY, HeadError, authority_ok, host_name, host_text
@@ -70,17 +66,9 @@ def read_request(head: bytes, limits: Limits, port: int, secure: bool, client: s
     :func:`~.incoming.parse_head`: ``(request, body length or None for chunked,
     expect 100-continue, keep-alive)``, or :class:`HeadError`; ``None`` when the general
     path must read these bytes."""
-    if not (b"A" <= head[:1] <= b"Z"):
-        return None
-    if head.count(b"\n") != head.count(b"\r\n") or b"\n " in head or b"\n\t" in head:
-        return None  # bare LF or obsolete line folding
     got = _Head()
-    parser = httptools.HttpRequestParser(got)
-    try:
-        parser.feed_data(head)
-    except httptools.HttpParserUpgrade:
-        pass  # Upgrade / CONNECT: the head itself is complete
-    except httptools.HttpParserError:
+    parser = read_canonical(head, got)
+    if parser is None:
         return None
     target = got.target
     if not got.complete or not target_ok_bytes(target):

@@ -87,43 +87,24 @@ def host_name(authority: str) -> str | None:
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
 #: ``Host`` value → ``(value, host name)``: a client sends the same one on every request.
-_HOSTS: dict[bytes, tuple[str, str | None]] = {}
+_HOSTS: dict[str, tuple[str, str | None]] = {}
 _MAX_HOSTS = 1024
-
-
-def _host_field(raw: bytes) -> tuple[str, str | None]:
-    """The ``Host`` value as text and its lower-cased host name; :class:`HeadError` when
-    invalid. Valid values are remembered (bounded), so the check runs once per value."""
-    known = _HOSTS.get(raw)
-    if known is not None:
-        return known
-    text = raw.decode("latin-1")
-    if not _HOST.fullmatch(text):
-        raise HeadError(400, "invalid Host header")
-    known = (text, host_name(text))
-    if len(_HOSTS) >= _MAX_HOSTS:
-        _HOSTS.clear()
-    _HOSTS[raw] = known
-    return known
-
-
-#: ``Host`` text → ``(value, host name)``, for the fast path (:mod:`.fastrequest`).
-_HOST_TEXTS: dict[str, tuple[str, str | None]] = {}
 #: Whether an authority (``host[:port]``) is well formed.
 authority_ok = _HOST.fullmatch
 
 
 def host_text(text: str) -> tuple[str, str | None]:
-    """:func:`_host_field` for a value already decoded."""
-    known = _HOST_TEXTS.get(text)
+    """The ``Host`` value and its lower-cased host name; :class:`HeadError` when invalid.
+    Valid values are remembered (bounded), so the check runs once per value."""
+    known = _HOSTS.get(text)
     if known is not None:
         return known
     if not _HOST.fullmatch(text):
         raise HeadError(400, "invalid Host header")
     known = (text, host_name(text))
-    if len(_HOST_TEXTS) >= _MAX_HOSTS:
-        _HOST_TEXTS.clear()
-    _HOST_TEXTS[text] = known
+    if len(_HOSTS) >= _MAX_HOSTS:
+        _HOSTS.clear()
+    _HOSTS[text] = known
     return known
 
 
@@ -193,10 +174,10 @@ def parse_head(
     host_header = None
     host = None
     if host_raw is not None:
-        host_header, host = _host_field(host_raw)
+        host_header, host = host_text(host_raw.decode("latin-1"))
     if authority is not None:
         authority = authority.rpartition("@")[2]
-        if not authority or not _HOST.fullmatch(authority):
+        if not authority or not authority_ok(authority):
             raise HeadError(400, "invalid authority in the request-target")
         host = host_name(authority)
 

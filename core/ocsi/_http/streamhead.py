@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .fieldcheck import request_head_problem
 from .headers import Headers
-from .incoming import HeadError, _host_field
+from .incoming import HeadError, host_text
 from .request import Request, RequestBody
 from .urlpath import BadTarget, decode_path, split_target
 
@@ -54,6 +54,6 @@ def build_request(method: str, target: str, regular: list[tuple[str, str]], host
     except BadTarget as exc:
         raise HeadError(400, str(exc)) from None
     # the same check and lower-casing as an HTTP/1.1 Host header
-    hostname = _host_field(host.encode("latin-1"))[1] if host else None
+    hostname = host_text(host)[1] if host else None
     return Request(method, target, raw_path, query, version, Headers.from_lower(regular),
                    hostname, port, secure, client, body, raw_segments, segments, host)
