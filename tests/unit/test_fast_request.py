@@ -8,7 +8,6 @@ same refusal; whatever it declines is the general path's to read.
 
 from __future__ import annotations
 
-import random
 
 import h11
 import pytest
@@ -20,7 +19,7 @@ from ocsi._http.limits import Limits
 from ocsi._http.reader import RequestReader
 
 from test_fast_head import HEADS as BASE_HEADS
-from test_fast_head import _mutate
+from test_fast_head import mutated_heads
 
 pytestmark = pytest.mark.skipif(not fasthead.AVAILABLE, reason="httptools is not installed")
 
@@ -73,20 +72,13 @@ def _fast(head: bytes) -> object:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_whenever_the_fast_path_answers_the_general_path_answers_the_same(seed: int) -> None:
-    rng = random.Random(seed)
-    taken = declined = refused = 0
-    for _ in range(400):
-        data = _mutate(rng, rng.choice(HEADS))
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            continue
-        head = data[:end + 4]
+    taken = declined = 0
+    for head in mutated_heads(seed, 400, HEADS):
         fast = _fast(head)
         if fast is None:
             declined += 1
             continue
         taken += 1
-        refused += isinstance(fast, tuple) and fast[0] == "refused"
         assert fast == _general(head), head
     assert taken >= 50 and declined >= 50
 
@@ -95,4 +87,17 @@ def test_whenever_the_fast_path_answers_the_general_path_answers_the_same(seed: 
 def test_the_unmutated_heads(head: bytes) -> None:
     fast = _fast(head)
     assert fast is not None, head
+    assert fast == _general(head)
+
+
+@pytest.mark.parametrize(("head", "status"), [
+    (b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X: y\r\n" * 7 + b"\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+    (b"GET /../x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET http://@/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+])
+def test_refusals_match_the_general_path(head: bytes, status: int) -> None:
+    fast = _fast(head)
+    assert isinstance(fast, tuple) and fast[:2] == ("refused", status), fast
     assert fast == _general(head)
