@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 __all__ = ["request_head_problem", "target_ok", "target_ok_bytes", "value_problem"]
 
@@ -40,6 +41,11 @@ _VCHAR = r"\x21-\x7e"
 
 _token = re.compile(f"[{_TCHAR}]+").fullmatch
 _lower_token = re.compile(f"[{_LOWER_TCHAR}]+").fullmatch
+#: Every name of a head at once, joined by LF: one match, not one per name (the count of LFs
+#: then tells that no name held one itself).
+_tokens = re.compile(f"[{_TCHAR}]+(?:\n[{_TCHAR}]+)*").fullmatch
+_lower_tokens = re.compile(f"[{_LOWER_TCHAR}]+(?:\n[{_LOWER_TCHAR}]+)*").fullmatch
+_name = itemgetter(0)
 #: A request-target: visible ASCII (h11's ``request_target``; the fast path uses the bytes form).
 target_ok = re.compile(f"[{_VCHAR}]+").fullmatch
 target_ok_bytes = re.compile(f"[{_VCHAR}]+".encode()).fullmatch
@@ -78,8 +84,11 @@ def request_head_problem(method: str, target: str, fields: Iterable[tuple[str, s
     elif pseudo and target[0] != "/":
         return f"path {target!r} does not start with '/'"
     fields = list(fields)
-    name_ok = _lower_token if pseudo else _token
-    for name, _ in fields:
-        if not name_ok(name):
-            return f"field name {name!r} is not a{' lower-case' if pseudo else ''} token"
+    joined = "\n".join(map(_name, fields))
+    if fields and not ((_lower_tokens if pseudo else _tokens)(joined)
+                       and joined.count("\n") == len(fields) - 1):
+        name_ok = _lower_token if pseudo else _token
+        for name, _ in fields:
+            if not name_ok(name):
+                return f"field name {name!r} is not a{' lower-case' if pseudo else ''} token"
     return value_problem(fields)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ocsi import Request
+from ocsi.client import ResponseHead
 
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade", "proxy-authenticate"))
@@ -107,3 +108,21 @@ def response_headers(fields: list[tuple[str, str]], switching: bool = False
     if switching:
         dropped = dropped - {"connection", "upgrade"}
     return [(n, v) for n, v in fields if n not in dropped], length
+
+
+#: What a backend's usual ``Connection`` values drop besides RESPONSE_DROPPED.
+_DROPPED_FOR = {"keep-alive": RESPONSE_DROPPED, "close": RESPONSE_DROPPED | {"close"}}
+
+
+def relayed_headers(head: ResponseHead) -> tuple[list[tuple[str, str]], int | None]:
+    """:func:`response_headers` for a head read by the fast path, whose framing fields are
+    read already: one filtering pass over the fields."""
+    if head.repeated:
+        return response_headers(head.fields)
+    connection = head.by_name.get("connection")
+    if connection is None:
+        dropped = RESPONSE_DROPPED
+    else:
+        dropped = _DROPPED_FOR.get(connection.lower()) or \
+            RESPONSE_DROPPED | connection_tokens([connection])
+    return [(n, v) for n, v in head.fields if n not in dropped], head.length

@@ -47,7 +47,7 @@ from ocsi import (
     error_response,
     url_subject,
 )
-from ocsi.client import header_fields
+from ocsi.client import ResponseHead, header_fields
 
 from .balance import Balancer
 from .counters import ANSWERS, CLASSES, ERRORS, LATENCY
@@ -55,7 +55,8 @@ from .counters import live as _LIVE
 from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
 from .client import ClientGone, Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
-from .headers import request_headers, response_headers, trailer_fields, wants_websocket
+from .headers import (relayed_headers, request_headers, response_headers, trailer_fields,
+                      wants_websocket)
 from .wsframes import CLOSE_TOO_BIG, FrameScanner, close_frame
 from .options import ProxyOptions
 from .redirects import rewrite_redirects
@@ -274,12 +275,58 @@ class RevProxy(Step):
         status = head.status_code
         if head.http_version == b"1.0":
             self.options.http10.add(dest.origin)
-        fields, upstream_length = response_headers(conn.fields)
+        if type(head) is ResponseHead:
+            fields, upstream_length = relayed_headers(head)
+        else:
+            fields, upstream_length = response_headers(conn.fields)
         if rule.rewrite_location:
             fields = rewrite_redirects(fields, dest, request)
         no_body = request.method == "HEAD" or status in (204, 304)
         if status == 304 and upstream_length is not None:
             fields.append(("content-length", str(upstream_length)))
+        if sender is None and conn.framing[0] == "length" and conn.framing[1] <= SMALL_BODY:
+            # nothing follows the head (HEAD, 204, 304, a length of 0), or a small answer read
+            # whole before it is passed on: the backend connection goes back to the pool at
+            # once, and the client gets one write (bounded by SMALL_BODY). The body usually
+            # came in the same read as the head: no event, generator or task for it.
+            try:
+                body = await conn.whole_body(rule.idle_timeout)
+            except asyncio.TimeoutError:
+                self._done(conn, index, False)
+                log.error("%s: %s stopped sending the body of %s for %g s", self.where,
+                          dest.origin, dest.target, rule.idle_timeout)
+                return error_response(502)  # nothing was sent yet: a clean answer is possible
+            except (UpstreamClosed, ConnectionError, OSError) as exc:
+                self._done(conn, index, False)
+                log.error("%s: %s %s: %s in the middle of the body", self.where, dest.origin,
+                          dest.target, _reason(exc))
+                return error_response(502)
+            self._done(conn, index, True)
+            if no_body:
+                return Response(status, Headers.from_lower(fields), StreamBody(
+                    _empty(), upstream_length if request.method == "HEAD" else None))
+            return Response(status, Headers.from_lower(fields), BytesBody(body),
+                            reason=_reason_phrase(head))
+        return await self._streamed(conn, head, fields, upstream_length, no_body, request,
+                                    dest, index, sender)
+
+    def _done(self, conn: UpstreamConnection, index: int, clean: bool) -> None:
+        """An exchange without a body going up is over: the connection back to the pool when
+        it ended cleanly and can carry another, else closed."""
+        self.balancer.active[index] -= 1
+        if clean and self.rule.pipeline and conn.reusable():
+            self.pool.release(conn)
+        else:
+            conn.close()
+
+    async def _streamed(self, conn: UpstreamConnection, head: Any,
+                        fields: list[tuple[str, str]], upstream_length: int | None,
+                        no_body: bool, request: Request, dest: Destination, index: int,
+                        sender: asyncio.Task[None] | None) -> Response:
+        """The answer whose body is relayed as it comes (or read through events: a request
+        body still going up, a chunked or close-delimited body)."""
+        rule = self.rule
+        status = head.status_code
         finished = False
         streamed: StreamBody | None = None  # the body chunks() feeds, once made
 
@@ -406,7 +453,7 @@ class RevProxy(Step):
 
     async def _response_head(self, conn: UpstreamConnection, sender: asyncio.Task[None] | None,
                              request: Request, websocket: bool = False
-                             ) -> h11.Response | h11.InformationalResponse:
+                             ) -> ResponseHead | h11.Response | h11.InformationalResponse:
         """The backend's final response head (1xx skipped, but a 101 to a WebSocket
         handshake), while the body goes up."""
         timeout = self.rule.response_timeout
@@ -429,11 +476,12 @@ class RevProxy(Step):
 
 
 async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool,
-                      request: Request) -> h11.Response | h11.InformationalResponse:
+                      request: Request
+                      ) -> ResponseHead | h11.Response | h11.InformationalResponse:
     gone = request.link is not None and (lambda: request.client_gone)
     while True:
         event = await conn.next_event(timeout, gone or None)
-        if type(event) is h11.Response:
+        if type(event) is ResponseHead or type(event) is h11.Response:
             return event
         if websocket and type(event) is h11.InformationalResponse and event.status_code == 101:
             return event  # the switch, for the caller
@@ -484,6 +532,6 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
-def _reason_phrase(head: h11.Response | h11.InformationalResponse) -> str | None:
+def _reason_phrase(head: ResponseHead | h11.Response | h11.InformationalResponse) -> str | None:
     reason = head.reason.decode("latin-1")
     return reason or None
