@@ -46,6 +46,7 @@ _lower_token = re.compile(f"[{_LOWER_TCHAR}]+").fullmatch
 _tokens = re.compile(f"[{_TCHAR}]+(?:\n[{_TCHAR}]+)*").fullmatch
 _lower_tokens = re.compile(f"[{_LOWER_TCHAR}]+(?:\n[{_LOWER_TCHAR}]+)*").fullmatch
 _name = itemgetter(0)
+_value = itemgetter(1)
 #: A request-target: visible ASCII (h11's ``request_target``; the fast path uses the bytes form).
 target_ok = re.compile(f"[{_VCHAR}]+").fullmatch
 target_ok_bytes = re.compile(f"[{_VCHAR}]+".encode()).fullmatch
@@ -56,7 +57,7 @@ _bad_value_char = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]").searc
 def value_problem(fields: Sequence[tuple[str, str]]) -> str | None:
     """Why one of the values of ``fields`` (``(name, value)`` pairs) cannot be taken, or
     ``None``. The usual head (printable ASCII only) is checked in one pass over the values."""
-    joined = " ".join([v for _, v in fields])
+    joined = " ".join(map(_value, fields))
     if joined.isascii() and joined.isprintable():
         return None
     for name, value in fields:

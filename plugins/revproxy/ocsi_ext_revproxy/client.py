@@ -200,6 +200,9 @@ class UpstreamConnection(asyncio.Protocol):
         reader = self.reader
         while True:
             if not self.answered:
+                if not reader.buffered and not reader.closed and not self._read_paused:
+                    await self._wait(timeout, gone)  # the usual turn: nothing there yet
+                    continue
                 fast = reader.read_head()  # the usual head: fields and framing in one pass
                 if fast is not None:
                     self._fast_head(fast)

@@ -16,6 +16,8 @@ from ocsi import GroupTemplate, RegexMatch
 from ocsi.httputil import split_host_port
 
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+#: What a target expanded from the match may not hold.
+_BAD_TARGET = re.compile(r"[ \r\n\t#]").search
 _URL = re.compile(r"(?i)(https?)://([^/?#]+)(/[^#]*)?")
 
 
@@ -134,6 +136,6 @@ class Template:
         if self._origin is None:
             return parse_destination(text)
         target = text[self._prefix_len:]
-        if any(c in target for c in " \r\n\t#"):
+        if _BAD_TARGET(target):
             raise DestinationError(f"{text!r}: white space in the path")
         return Destination(self._origin, target)

@@ -57,7 +57,8 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
     """The header list sent to the backend, ``Host`` first. With ``websocket`` the handshake's
     ``Connection: upgrade`` and ``Upgrade: websocket`` go too (other upgrades never do)."""
     incoming = request.headers
-    dropped = REQUEST_DROPPED | connection_tokens(incoming.get_all("connection"))
+    named = incoming.get_all("connection")
+    dropped = REQUEST_DROPPED | connection_tokens(named) if named else REQUEST_DROPPED
     client_host = request.host_header
     out = [("host", client_host if keephost and client_host else host)]
     out += [(n, v) for n, v in incoming.items() if n not in dropped]
@@ -72,7 +73,8 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
         out.append(("forwarded", ";".join(parts)))
     if websocket:
         out += [("connection", "upgrade"), ("upgrade", "websocket")]
-    if "trailers" in connection_tokens(incoming.get_all("te")):
+    te = incoming.get_all("te")
+    if te and "trailers" in connection_tokens(te):
         out.append(("te", "trailers"))  # the client takes trailers: the backend may send them
     if body_length is not None and (body_length > 0 or request.method in ("POST", "PUT", "PATCH")):
         out.append(("content-length", str(body_length)))

@@ -314,8 +314,8 @@ class RevProxy(Step):
         """An exchange without a body going up is over: the connection back to the pool when
         it ended cleanly and can carry another, else closed."""
         self.balancer.active[index] -= 1
-        if clean and self.rule.pipeline and conn.reusable():
-            self.pool.release(conn)
+        if clean and self.rule.pipeline:
+            self.pool.release(conn)  # which closes it when it cannot carry another
         else:
             conn.close()
 
