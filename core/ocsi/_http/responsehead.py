@@ -3,9 +3,9 @@
 A proxied request used to pay for its response head three times over: llhttp's callback per
 field into Python, h11's rules on the framing fields applied field by field, an ``h11.Response``
 built and validated again, then its fields decoded to text. Here a canonical head of a final
-response is read with h11's own grammar (its field name, the field value it allows, the same status
-line as :mod:`.fasthead`), compiled once for a whole block of fields: one match to
-check the block, one ``findall`` to take the names and values, both in C. The rules h11 applies
+response is split into lines, each read with h11's own grammar (``h11._abnf``'s field line and
+status line) unless the same line was read before: a backend repeats most of its lines, and a
+regular expression costs more per character than all the rest. The rules h11 applies
 after its grammar are kept: a ``Content-Length`` of digits given once, a ``Transfer-Encoding``
 that is exactly ``chunked`` (h11 lower-cases it) and given once. Anything else (1xx, obsolete
 line folding, bare LF, a repeated framing field) is declined and left to h11;
@@ -18,21 +18,63 @@ from __future__ import annotations
 
 import re
 
-from h11._abnf import field_name
+from typing import Any
 
-from .fasthead import _STATUS_LINE
+from h11._abnf import header_field, status_line
 
 __all__ = ["ResponseHead", "parse_response_head"]
 
-# h11's field line is ``field-name ":" OWS field-value OWS`` with a value of field-vchars
-# (``[^\x00\s]``) and inner runs of SP/HTAB: over a whole line, exactly any run of characters
-# but NUL, CR, LF, VT and FF after the colon, of which the value is what the OWS around leaves.
-# h11 compiles its grammar as bytes; on latin-1 text ``re.ASCII`` gives the classes the same
-# meaning (``\s`` is then only ASCII white space, as for bytes).
-_VALUE = "[^\x00\n\r\x0b\x0c]*"
-_block = re.compile(f"(?:{field_name}:{_VALUE}\r\n)*\r\n", re.ASCII).fullmatch
-_fields = re.compile(f"({field_name}):({_VALUE})\r\n", re.ASCII).findall
+# h11's own grammar for a field line and a status line, compiled for latin-1 text: there
+# ``re.ASCII`` gives every class the meaning it has over bytes (``\s`` is ASCII white space).
+_field_line = re.compile(header_field, re.ASCII).fullmatch
+_status_line = re.compile(status_line, re.ASCII).fullmatch
 _DIGITS = re.compile(r"[0-9]+", re.ASCII).fullmatch
+
+#: Field lines read before, and what they hold: a backend repeats most of its lines from one
+#: answer to the next (``Server``, ``Content-Type``, ``Connection``, a ``Date`` for a second),
+#: and a line found here costs a dictionary look-up instead of a regular expression (which
+#: costs more than the rest of reading the head). Bounded: emptied when full, and only short
+#: lines are kept.
+_known: dict[str, tuple[str, str]] = {}
+_statuses: dict[str, tuple[int, bytes, bytes]] = {}
+KNOWN_LINES = 1024
+KNOWN_LENGTH = 256
+
+
+def _remember(cache: dict[str, Any], line: str, value: Any) -> None:
+    if len(line) <= KNOWN_LENGTH:
+        if len(cache) >= KNOWN_LINES:
+            cache.clear()
+        cache[line] = value
+
+
+def _read_status(line: str) -> tuple[int, bytes, bytes] | None:
+    m = _status_line(line)
+    if m is None:
+        return None
+    version = m["http_version"] or "1.1"
+    status = int(m["status_code"])
+    if status < 200 or version not in ("1.0", "1.1"):
+        return None  # 1xx, HTTP/2.0 and the like: h11's answer
+    got = (status, version.encode("latin-1"), (m["reason"] or "").encode("latin-1"))
+    _remember(_statuses, line, got)
+    return got
+
+
+def _read_fields(lines: list[str], pairs: list[tuple[str, str] | None]
+                 ) -> list[tuple[str, str]] | None:
+    """``pairs`` with the lines not known yet read by h11's grammar; ``None`` when one is not
+    a field line."""
+    out = []
+    for line, pair in zip(lines, pairs):
+        if pair is None:
+            m = _field_line(line)
+            if m is None:
+                return None
+            pair = (m["field_name"].lower(), m["field_value"])
+            _remember(_known, line, pair)
+        out.append(pair)
+    return out
 
 
 class ResponseHead:
@@ -73,14 +115,21 @@ class ResponseHead:
 def parse_response_head(head: bytes) -> ResponseHead | None:
     """``head``: the bytes of one complete response head, its final CRLF CRLF included. The
     head, or ``None`` when it is not a canonical final response head (then h11 reads it)."""
-    nl = head.find(b"\r\n")
-    line = _STATUS_LINE(head, 0, nl)
-    if line is None:
+    lines = head.decode("latin-1").split("\r\n")
+    del lines[-2:]  # the two empty strings after the last CRLF CRLF
+    status = _statuses.get(lines[0]) or _read_status(lines[0])
+    if status is None:
         return None
-    text = head[nl + 2:].decode("latin-1")
-    if _block(text) is None:
-        return None
-    fields = [(n.lower(), v.strip(" \t")) for n, v in _fields(text)]
+    del lines[0]
+    pairs = list(map(_known.get, lines))
+    fields: list[tuple[str, str]]
+    if None in pairs:
+        read = _read_fields(lines, pairs)
+        if read is None:
+            return None
+        fields = read
+    else:
+        fields = pairs  # type: ignore[assignment]  # no None in it
     by_name = dict(fields)
     length = by_name.get("content-length")
     coding = by_name.get("transfer-encoding")
@@ -98,6 +147,5 @@ def parse_response_head(head: bytes) -> ResponseHead | None:
         if coding != "chunked":  # h11 lower-cases this value
             fields = [(n, "chunked" if n == "transfer-encoding" else v) for n, v in fields]
             by_name["transfer-encoding"] = "chunked"
-    version, status, reason = line.groups()
-    return ResponseHead(int(status), b"1." + version, reason or b"", fields, by_name,
+    return ResponseHead(status[0], status[1], status[2], fields, by_name,
                         None if length is None else int(length), chunked)
