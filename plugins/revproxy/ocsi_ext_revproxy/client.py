@@ -74,6 +74,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = True
         self._lost: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        #: What the pool files it under (see :func:`pool_key`).
+        self.key = pool_key(origin, tls_key)
         self._drained: asyncio.Future[None] | None = None
         self._write_paused = False
         self._read_paused = False
@@ -281,32 +284,39 @@ class UpstreamConnection(asyncio.Protocol):
     async def _wait(self, timeout: float | None, gone: Callable[[], bool] | None = None) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer: asyncio.TimerHandle | None
         if gone is None:
             timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
         else:
             deadline = None if timeout is None else loop.time() + timeout
-
-            def watch() -> None:
-                nonlocal timer
-                if waiter.done():
-                    return
-                if gone():
-                    waiter.set_exception(ClientGone())
-                    return
-                left = None if deadline is None else deadline - loop.time()
-                if left is not None and left <= 0:
-                    _expire(waiter)
-                    return
-                timer = loop.call_later(GONE_POLL if left is None else min(GONE_POLL, left), watch)
-
-            timer = loop.call_later(GONE_POLL if timeout is None else min(GONE_POLL, timeout), watch)
+            timer = self._timer = loop.call_later(
+                GONE_POLL if timeout is None else min(GONE_POLL, timeout), self._watch, waiter,
+                gone, deadline)
         try:
             await waiter
         finally:
             self._waiter = None
+            if gone is not None:
+                timer = self._timer  # the last one armed
+                self._timer = None
             if timer is not None:
                 timer.cancel()
+
+    def _watch(self, waiter: asyncio.Future[None], gone: Callable[[], bool],
+               deadline: float | None) -> None:
+        """While waiting: is the client gone, is the time up? Else look again (a method, not
+        a closure: nothing made per wait but the timer)."""
+        if waiter.done():
+            return
+        if gone():
+            waiter.set_exception(ClientGone())
+            return
+        loop = waiter.get_loop()
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            _expire(waiter)
+            return
+        self._timer = loop.call_later(GONE_POLL if left is None else min(GONE_POLL, left),
+                                      self._watch, waiter, gone, deadline)
 
     def _closed_while(self) -> str:
         if not self.answered:
@@ -344,18 +354,27 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(asyncio.TimeoutError())
 
 
+def pool_key(origin: Origin, tls_key: object) -> object:
+    """Where the pool files a connection: by origin, and by TLS settings for HTTPS. Plain
+    strings and numbers for plain HTTP, whose hash is C's (an ``Origin``'s and TLS settings'
+    are dataclass methods, in Python, and the pool is looked in twice a request)."""
+    if origin.scheme == "http":
+        return origin.host, origin.port
+    return origin, tls_key
+
+
 class Pool:
     """Idle connections by origin (and TLS settings), most recently used first."""
 
     def __init__(self, size: int = 32, idle: float = 4.0) -> None:
         self.size = size
         self.idle = idle
-        self._idle: dict[tuple[Origin, object], list[UpstreamConnection]] = defaultdict(list)
+        self._idle: dict[object, list[UpstreamConnection]] = defaultdict(list)
         self.opened = 0
 
     def take(self, origin: Origin, tls_key: object) -> UpstreamConnection | None:
         """An idle connection that is still good, or None."""
-        idle = self._idle.get((origin, tls_key))
+        idle = self._idle.get(pool_key(origin, tls_key))
         while idle:
             conn = idle.pop()
             if conn.fresh(self.idle):
@@ -375,7 +394,7 @@ class Pool:
             conn.close()
             return
         conn.idle_since = time.monotonic()
-        idle = self._idle[(conn.origin, conn.tls_key)]
+        idle = self._idle[conn.key]
         idle.append(conn)
         while len(idle) > self.size:
             idle.pop(0).close()

@@ -173,15 +173,16 @@ class RevProxy(Step):
         body_length = request.body.length if spool is None else spool.size
         replayable = request.method in IDEMPOTENT and body_length == 0
         failure = "no destination"
+        pool = self.options.pool
         for index in self.balancer.order():
             dest = dests[index]
             for attempt in (0, 1):
-                conn = self.pool.take(dest.origin, self.rule.tls) \
+                conn = pool.take(dest.origin, self.rule.tls) \
                     if self.rule.pipeline and attempt == 0 else None
                 reused = conn is not None
                 if conn is None:
                     try:
-                        conn = await self.pool.connect(
+                        conn = await pool.connect(
                             dest.origin, self._tls_context() if dest.origin.secure else None,
                             self.rule.tls, self.rule.connect_timeout)
                     except asyncio.TimeoutError:
@@ -221,7 +222,7 @@ class RevProxy(Step):
                     return Response(499, [], BytesBody(b""), reason="Client Closed Request")
                 except UnwritableHead as exc:
                     self.balancer.active[index] -= 1
-                    self.pool.release(conn)  # nothing was written on it
+                    pool.release(conn)  # nothing was written on it
                     self._counts[index][1].value += 1
                     log.error("%s: refused to write the request to %s: %s", self.where,
                               dest.origin, exc)
@@ -315,7 +316,7 @@ class RevProxy(Step):
         it ended cleanly and can carry another, else closed."""
         self.balancer.active[index] -= 1
         if clean and self.rule.pipeline:
-            self.pool.release(conn)  # which closes it when it cannot carry another
+            self.options.pool.release(conn)  # which closes it when it cannot carry another
         else:
             conn.close()
 
