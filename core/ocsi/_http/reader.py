@@ -76,7 +76,7 @@ class _Reader:
     @property
     def buffered(self) -> int:
         """Bytes received and not parsed yet (pipelined requests)."""
-        return len(self._buf)
+        return len(self._buf._data)  # noqa: SLF001 - as above; its __len__ is a Python call
 
     def peek(self, n: int) -> bytes:
         """The first ``n`` unparsed bytes (rare: only when requests are pipelined)."""

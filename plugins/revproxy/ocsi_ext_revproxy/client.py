@@ -80,6 +80,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
         self._write_paused = False
         self._read_paused = False
+        #: A head came by the fast path and its body's reader is not set yet (see next_event).
+        self._body_pending = False
         self._method = "GET"
         #: After a 101: raw bytes from the backend go here instead of the parser.
         self.raw: asyncio.Queue[bytes] | None = None
@@ -159,7 +161,7 @@ class UpstreamConnection(asyncio.Protocol):
         if problem is not None:
             raise UnwritableHead(problem)
         self.exchanges += 1
-        self.answered = self.finished = False
+        self.answered = self.finished = self._body_pending = False
         self._method = method
         self.reader.start_response()
         fields = "\r\n".join(map(": ".join, headers))  # (name, value) pairs joined in C
@@ -196,8 +198,9 @@ class UpstreamConnection(asyncio.Protocol):
     # -- receiving -----------------------------------------------------------------------------
     async def next_event(self, timeout: float | None,
                          gone: Callable[[], bool] | None = None) -> Any:
-        """The next response event: ``h11.Response`` / ``InformationalResponse`` (the head),
-        ``h11.Data``, ``h11.EndOfMessage``. TimeoutError when the backend is silent for
+        """The next response event: the head (a :class:`ocsi.client.ResponseHead` for the usual
+        one, else ``h11.Response`` / ``InformationalResponse``), ``h11.Data``,
+        ``h11.EndOfMessage``. TimeoutError when the backend is silent for
         ``timeout``; :class:`UpstreamClosed` when it closes or breaks the protocol;
         :class:`ClientGone` when ``gone()`` turns true while waiting."""
         reader = self.reader
@@ -210,6 +213,9 @@ class UpstreamConnection(asyncio.Protocol):
                 if fast is not None:
                     self._fast_head(fast)
                     return fast
+            elif self._body_pending:
+                self._body_pending = False
+                reader.start_body(*self.framing)
             try:
                 event = reader.next_event()
             except h11.RemoteProtocolError as exc:
@@ -237,7 +243,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.answered = True
         self.fields = head.fields
         framing, length = self.framing = head.framing(self._method)
-        self.reader.start_body(framing, length)
+        self._body_pending = True  # the reader is set for the body only if it is read by events
         if framing == "close" or head.http_version != b"1.1":
             self.keep_alive = False
         if head.repeated:
@@ -260,6 +266,7 @@ class UpstreamConnection(asyncio.Protocol):
         while True:
             body = reader.take_body(length)
             if body is not None:
+                self._body_pending = False
                 self.finished = True
                 return body
             if reader.closed:

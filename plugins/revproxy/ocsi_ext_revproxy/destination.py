@@ -10,7 +10,7 @@ the backend receives, exactly as written after expansion: nothing is decoded or 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ocsi import GroupTemplate, RegexMatch
 from ocsi.httputil import split_host_port
@@ -32,17 +32,19 @@ class Origin:
     scheme: str
     host: str  # without brackets
     port: int
+    #: ``host[:port]`` as a ``Host`` header names it (the port left out when default): made
+    #: once, the proxy sends it with every request.
+    authority: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        object.__setattr__(self, "authority",
+                           host if self.port == default else f"{host}:{self.port}")
 
     @property
     def secure(self) -> bool:
         return self.scheme == "https"
-
-    @property
-    def authority(self) -> str:
-        """``host[:port]`` as a ``Host`` header names it (the port left out when default)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.secure else 80
-        return host if self.port == default else f"{host}:{self.port}"
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.authority}"

@@ -136,6 +136,8 @@ class RevProxy(Step):
         except DestinationError as exc:
             log.error("%s: %s", self.where, exc)
             return Serve(error_response(500))
+        if request.body.length is not None:  # nothing to buffer: what forward() would do
+            return Serve(await self._forward(request, dests, None))
         return Serve(await self.forward(request, dests))
 
     # -- forwarding ----------------------------------------------------------------------------
@@ -307,7 +309,7 @@ class RevProxy(Step):
                 return Response(status, Headers.from_lower(fields), StreamBody(
                     _empty(), upstream_length if request.method == "HEAD" else None))
             return Response(status, Headers.from_lower(fields), BytesBody(body),
-                            reason=_reason_phrase(head))
+                            reason=head.reason.decode("latin-1") or None)
         return await self._streamed(conn, head, fields, upstream_length, no_body, request,
                                     dest, index, sender)
 
