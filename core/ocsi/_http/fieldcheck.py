@@ -46,6 +46,11 @@ _lower_token = re.compile(f"[{_LOWER_TCHAR}]+").fullmatch
 _tokens = re.compile(f"[{_TCHAR}]+(?:\n[{_TCHAR}]+)*").fullmatch
 _lower_tokens = re.compile(f"[{_LOWER_TCHAR}]+(?:\n[{_LOWER_TCHAR}]+)*").fullmatch
 _name = itemgetter(0)
+#: Names found to be tokens already (lower-case ones for HTTP/2 and HTTP/3 apart): the usual
+#: names cost a set look-up each, not a regular expression. Bounded.
+_NAMES: set[str] = set()
+_LOWER_NAMES: set[str] = set()
+KNOWN_NAMES = 4096
 _value = itemgetter(1)
 #: A request-target: visible ASCII (h11's ``request_target``; the fast path uses the bytes form).
 target_ok = re.compile(f"[{_VCHAR}]+").fullmatch
@@ -85,9 +90,14 @@ def request_head_problem(method: str, target: str, fields: Iterable[tuple[str, s
     elif pseudo and target[0] != "/":
         return f"path {target!r} does not start with '/'"
     fields = list(fields)
-    joined = "\n".join(map(_name, fields))
-    if fields and not ((_lower_tokens if pseudo else _tokens)(joined)
-                       and joined.count("\n") == len(fields) - 1):
+    known = _LOWER_NAMES if pseudo else _NAMES
+    if not known.issuperset(map(_name, fields)):
+        joined = "\n".join(map(_name, fields))
+        if (_lower_tokens if pseudo else _tokens)(joined) \
+                and joined.count("\n") == len(fields) - 1:
+            if len(known) < KNOWN_NAMES:
+                known.update(joined.split("\n"))
+            return value_problem(fields)
         name_ok = _lower_token if pseudo else _token
         for name, _ in fields:
             if not name_ok(name):

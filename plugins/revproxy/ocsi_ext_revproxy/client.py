@@ -255,6 +255,14 @@ class UpstreamConnection(asyncio.Protocol):
             if connection is not None and "close" in connection.lower():
                 self.keep_alive = False
 
+    def take_whole(self) -> bytes | None:
+        """:meth:`whole_body` when all of it is there already (no coroutine), else ``None``."""
+        body = self.reader.take_body(self.framing[1])
+        if body is not None:
+            self._body_pending = False
+            self.finished = True
+        return body
+
     async def whole_body(self, timeout: float | None) -> bytes:
         """The body of a response framed by its ``Content-Length``, read whole (the caller
         knows it is small): taken from the buffer at once when it came with the head, the usual

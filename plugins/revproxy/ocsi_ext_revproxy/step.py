@@ -63,7 +63,7 @@ from .redirects import rewrite_redirects
 from .rules import Rule
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from ocsi import Answer, State
 
@@ -261,7 +261,13 @@ class RevProxy(Step):
                 sender = asyncio.get_running_loop().create_task(
                     _send_body(conn, request) if spool is None else _send_spooled(conn, spool))
             if sender is None:
-                head = await _final_head(conn, rule.response_timeout, websocket, request)
+                # _final_head's loop, without a coroutine of its own for the usual answer
+                gone = _client_gone(request)
+                head = await conn.next_event(rule.response_timeout, gone)
+                if type(head) is not ResponseHead and type(head) is not h11.Response and not (
+                        websocket and type(head) is h11.InformationalResponse
+                        and head.status_code == 101):
+                    head = await _final_head(conn, rule.response_timeout, websocket, request)
             else:
                 head = await self._response_head(conn, sender, request, websocket)
         except asyncio.TimeoutError:
@@ -293,7 +299,9 @@ class RevProxy(Step):
             # once, and the client gets one write (bounded by SMALL_BODY). The body usually
             # came in the same read as the head: no event, generator or task for it.
             try:
-                body = await conn.whole_body(rule.idle_timeout)
+                body = conn.take_whole()  # usually there already, with the head
+                if body is None:
+                    body = await conn.whole_body(rule.idle_timeout)
             except asyncio.TimeoutError:
                 self._done(conn, index, False)
                 log.error("%s: %s stopped sending the body of %s for %g s", self.where,
@@ -478,12 +486,20 @@ class RevProxy(Step):
                 reader.cancel()
 
 
+def _client_gone(request: Request) -> Callable[[], bool] | None:
+    """What tells the client went away while the backend has not answered (nothing to tell
+    it for a request without a connection of its own)."""
+    if request.link is None:
+        return None
+    return lambda: request.client_gone
+
+
 async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool,
                       request: Request
                       ) -> ResponseHead | h11.Response | h11.InformationalResponse:
-    gone = request.link is not None and (lambda: request.client_gone)
+    gone = _client_gone(request)
     while True:
-        event = await conn.next_event(timeout, gone or None)
+        event = await conn.next_event(timeout, gone)
         if type(event) is ResponseHead or type(event) is h11.Response:
             return event
         if websocket and type(event) is h11.InformationalResponse and event.status_code == 101:
