@@ -389,7 +389,8 @@ class Pool:
 
     def take(self, origin: Origin, tls_key: object) -> UpstreamConnection | None:
         """An idle connection that is still good, or None."""
-        idle = self._idle.get(pool_key(origin, tls_key))
+        idle = self._idle.get((origin.host, origin.port) if origin.scheme == "http"
+                              else (origin, tls_key))  # pool_key(), without a call
         while idle:
             conn = idle.pop()
             if conn.fresh(self.idle):

@@ -62,7 +62,11 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
     client_host = request.host_header
     out = [("host", client_host if keephost and client_host else host)]
     out += [(n, v) for n, v in incoming.items() if n not in dropped]
-    out.append(("x-forwarded-for", ", ".join(client_chain(request))))
+    peer = request.peer
+    if request.client != peer or request.forwarded_for:  # client_chain(), without a call
+        out.append(("x-forwarded-for", ", ".join(client_chain(request))))
+    else:
+        out.append(("x-forwarded-for", peer))
     out.append(("x-forwarded-proto", request.scheme))
     if client_host:
         out.append(("x-forwarded-host", client_host))

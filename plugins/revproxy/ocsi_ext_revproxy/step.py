@@ -262,7 +262,7 @@ class RevProxy(Step):
                     _send_body(conn, request) if spool is None else _send_spooled(conn, spool))
             if sender is None:
                 # _final_head's loop, without a coroutine of its own for the usual answer
-                gone = _client_gone(request)
+                gone = None if request.link is None else (lambda: request.client_gone)
                 head = await conn.next_event(rule.response_timeout, gone)
                 if type(head) is not ResponseHead and type(head) is not h11.Response and not (
                         websocket and type(head) is h11.InformationalResponse
