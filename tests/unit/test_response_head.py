@@ -41,7 +41,7 @@ def _same(fast: ResponseHead, head: bytes) -> None:
     assert (fast.status_code, fast.http_version, fast.reason) == \
         (ref.status_code, ref.http_version, ref.reason), head
     fields = header_fields(ref.headers)
-    assert fast.fields == fields, head
+    assert list(fast.fields) == fields, head
     assert fast.by_name == dict(fields) and fast.repeated == (len(dict(fields)) != len(fields))
     for method in ("GET", "HEAD"):
         try:
@@ -121,6 +121,13 @@ def test_the_reader_leaves_heads_it_declines_to_h11() -> None:
     head = reader.read_head()
     assert head is not None and head.status_code == 204 and head.framing("GET") == ("length", 0)
     assert reader.take_body(0) == b""
+
+
+def test_a_head_read_before_is_the_same_head() -> None:
+    head = b"HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: 3\r\n\r\n"
+    first = parse_response_head(head)
+    assert first is not None and parse_response_head(bytes(bytearray(head))) is first
+    assert type(first.fields) is tuple  # shared, so not to be changed
 
 
 def test_h11_only_when_the_fast_path_is_off() -> None:

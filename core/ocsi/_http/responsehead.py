@@ -1,11 +1,13 @@
-"""A proxy's fast path for its backends' response heads: one regular expression, no callbacks.
+"""A proxy's fast path for its backends' response heads: h11's grammar, a line at a time, once.
 
 A proxied request used to pay for its response head three times over: llhttp's callback per
 field into Python, h11's rules on the framing fields applied field by field, an ``h11.Response``
 built and validated again, then its fields decoded to text. Here a canonical head of a final
 response is split into lines, each read with h11's own grammar (``h11._abnf``'s field line and
 status line) unless the same line was read before: a backend repeats most of its lines, and a
-regular expression costs more per character than all the rest. The rules h11 applies
+regular expression costs more per character than all the rest. A whole head seen before (the
+same resource within the same second of ``Date``, the usual case for a busy one) is the head
+read then, as it was. The rules h11 applies
 after its grammar are kept: a ``Content-Length`` of digits given once, a ``Transfer-Encoding``
 that is exactly ``chunked`` (h11 lower-cases it) and given once. Anything else (1xx, obsolete
 line folding, bare LF, a repeated framing field) is declined and left to h11;
@@ -39,6 +41,10 @@ _known: dict[str, tuple[str, str]] = {}
 _statuses: dict[str, tuple[int, bytes, bytes]] = {}
 KNOWN_LINES = 1024
 KNOWN_LENGTH = 256
+#: Whole heads read before (bytes as received → the head read then), bounded the same way.
+_heads: dict[bytes, ResponseHead] = {}
+KNOWN_HEADS = 64
+KNOWN_HEAD_SIZE = 2048
 
 
 def _remember(cache: dict[str, Any], line: str, value: Any) -> None:
@@ -83,13 +89,15 @@ class ResponseHead:
     ``fields``: ``(lower-case name, value)`` text pairs (latin-1), as
     :func:`~.reader.header_fields` gives them; ``by_name``: each name's value, the last one
     when a name is given more than once, which ``repeated`` says; ``length``: the
-    ``Content-Length`` (``None`` without one); ``chunked``: ``Transfer-Encoding: chunked``."""
+    ``Content-Length`` (``None`` without one); ``chunked``: ``Transfer-Encoding: chunked``.
+    The same bytes give the same object again (:func:`parse_response_head` keeps the heads it
+    read): it is read, never changed, which its tuple of fields says for the fields."""
 
     __slots__ = ("status_code", "http_version", "reason", "fields", "by_name", "repeated",
                  "length", "chunked")
 
     def __init__(self, status_code: int, http_version: bytes, reason: bytes,
-                 fields: list[tuple[str, str]], by_name: dict[str, str], length: int | None,
+                 fields: tuple[tuple[str, str], ...], by_name: dict[str, str], length: int | None,
                  chunked: bool) -> None:
         self.status_code = status_code
         self.http_version = http_version
@@ -115,6 +123,9 @@ class ResponseHead:
 def parse_response_head(head: bytes) -> ResponseHead | None:
     """``head``: the bytes of one complete response head, its final CRLF CRLF included. The
     head, or ``None`` when it is not a canonical final response head (then h11 reads it)."""
+    known = _heads.get(head)
+    if known is not None:
+        return known
     lines = head.decode("latin-1").split("\r\n")
     del lines[-2:]  # the two empty strings after the last CRLF CRLF
     status = _statuses.get(lines[0]) or _read_status(lines[0])
@@ -147,5 +158,10 @@ def parse_response_head(head: bytes) -> ResponseHead | None:
         if coding != "chunked":  # h11 lower-cases this value
             fields = [(n, "chunked" if n == "transfer-encoding" else v) for n, v in fields]
             by_name["transfer-encoding"] = "chunked"
-    return ResponseHead(status[0], status[1], status[2], fields, by_name,
-                        None if length is None else int(length), chunked)
+    got = ResponseHead(status[0], status[1], status[2], tuple(fields), by_name,
+                       None if length is None else int(length), chunked)
+    if len(head) <= KNOWN_HEAD_SIZE:
+        if len(_heads) >= KNOWN_HEADS:
+            _heads.clear()
+        _heads[head] = got
+    return got

@@ -21,7 +21,7 @@ import socket
 import ssl
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import h11
@@ -86,7 +86,7 @@ class UpstreamConnection(asyncio.Protocol):
         #: After a 101: raw bytes from the backend go here instead of the parser.
         self.raw: asyncio.Queue[bytes] | None = None
         #: The current response's fields (lower-case names) and body framing.
-        self.fields: list[tuple[str, str]] = []
+        self.fields: Sequence[tuple[str, str]] = []
         self.framing: tuple[str, int] = ("length", 0)
 
     @classmethod

@@ -15,7 +15,7 @@ connection layer redoes for the client.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ocsi import Request
 from ocsi.client import ResponseHead
@@ -99,7 +99,7 @@ TRAILERS_DROPPED = RESPONSE_DROPPED | {"host", "content-encoding", "content-type
                                        "vary", "set-cookie", "www-authenticate", "authorization"}
 
 
-def response_headers(fields: list[tuple[str, str]], switching: bool = False
+def response_headers(fields: Sequence[tuple[str, str]], switching: bool = False
                      ) -> tuple[list[tuple[str, str]], int | None]:
     """The backend's fields to relay, and its ``Content-Length`` (``None`` if it gave none).
     ``fields`` have lower-case names (:func:`ocsi.client.header_fields`). ``switching``: a 101,
