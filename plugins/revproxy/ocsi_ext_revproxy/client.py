@@ -300,20 +300,19 @@ class UpstreamConnection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
         if gone is None:
-            timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+            self._timer = loop.call_later(timeout, _expire, waiter) \
+                if timeout is not None else None
         else:
-            deadline = None if timeout is None else loop.time() + timeout
-            timer = self._timer = loop.call_later(
+            self._timer = loop.call_later(
                 GONE_POLL if timeout is None else min(GONE_POLL, timeout), self._watch, waiter,
-                gone, deadline)
+                gone, None if timeout is None else loop.time() + timeout)
         try:
             await waiter
         finally:
             self._waiter = None
-            if gone is not None:
-                timer = self._timer  # the last one armed
-                self._timer = None
+            timer = self._timer  # the last one armed
             if timer is not None:
+                self._timer = None
                 timer.cancel()
 
     def _watch(self, waiter: asyncio.Future[None], gone: Callable[[], bool],
