@@ -42,8 +42,6 @@ from ocsi import (
     Serve,
     Step,
     StreamBody,
-    Tunnel,
-    TunnelBody,
     error_response,
     url_subject,
 )
@@ -57,8 +55,9 @@ from .client import ClientGone, Pool, UnwritableHead, UpstreamClosed, UpstreamCo
 from .destination import Destination, DestinationError
 from .headers import (relayed_headers, request_headers, response_headers, trailer_fields,
                       wants_websocket)
-from .wsframes import CLOSE_TOO_BIG, FrameScanner, close_frame
 from .options import ProxyOptions
+from .relay import stop as _stop
+from .relay import switched
 from .redirects import rewrite_redirects
 from .rules import Rule
 
@@ -280,7 +279,8 @@ class RevProxy(Step):
             await _stop(sender)
             raise
         if type(head) is h11.InformationalResponse:  # 101 to a WebSocket handshake
-            return self._switched(conn, head, dest)
+            return switched(conn, head, f"{self.where}: {dest.origin}{dest.target}",
+                            self.rule.websocket_max_message)
         status = head.status_code
         if head.http_version == b"1.0":
             self.options.http10.add(dest.origin)
@@ -395,73 +395,6 @@ class RevProxy(Step):
         streamed = StreamBody(chunks(), upstream_length, close)
         return Response(status, Headers.from_lower(fields), streamed, reason=_reason_phrase(head))
 
-    def _switched(self, conn: UpstreamConnection, head: h11.InformationalResponse,
-                  dest: Destination) -> Response:
-        """The backend accepted the WebSocket handshake: relay its 101, then bytes both ways
-        until either side closes."""
-        fields, _ = response_headers(header_fields(head.headers), switching=True)
-        early = conn.switch()  # what it sent right after its head, and raw bytes from now on
-        raw = conn.raw
-        assert raw is not None
-        where = f"{self.where}: {dest.origin}{dest.target}"
-
-        limit = self.rule.websocket_max_message
-        from_client = FrameScanner(limit) if limit is not None else None
-        from_backend = FrameScanner(limit) if limit is not None else None
-
-        async def run(tunnel: Tunnel) -> None:
-            async def too_big(side: str) -> None:
-                """Close both sides with 1009, each only between two frames (else just cut)."""
-                assert from_client is not None and from_backend is not None
-                log.warning("%s: a WebSocket message from the %s is over websocket-max-message "
-                            "(%s bytes): closed with %d", where, side, limit, CLOSE_TOO_BIG)
-                if from_backend.at_boundary:
-                    tunnel.write(close_frame(CLOSE_TOO_BIG, masked=False))
-                if from_client.at_boundary:
-                    conn.write(close_frame(CLOSE_TOO_BIG, masked=True))
-                await conn.drain()
-                await tunnel.drain()
-
-            async def up() -> None:
-                while data := await tunnel.read():
-                    if from_client is not None:
-                        data = from_client.feed(data)
-                    if data:
-                        conn.write(data)
-                        await conn.drain()
-                    if from_client is not None and from_client.too_big:
-                        await too_big("client")
-                        return
-
-            async def down() -> None:
-                data = early
-                while True:
-                    if from_backend is not None:
-                        data = from_backend.feed(data)
-                    if data:
-                        tunnel.write(data)
-                        await tunnel.drain()
-                    if from_backend is not None and from_backend.too_big:
-                        await too_big("backend")
-                        return
-                    data = await raw.get()
-                    if not data:
-                        return
-
-            tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
-            try:
-                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    exc = task.exception()
-                    if exc is not None and not isinstance(exc, (ConnectionError, OSError)):
-                        log.error("%s: WebSocket relay failed: %r", where, exc)
-            finally:
-                for task in tasks:
-                    await _stop(task)
-                conn.close()
-
-        return Response(101, Headers.from_lower(fields), TunnelBody(run))
-
     async def _response_head(self, conn: UpstreamConnection, sender: asyncio.Task[None] | None,
                              request: Request, websocket: bool = False
                              ) -> ResponseHead | h11.Response | h11.InformationalResponse:
@@ -526,17 +459,6 @@ async def _send_spooled(conn: UpstreamConnection, spool: SpooledBody) -> None:
             await conn.drain()
     finally:
         spool.close()
-
-
-async def _stop(task: asyncio.Task[None] | None) -> None:
-    if task is None:
-        return
-    if not task.done():
-        task.cancel()
-    try:
-        await task
-    except BaseException:  # noqa: BLE001 - its outcome is no longer anyone's concern
-        pass
 
 
 async def _empty() -> AsyncIterator[bytes]:
