@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 __all__ = ["request_head_problem", "target_ok", "target_ok_bytes", "value_problem"]
 
@@ -40,6 +41,17 @@ _VCHAR = r"\x21-\x7e"
 
 _token = re.compile(f"[{_TCHAR}]+").fullmatch
 _lower_token = re.compile(f"[{_LOWER_TCHAR}]+").fullmatch
+#: Every name of a head at once, joined by LF: one match, not one per name (the count of LFs
+#: then tells that no name held one itself).
+_tokens = re.compile(f"[{_TCHAR}]+(?:\n[{_TCHAR}]+)*").fullmatch
+_lower_tokens = re.compile(f"[{_LOWER_TCHAR}]+(?:\n[{_LOWER_TCHAR}]+)*").fullmatch
+_name = itemgetter(0)
+#: Names found to be tokens already (lower-case ones for HTTP/2 and HTTP/3 apart): the usual
+#: names cost a set look-up each, not a regular expression. Bounded.
+_NAMES: set[str] = set()
+_LOWER_NAMES: set[str] = set()
+KNOWN_NAMES = 4096
+_value = itemgetter(1)
 #: A request-target: visible ASCII (h11's ``request_target``; the fast path uses the bytes form).
 target_ok = re.compile(f"[{_VCHAR}]+").fullmatch
 target_ok_bytes = re.compile(f"[{_VCHAR}]+".encode()).fullmatch
@@ -50,7 +62,7 @@ _bad_value_char = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]").searc
 def value_problem(fields: Sequence[tuple[str, str]]) -> str | None:
     """Why one of the values of ``fields`` (``(name, value)`` pairs) cannot be taken, or
     ``None``. The usual head (printable ASCII only) is checked in one pass over the values."""
-    joined = " ".join([v for _, v in fields])
+    joined = " ".join(map(_value, fields))
     if joined.isascii() and joined.isprintable():
         return None
     for name, value in fields:
@@ -78,8 +90,16 @@ def request_head_problem(method: str, target: str, fields: Iterable[tuple[str, s
     elif pseudo and target[0] != "/":
         return f"path {target!r} does not start with '/'"
     fields = list(fields)
-    name_ok = _lower_token if pseudo else _token
-    for name, _ in fields:
-        if not name_ok(name):
-            return f"field name {name!r} is not a{' lower-case' if pseudo else ''} token"
+    known = _LOWER_NAMES if pseudo else _NAMES
+    if not known.issuperset(map(_name, fields)):
+        joined = "\n".join(map(_name, fields))
+        if (_lower_tokens if pseudo else _tokens)(joined) \
+                and joined.count("\n") == len(fields) - 1:
+            if len(known) < KNOWN_NAMES:
+                known.update(joined.split("\n"))
+            return value_problem(fields)
+        name_ok = _lower_token if pseudo else _token
+        for name, _ in fields:
+            if not name_ok(name):
+                return f"field name {name!r} is not a{' lower-case' if pseudo else ''} token"
     return value_problem(fields)

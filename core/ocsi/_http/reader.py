@@ -32,6 +32,7 @@ from h11._receivebuffer import ReceiveBuffer
 
 from .fasthead import AVAILABLE as FAST_AVAILABLE
 from .fasthead import default_parser, parse_canonical_head, parse_canonical_response_head
+from .responsehead import ResponseHead, parse_response_head
 
 __all__ = ["RequestReader", "ResponseReader"]
 
@@ -75,7 +76,7 @@ class _Reader:
     @property
     def buffered(self) -> int:
         """Bytes received and not parsed yet (pipelined requests)."""
-        return len(self._buf)
+        return len(self._buf._data)  # noqa: SLF001 - as above; its __len__ is a Python call
 
     def peek(self, n: int) -> bytes:
         """The first ``n`` unparsed bytes (rare: only when requests are pipelined)."""
@@ -101,9 +102,17 @@ class _Reader:
             return None
         head = parse(bytes(data[:end + 4]))
         if head is not None:
-            self._buf.maybe_extract_at_most(end + 4)
+            self._drop(end + 4)
             self._scanned = 0
         return head
+
+    def _drop(self, count: int) -> None:
+        """Remove the first ``count`` bytes, as h11's own extraction does (without copying
+        them out again)."""
+        buf = self._buf
+        del buf._data[:count]  # noqa: SLF001 - h11's buffer, as above
+        buf._next_line_search = 0  # noqa: SLF001
+        buf._multiple_lines_search = 0  # noqa: SLF001
 
     def next_event(self) -> Any:
         """The next event; ``h11.NEED_DATA`` when more bytes are needed;
@@ -176,7 +185,9 @@ class ResponseReader(_Reader):
 
     Per response: :meth:`start_response`, then :meth:`next_event` until an ``h11.Response``
     (``InformationalResponse`` for 1xx), then :meth:`start_body` with the framing the caller
-    decided (:func:`response_framing`), then events until ``h11.EndOfMessage``.
+    decided (:func:`response_framing`), then events until ``h11.EndOfMessage``. Shortcuts for
+    the usual exchange: :meth:`read_head` before :meth:`next_event` (a
+    :class:`~.responsehead.ResponseHead`), :meth:`take_body` for a body already whole.
     """
 
     __slots__ = ("_fast",)
@@ -202,6 +213,30 @@ class ResponseReader(_Reader):
             if head is not None:
                 return head
         return super().next_event()
+
+    def read_head(self) -> ResponseHead | None:
+        """The final response head when a canonical one is complete in the buffer, taken out
+        of it (:mod:`.responsehead`: its fields already as text, its framing fields read), else
+        ``None`` and the bytes untouched: :meth:`next_event` then reads what is there (a 1xx,
+        a head not whole yet, anything h11 must judge). Only while a head is awaited, and only
+        with the fast path on; a proxy tries it first, for the usual head."""
+        if self._fast and self._read is _response_head:
+            return self._fast_head(parse_response_head)  # type: ignore[no-any-return]
+        return None
+
+    def take_body(self, length: int) -> bytes | None:
+        """After a head: its whole body of ``length`` bytes when all of it is buffered, taken
+        out at once (the response is then over, without ``Data`` and ``EndOfMessage`` events;
+        bytes after it stay buffered), else ``None``, nothing taken."""
+        data = self._buf._data  # noqa: SLF001 - h11's buffer, as above
+        have = len(data)
+        if have < length:
+            return None
+        body = bytes(data) if have == length else bytes(data[:length])
+        if length:
+            self._drop(length)
+        self._read = _nothing
+        return body
 
     def start_body(self, framing: str, length: int = 0) -> None:
         """``framing``: ``"length"`` (``length`` bytes; 0 for none), ``"chunked"`` or ``"close"``."""

@@ -21,11 +21,12 @@ import socket
 import ssl
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import h11
-from ocsi.client import ResponseReader, header_fields, request_head_problem, response_framing
+from ocsi.client import (ResponseHead, ResponseReader, header_fields, request_head_problem,
+                         response_framing)
 
 from .destination import Origin
 
@@ -73,14 +74,19 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = True
         self._lost: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        #: What the pool files it under (see :func:`pool_key`).
+        self.key = pool_key(origin, tls_key)
         self._drained: asyncio.Future[None] | None = None
         self._write_paused = False
         self._read_paused = False
+        #: A head came by the fast path and its body's reader is not set yet (see next_event).
+        self._body_pending = False
         self._method = "GET"
         #: After a 101: raw bytes from the backend go here instead of the parser.
         self.raw: asyncio.Queue[bytes] | None = None
         #: The current response's fields (lower-case names) and body framing.
-        self.fields: list[tuple[str, str]] = []
+        self.fields: Sequence[tuple[str, str]] = []
         self.framing: tuple[str, int] = ("length", 0)
 
     @classmethod
@@ -155,11 +161,12 @@ class UpstreamConnection(asyncio.Protocol):
         if problem is not None:
             raise UnwritableHead(problem)
         self.exchanges += 1
-        self.answered = self.finished = False
+        self.answered = self.finished = self._body_pending = False
         self._method = method
         self.reader.start_response()
-        head = "".join([f"{method} {target} HTTP/1.1\r\n", *(f"{n}: {v}\r\n" for n, v in headers),
-                        "\r\n"])
+        fields = "\r\n".join(map(": ".join, headers))  # (name, value) pairs joined in C
+        head = f"{method} {target} HTTP/1.1\r\n{fields}\r\n\r\n" if headers else \
+            f"{method} {target} HTTP/1.1\r\n\r\n"
         self.transport.write(head.encode("latin-1"))
 
     def write(self, data: bytes) -> None:
@@ -191,12 +198,24 @@ class UpstreamConnection(asyncio.Protocol):
     # -- receiving -----------------------------------------------------------------------------
     async def next_event(self, timeout: float | None,
                          gone: Callable[[], bool] | None = None) -> Any:
-        """The next response event: ``h11.Response`` / ``InformationalResponse`` (the head),
-        ``h11.Data``, ``h11.EndOfMessage``. TimeoutError when the backend is silent for
+        """The next response event: the head (a :class:`ocsi.client.ResponseHead` for the usual
+        one, else ``h11.Response`` / ``InformationalResponse``), ``h11.Data``,
+        ``h11.EndOfMessage``. TimeoutError when the backend is silent for
         ``timeout``; :class:`UpstreamClosed` when it closes or breaks the protocol;
         :class:`ClientGone` when ``gone()`` turns true while waiting."""
         reader = self.reader
         while True:
+            if not self.answered:
+                if not reader.buffered and not reader.closed and not self._read_paused:
+                    await self._wait(timeout, gone)  # the usual turn: nothing there yet
+                    continue
+                fast = reader.read_head()  # the usual head: fields and framing in one pass
+                if fast is not None:
+                    self._fast_head(fast)
+                    return fast
+            elif self._body_pending:
+                self._body_pending = False
+                reader.start_body(*self.framing)
             try:
                 event = reader.next_event()
             except h11.RemoteProtocolError as exc:
@@ -219,6 +238,53 @@ class UpstreamConnection(asyncio.Protocol):
                 self.finished = True
             return event
 
+    def _fast_head(self, head: ResponseHead) -> None:
+        """What :meth:`_head` does, from a head whose fields are read already."""
+        self.answered = True
+        self.fields = head.fields
+        framing, length = self.framing = head.framing(self._method)
+        self._body_pending = True  # the reader is set for the body only if it is read by events
+        if framing == "close" or head.http_version != b"1.1":
+            self.keep_alive = False
+        if head.repeated:
+            for name, value in head.fields:
+                if name == "connection" and "close" in value.lower():
+                    self.keep_alive = False
+        else:
+            connection = head.by_name.get("connection")
+            if connection is not None and "close" in connection.lower():
+                self.keep_alive = False
+
+    def take_whole(self) -> bytes | None:
+        """:meth:`whole_body` when all of it is there already (no coroutine), else ``None``."""
+        body = self.reader.take_body(self.framing[1])
+        if body is not None:
+            self._body_pending = False
+            self.finished = True
+        return body
+
+    async def whole_body(self, timeout: float | None) -> bytes:
+        """The body of a response framed by its ``Content-Length``, read whole (the caller
+        knows it is small): taken from the buffer at once when it came with the head, the usual
+        case, with no event per piece. TimeoutError when the backend is silent for ``timeout``
+        between two reads; :class:`UpstreamClosed` when it closes before the end."""
+        framing, length = self.framing
+        assert framing == "length"
+        reader = self.reader
+        while True:
+            body = reader.take_body(length)
+            if body is not None:
+                self._body_pending = False
+                self.finished = True
+                return body
+            if reader.closed:
+                self.keep_alive = False
+                raise UpstreamClosed(self._closed_while())
+            if self._read_paused:
+                self._read_paused = False
+                self.transport.resume_reading()
+            await self._wait(timeout)
+
     def _head(self, head: h11.Response) -> None:
         self.answered = True
         fields = self.fields = header_fields(head.headers)
@@ -233,32 +299,38 @@ class UpstreamConnection(asyncio.Protocol):
     async def _wait(self, timeout: float | None, gone: Callable[[], bool] | None = None) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer: asyncio.TimerHandle | None
         if gone is None:
-            timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+            self._timer = loop.call_later(timeout, _expire, waiter) \
+                if timeout is not None else None
         else:
-            deadline = None if timeout is None else loop.time() + timeout
-
-            def watch() -> None:
-                nonlocal timer
-                if waiter.done():
-                    return
-                if gone():
-                    waiter.set_exception(ClientGone())
-                    return
-                left = None if deadline is None else deadline - loop.time()
-                if left is not None and left <= 0:
-                    _expire(waiter)
-                    return
-                timer = loop.call_later(GONE_POLL if left is None else min(GONE_POLL, left), watch)
-
-            timer = loop.call_later(GONE_POLL if timeout is None else min(GONE_POLL, timeout), watch)
+            self._timer = loop.call_later(
+                GONE_POLL if timeout is None else min(GONE_POLL, timeout), self._watch, waiter,
+                gone, None if timeout is None else loop.time() + timeout)
         try:
             await waiter
         finally:
             self._waiter = None
+            timer = self._timer  # the last one armed
             if timer is not None:
+                self._timer = None
                 timer.cancel()
+
+    def _watch(self, waiter: asyncio.Future[None], gone: Callable[[], bool],
+               deadline: float | None) -> None:
+        """While waiting: is the client gone, is the time up? Else look again (a method, not
+        a closure: nothing made per wait but the timer)."""
+        if waiter.done():
+            return
+        if gone():
+            waiter.set_exception(ClientGone())
+            return
+        loop = waiter.get_loop()
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            _expire(waiter)
+            return
+        self._timer = loop.call_later(GONE_POLL if left is None else min(GONE_POLL, left),
+                                      self._watch, waiter, gone, deadline)
 
     def _closed_while(self) -> str:
         if not self.answered:
@@ -296,18 +368,28 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(asyncio.TimeoutError())
 
 
+def pool_key(origin: Origin, tls_key: object) -> object:
+    """Where the pool files a connection: by origin, and by TLS settings for HTTPS. Plain
+    strings and numbers for plain HTTP, whose hash is C's (an ``Origin``'s and TLS settings'
+    are dataclass methods, in Python, and the pool is looked in twice a request)."""
+    if origin.scheme == "http":
+        return origin.host, origin.port
+    return origin, tls_key
+
+
 class Pool:
     """Idle connections by origin (and TLS settings), most recently used first."""
 
     def __init__(self, size: int = 32, idle: float = 4.0) -> None:
         self.size = size
         self.idle = idle
-        self._idle: dict[tuple[Origin, object], list[UpstreamConnection]] = defaultdict(list)
+        self._idle: dict[object, list[UpstreamConnection]] = defaultdict(list)
         self.opened = 0
 
     def take(self, origin: Origin, tls_key: object) -> UpstreamConnection | None:
         """An idle connection that is still good, or None."""
-        idle = self._idle.get((origin, tls_key))
+        idle = self._idle.get((origin.host, origin.port) if origin.scheme == "http"
+                              else (origin, tls_key))  # pool_key(), without a call
         while idle:
             conn = idle.pop()
             if conn.fresh(self.idle):
@@ -327,7 +409,7 @@ class Pool:
             conn.close()
             return
         conn.idle_since = time.monotonic()
-        idle = self._idle[(conn.origin, conn.tls_key)]
+        idle = self._idle[conn.key]
         idle.append(conn)
         while len(idle) > self.size:
             idle.pop(0).close()

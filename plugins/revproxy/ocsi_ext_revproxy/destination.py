@@ -10,12 +10,14 @@ the backend receives, exactly as written after expansion: nothing is decoded or 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ocsi import GroupTemplate, RegexMatch
 from ocsi.httputil import split_host_port
 
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+#: What a target expanded from the match may not hold.
+_BAD_TARGET = re.compile(r"[ \r\n\t#]").search
 _URL = re.compile(r"(?i)(https?)://([^/?#]+)(/[^#]*)?")
 
 
@@ -30,17 +32,19 @@ class Origin:
     scheme: str
     host: str  # without brackets
     port: int
+    #: ``host[:port]`` as a ``Host`` header names it (the port left out when default): made
+    #: once, the proxy sends it with every request.
+    authority: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        object.__setattr__(self, "authority",
+                           host if self.port == default else f"{host}:{self.port}")
 
     @property
     def secure(self) -> bool:
         return self.scheme == "https"
-
-    @property
-    def authority(self) -> str:
-        """``host[:port]`` as a ``Host`` header names it (the port left out when default)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.secure else 80
-        return host if self.port == default else f"{host}:{self.port}"
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.authority}"
@@ -134,6 +138,6 @@ class Template:
         if self._origin is None:
             return parse_destination(text)
         target = text[self._prefix_len:]
-        if any(c in target for c in " \r\n\t#"):
+        if _BAD_TARGET(target):
             raise DestinationError(f"{text!r}: white space in the path")
         return Destination(self._origin, target)

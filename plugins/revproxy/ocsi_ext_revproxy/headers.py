@@ -15,9 +15,10 @@ connection layer redoes for the client.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ocsi import Request
+from ocsi.client import ResponseHead
 
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade", "proxy-authenticate"))
@@ -56,11 +57,16 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
     """The header list sent to the backend, ``Host`` first. With ``websocket`` the handshake's
     ``Connection: upgrade`` and ``Upgrade: websocket`` go too (other upgrades never do)."""
     incoming = request.headers
-    dropped = REQUEST_DROPPED | connection_tokens(incoming.get_all("connection"))
+    named = incoming.get_all("connection")
+    dropped = REQUEST_DROPPED | connection_tokens(named) if named else REQUEST_DROPPED
     client_host = request.host_header
     out = [("host", client_host if keephost and client_host else host)]
     out += [(n, v) for n, v in incoming.items() if n not in dropped]
-    out.append(("x-forwarded-for", ", ".join(client_chain(request))))
+    peer = request.peer
+    if request.client != peer or request.forwarded_for:  # client_chain(), without a call
+        out.append(("x-forwarded-for", ", ".join(client_chain(request))))
+    else:
+        out.append(("x-forwarded-for", peer))
     out.append(("x-forwarded-proto", request.scheme))
     if client_host:
         out.append(("x-forwarded-host", client_host))
@@ -71,7 +77,8 @@ def request_headers(request: Request, host: str, keephost: bool, forwarded: bool
         out.append(("forwarded", ";".join(parts)))
     if websocket:
         out += [("connection", "upgrade"), ("upgrade", "websocket")]
-    if "trailers" in connection_tokens(incoming.get_all("te")):
+    te = incoming.get_all("te")
+    if te and "trailers" in connection_tokens(te):
         out.append(("te", "trailers"))  # the client takes trailers: the backend may send them
     if body_length is not None and (body_length > 0 or request.method in ("POST", "PUT", "PATCH")):
         out.append(("content-length", str(body_length)))
@@ -92,7 +99,7 @@ TRAILERS_DROPPED = RESPONSE_DROPPED | {"host", "content-encoding", "content-type
                                        "vary", "set-cookie", "www-authenticate", "authorization"}
 
 
-def response_headers(fields: list[tuple[str, str]], switching: bool = False
+def response_headers(fields: Sequence[tuple[str, str]], switching: bool = False
                      ) -> tuple[list[tuple[str, str]], int | None]:
     """The backend's fields to relay, and its ``Content-Length`` (``None`` if it gave none).
     ``fields`` have lower-case names (:func:`ocsi.client.header_fields`). ``switching``: a 101,
@@ -107,3 +114,21 @@ def response_headers(fields: list[tuple[str, str]], switching: bool = False
     if switching:
         dropped = dropped - {"connection", "upgrade"}
     return [(n, v) for n, v in fields if n not in dropped], length
+
+
+#: What a backend's usual ``Connection`` values drop besides RESPONSE_DROPPED.
+_DROPPED_FOR = {"keep-alive": RESPONSE_DROPPED, "close": RESPONSE_DROPPED | {"close"}}
+
+
+def relayed_headers(head: ResponseHead) -> tuple[list[tuple[str, str]], int | None]:
+    """:func:`response_headers` for a head read by the fast path, whose framing fields are
+    read already: one filtering pass over the fields."""
+    if head.repeated:
+        return response_headers(head.fields)
+    connection = head.by_name.get("connection")
+    if connection is None:
+        dropped = RESPONSE_DROPPED
+    else:
+        dropped = _DROPPED_FOR.get(connection.lower()) or \
+            RESPONSE_DROPPED | connection_tokens([connection])
+    return [(n, v) for n, v in head.fields if n not in dropped], head.length

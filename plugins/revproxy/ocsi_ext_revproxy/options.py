@@ -22,20 +22,14 @@ class ProxyOptions:
     def __init__(self, pool_size: int = DEFAULT_POOL_SIZE, pool_idle: float = DEFAULT_POOL_IDLE) -> None:
         self.pool_size = pool_size
         self.pool_idle = pool_idle
-        self._pool: Pool | None = None
+        #: Made with the options (nothing in it touches the event loop before a request).
+        self.pool = Pool(pool_size, pool_idle)
         #: Backends seen answering in HTTP/1.0: they cannot read a chunked request body.
         self.http10: set[Origin] = set()
 
-    @property
-    def pool(self) -> Pool:
-        if self._pool is None:
-            self._pool = Pool(self.pool_size, self.pool_idle)
-        return self._pool
-
     def close(self) -> None:
         """The configuration is retired: its idle connections go (idempotent)."""
-        if self._pool is not None:
-            self._pool.close()
+        self.pool.close()
 
 
 def parse_options(options: list[Element], ctx: LoadContext) -> ProxyOptions:

@@ -42,12 +42,10 @@ from ocsi import (
     Serve,
     Step,
     StreamBody,
-    Tunnel,
-    TunnelBody,
     error_response,
     url_subject,
 )
-from ocsi.client import header_fields
+from ocsi.client import ResponseHead, header_fields
 
 from .balance import Balancer
 from .counters import ANSWERS, CLASSES, ERRORS, LATENCY
@@ -55,14 +53,16 @@ from .counters import live as _LIVE
 from .buffering import DEFAULT_LIMIT, BodyTooLarge, SpooledBody, buffer_body
 from .client import ClientGone, Pool, UnwritableHead, UpstreamClosed, UpstreamConnection
 from .destination import Destination, DestinationError
-from .headers import request_headers, response_headers, trailer_fields, wants_websocket
-from .wsframes import CLOSE_TOO_BIG, FrameScanner, close_frame
+from .headers import (relayed_headers, request_headers, response_headers, trailer_fields,
+                      wants_websocket)
 from .options import ProxyOptions
+from .relay import stop as _stop
+from .relay import switched
 from .redirects import rewrite_redirects
 from .rules import Rule
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from ocsi import Answer, State
 
@@ -135,6 +135,8 @@ class RevProxy(Step):
         except DestinationError as exc:
             log.error("%s: %s", self.where, exc)
             return Serve(error_response(500))
+        if request.body.length is not None:  # nothing to buffer: what forward() would do
+            return Serve(await self._forward(request, dests, None))
         return Serve(await self.forward(request, dests))
 
     # -- forwarding ----------------------------------------------------------------------------
@@ -172,15 +174,16 @@ class RevProxy(Step):
         body_length = request.body.length if spool is None else spool.size
         replayable = request.method in IDEMPOTENT and body_length == 0
         failure = "no destination"
+        pool = self.options.pool
         for index in self.balancer.order():
             dest = dests[index]
             for attempt in (0, 1):
-                conn = self.pool.take(dest.origin, self.rule.tls) \
+                conn = pool.take(dest.origin, self.rule.tls) \
                     if self.rule.pipeline and attempt == 0 else None
                 reused = conn is not None
                 if conn is None:
                     try:
-                        conn = await self.pool.connect(
+                        conn = await pool.connect(
                             dest.origin, self._tls_context() if dest.origin.secure else None,
                             self.rule.tls, self.rule.connect_timeout)
                     except asyncio.TimeoutError:
@@ -220,7 +223,7 @@ class RevProxy(Step):
                     return Response(499, [], BytesBody(b""), reason="Client Closed Request")
                 except UnwritableHead as exc:
                     self.balancer.active[index] -= 1
-                    self.pool.release(conn)  # nothing was written on it
+                    pool.release(conn)  # nothing was written on it
                     self._counts[index][1].value += 1
                     log.error("%s: refused to write the request to %s: %s", self.where,
                               dest.origin, exc)
@@ -257,7 +260,13 @@ class RevProxy(Step):
                 sender = asyncio.get_running_loop().create_task(
                     _send_body(conn, request) if spool is None else _send_spooled(conn, spool))
             if sender is None:
-                head = await _final_head(conn, rule.response_timeout, websocket, request)
+                # _final_head's loop, without a coroutine of its own for the usual answer
+                gone = None if request.link is None else (lambda: request.client_gone)
+                head = await conn.next_event(rule.response_timeout, gone)
+                if type(head) is not ResponseHead and type(head) is not h11.Response and not (
+                        websocket and type(head) is h11.InformationalResponse
+                        and head.status_code == 101):
+                    head = await _final_head(conn, rule.response_timeout, websocket, request)
             else:
                 head = await self._response_head(conn, sender, request, websocket)
         except asyncio.TimeoutError:
@@ -270,16 +279,65 @@ class RevProxy(Step):
             await _stop(sender)
             raise
         if type(head) is h11.InformationalResponse:  # 101 to a WebSocket handshake
-            return self._switched(conn, head, dest)
+            return switched(conn, head, f"{self.where}: {dest.origin}{dest.target}",
+                            self.rule.websocket_max_message)
         status = head.status_code
         if head.http_version == b"1.0":
             self.options.http10.add(dest.origin)
-        fields, upstream_length = response_headers(conn.fields)
+        if type(head) is ResponseHead:
+            fields, upstream_length = relayed_headers(head)
+        else:
+            fields, upstream_length = response_headers(conn.fields)
         if rule.rewrite_location:
             fields = rewrite_redirects(fields, dest, request)
         no_body = request.method == "HEAD" or status in (204, 304)
         if status == 304 and upstream_length is not None:
             fields.append(("content-length", str(upstream_length)))
+        if sender is None and conn.framing[0] == "length" and conn.framing[1] <= SMALL_BODY:
+            # nothing follows the head (HEAD, 204, 304, a length of 0), or a small answer read
+            # whole before it is passed on: the backend connection goes back to the pool at
+            # once, and the client gets one write (bounded by SMALL_BODY). The body usually
+            # came in the same read as the head: no event, generator or task for it.
+            try:
+                body = conn.take_whole()  # usually there already, with the head
+                if body is None:
+                    body = await conn.whole_body(rule.idle_timeout)
+            except asyncio.TimeoutError:
+                self._done(conn, index, False)
+                log.error("%s: %s stopped sending the body of %s for %g s", self.where,
+                          dest.origin, dest.target, rule.idle_timeout)
+                return error_response(502)  # nothing was sent yet: a clean answer is possible
+            except (UpstreamClosed, ConnectionError, OSError) as exc:
+                self._done(conn, index, False)
+                log.error("%s: %s %s: %s in the middle of the body", self.where, dest.origin,
+                          dest.target, _reason(exc))
+                return error_response(502)
+            self._done(conn, index, True)
+            if no_body:
+                return Response(status, Headers.from_lower(fields), StreamBody(
+                    _empty(), upstream_length if request.method == "HEAD" else None))
+            return Response(status, Headers.from_lower(fields), BytesBody(body),
+                            reason=head.reason.decode("latin-1") or None)
+        return await self._streamed(conn, head, fields, upstream_length, no_body, request,
+                                    dest, index, sender)
+
+    def _done(self, conn: UpstreamConnection, index: int, clean: bool) -> None:
+        """An exchange without a body going up is over: the connection back to the pool when
+        it ended cleanly and can carry another, else closed."""
+        self.balancer.active[index] -= 1
+        if clean and self.rule.pipeline:
+            self.options.pool.release(conn)  # which closes it when it cannot carry another
+        else:
+            conn.close()
+
+    async def _streamed(self, conn: UpstreamConnection, head: Any,
+                        fields: list[tuple[str, str]], upstream_length: int | None,
+                        no_body: bool, request: Request, dest: Destination, index: int,
+                        sender: asyncio.Task[None] | None) -> Response:
+        """The answer whose body is relayed as it comes (or read through events: a request
+        body still going up, a chunked or close-delimited body)."""
+        rule = self.rule
+        status = head.status_code
         finished = False
         streamed: StreamBody | None = None  # the body chunks() feeds, once made
 
@@ -337,76 +395,9 @@ class RevProxy(Step):
         streamed = StreamBody(chunks(), upstream_length, close)
         return Response(status, Headers.from_lower(fields), streamed, reason=_reason_phrase(head))
 
-    def _switched(self, conn: UpstreamConnection, head: h11.InformationalResponse,
-                  dest: Destination) -> Response:
-        """The backend accepted the WebSocket handshake: relay its 101, then bytes both ways
-        until either side closes."""
-        fields, _ = response_headers(header_fields(head.headers), switching=True)
-        early = conn.switch()  # what it sent right after its head, and raw bytes from now on
-        raw = conn.raw
-        assert raw is not None
-        where = f"{self.where}: {dest.origin}{dest.target}"
-
-        limit = self.rule.websocket_max_message
-        from_client = FrameScanner(limit) if limit is not None else None
-        from_backend = FrameScanner(limit) if limit is not None else None
-
-        async def run(tunnel: Tunnel) -> None:
-            async def too_big(side: str) -> None:
-                """Close both sides with 1009, each only between two frames (else just cut)."""
-                assert from_client is not None and from_backend is not None
-                log.warning("%s: a WebSocket message from the %s is over websocket-max-message "
-                            "(%s bytes): closed with %d", where, side, limit, CLOSE_TOO_BIG)
-                if from_backend.at_boundary:
-                    tunnel.write(close_frame(CLOSE_TOO_BIG, masked=False))
-                if from_client.at_boundary:
-                    conn.write(close_frame(CLOSE_TOO_BIG, masked=True))
-                await conn.drain()
-                await tunnel.drain()
-
-            async def up() -> None:
-                while data := await tunnel.read():
-                    if from_client is not None:
-                        data = from_client.feed(data)
-                    if data:
-                        conn.write(data)
-                        await conn.drain()
-                    if from_client is not None and from_client.too_big:
-                        await too_big("client")
-                        return
-
-            async def down() -> None:
-                data = early
-                while True:
-                    if from_backend is not None:
-                        data = from_backend.feed(data)
-                    if data:
-                        tunnel.write(data)
-                        await tunnel.drain()
-                    if from_backend is not None and from_backend.too_big:
-                        await too_big("backend")
-                        return
-                    data = await raw.get()
-                    if not data:
-                        return
-
-            tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
-            try:
-                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    exc = task.exception()
-                    if exc is not None and not isinstance(exc, (ConnectionError, OSError)):
-                        log.error("%s: WebSocket relay failed: %r", where, exc)
-            finally:
-                for task in tasks:
-                    await _stop(task)
-                conn.close()
-
-        return Response(101, Headers.from_lower(fields), TunnelBody(run))
-
     async def _response_head(self, conn: UpstreamConnection, sender: asyncio.Task[None] | None,
                              request: Request, websocket: bool = False
-                             ) -> h11.Response | h11.InformationalResponse:
+                             ) -> ResponseHead | h11.Response | h11.InformationalResponse:
         """The backend's final response head (1xx skipped, but a 101 to a WebSocket
         handshake), while the body goes up."""
         timeout = self.rule.response_timeout
@@ -428,12 +419,21 @@ class RevProxy(Step):
                 reader.cancel()
 
 
+def _client_gone(request: Request) -> Callable[[], bool] | None:
+    """What tells the client went away while the backend has not answered (nothing to tell
+    it for a request without a connection of its own)."""
+    if request.link is None:
+        return None
+    return lambda: request.client_gone
+
+
 async def _final_head(conn: UpstreamConnection, timeout: float, websocket: bool,
-                      request: Request) -> h11.Response | h11.InformationalResponse:
-    gone = request.link is not None and (lambda: request.client_gone)
+                      request: Request
+                      ) -> ResponseHead | h11.Response | h11.InformationalResponse:
+    gone = _client_gone(request)
     while True:
-        event = await conn.next_event(timeout, gone or None)
-        if type(event) is h11.Response:
+        event = await conn.next_event(timeout, gone)
+        if type(event) is ResponseHead or type(event) is h11.Response:
             return event
         if websocket and type(event) is h11.InformationalResponse and event.status_code == 101:
             return event  # the switch, for the caller
@@ -461,17 +461,6 @@ async def _send_spooled(conn: UpstreamConnection, spool: SpooledBody) -> None:
         spool.close()
 
 
-async def _stop(task: asyncio.Task[None] | None) -> None:
-    if task is None:
-        return
-    if not task.done():
-        task.cancel()
-    try:
-        await task
-    except BaseException:  # noqa: BLE001 - its outcome is no longer anyone's concern
-        pass
-
-
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this an async generator
@@ -484,6 +473,6 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
-def _reason_phrase(head: h11.Response | h11.InformationalResponse) -> str | None:
+def _reason_phrase(head: ResponseHead | h11.Response | h11.InformationalResponse) -> str | None:
     reason = head.reason.decode("latin-1")
     return reason or None
