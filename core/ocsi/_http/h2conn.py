@@ -57,7 +57,8 @@ else:
         import h2.settings
         import hyperframe.frame  # h2's own frame layer
 
-from .body import send_ending
+from . import h2send
+from .body import BytesBody, send_ending
 from .exchange import answer
 from .h2fields import MalformedRequest, split_request
 from .incoming import HeadError
@@ -145,6 +146,8 @@ class H2Protocol(asyncio.Protocol):
                                            validate_inbound_headers=False,
                                            normalize_inbound_headers=False)
         self._h2 = h2.connection.H2Connection(config)
+        #: jh2 with its compiled HPACK: responses are framed by :mod:`.h2send`.
+        self._fast = h2send.usable(self._h2)
         # Every value that bounds what a client may make the server hold is given, not left to
         # the library's defaults (jh2's are a 6 MiB stream window and a 64 KiB HPACK table).
         codes = h2.settings.SettingCodes
@@ -369,23 +372,39 @@ class H2Protocol(asyncio.Protocol):
                                        response.body.length, head_only, self._server)
         if self._closed:
             return 0
-        self._h2.send_headers(sid, headers, end_stream=no_body)
-        if no_body:
+        body = response.body
+        # a body of bytes is one piece: no chunk iterator, and an empty one ends with the HEADERS
+        data = body.data if type(body) is BytesBody else None
+        if no_body or data == b"":
+            if self._fast:
+                h2send.send_headers(self._h2, sid, headers, True)
+            else:
+                self._h2.send_headers(sid, headers, end_stream=True)
             self._flush_soon()
             return 0
+        if self._fast:
+            h2send.send_headers(self._h2, sid, headers, False)
+        else:
+            self._h2.send_headers(sid, headers, end_stream=False)
+        if data is not None:
+            await self._data(sid, data, True)
+            return len(data)
         # HEADERS wait for the first DATA frame, and the last piece carries END_STREAM: a small
         # answer is one write
-        return await send_ending(response.body, lambda data, end: self._data(sid, data, end))
+        return await send_ending(body, lambda data, end: self._data(sid, data, end))
 
     async def _data(self, sid: int, data: bytes, end: bool) -> None:
         """Send ``data`` within the windows (``end``: and end the stream with it)."""
         if not data and not end:
             return
+        conn = self._h2
+        fast = self._fast
         view = memoryview(data)
         while True:
             if self._closed:
                 raise ConnectionError("the connection is gone")
-            window = min(self._h2.local_flow_control_window(sid), self._h2.max_outbound_frame_size)
+            window = (h2send.window(conn, sid) if fast else
+                      min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size))
             if window <= 0 and view:
                 self._flush()
                 stream = self._streams.get(sid)
@@ -394,9 +413,15 @@ class H2Protocol(asyncio.Protocol):
                 stream.window = asyncio.Event()
                 await stream.window.wait()
                 continue
-            piece, view = view[:window], view[window:]
+            if len(view) <= window:  # the rest in one frame
+                piece, view = (data if len(view) == len(data) else bytes(view)), view[:0]
+            else:
+                piece, view = bytes(view[:window]), view[window:]
             last = end and not view
-            self._h2.send_data(sid, bytes(piece), end_stream=last)
+            if fast:
+                h2send.send_data(conn, sid, piece, last)
+            else:
+                conn.send_data(sid, piece, end_stream=last)
             if last or not view:
                 break
         self._flush_soon()
