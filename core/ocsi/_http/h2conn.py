@@ -61,7 +61,7 @@ from . import h2send
 from .body import BytesBody, send_ending
 from .exchange import answer
 from .h2fields import MalformedRequest, split_request
-from .incoming import HeadError
+from .incoming import EMPTY_BODY, HeadError
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .streamhead import build_request, stream_head
@@ -246,7 +246,8 @@ class H2Protocol(asyncio.Protocol):
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
         for stream in self._streams.values():
-            stream.body.fail(ConnectionError("the client closed the connection"))
+            if stream.body is not EMPTY_BODY:
+                stream.body.fail(ConnectionError("the client closed the connection"))
             if stream.window is not None:
                 stream.window.set()
             if stream.task is not None:
@@ -287,7 +288,8 @@ class H2Protocol(asyncio.Protocol):
         elif isinstance(event, h2.events.StreamReset):
             stream = self._streams.pop(event.stream_id, None)
             if stream is not None:
-                stream.body.fail(ConnectionError("the client reset the stream"))
+                if stream.body is not EMPTY_BODY:
+                    stream.body.fail(ConnectionError("the client reset the stream"))
                 if stream.task is not None:
                     stream.task.cancel()
                 self._resets += 1
@@ -317,12 +319,16 @@ class H2Protocol(asyncio.Protocol):
             log.info("HTTP/2 stream %d from %s refused: %s", sid, self._client, exc)
             self._reset(sid, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
-        method, target, host, length = stream_head(fields, regular, event.stream_ended is not None)
-        body = RequestBody(length, self._limits.max_body, lambda: self._credit(sid))
-        if length == 0:
-            body.end()
+        ended = event.stream_ended is not None
+        method, target, host, length = stream_head(fields, regular, ended)
+        if ended:  # no body, as HTTP/1.1's requests without one: the shared empty body
+            body = EMPTY_BODY
+        else:
+            body = RequestBody(length, self._limits.max_body, lambda: self._credit(sid))
+            if length == 0:
+                body.end()
         stream = self._streams[sid] = _Stream(body, self, sid, method)
-        stream.ended = event.stream_ended is not None
+        stream.ended = ended
         try:
             request = build_request(method, target, regular, host, "2.0", self._port,
                                     self._secure, self._client, body)
@@ -387,7 +393,14 @@ class H2Protocol(asyncio.Protocol):
         else:
             self._h2.send_headers(sid, headers, end_stream=False)
         if data is not None:
-            await self._data(sid, data, True)
+            if self._fast and len(data) <= h2send.window(self._h2, sid):
+                h2send.send_data(self._h2, sid, data, True)  # the usual answer: one frame
+                self._flush_soon()
+                w = self._write_ready
+                if w is not None and not w.done():
+                    await w
+            else:
+                await self._data(sid, data, True)
             return len(data)
         # HEADERS wait for the first DATA frame, and the last piece carries END_STREAM: a small
         # answer is one write
