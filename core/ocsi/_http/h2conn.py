@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,7 @@ else:
         import hyperframe.frame  # h2's own frame layer
 
 from . import h2send
-from .body import BytesBody, send_ending
+from .body import BytesBody, FileBody, send_ending
 from .exchange import answer
 from .h2fields import MalformedRequest, split_request
 from .incoming import EMPTY_BODY, HeadError
@@ -116,6 +117,21 @@ class _Stream:
         """The exchange's way out (:class:`~.exchange.Link`): HEADERS, then DATA frames."""
         status = response.status
         return status, await self.conn._send(self.sid, response, self.head_only)
+
+
+#: A file body up to this size is read in one ``pread`` and sent as one DATA frame (at most
+#: the smallest frame size a peer may ask for, RFC 9113 §6.5.2).
+ONE_READ = 16_384
+
+
+def _read_whole(body: FileBody) -> bytes:
+    """A small file body's bytes; :class:`OSError` when the file shrank under us, as
+    :meth:`FileBody.chunks` says it."""
+    length = body.length or 0
+    data = os.pread(body.fd, length, body.offset) if length else b""
+    if len(data) != length:
+        raise OSError(f"file truncated while sending at offset {body.offset + len(data)}")
+    return data
 
 
 #: How long a closed HTTP/2 connection may take to say goodbye before it is aborted.
@@ -379,8 +395,16 @@ class H2Protocol(asyncio.Protocol):
         if self._closed:
             return 0
         body = response.body
-        # a body of bytes is one piece: no chunk iterator, and an empty one ends with the HEADERS
-        data = body.data if type(body) is BytesBody else None
+        # a body of bytes, or a file that fits a frame, is one piece: no chunk iterator (the
+        # file is read as FileBody.chunks would, before the HEADERS); an empty one ends with them
+        t = type(body)
+        data: bytes | None = None
+        if no_body:
+            pass
+        elif t is BytesBody:
+            data = body.data  # type: ignore[attr-defined]  # t is BytesBody (exact type test)
+        elif t is FileBody and (body.length or 0) <= ONE_READ:
+            data = _read_whole(body)  # type: ignore[arg-type]  # t is FileBody
         if no_body or data == b"":
             if self._fast:
                 h2send.send_headers(self._h2, sid, headers, True)
