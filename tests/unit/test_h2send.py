@@ -158,3 +158,19 @@ def test_sending_on_a_reset_or_unknown_stream_is_refused_alike() -> None:
     p.data(sid, b"x", True)
     p.headers(99, RESPONSE, True)  # never opened
     p.data(99, b"x", True)
+
+
+def test_an_answer_in_one_go_is_headers_then_data() -> None:
+    p = Pair(window=1_000)
+    block = RESPONSE + [(b"content-length", b"100")]
+    for _ in range(3):
+        sid = p.request()
+        p.both(lambda: (p.public.send_headers(sid, block),
+                        p.public.send_data(sid, b"x" * 100, end_stream=True)),
+               lambda: h2send.send_answer(p.fast, sid, block, b"x" * 100) or None)
+    # what does not fit the stream's window is not sent at all
+    sid = p.request()
+    assert not h2send.send_answer(p.fast, sid, RESPONSE, b"y" * 1_001)
+    assert p.fast.data_to_send() == b""
+    p.headers(sid, RESPONSE, False)  # both still at the stream's first header block
+    assert not h2send.send_answer(p.fast, sid, RESPONSE, b"z")  # second block: not here

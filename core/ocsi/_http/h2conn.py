@@ -405,26 +405,26 @@ class H2Protocol(asyncio.Protocol):
             data = body.data  # type: ignore[attr-defined]  # t is BytesBody (exact type test)
         elif t is FileBody and (body.length or 0) <= ONE_READ:
             data = _read_whole(body)  # type: ignore[arg-type]  # t is FileBody
+        fast = self._fast
         if no_body or data == b"":
-            if self._fast:
+            if fast:
                 h2send.send_headers(self._h2, sid, headers, True)
             else:
                 self._h2.send_headers(sid, headers, end_stream=True)
             self._flush_soon()
             return 0
-        if self._fast:
+        if data is not None and fast and h2send.send_answer(self._h2, sid, headers, data):
+            self._flush_soon()  # the usual answer: HEADERS and one DATA frame
+            w = self._write_ready
+            if w is not None and not w.done():
+                await w
+            return len(data)
+        if fast:
             h2send.send_headers(self._h2, sid, headers, False)
         else:
             self._h2.send_headers(sid, headers, end_stream=False)
         if data is not None:
-            if self._fast and len(data) <= h2send.window(self._h2, sid):
-                h2send.send_data(self._h2, sid, data, True)  # the usual answer: one frame
-                self._flush_soon()
-                w = self._write_ready
-                if w is not None and not w.done():
-                    await w
-            else:
-                await self._data(sid, data, True)
+            await self._data(sid, data, True)
             return len(data)
         # HEADERS wait for the first DATA frame, and the last piece carries END_STREAM: a small
         # answer is one write

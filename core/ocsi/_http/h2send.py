@@ -29,7 +29,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["send_data", "send_headers", "usable", "window"]
+__all__ = ["send_answer", "send_data", "send_headers", "usable", "window"]
 
 _JH2Connection: Any = None
 ConnectionInputs: Any = None
@@ -65,6 +65,36 @@ def send_headers(conn: Any, sid: int, block: list[tuple[bytes, bytes]],
     if machine is None or machine.headers_sent or block[0][1][:1] == b"1":
         conn.send_headers(sid, block, end_stream=end_stream)
         return
+    _headers(conn, stream, machine, sid, block, end_stream)
+
+
+def send_answer(conn: Any, sid: int, block: list[tuple[bytes, bytes]], data: bytes) -> bool:
+    """``send_headers`` then ``send_data`` ending the stream, when ``data`` fits the windows
+    and a frame and ``block`` is a first, final header block; otherwise nothing is sent and
+    the answer is False. ``conn`` must be :func:`usable`."""
+    stream = conn.streams.get(sid)
+    size = len(data)
+    if stream is None or size > conn.outbound_flow_control_window \
+            or size > stream.outbound_flow_control_window or size > conn.max_outbound_frame_size:
+        return False
+    machine = stream.state_machine
+    if machine.headers_sent or block[0][1][:1] == b"1":
+        return False
+    _headers(conn, stream, machine, sid, block, False)
+    conn.state_machine.process_input(ConnectionInputs.SEND_DATA)
+    machine.process_input(StreamInputs.SEND_DATA)
+    machine.process_input(StreamInputs.SEND_END_STREAM)
+    stream.outbound_flow_control_window -= size
+    out = conn._data_to_send
+    out += _HEADER.pack(size >> 8, size & 0xFF, _DATA, _END_STREAM, sid)
+    out += data
+    conn.outbound_flow_control_window -= size
+    return True
+
+
+def _headers(conn: Any, stream: Any, machine: Any, sid: int, block: list[tuple[bytes, bytes]],
+             end_stream: bool) -> None:
+    """What jh2's ``send_headers`` does for a server's first, final block, in its order."""
     conn.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
     machine.process_input(StreamInputs.SEND_HEADERS)
     encoded = conn.encoder.encode([(n, v, False) for n, v in block])
