@@ -20,11 +20,16 @@ import jh2.exceptions  # noqa: E402
 import jh2.settings  # noqa: E402
 
 from ocsi._http import h2send  # noqa: E402
+from ocsi._http.wire import field_block  # noqa: E402
 
 REQUEST = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"localhost"),
            (b":path", b"/f"), (b"user-agent", b"test")]
 RESPONSE = [(b":status", b"200"), (b"content-type", b"text/plain"), (b"server", b"ocsi"),
             (b"date", b"Sun, 06 Dec 2026 08:00:00 GMT")]
+
+
+def _fields(block: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes, bool]]:
+    return [(n, v, False) for n, v in block]
 
 
 def _server() -> Any:
@@ -95,7 +100,7 @@ class Pair:
 
     def headers(self, sid: int, block: list[tuple[bytes, bytes]], end: bool) -> None:
         self.both(lambda: self.public.send_headers(sid, block, end_stream=end),
-                  lambda: h2send.send_headers(self.fast, sid, block, end))
+                  lambda: h2send.send_headers(self.fast, sid, _fields(block), end))
 
     def data(self, sid: int, data: bytes, end: bool) -> None:
         self.both(lambda: self.public.send_data(sid, data, end_stream=end),
@@ -167,10 +172,43 @@ def test_an_answer_in_one_go_is_headers_then_data() -> None:
         sid = p.request()
         p.both(lambda: (p.public.send_headers(sid, block),
                         p.public.send_data(sid, b"x" * 100, end_stream=True)),
-               lambda: h2send.send_answer(p.fast, sid, block, b"x" * 100) or None)
+               lambda: h2send.send_answer(p.fast, sid, _fields(block), b"x" * 100) or None)
     # what does not fit the stream's window is not sent at all
     sid = p.request()
-    assert not h2send.send_answer(p.fast, sid, RESPONSE, b"y" * 1_001)
+    assert not h2send.send_answer(p.fast, sid, _fields(RESPONSE), b"y" * 1_001)
     assert p.fast.data_to_send() == b""
     p.headers(sid, RESPONSE, False)  # both still at the stream's first header block
-    assert not h2send.send_answer(p.fast, sid, RESPONSE, b"z")  # second block: not here
+    assert not h2send.send_answer(p.fast, sid, _fields(RESPONSE), b"z")  # second: not here
+
+
+@pytest.mark.parametrize("status, headers, length, head_only", [
+    (200, [("content-type", "text/plain"), ("etag", '"a-1"')], 100, False),
+    (200, [("content-type", "text/plain"), ("etag", '"a-1"')], 100, False),  # from the table
+    (404, [("Connection", "close"), ("connection", "close"), ("transfer-encoding", "chunked"),
+           ("content-length", "7"), ("x-a", "1")], None, False),
+    (304, [("date", "Sun, 06 Dec 2026 08:00:00 GMT"), ("server", "other")], 10, False),
+    (204, [("server", "other"), ("x-long", "v" * 1_000)], 0, False),
+    (200, [("x-a", "1"), ("x-a", "1"), ("set-cookie", "a=1"), ("set-cookie", "b=2")], 5, True),
+    (103, [("link", "</s.css>; rel=preload")], None, False),
+])
+def test_the_response_block_is_field_blocks(status: int, headers: list[tuple[str, str]],
+                                            length: int | None, head_only: bool) -> None:
+    """What ``response_block`` makes, the table full or empty, is ``field_block``'s."""
+    headers_b = [(n.encode(), v.encode()) for n, v in headers]
+    for _ in range(2):
+        ours, ours_empty = h2send.response_block(status, headers, length, head_only, b"ocsi")
+        theirs, theirs_empty = field_block(status, headers, length, head_only, b"ocsi")
+        # the clock may pass a second between the two: a date is compared by its place
+        assert [(n, b"<date>" if n == b"date" and (n, v) not in headers_b else v)
+                for n, v, _ in ours] == [(n, b"<date>" if n == b"date" and (n, v) not in headers_b
+                                          else v) for n, v in theirs]
+        assert ours_empty == theirs_empty
+        assert not any(sensitive for _, _, sensitive in ours)
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\0b"])
+def test_the_response_block_refuses_what_field_block_refuses(value: str) -> None:
+    with pytest.raises(ValueError):
+        field_block(200, [("x-a", value)], None, False, b"ocsi")
+    with pytest.raises(ValueError):
+        h2send.response_block(200, [("x-a", value)], None, False, b"ocsi")

@@ -390,10 +390,15 @@ class H2Protocol(asyncio.Protocol):
                     self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     async def _send(self, sid: int, response: Response, head_only: bool) -> int:
-        headers, no_body = field_block(response.status, response.headers.items(),
-                                       response.body.length, head_only, self._server)
         if self._closed:
             return 0
+        fast = self._fast
+        if fast:
+            headers, no_body = h2send.response_block(response.status, response.headers.items(),
+                                                     response.body.length, head_only, self._server)
+        else:
+            pairs, no_body = field_block(response.status, response.headers.items(),
+                                         response.body.length, head_only, self._server)
         body = response.body
         # a body of bytes, or a file that fits a frame, is one piece: no chunk iterator (the
         # file is read as FileBody.chunks would, before the HEADERS); an empty one ends with them
@@ -405,12 +410,11 @@ class H2Protocol(asyncio.Protocol):
             data = body.data  # type: ignore[attr-defined]  # t is BytesBody (exact type test)
         elif t is FileBody and (body.length or 0) <= ONE_READ:
             data = _read_whole(body)  # type: ignore[arg-type]  # t is FileBody
-        fast = self._fast
         if no_body or data == b"":
             if fast:
                 h2send.send_headers(self._h2, sid, headers, True)
             else:
-                self._h2.send_headers(sid, headers, end_stream=True)
+                self._h2.send_headers(sid, pairs, end_stream=True)
             self._flush_soon()
             return 0
         if data is not None and fast and h2send.send_answer(self._h2, sid, headers, data):
@@ -422,7 +426,7 @@ class H2Protocol(asyncio.Protocol):
         if fast:
             h2send.send_headers(self._h2, sid, headers, False)
         else:
-            self._h2.send_headers(sid, headers, end_stream=False)
+            self._h2.send_headers(sid, pairs, end_stream=False)
         if data is not None:
             await self._data(sid, data, True)
             return len(data)

@@ -27,9 +27,13 @@ Private: not part of the extension API.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["send_answer", "send_data", "send_headers", "usable", "window"]
+from .dates import http_date_now
+from .wire import _NOT_MULTIPLEXED, NO_BODY
+
+__all__ = ["response_block", "send_answer", "send_data", "send_headers", "usable", "window"]
 
 _JH2Connection: Any = None
 ConnectionInputs: Any = None
@@ -49,6 +53,61 @@ _DATA, _HEADERS, _CONTINUATION = 0x0, 0x1, 0x9
 _END_STREAM, _END_HEADERS = 0x1, 0x4
 
 
+#: A field of a header block as the compiled encoder takes it: name, value, never indexed.
+Field = tuple[bytes, bytes, bool]
+#: Response fields met before, ready for the encoder: most repeat from one answer to the next
+#: (``content-type``, ``accept-ranges``, a file's ``etag`` and ``last-modified``). Bounded:
+#: emptied when full, long values never kept; ``date`` and ``server`` are not kept (see below).
+_FIELDS: dict[tuple[str, str], Field] = {}
+_FIELDS_MAX = 1024
+_FIELD_VALUE_MAX = 256
+_STATUS: dict[int, Field] = {}
+_date: list[Any] = [None, None]  # the last ``date`` value and its field
+
+
+def response_block(status: int, headers: Iterable[tuple[str, str]], body_length: int | None,
+                   head_only: bool, server: bytes) -> tuple[list[Field], bool]:
+    """:func:`.wire.field_block` (the same fields, rules and errors) with each field ready for
+    the encoder, and fields met before taken from a table instead of checked and encoded again.
+    ``tests/unit/test_h2send.py`` holds the two side by side."""
+    field = _STATUS.get(status)
+    if field is None:
+        field = _STATUS[status] = (b":status", str(status).encode(), False)
+    block = [field]
+    known = _FIELDS
+    has_date = has_server = False
+    for item in headers:
+        field = known.get(item)
+        if field is not None:
+            block.append(field)
+            continue
+        name, value = item
+        if name in _NOT_MULTIPLEXED:
+            continue
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
+        field = (name.encode("latin-1"), value.encode("latin-1"), False)
+        if name == "date":
+            has_date = True
+        elif name == "server":
+            has_server = True
+        elif len(value) <= _FIELD_VALUE_MAX:  # the two above are looked for: never kept
+            if len(known) >= _FIELDS_MAX:
+                known.clear()
+            known[item] = field
+        block.append(field)
+    if not has_server:
+        block.append((b"server", server, False))
+    if not has_date:
+        now = http_date_now()
+        if now != _date[0]:
+            _date[:] = [now, (b"date", now.encode(), False)]
+        block.append(_date[1])
+    if isinstance(body_length, int) and status not in NO_BODY:
+        block.append((b"content-length", str(body_length).encode(), False))
+    return block, head_only or status in NO_BODY
+
+
 def usable(conn: Any) -> bool:
     """Whether ``conn`` is a jh2 connection with the compiled HPACK encoder these functions
     drive (the ``fast`` extra); otherwise the caller keeps to the public methods."""
@@ -56,19 +115,18 @@ def usable(conn: Any) -> bool:
             and type(conn) is _JH2Connection and isinstance(conn._data_to_send, bytearray))
 
 
-def send_headers(conn: Any, sid: int, block: list[tuple[bytes, bytes]],
-                 end_stream: bool) -> None:
+def send_headers(conn: Any, sid: int, block: list[Field], end_stream: bool) -> None:
     """``conn.send_headers(sid, block, end_stream=end_stream)`` for a server's first, final
     header block; ``conn`` must be :func:`usable`."""
     stream = conn.streams.get(sid)
     machine = stream.state_machine if stream is not None else None
     if machine is None or machine.headers_sent or block[0][1][:1] == b"1":
-        conn.send_headers(sid, block, end_stream=end_stream)
+        conn.send_headers(sid, [(n, v) for n, v, _ in block], end_stream=end_stream)
         return
     _headers(conn, stream, machine, sid, block, end_stream)
 
 
-def send_answer(conn: Any, sid: int, block: list[tuple[bytes, bytes]], data: bytes) -> bool:
+def send_answer(conn: Any, sid: int, block: list[Field], data: bytes) -> bool:
     """``send_headers`` then ``send_data`` ending the stream, when ``data`` fits the windows
     and a frame and ``block`` is a first, final header block; otherwise nothing is sent and
     the answer is False. ``conn`` must be :func:`usable`."""
@@ -92,12 +150,12 @@ def send_answer(conn: Any, sid: int, block: list[tuple[bytes, bytes]], data: byt
     return True
 
 
-def _headers(conn: Any, stream: Any, machine: Any, sid: int, block: list[tuple[bytes, bytes]],
+def _headers(conn: Any, stream: Any, machine: Any, sid: int, block: list[Field],
              end_stream: bool) -> None:
     """What jh2's ``send_headers`` does for a server's first, final block, in its order."""
     conn.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
     machine.process_input(StreamInputs.SEND_HEADERS)
-    encoded = conn.encoder.encode([(n, v, False) for n, v in block])
+    encoded = conn.encoder.encode(block)
     if end_stream:
         machine.process_input(StreamInputs.SEND_END_STREAM)
     size = len(encoded)
