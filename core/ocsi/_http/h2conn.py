@@ -1,5 +1,6 @@
 """HTTP/2 over TLS (ALPN ``h2``): the same Request, pipeline, Response and access line as
-HTTP/1.1, frames by the ``h2`` library.
+HTTP/1.1, frames by the ``h2`` library (jh2 when installed), but for a response's HEADERS and
+DATA, which :mod:`.h2send` writes through jh2's state machines, windows and HPACK encoder.
 
 A TLS connection whose handshake chose ``h2`` is handed over from :class:`~.protocol.HTTPProtocol`
 to :class:`H2Protocol` before any byte is read. Each stream becomes a :class:`Request` answered by
@@ -298,7 +299,7 @@ class H2Protocol(asyncio.Protocol):
                 self._credit(event.stream_id, flush=False)  # data_received flushes
         elif isinstance(event, h2.events.StreamEnded):
             stream = self._streams.get(event.stream_id)
-            if stream is not None:
+            if stream is not None and not stream.ended:  # ended: by its HEADERS, known already
                 stream.ended = True
                 stream.body.end()
         elif isinstance(event, h2.events.StreamReset):
