@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +59,7 @@ else:
         import hyperframe.frame  # h2's own frame layer
 
 from . import h2send
-from .body import BytesBody, FileBody, send_ending
+from .body import one_piece, send_ending
 from .exchange import answer
 from .h2fields import MalformedRequest, split_request
 from .incoming import EMPTY_BODY, HeadError
@@ -82,13 +81,13 @@ MAX_EARLY_RESETS = 200
 #: the transport's buffer to drain (pause_writing), so only frames h2 answers by itself (PING
 #: and SETTINGS acknowledgements: a flood) can pile up this far.
 MAX_UNREAD = 1024 * 1024
-#: Response headers HTTP/2 forbids (connection-specific).
-
-
 #: The connection's receive window. Each stream's own window is the default 65,535 bytes and is
 #: given back only as its body is read (back-pressure per stream); the connection's is large
 #: enough for every stream's at once, so one stream that nobody reads never stalls the others.
 CONNECTION_WINDOW = MAX_STREAMS * 65_535
+#: A file body up to this size is read at once and sent as one DATA frame (the smallest
+#: frame size a peer may ask for, RFC 9113 §6.5.2).
+ONE_READ = 16_384
 
 
 class _Stream:
@@ -118,21 +117,6 @@ class _Stream:
         """The exchange's way out (:class:`~.exchange.Link`): HEADERS, then DATA frames."""
         status = response.status
         return status, await self.conn._send(self.sid, response, self.head_only)
-
-
-#: A file body up to this size is read in one ``pread`` and sent as one DATA frame (at most
-#: the smallest frame size a peer may ask for, RFC 9113 §6.5.2).
-ONE_READ = 16_384
-
-
-def _read_whole(body: FileBody) -> bytes:
-    """A small file body's bytes; :class:`OSError` when the file shrank under us, as
-    :meth:`FileBody.chunks` says it."""
-    length = body.length or 0
-    data = os.pread(body.fd, length, body.offset) if length else b""
-    if len(data) != length:
-        raise OSError(f"file truncated while sending at offset {body.offset + len(data)}")
-    return data
 
 
 #: How long a closed HTTP/2 connection may take to say goodbye before it is aborted.
@@ -401,16 +385,9 @@ class H2Protocol(asyncio.Protocol):
             pairs, no_body = field_block(response.status, response.headers.items(),
                                          response.body.length, head_only, self._server)
         body = response.body
-        # a body of bytes, or a file that fits a frame, is one piece: no chunk iterator (the
-        # file is read as FileBody.chunks would, before the HEADERS); an empty one ends with them
-        t = type(body)
-        data: bytes | None = None
-        if no_body:
-            pass
-        elif t is BytesBody:
-            data = body.data  # type: ignore[attr-defined]  # t is BytesBody (exact type test)
-        elif t is FileBody and (body.length or 0) <= ONE_READ:
-            data = _read_whole(body)  # type: ignore[arg-type]  # t is FileBody
+        # a body of bytes, or a file that fits a frame (read before the HEADERS), is one piece:
+        # no chunk iterator; an empty one ends with the HEADERS
+        data = None if no_body else one_piece(body, ONE_READ)
         if no_body or data == b"":
             if fast:
                 h2send.send_headers(self._h2, sid, headers, True)
