@@ -47,12 +47,13 @@ def _server() -> Any:
 class Pair:
     """A client, and two servers fed what it sends: ``public`` and ``fast``."""
 
-    def __init__(self, window: int = 65_535, frame: int = 16_384) -> None:
+    def __init__(self, window: int = 65_535, frame: int = 16_384, table: int = 4_096) -> None:
         self.client = jh2.connection.H2Connection(jh2.config.H2Configuration(
             client_side=True, header_encoding=None))
         codes = jh2.settings.SettingCodes
         self.client.local_settings = jh2.settings.Settings(client=True, initial_values={
-            codes.INITIAL_WINDOW_SIZE: window, codes.MAX_FRAME_SIZE: frame})
+            codes.INITIAL_WINDOW_SIZE: window, codes.MAX_FRAME_SIZE: frame,
+            codes.HEADER_TABLE_SIZE: table})
         self.client.initiate_connection()
         self.public, self.fast = _server(), _server()
         assert h2send.usable(self.fast)
@@ -115,6 +116,17 @@ def test_small_answers_are_the_same_frames() -> None:
         p.data(sid, b"x" * 100, True)
         assert h2send.window(p.fast, sid) == min(p.public.local_flow_control_window(sid), 16_384) \
             if sid in p.public.streams else True
+
+
+@pytest.mark.parametrize("table", [0, 64])
+def test_a_smaller_hpack_table_is_announced_by_the_first_block(table: int) -> None:
+    """The client's smaller table size reaches the encoder; the fast path's first block starts
+    with the same size update as jh2's, and later blocks fit the table."""
+    p = Pair(table=table)
+    for _ in range(3):
+        sid = p.request()
+        p.headers(sid, RESPONSE, False)
+        p.data(sid, b"x", True)
 
 
 def test_headers_that_end_the_stream() -> None:
