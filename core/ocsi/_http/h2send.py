@@ -4,7 +4,8 @@ jh2's ``send_headers`` and ``send_data`` wrap four state transitions, two window
 frame headers in about 360 lines of Python per response (frame objects and flag sets, a scan of
 the header list for an informational status and another for ``:method``, header validation flags
 that the connection's configuration then ignores): a third of what jh2 costs a stream. For what
-a server sends most, :func:`send_headers` and :func:`send_data` do the same thing directly:
+a server sends most, :func:`send_headers`, :func:`send_data` and :func:`send_answer` (the two
+at once) do the same thing directly:
 
 - the connection's and the stream's state machines (jh2's own objects) take the same inputs in
   the same order, so a send the protocol forbids raises jh2's error and leaves the states as
@@ -16,10 +17,10 @@ a server sends most, :func:`send_headers` and :func:`send_data` do the same thin
   maximum frame size as jh2 does;
 - the frames are appended to the connection's outbound buffer, after whatever jh2 queued first.
 
-A stream jh2 no longer holds, a second header block (trailers, after an informational one), a
-1xx status, or a connection that is not jh2's (h2, the fallback) goes through jh2's or h2's
+A stream jh2 no longer holds, a second header block (trailers, or the final block after an
+informational one), a 1xx status, or a connection that is not jh2's (h2, the fallback) goes through jh2's or h2's
 public methods. ``tests/unit/test_h2send.py`` holds the two ways side by side: same bytes, same
-states, same windows.
+states, same windows. :func:`response_block` makes the field block in the encoder's form.
 
 Private: not part of the extension API.
 """
@@ -57,7 +58,8 @@ _END_STREAM, _END_HEADERS = 0x1, 0x4
 Field = tuple[bytes, bytes, bool]
 #: Response fields met before, ready for the encoder: most repeat from one answer to the next
 #: (``content-type``, ``accept-ranges``, a file's ``etag`` and ``last-modified``). Bounded:
-#: emptied when full, long values never kept; ``date`` and ``server`` are not kept (see below).
+#: emptied when full, long values never kept; ``date`` and ``server`` are never kept, since
+#: whether the answer has its own is looked for.
 _FIELDS: dict[tuple[str, str], Field] = {}
 _FIELDS_MAX = 1024
 _FIELD_VALUE_MAX = 256
