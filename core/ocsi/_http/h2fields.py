@@ -122,6 +122,18 @@ def split_request(block: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes],
                 plain.clear()
             plain[(name, value)] = text
         regular.append(text)
+    # the usual request (the four fields of a plain one, a path, no host field) passes every
+    # rule of _check_pseudo; anything else goes through them
+    if len(pseudo) != 4 or host is not None or b":protocol" in pseudo \
+            or pseudo[b":method"] == b"CONNECT" or not pseudo[b":path"]:
+        _check_pseudo(pseudo, host)
+    if cookies:
+        regular.append(("cookie", b"; ".join(cookies).decode("latin-1")))
+    return pseudo, regular
+
+
+def _check_pseudo(pseudo: dict[bytes, bytes], host: bytes | None) -> None:
+    """Raise when the pseudo-header fields (and ``host``) are not those of a request."""
     method = pseudo.get(b":method")
     if method is None:
         raise MalformedRequest("no :method pseudo-header")
@@ -140,6 +152,3 @@ def split_request(block: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes],
         raise MalformedRequest("neither :authority nor host")
     if authority is not None and host is not None and authority != host:
         raise MalformedRequest(":authority and host differ")
-    if cookies:
-        regular.append(("cookie", b"; ".join(cookies).decode("latin-1")))
-    return pseudo, regular
