@@ -64,6 +64,25 @@ def test_request_body_and_big_file_with_a_small_client_window(h2server):
     assert head[b"content-length"] == b"2097152" and body == bytes(range(256)) * 8192
 
 
+def test_small_bodies_go_in_one_frame_and_larger_ones_in_pieces(h2server, tmp_path):
+    """Files just written (read from disk each time), at the one-read limit and past it, an
+    empty file, and HEAD: whole bodies, the right lengths, no body for HEAD."""
+    sizes = {"empty": 0, "small": 100, "limit": 16_384, "over": 16_385, "two": 40_000}
+    for name, size in sizes.items():
+        (tmp_path / "www" / name).write_bytes(bytes(i % 251 for i in range(size)))
+    c = Client(h2server.port)
+    sids = {name: c.request(f"/files/{name}") for name in sizes}
+    head = c.request("/files/small", "HEAD")
+    got = c.responses(len(sizes) + 1)
+    for name, size in sizes.items():
+        fields, body = got[sids[name]]
+        assert fields[b":status"] == b"200", name
+        assert fields[b"content-length"] == str(size).encode(), name
+        assert body == bytes(i % 251 for i in range(size)), name
+    fields, body = got[head]
+    assert fields[b":status"] == b"200" and fields[b"content-length"] == b"100" and body == b""
+
+
 def test_a_reset_stream_and_a_protocol_error_leave_the_server_serving(h2server):
     c = Client(h2server.port)
     sid = c.request("/files/big.bin")

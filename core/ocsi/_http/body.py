@@ -124,6 +124,23 @@ class StreamBody(Body):
             await self._close()
 
 
+def one_piece(body: Body, most: int) -> bytes | None:
+    """``body``'s bytes at once when it is plain bytes, or a file of at most ``most`` bytes (read
+    now, as :meth:`FileBody.chunks` would, and :class:`OSError` if it shrank); ``None`` for any
+    other body, to be iterated. Exact types only, as :func:`~.exchange.close_plain_body`."""
+    t = type(body)
+    if t is BytesBody:
+        return body.data  # type: ignore[attr-defined, no-any-return]  # t is BytesBody
+    if t is FileBody and (body.length or 0) <= most:
+        length = body.length or 0
+        fd, offset = body.fd, body.offset  # type: ignore[attr-defined]  # t is FileBody
+        data = os.pread(fd, length, offset) if length else b""
+        if len(data) != length:
+            raise OSError(f"file truncated while sending at offset {offset + len(data)}")
+        return data
+    return None
+
+
 async def send_ending(body: Body, send: Callable[[bytes, bool], Awaitable[None]]) -> int:
     """Hand ``body``'s pieces to ``send(data, end)`` one behind, so that the last one carries
     the end of the stream (HTTP/2's END_STREAM, HTTP/3's FIN: a small answer is one frame, and

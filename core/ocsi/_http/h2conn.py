@@ -1,5 +1,6 @@
 """HTTP/2 over TLS (ALPN ``h2``): the same Request, pipeline, Response and access line as
-HTTP/1.1, frames by the ``h2`` library.
+HTTP/1.1, frames by the ``h2`` library (jh2 when installed), but for a response's HEADERS and
+DATA, which :mod:`.h2send` writes through jh2's state machines, windows and HPACK encoder.
 
 A TLS connection whose handshake chose ``h2`` is handed over from :class:`~.protocol.HTTPProtocol`
 to :class:`H2Protocol` before any byte is read. Each stream becomes a :class:`Request` answered by
@@ -57,10 +58,11 @@ else:
         import h2.settings
         import hyperframe.frame  # h2's own frame layer
 
-from .body import send_ending
+from . import h2send
+from .body import one_piece, send_ending
 from .exchange import answer
 from .h2fields import MalformedRequest, split_request
-from .incoming import HeadError
+from .incoming import EMPTY_BODY, HeadError
 from .request import Request, RequestBody
 from .response import Response, error_response
 from .streamhead import build_request, stream_head
@@ -79,13 +81,13 @@ MAX_EARLY_RESETS = 200
 #: the transport's buffer to drain (pause_writing), so only frames h2 answers by itself (PING
 #: and SETTINGS acknowledgements: a flood) can pile up this far.
 MAX_UNREAD = 1024 * 1024
-#: Response headers HTTP/2 forbids (connection-specific).
-
-
 #: The connection's receive window. Each stream's own window is the default 65,535 bytes and is
 #: given back only as its body is read (back-pressure per stream); the connection's is large
 #: enough for every stream's at once, so one stream that nobody reads never stalls the others.
 CONNECTION_WINDOW = MAX_STREAMS * 65_535
+#: A file body up to this size is read at once and sent as one DATA frame (the smallest
+#: frame size a peer may ask for, RFC 9113 §6.5.2).
+ONE_READ = 16_384
 
 
 class _Stream:
@@ -145,6 +147,8 @@ class H2Protocol(asyncio.Protocol):
                                            validate_inbound_headers=False,
                                            normalize_inbound_headers=False)
         self._h2 = h2.connection.H2Connection(config)
+        #: jh2 with its compiled HPACK: responses are framed by :mod:`.h2send`.
+        self._fast = h2send.usable(self._h2)
         # Every value that bounds what a client may make the server hold is given, not left to
         # the library's defaults (jh2's are a 6 MiB stream window and a 64 KiB HPACK table).
         codes = h2.settings.SettingCodes
@@ -243,7 +247,8 @@ class H2Protocol(asyncio.Protocol):
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
         for stream in self._streams.values():
-            stream.body.fail(ConnectionError("the client closed the connection"))
+            if stream.body is not EMPTY_BODY:
+                stream.body.fail(ConnectionError("the client closed the connection"))
             if stream.window is not None:
                 stream.window.set()
             if stream.task is not None:
@@ -278,13 +283,14 @@ class H2Protocol(asyncio.Protocol):
                 self._credit(event.stream_id, flush=False)  # data_received flushes
         elif isinstance(event, h2.events.StreamEnded):
             stream = self._streams.get(event.stream_id)
-            if stream is not None:
+            if stream is not None and not stream.ended:  # ended: by its HEADERS, known already
                 stream.ended = True
                 stream.body.end()
         elif isinstance(event, h2.events.StreamReset):
             stream = self._streams.pop(event.stream_id, None)
             if stream is not None:
-                stream.body.fail(ConnectionError("the client reset the stream"))
+                if stream.body is not EMPTY_BODY:
+                    stream.body.fail(ConnectionError("the client reset the stream"))
                 if stream.task is not None:
                     stream.task.cancel()
                 self._resets += 1
@@ -314,12 +320,16 @@ class H2Protocol(asyncio.Protocol):
             log.info("HTTP/2 stream %d from %s refused: %s", sid, self._client, exc)
             self._reset(sid, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
-        method, target, host, length = stream_head(fields, regular, event.stream_ended is not None)
-        body = RequestBody(length, self._limits.max_body, lambda: self._credit(sid))
-        if length == 0:
-            body.end()
+        ended = event.stream_ended is not None
+        method, target, host, length = stream_head(fields, regular, ended)
+        if ended:  # no body, as HTTP/1.1's requests without one: the shared empty body
+            body = EMPTY_BODY
+        else:
+            body = RequestBody(length, self._limits.max_body, lambda: self._credit(sid))
+            if length == 0:
+                body.end()
         stream = self._streams[sid] = _Stream(body, self, sid, method)
-        stream.ended = event.stream_ended is not None
+        stream.ended = ended
         try:
             request = build_request(method, target, regular, host, "2.0", self._port,
                                     self._secure, self._client, body)
@@ -365,27 +375,55 @@ class H2Protocol(asyncio.Protocol):
                     self._deadline = self._loop.time() + self._limits.keepalive_timeout
 
     async def _send(self, sid: int, response: Response, head_only: bool) -> int:
-        headers, no_body = field_block(response.status, response.headers.items(),
-                                       response.body.length, head_only, self._server)
         if self._closed:
             return 0
-        self._h2.send_headers(sid, headers, end_stream=no_body)
-        if no_body:
+        fast = self._fast
+        if fast:
+            headers, no_body = h2send.response_block(response.status, response.headers.items(),
+                                                     response.body.length, head_only, self._server)
+        else:
+            pairs, no_body = field_block(response.status, response.headers.items(),
+                                         response.body.length, head_only, self._server)
+        body = response.body
+        # a body of bytes, or a file that fits a frame (read before the HEADERS), is one piece:
+        # no chunk iterator; an empty one ends with the HEADERS
+        data = None if no_body else one_piece(body, ONE_READ)
+        if no_body or data == b"":
+            if fast:
+                h2send.send_headers(self._h2, sid, headers, True)
+            else:
+                self._h2.send_headers(sid, pairs, end_stream=True)
             self._flush_soon()
             return 0
+        if data is not None and fast and h2send.send_answer(self._h2, sid, headers, data):
+            self._flush_soon()  # the usual answer: HEADERS and one DATA frame
+            w = self._write_ready
+            if w is not None and not w.done():
+                await w
+            return len(data)
+        if fast:
+            h2send.send_headers(self._h2, sid, headers, False)
+        else:
+            self._h2.send_headers(sid, pairs, end_stream=False)
+        if data is not None:
+            await self._data(sid, data, True)
+            return len(data)
         # HEADERS wait for the first DATA frame, and the last piece carries END_STREAM: a small
         # answer is one write
-        return await send_ending(response.body, lambda data, end: self._data(sid, data, end))
+        return await send_ending(body, lambda data, end: self._data(sid, data, end))
 
     async def _data(self, sid: int, data: bytes, end: bool) -> None:
         """Send ``data`` within the windows (``end``: and end the stream with it)."""
         if not data and not end:
             return
+        conn = self._h2
+        fast = self._fast
         view = memoryview(data)
         while True:
             if self._closed:
                 raise ConnectionError("the connection is gone")
-            window = min(self._h2.local_flow_control_window(sid), self._h2.max_outbound_frame_size)
+            window = (h2send.window(conn, sid) if fast else
+                      min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size))
             if window <= 0 and view:
                 self._flush()
                 stream = self._streams.get(sid)
@@ -394,9 +432,15 @@ class H2Protocol(asyncio.Protocol):
                 stream.window = asyncio.Event()
                 await stream.window.wait()
                 continue
-            piece, view = view[:window], view[window:]
+            if len(view) <= window:  # the rest in one frame
+                piece, view = (data if len(view) == len(data) else bytes(view)), view[:0]
+            else:
+                piece, view = bytes(view[:window]), view[window:]
             last = end and not view
-            self._h2.send_data(sid, bytes(piece), end_stream=last)
+            if fast:
+                h2send.send_data(conn, sid, piece, last)
+            else:
+                conn.send_data(sid, piece, end_stream=last)
             if last or not view:
                 break
         self._flush_soon()
