@@ -305,7 +305,7 @@ class HTTPProtocol(asyncio.Protocol):
                     linger = True
                     break
                 self._keep = False
-                refused = st.refused()
+                refused = st.refused() if st.body_status else 0  # 413 or 400 owed: no call
                 await answer(m, self, item, st.t0, st.m0,
                              error_response(refused) if refused else None)
                 if not (self._keep and not m.closing and not st.lost):
