@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pluggy
@@ -39,8 +39,6 @@ class Runtime:
             debug=self.settings.debugmode,
             exception_hook=self._map_exception if mapped else None,
         )
-        self.in_flight = 0
-        self._idle: asyncio.Event | None = None
         self._provisioned: list[Step] = []
         #: ``(where, exception)`` of every step whose cleanup raised (logged, and kept so that
         #: a test can fail on an unclean shutdown).
@@ -66,15 +64,16 @@ class Runtime:
         result = self.extensions.hook.ocsi_exception_response(exc=exc, request=request)
         return result if isinstance(result, Response) else None
 
-    async def respond(self, request: Request) -> Response:
-        """Answer one request; counts it so a retired runtime is cleaned up only when idle."""
-        self.in_flight += 1
-        try:
-            return await self.pipeline.respond(request)
-        finally:
-            self.in_flight -= 1
-            if self.in_flight == 0 and self._idle is not None:
-                self._idle.set()
+    @property
+    def in_flight(self) -> int:
+        """Requests this configuration is answering."""
+        return self.pipeline.in_flight
+
+    @property
+    def respond(self) -> Callable[[Request], Awaitable[Response]]:
+        """What answers one request: the pipeline, which counts it so that a retired runtime
+        is cleaned up only when idle."""
+        return self.pipeline.respond
 
     async def provision(self) -> None:
         for step in self.pipeline.steps():
@@ -98,9 +97,9 @@ class Runtime:
     async def retire(self, grace: float = 60.0) -> None:
         """Clean up once no request uses this runtime any more (at most ``grace`` seconds)."""
         if self.in_flight:
-            self._idle = asyncio.Event()
+            idle = self.pipeline.idle = asyncio.Event()
             try:
-                await asyncio.wait_for(self._idle.wait(), grace)
+                await asyncio.wait_for(idle.wait(), grace)
             except asyncio.TimeoutError:
                 log.warning("retiring a configuration with %d requests still running", self.in_flight)
         await self.cleanup()

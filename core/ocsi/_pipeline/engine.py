@@ -8,6 +8,7 @@ Private: not part of the extension API.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Sequence
@@ -292,6 +293,12 @@ class Pipeline:
         self.debug = debug
         #: ``callable(exc, request) -> Response | None`` (the ``ocsi_exception_response`` hook).
         self.exception_hook = exception_hook
+        #: Requests being answered, so that a configuration a reload replaced is cleaned up
+        #: only once idle (:meth:`ocsi.runtime.Runtime.retire`, which sets :attr:`idle` to
+        #: learn when that is). Counted here rather than in a wrapper: one coroutine fewer
+        #: per request.
+        self.in_flight = 0
+        self.idle: asyncio.Event | None = None
 
     def steps(self) -> list[Step]:
         """Every step of every host, nested ones included (for lifecycles)."""
@@ -308,6 +315,7 @@ class Pipeline:
 
     async def respond(self, request: Request) -> Response:
         """Run the hosts for ``request``; a step's exception becomes an error response."""
+        self.in_flight += 1
         try:
             state: State = NOT_FOUND_STATE
             passes = 0
@@ -352,6 +360,10 @@ class Pipeline:
                 state = NOT_FOUND_STATE
         except Exception as exc:  # noqa: BLE001 - a step must never take the server down
             return exception_response(exc, request, self.debug, self.exception_hook)
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0 and self.idle is not None:
+                self.idle.set()
 
 
 def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Response:
