@@ -1,4 +1,4 @@
-"""Accept-Encoding negotiation: the core's (:mod:`ocsi._http.negotiation`), shared with staticmod."""
+"""Accept-Encoding negotiation: the core's (`ocsi.httputil.negotiate`), shared with staticmod."""
 
 from ocsi.httputil import negotiate, parse_accept_encoding
 

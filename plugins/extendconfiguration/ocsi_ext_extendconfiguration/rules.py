@@ -6,7 +6,7 @@ Ocsigen (spec §4.7): ``<extension ext="php"/>`` is ``.*\\.php``, ``<file file="
 and must match the whole path. staticmod checks them on the served path and on every directory
 below the root on the way, so hiding ``.git`` hides what is inside it too.
 
-Charset and content-type rules are looked up most recent first (:class:`ocsi._pipeline.scope.NameRule`):
+Charset and content-type rules are looked up most recent first (:class:`ocsi.NameRule`):
 an extension compares case-insensitively, a file name is the base name, a regexp must match at
 the start of the full path.
 """

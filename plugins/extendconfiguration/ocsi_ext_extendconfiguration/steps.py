@@ -100,7 +100,7 @@ def _rules(extensions: Mapping[str, str], files: Mapping[str, str],
 def charset(default: str | None = None, extensions: Mapping[str, str] | None = None,
             files: Mapping[str, str] | None = None,
             regexps: Iterable[tuple[str, str]] = (), *, rules: list[NameRule] | None = None) -> Extend:
-    """Charset rules (``rules``: :class:`~ocsi._pipeline.scope.NameRule` in document order)."""
+    """Charset rules (``rules``: :class:`ocsi.NameRule` in document order)."""
     new = R.newest_first(rules if rules is not None else _rules(extensions or {}, files or {}, regexps))
 
     def update(c: SiteConfig) -> SiteConfig:

@@ -1,6 +1,6 @@
 """Precompressed siblings: ``foo.css.br`` / ``.zst`` / ``.gz`` chosen by ``Accept-Encoding``.
 
-Negotiation is the core's (:mod:`ocsi._http.negotiation`, RFC 9110 §12.5.3), the same as
+Negotiation is the core's (`ocsi.httputil.negotiate`, RFC 9110 §12.5.3), the same as
 deflatemod's: the acceptable sibling with the highest ``q`` wins, ties going to the order written
 in ``precompressed=``; identity (the plain file) wins only when the client ranks it above every
 available coding (``identity;q=1, gzip;q=0.5``).
