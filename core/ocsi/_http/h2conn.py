@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # typed against h2; jh2 has the same interface
     import h2.errors
     import h2.events
     import h2.exceptions
-    import h2.settings
     import hyperframe.frame
 else:
     try:  # jh2: h2's state machine and frames, with HPACK compiled (the ``fast`` extra)
@@ -47,7 +46,6 @@ else:
         import jh2.events
         import jh2.exceptions
         import jh2.hyperframe.frame
-        import jh2.settings
         from jh2 import hyperframe
     except ImportError:
         import h2.config
@@ -55,7 +53,6 @@ else:
         import h2.errors
         import h2.events
         import h2.exceptions
-        import h2.settings
         import hyperframe.frame  # h2's own frame layer
 
 from . import h2send
@@ -65,7 +62,7 @@ from .h2fields import MalformedRequest, split_request
 from .incoming import EMPTY_BODY, HeadError
 from .request import Request, RequestBody
 from .response import Response, error_response
-from .streamhead import build_request, stream_head
+from .streamhead import StreamLink, build_request, stream_head
 from .wire import field_block
 
 if TYPE_CHECKING:
@@ -90,33 +87,16 @@ CONNECTION_WINDOW = MAX_STREAMS * 65_535
 ONE_READ = 16_384
 
 
-class _Stream:
-    """One stream being answered: its request body, and the exchange's link to the wire."""
+class _Stream(StreamLink):
+    """An HTTP/2 stream: its flow-control state besides what every stream has."""
 
-    __slots__ = ("body", "task", "window", "unacked", "ended", "conn", "sid", "head_only",
-                 "_loop")
+    __slots__ = ("window", "unacked")
 
     def __init__(self, body: RequestBody, conn: H2Protocol, sid: int, method: str) -> None:
-        self.body = body
-        self.task: asyncio.Task[None] | None = None
+        super().__init__(body, conn, sid, method)
         self.window: asyncio.Event | None = None
         #: Received body bytes not yet given back to the client's window (the body is full).
         self.unacked = 0
-        #: The client has finished sending (END_STREAM).
-        self.ended = False
-        self.conn = conn
-        self.sid = sid
-        self.head_only = method == "HEAD"
-        self._loop = conn._loop
-
-    def owed(self) -> int:
-        """Nothing is owed because of an HTTP/2 body: its errors are the application's."""
-        return 0
-
-    async def deliver(self, req: Request | None, response: Response) -> tuple[int, int]:
-        """The exchange's way out (:class:`~.exchange.Link`): HEADERS, then DATA frames."""
-        status = response.status
-        return status, await self.conn._send(self.sid, response, self.head_only)
 
 
 #: How long a closed HTTP/2 connection may take to say goodbye before it is aborted.

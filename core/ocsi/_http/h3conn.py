@@ -45,7 +45,7 @@ from .incoming import HeadError
 from .quicconn import MAX_STREAMS, FlowControlled
 from .request import Request, RequestBody
 from .response import Response, error_response
-from .streamhead import build_request, stream_head
+from .streamhead import StreamLink, build_request, stream_head
 from .wire import field_block
 
 if TYPE_CHECKING:
@@ -60,27 +60,6 @@ SEND_HIGH_WATER = 256 * 1024
 CLOSE_LINGER = 2.0
 
 
-class _Stream:
-    """One request stream being answered: its body, and the exchange's link to the wire."""
-
-    __slots__ = ("body", "task", "ended", "conn", "sid", "head_only", "_loop")
-
-    def __init__(self, body: RequestBody, conn: H3Protocol, sid: int, method: str) -> None:
-        self.body = body
-        self.task: asyncio.Task[None] | None = None
-        self.ended = False  # the client has finished sending
-        self.conn = conn
-        self.sid = sid
-        self.head_only = method == "HEAD"
-        self._loop = conn._loop
-
-    def owed(self) -> int:
-        """Nothing is owed because of an HTTP/3 body: its errors are the application's."""
-        return 0
-
-    async def deliver(self, req: Request | None, response: Response) -> tuple[int, int]:
-        """The exchange's way out (:class:`~.exchange.Link`): HEADERS, then DATA frames."""
-        return response.status, await self.conn._send(self.sid, response, self.head_only)
 
 
 class H3Protocol:
@@ -98,7 +77,7 @@ class H3Protocol:
         self._limits = self._m.limits
         self._server = self._limits.server_name.encode("latin-1")
         self._h3 = H3Connection(quic)
-        self._streams: dict[int, _Stream] = {}
+        self._streams: dict[int, StreamLink] = {}
         self._resets = 0
         self._next_id = 0  # the lowest request stream id not seen yet (GOAWAY's)
         self._draining = False
@@ -281,7 +260,7 @@ class H3Protocol:
         body = RequestBody(length, limits.max_body, lambda: self._credit(sid))
         if length == 0:
             body.end()
-        stream = self._streams[sid] = _Stream(body, self, sid, method)
+        stream = self._streams[sid] = StreamLink(body, self, sid, method)
         self._quic.started.add(sid)
         stream.ended = event.stream_ended
         try:
@@ -304,7 +283,7 @@ class H3Protocol:
             self._transmit_soon()
 
     # -- answering -------------------------------------------------------------------------------
-    async def _answer(self, stream: _Stream, request: Request | None, method: str, target: str,
+    async def _answer(self, stream: StreamLink, request: Request | None, method: str, target: str,
                       response: Response | None) -> None:
         sid = stream.sid
         try:

@@ -11,10 +11,17 @@ Private: not part of the extension API.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from .fieldcheck import request_head_problem
 from .headers import Headers
 from .incoming import HeadError, host_text
 from .request import Request, RequestBody
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .response import Response
 from .urlpath import BadTarget, decode_path, split_target
 
 __all__ = ["build_request", "stream_head"]
@@ -57,3 +64,38 @@ def build_request(method: str, target: str, regular: list[tuple[str, str]], host
     hostname = host_text(host)[1] if host else None
     return Request(method, target, raw_path, query, version, Headers.from_lower(regular),
                    hostname, port, secure, client, body, raw_segments, segments, host)
+
+
+class StreamSender(Protocol):
+    """What a stream needs of its connection (HTTP/2's and HTTP/3's protocols)."""
+
+    _loop: asyncio.AbstractEventLoop
+
+    async def _send(self, sid: int, response: Response, head_only: bool) -> int:
+        """Write ``response`` on stream ``sid``; the body bytes handed to the transport."""
+        ...
+
+
+class StreamLink:
+    """One request stream being answered, over HTTP/2 or HTTP/3: its request body, and the
+    exchange's link to the wire (:class:`~.exchange.Link`)."""
+
+    __slots__ = ("body", "task", "ended", "conn", "sid", "head_only", "_loop")
+
+    def __init__(self, body: RequestBody, conn: StreamSender, sid: int, method: str) -> None:
+        self.body = body
+        self.task: asyncio.Task[None] | None = None
+        #: The client has finished sending (END_STREAM).
+        self.ended = False
+        self.conn = conn
+        self.sid = sid
+        self.head_only = method == "HEAD"
+        self._loop = conn._loop
+
+    def owed(self) -> int:
+        """Nothing is owed because of a stream's body: its errors are the application's."""
+        return 0
+
+    async def deliver(self, req: Request | None, response: Response) -> tuple[int, int]:
+        """The exchange's way out: HEADERS, then DATA frames."""
+        return response.status, await self.conn._send(self.sid, response, self.head_only)
