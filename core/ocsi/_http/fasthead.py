@@ -32,13 +32,9 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment (the [fast] extra)
     httptools = None  # type: ignore[assignment]  # optional: AVAILABLE says whether it loaded
 
-import h11
-from h11._headers import Headers as _H11Headers
-
 from .fieldcheck import target_ok_bytes
 
-__all__ = ["AVAILABLE", "FastHead", "default_parser", "parse_canonical_head",
-           "parse_canonical_response_head"]
+__all__ = ["AVAILABLE", "FastHead", "default_parser", "parse_canonical_head", "read_canonical"]
 
 #: Whether the fast path can be used here (``httptools`` is installed).
 AVAILABLE = httptools is not None
@@ -57,9 +53,6 @@ _TARGET = target_ok_bytes  # h11's request-target (vchar+), as every protocol's
 _DIGITS = re.compile(rb"[0-9]+").fullmatch  # h11's Content-Length
 _OWS = b" \t"
 _HOST, _CL, _TE = b"host", b"content-length", b"transfer-encoding"
-#: A response's status line as h11 reads it (``h11._abnf.status_line``), for a final status and
-#: HTTP/1.0 or 1.1: the reason phrase is HTAB, SP, VCHAR and obs-text.
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([2-9][0-9]{2})(?: ([\t\x20-\x7e\x80-\xff]*))?").fullmatch
 
 
 class FastHead:
@@ -156,36 +149,3 @@ def parse_canonical_head(head: bytes) -> FastHead | None:
     if fields is None or hosts > 1 or (hosts == 0 and version == "1.1"):
         return None
     return FastHead(method, got.target, version.encode("ascii"), fields)
-
-
-
-def parse_canonical_response_head(head: bytes) -> h11.Response | None:
-    """``head``: the bytes of one complete response head (a proxy's backend), its final CRLF
-    CRLF included. An ``h11.Response`` built without h11's parsing (which costs a proxied
-    request more than the rest of reading it), or ``None`` when the head is not canonical or
-    llhttp refuses it: then h11 reads it. The same rules as for requests: CRLF line ends and no
-    folding, a final status (1xx goes to h11), ``Content-Length`` digits and given once,
-    ``Transfer-Encoding`` exactly ``chunked`` and given once, and the status line as h11's
-    grammar has it. ``tests/unit/test_fast_head.py`` holds the two parsers side by side."""
-    nl = head.find(b"\r\n")
-    line = _STATUS_LINE(head, 0, nl)
-    if line is None:
-        return None
-    if head.count(b"\n") != head.count(b"\r\n") or b"\n " in head or b"\n\t" in head:
-        return None
-    got = _Fields()
-    parser = httptools.HttpResponseParser(got)
-    try:
-        parser.feed_data(head)
-    except httptools.HttpParserUpgrade:
-        pass
-    except httptools.HttpParserError:
-        return None
-    if not got.complete:
-        return None
-    fields, _ = _framed_as_h11(got.fields)
-    if fields is None:
-        return None
-    version, status, reason = line.groups()
-    return h11.Response(headers=_H11Headers(fields), status_code=int(status),
-                        http_version=b"1." + version, reason=reason or b"", _parsed=True)

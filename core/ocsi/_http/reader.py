@@ -31,7 +31,7 @@ from h11._readers import READERS, maybe_read_from_IDLE_client
 from h11._receivebuffer import ReceiveBuffer
 
 from .fasthead import AVAILABLE as FAST_AVAILABLE
-from .fasthead import default_parser, parse_canonical_head, parse_canonical_response_head
+from .fasthead import default_parser, parse_canonical_head
 from .responsehead import ResponseHead, parse_response_head
 
 __all__ = ["RequestReader", "ResponseReader"]
@@ -194,8 +194,8 @@ class ResponseReader(_Reader):
 
     def __init__(self, max_head: int = 64 * 1024, fast: bool | None = None) -> None:
         super().__init__(_nothing, max_head)
-        #: Canonical heads of final responses read by httptools (``None``: as the server's
-        #: default parser, :func:`~.fasthead.default_parser`), everything else by h11.
+        #: Canonical heads of final responses read in one pass by :meth:`read_head` (``None``:
+        #: as the server's default parser, :func:`~.fasthead.default_parser`), the rest by h11.
         self._fast = (default_parser() == "httptools") if fast is None else (fast and FAST_AVAILABLE)
 
     def start_response(self) -> None:
@@ -206,13 +206,6 @@ class ResponseReader(_Reader):
     def fast(self) -> bool:
         """Whether canonical heads are read by httptools (``<httpparser>httptools``)."""
         return self._fast
-
-    def next_event(self) -> Any:
-        if self._fast and self._read is _response_head:
-            head = self._fast_head(parse_canonical_response_head)
-            if head is not None:
-                return head
-        return super().next_event()
 
     def read_head(self) -> ResponseHead | None:
         """The final response head when a canonical one is complete in the buffer, taken out
