@@ -41,6 +41,16 @@ ROWS = {
 }
 
 
+def tls_docroot(d: Path) -> None:
+    """What every HTTPS row serves, in ``d``: a self-signed ECDSA certificate for localhost
+    (``c.pem``, ``k.pem``) and ``www/f``, a 100-byte file."""
+    cert, key = self_signed(("localhost", "127.0.0.1"))
+    (d / "c.pem").write_bytes(cert)
+    (d / "k.pem").write_bytes(key)
+    (d / "www").mkdir()
+    (d / "www" / "f").write_bytes(b"x" * 99 + b"\n")
+
+
 def ocsi_conf(d: Path, port: int) -> list[str]:
     (d / "log").mkdir()
     conf = d / "ocsi.xml"
@@ -105,11 +115,7 @@ def main() -> int:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="ocsi-bench-h2-") as tmp:
         d = Path(tmp)
-        cert, key = self_signed(("localhost", "127.0.0.1"))
-        (d / "c.pem").write_bytes(cert)
-        (d / "k.pem").write_bytes(key)
-        (d / "www").mkdir()
-        (d / "www" / "f").write_bytes(b"x" * 99 + b"\n")
+        tls_docroot(d)
         servers = {"ocsi": ocsi_conf}
         if shutil.which("nginx"):
             servers["nginx"] = nginx_conf

@@ -27,20 +27,12 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from https_rows import ocsi_conf  # noqa: E402
+from https_rows import ocsi_conf, tls_docroot  # noqa: E402
+from icount import total_ir  # noqa: E402
 from run import free_port, wait_answering  # noqa: E402
-
-from ocsi.certificates import self_signed  # noqa: E402
 
 LOAD = {"h2": ["-c", "4", "-m", "16"], "h1": ["--h1", "-c", "16", "-m", "1"]}
 BASE = 500
-
-
-def _total(dump: Path) -> int:
-    for line in dump.read_text(errors="replace").splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise RuntimeError(f"no totals in {dump}")
 
 
 def main() -> int:
@@ -54,11 +46,7 @@ def main() -> int:
             return 1
     with tempfile.TemporaryDirectory(prefix="ocsi-icount-https-") as tmp:
         d = Path(tmp)
-        cert, key = self_signed(("localhost", "127.0.0.1"))
-        (d / "c.pem").write_bytes(cert)
-        (d / "k.pem").write_bytes(key)
-        (d / "www").mkdir()
-        (d / "www" / "f").write_bytes(b"x" * 99 + b"\n")
+        tls_docroot(d)
         port = free_port()
         out = d / "cg.out"
         proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
@@ -84,7 +72,7 @@ def main() -> int:
                     subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True,
                                    capture_output=True, timeout=120)
                     dumps = sorted(d.glob("cg.out.*"), key=lambda f: f.stat().st_mtime)
-                    counts.append(_total(dumps[-1]))
+                    counts.append(total_ir(dumps[-1]))
                 per = (counts[1] - counts[0]) / args.requests
                 print(f"{row}: {per:,.0f} instructions per request", flush=True)
         finally:

@@ -28,6 +28,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from https_rows import tls_docroot  # noqa: E402
+
 
 def _short(path: str) -> str:
     return path.split("site-packages/")[-1].split("/core/")[-1].split("/plugins/")[-1]
@@ -44,16 +48,11 @@ def main() -> int:
         print("h2load is not installed (apt-get install nghttp2-client)", file=sys.stderr)
         return 1
     from ocsi import eventloop
-    from ocsi.certificates import self_signed
     from ocsi.server import Server
 
     tmp = Path(tempfile.mkdtemp(prefix="ocsi-profile-h2-"))
-    (tmp / "www").mkdir()
-    (tmp / "www" / "f").write_bytes(b"x" * 99 + b"\n")
+    tls_docroot(tmp)
     (tmp / "log").mkdir()
-    cert, key = self_signed(("localhost", "127.0.0.1"))
-    (tmp / "c.pem").write_bytes(cert)
-    (tmp / "k.pem").write_bytes(key)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
