@@ -213,14 +213,12 @@ class H1State:
         self.m0 = self.clock()
         try:
             got = read_request(data, self.limits, self.port, self.secure, self.client)
-        except HeadError as exc:
+        except Exception as exc:
+            if not isinstance(exc, HeadError):
+                log.exception("error parsing a request head from %s", self.client)
+                exc = HeadError(400, "unparsable request head")
             self.seen = len(data)
             self._refuse_head(exc)
-            return True
-        except Exception:
-            log.exception("error parsing a request head from %s", self.client)
-            self.seen = len(data)
-            self._refuse_head(HeadError(400, "unparsable request head"))
             return True
         if got is None:
             return False
